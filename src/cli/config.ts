@@ -1,0 +1,203 @@
+import { isIP } from 'node:net';
+import type { ServerConfig } from '../server/queen-server.js';
+
+/** Log levels pino knows, quietest last. */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Everything `hive-registry serve` runs with. */
+export interface ServeConfig extends ServerConfig {
+  readonly logLevel: LogLevel;
+}
+
+type Kind = 'address' | 'duration' | 'count' | 'level';
+
+/** One setting: its flag, its environment variable, its default (as a user would type it) and its meaning. */
+export interface Setting {
+  readonly key: keyof ServeConfig;
+  readonly flag: string;
+  readonly env: string;
+  readonly kind: Kind;
+  readonly defaultValue: string;
+  readonly help: string;
+}
+
+/** Every `serve` setting, in the order `--help` lists them. */
+export const SETTINGS: readonly Setting[] = [
+  {
+    key: 'listen',
+    flag: 'listen',
+    env: 'HIVE_REGISTRY_LISTEN',
+    kind: 'address',
+    defaultValue: '127.0.0.1:50051',
+    help: 'address to listen on, HOST:PORT or [IPv6]:PORT (port 0 picks a free one); loopback unless told otherwise',
+  },
+  {
+    key: 'heartbeatIntervalMs',
+    flag: 'heartbeat-interval',
+    env: 'HIVE_REGISTRY_HEARTBEAT_INTERVAL',
+    kind: 'duration',
+    defaultValue: '5s',
+    help: 'how often hives should send heartbeats (sent to them in every ack)',
+  },
+  {
+    key: 'offlineAfterMs',
+    flag: 'offline-after',
+    env: 'HIVE_REGISTRY_OFFLINE_AFTER',
+    kind: 'duration',
+    defaultValue: '15s',
+    help: 'a hive is offline once its last accepted heartbeat is this old',
+  },
+  {
+    key: 'evictAfterMs',
+    flag: 'evict-after',
+    env: 'HIVE_REGISTRY_EVICT_AFTER',
+    kind: 'duration',
+    defaultValue: '10m',
+    help: 'a hive is removed from the registry once its last accepted heartbeat is this old',
+  },
+  {
+    key: 'drainTimeoutMs',
+    flag: 'drain-timeout',
+    env: 'HIVE_REGISTRY_DRAIN_TIMEOUT',
+    kind: 'duration',
+    defaultValue: '5s',
+    help: 'on SIGTERM/SIGINT, how long calls in flight may take before they are cut',
+  },
+  {
+    key: 'maxWorkersPerHive',
+    flag: 'max-workers-per-hive',
+    env: 'HIVE_REGISTRY_MAX_WORKERS_PER_HIVE',
+    kind: 'count',
+    defaultValue: '1024',
+    help: 'most workers one heartbeat may list',
+  },
+  {
+    key: 'maxDevicesPerHive',
+    flag: 'max-devices-per-hive',
+    env: 'HIVE_REGISTRY_MAX_DEVICES_PER_HIVE',
+    kind: 'count',
+    defaultValue: '64',
+    help: 'most devices one heartbeat may list',
+  },
+  {
+    key: 'maxStreams',
+    flag: 'max-streams',
+    env: 'HIVE_REGISTRY_MAX_STREAMS',
+    kind: 'count',
+    defaultValue: '10000',
+    help: 'most heartbeat streams open at once',
+  },
+  {
+    key: 'maxMessageBytes',
+    flag: 'max-message-bytes',
+    env: 'HIVE_REGISTRY_MAX_MESSAGE_BYTES',
+    kind: 'count',
+    defaultValue: '4194304',
+    help: 'largest request message accepted, in bytes',
+  },
+  {
+    key: 'logLevel',
+    flag: 'log-level',
+    env: 'HIVE_REGISTRY_LOG_LEVEL',
+    kind: 'level',
+    defaultValue: 'info',
+    help: `log level: ${LOG_LEVELS.join(', ')}`,
+  },
+];
+
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
+const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
+/** Longest duration setting: a day (longer is a typo, and would overflow Node timers anyway). */
+const MAX_DURATION_MS = 86_400_000;
+
+/** Parses "500ms", "5s", "1.5m", "1h" to milliseconds. */
+export function parseDuration(text: string): number | undefined {
+  const match = DURATION.exec(text.trim());
+  if (match === null) return undefined;
+  const ms = Number(match[1]) * (UNIT_MS[match[2] ?? ''] ?? Number.NaN);
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+/** Checks HOST:PORT / [IPv6]:PORT; returns a problem or undefined. */
+export function checkListen(text: string): string | undefined {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  if (match === null) return `must be HOST:PORT or [IPv6]:PORT, got ${JSON.stringify(text)}`;
+  const [, v6, host, port] = match;
+  if (v6 !== undefined && isIP(v6) !== 6) return `${JSON.stringify(v6)} is not an IPv6 address`;
+  if (host !== undefined && !/^[A-Za-z0-9.-]+$/.test(host)) return `${JSON.stringify(host)} is not a host name`;
+  if (Number(port) > 65_535) return `port must be 0 to 65535, got ${port}`;
+  return undefined;
+}
+
+/** Whether a listen address only accepts connections from this machine. */
+export function isLoopback(listen: string): boolean {
+  const host = listen.slice(0, listen.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+export type ParseResult =
+  | { readonly ok: true; readonly config: Readonly<ServeConfig> }
+  | { readonly ok: false; readonly problems: readonly string[] };
+
+/**
+ * Builds the `serve` configuration: for each setting the flag if given, else its environment variable, else its
+ * default. Returns every problem at once, so one run of a bad command line shows all that is wrong.
+ */
+export function buildServeConfig(
+  flags: Readonly<Record<string, string | undefined>>,
+  env: Readonly<Record<string, string | undefined>>,
+): ParseResult {
+  const problems: string[] = [];
+  const values: Record<string, string | number> = {};
+  for (const setting of SETTINGS) {
+    const fromFlag = flags[setting.key];
+    const fromEnv = env[setting.env];
+    const raw = fromFlag ?? (fromEnv !== undefined && fromEnv !== '' ? fromEnv : setting.defaultValue);
+    const source = fromFlag !== undefined ? `--${setting.flag}` : fromEnv ? setting.env : `default of --${setting.flag}`;
+    const problem = (text: string): void => {
+      problems.push(`${source}: ${text}`);
+    };
+    switch (setting.kind) {
+      case 'address': {
+        const bad = checkListen(raw);
+        if (bad !== undefined) problem(bad);
+        values[setting.key] = raw;
+        break;
+      }
+      case 'duration': {
+        const ms = parseDuration(raw);
+        if (ms === undefined) problem(`must be a duration such as 500ms, 5s, 2m or 1h, got ${JSON.stringify(raw)}`);
+        else if (ms <= 0 || ms > MAX_DURATION_MS) problem(`must be more than 0 and at most 24h, got ${raw}`);
+        values[setting.key] = ms ?? 0;
+        break;
+      }
+      case 'count': {
+        const n = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+        if (!Number.isSafeInteger(n) || n < 1) problem(`must be a whole number of at least 1, got ${JSON.stringify(raw)}`);
+        values[setting.key] = n;
+        break;
+      }
+      case 'level':
+        if (!(LOG_LEVELS as readonly string[]).includes(raw)) {
+          problem(`must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(raw)}`);
+        }
+        values[setting.key] = raw;
+        break;
+    }
+  }
+  const config = values as unknown as ServeConfig;
+  if (problems.length === 0) {
+    if (config.offlineAfterMs <= config.heartbeatIntervalMs) {
+      problems.push(
+        `--offline-after (${config.offlineAfterMs} ms) must be longer than --heartbeat-interval (${config.heartbeatIntervalMs} ms), or every hive flaps offline between heartbeats`,
+      );
+    }
+    if (config.evictAfterMs < config.offlineAfterMs) {
+      problems.push(
+        `--evict-after (${config.evictAfterMs} ms) must be at least --offline-after (${config.offlineAfterMs} ms)`,
+      );
+    }
+  }
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, config: Object.freeze(config) };
+}

@@ -1,0 +1,102 @@
+#!/usr/bin/env node
+import { Command, CommanderError, Option } from 'commander';
+import { QueenServer } from '../server/queen-server.js';
+import { SETTINGS, buildServeConfig, isLoopback } from './config.js';
+import { createLogger } from './logger.js';
+
+/** Exit code for a bad command line (flags or environment). */
+const EXIT_USAGE = 2;
+
+function version(): string {
+  // package.json sits two levels above dist/src/cli (and src/cli when run from source).
+  for (const path of ['../../../package.json', '../../package.json']) {
+    try {
+      return (require(path) as { version: string }).version;
+    } catch {
+      // try the next layout
+    }
+  }
+  return 'unknown';
+}
+
+async function serve(flags: Record<string, string | undefined>): Promise<void> {
+  const parsed = buildServeConfig(flags, process.env);
+  if (!parsed.ok) {
+    process.stderr.write(`hive-registry serve: bad configuration\n${parsed.problems.map((p) => `  - ${p}\n`).join('')}`);
+    process.exit(EXIT_USAGE);
+  }
+  const config = parsed.config;
+  const logger = createLogger(config.logLevel);
+  if (!isLoopback(config.listen)) {
+    logger.warn(
+      { component: 'server', listen: config.listen },
+      'listening beyond loopback: anyone who can reach this address can send heartbeats and call every RPC',
+    );
+  }
+  let server: QueenServer;
+  try {
+    server = await QueenServer.start(config, logger);
+  } catch (error) {
+    logger.fatal({ component: 'server', err: error, listen: config.listen }, 'cannot start');
+    process.exit(1);
+  }
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals += 1;
+    if (signals > 1) {
+      logger.warn({ component: 'server', signal }, 'second signal: exiting without draining');
+      process.exit(1);
+    }
+    logger.info({ component: 'server', signal }, 'shutting down');
+    // Last resort if draining itself hangs: the process must not outlive its drain budget by much.
+    setTimeout(() => process.exit(1), config.drainTimeoutMs + 5_000).unref();
+    server.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ component: 'server', err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+function program(): Command {
+  const root = new Command('hive-registry')
+    .description('Control plane for a fleet of LLM inference machines: the queen\'s registry and scheduler.')
+    .version(version())
+    .exitOverride()
+    .showHelpAfterError();
+  const serveCommand = root
+    .command('serve', { isDefault: false })
+    .description('run the queen: the hive.v1.HiveRegistry gRPC service, with health and reflection')
+    .allowExcessArguments(false);
+  const attributes = new Map<string, string>();
+  for (const setting of SETTINGS) {
+    const option = new Option(
+      `--${setting.flag} <value>`,
+      `${setting.help} (env ${setting.env}; default ${setting.defaultValue})`,
+    );
+    attributes.set(setting.key, option.attributeName());
+    serveCommand.addOption(option);
+  }
+  serveCommand.action(async (options: Record<string, string | undefined>) => {
+    await serve(Object.fromEntries(SETTINGS.map((s) => [s.key, options[attributes.get(s.key) ?? '']])));
+  });
+  return root;
+}
+
+async function main(): Promise<void> {
+  try {
+    await program().parseAsync(process.argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end with code 0; any other commander error is a bad command line.
+      process.exit(error.exitCode === 0 ? 0 : EXIT_USAGE);
+    }
+    throw error;
+  }
+}
+
+void main();

@@ -1,0 +1,59 @@
+/**
+ * The domain's picture of hives' workers and devices. Plain readonly data: never protobuf messages (src/server
+ * converts at the boundary) and never mutated once built, so reads can hand them out without copying.
+ */
+
+/** What a worker is doing. 'unspecified' is accepted from hives; such a worker is never idle. */
+export type WorkerStatus = 'unspecified' | 'idle' | 'busy' | 'loading' | 'error' | 'stopping';
+
+/** The compute backend a worker runs on. */
+export type Backend = 'unspecified' | 'cpu' | 'cuda' | 'metal' | 'rocm';
+
+/** A worker's own health report. 'unspecified' counts as healthy; 'degraded' is never scheduled. */
+export type Health = 'unspecified' | 'healthy' | 'degraded';
+
+/** A wall-clock instant as the wire carries it (google.protobuf.Timestamp), kept exactly. */
+export interface WallTime {
+  /** Seconds since the Unix epoch, within Timestamp's range (years 1 to 9999). */
+  readonly seconds: number;
+  /** 0 to 999,999,999. */
+  readonly nanos: number;
+}
+
+/** One inference process, as its hive reported it in its last accepted snapshot. */
+export interface Worker {
+  /** Unique across the fleet (among online hives). */
+  readonly workerId: string;
+  readonly state: WorkerStatus;
+  /** Absolute http(s) URL for direct inference. */
+  readonly url: string;
+  readonly modelId?: string;
+  readonly backend: Backend;
+  /** GPU index on its hive. */
+  readonly deviceId?: number;
+  readonly vramBytes?: number;
+  readonly ramBytes?: number;
+  /** 0-100. */
+  readonly cpuPercent?: number;
+  /** 0-100; absent counts as 100 when scheduling. */
+  readonly gpuPercent?: number;
+  readonly health: Health;
+  /** When the worker last reported to its hive (informational). */
+  readonly lastHeartbeat?: WallTime;
+}
+
+/** Capacity of one accelerator of a hive. */
+export interface Device {
+  readonly deviceId: number;
+  readonly backend: Backend;
+  readonly name: string;
+  readonly vramTotalBytes: number;
+}
+
+/** A worker together with its hive, as lookups return it. */
+export interface WorkerEntry {
+  readonly hiveId: string;
+  readonly worker: Worker;
+  /** Whether the hive is online at the time of the read. */
+  readonly hiveOnline: boolean;
+}

@@ -1,0 +1,36 @@
+import { fromBinary, toBinary, type DescMessage, type DescService, type Message } from '@bufbuild/protobuf';
+import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
+
+/**
+ * Builds a grpc-js service definition from a protobuf-es service descriptor (protobuf-es generates messages and
+ * descriptors, not grpc-js stubs). Methods are keyed by their lowerCamel local name, with the proto name kept as
+ * `originalName`, so handlers can be written either way and generic clients get proto-named methods.
+ */
+export function grpcServiceDefinition(service: DescService): ServiceDefinition {
+  const definition: Record<string, MethodDefinition<Message, Message>> = {};
+  for (const method of service.methods) {
+    const kind = method.methodKind;
+    definition[method.localName] = {
+      path: `/${service.typeName}/${method.name}`,
+      requestStream: kind === 'client_streaming' || kind === 'bidi_streaming',
+      responseStream: kind === 'server_streaming' || kind === 'bidi_streaming',
+      requestSerialize: serializer(method.input),
+      requestDeserialize: deserializer(method.input),
+      responseSerialize: serializer(method.output),
+      responseDeserialize: deserializer(method.output),
+      originalName: method.name,
+    };
+  }
+  return definition;
+}
+
+function serializer(schema: DescMessage): (message: Message) => Buffer {
+  return (message) => {
+    const bytes = toBinary(schema, message);
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  };
+}
+
+function deserializer(schema: DescMessage): (bytes: Buffer) => Message {
+  return (bytes) => fromBinary(schema, bytes);
+}

@@ -1,0 +1,232 @@
+import type { Duration, Timestamp } from '@bufbuild/protobuf/wkt';
+import { DomainError } from '../common/domain-error.js';
+import type { Backend, Device, Health, WallTime, Worker, WorkerStatus } from '../common/worker.js';
+import {
+  Backend as ProtoBackend,
+  HealthStatus as ProtoHealth,
+  WorkerStatus as ProtoWorkerStatus,
+  type Device as ProtoDevice,
+  type HiveHeartbeatPayload,
+  type WorkerState,
+} from '../../gen/hive/v1/registry_pb.js';
+import type { Heartbeat } from '../registry/hive-registry.js';
+import { checkId, checkModelId, quote } from '../registry/ids.js';
+
+/** Limits on what one heartbeat payload may carry. */
+export interface PayloadLimits {
+  /** Most workers one payload may list. */
+  readonly maxWorkersPerHive: number;
+  /** Most devices one payload may list. */
+  readonly maxDevicesPerHive: number;
+}
+
+/** Longest worker URL, in characters. */
+export const MAX_URL_LENGTH = 2048;
+/** Longest device name, in characters. */
+export const MAX_DEVICE_NAME_LENGTH = 256;
+/** Byte figures must be exact in a JavaScript number: 2^53 - 1 bytes (8 PiB) is far above any real device. */
+export const MAX_BYTES = BigInt(Number.MAX_SAFE_INTEGER);
+/** How many problems one rejection lists before it stops counting. */
+const MAX_PROBLEMS = 8;
+
+// google.protobuf.Timestamp's valid range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+const MIN_TIMESTAMP_SECONDS = -62_135_596_800n;
+const MAX_TIMESTAMP_SECONDS = 253_402_300_799n;
+
+export const WORKER_STATUS_FROM_PROTO: Readonly<Record<ProtoWorkerStatus, WorkerStatus>> = {
+  [ProtoWorkerStatus.UNSPECIFIED]: 'unspecified',
+  [ProtoWorkerStatus.IDLE]: 'idle',
+  [ProtoWorkerStatus.BUSY]: 'busy',
+  [ProtoWorkerStatus.LOADING]: 'loading',
+  [ProtoWorkerStatus.ERROR]: 'error',
+  [ProtoWorkerStatus.STOPPING]: 'stopping',
+};
+
+export const BACKEND_FROM_PROTO: Readonly<Record<ProtoBackend, Backend>> = {
+  [ProtoBackend.UNSPECIFIED]: 'unspecified',
+  [ProtoBackend.CPU]: 'cpu',
+  [ProtoBackend.CUDA]: 'cuda',
+  [ProtoBackend.METAL]: 'metal',
+  [ProtoBackend.ROCM]: 'rocm',
+};
+
+export const HEALTH_FROM_PROTO: Readonly<Record<ProtoHealth, Health>> = {
+  [ProtoHealth.UNSPECIFIED]: 'unspecified',
+  [ProtoHealth.HEALTHY]: 'healthy',
+  [ProtoHealth.DEGRADED]: 'degraded',
+};
+
+/** Collects field problems so one rejection can name several, in field order. */
+class Problems {
+  readonly list: string[] = [];
+  add(problem: string | undefined): void {
+    if (problem !== undefined && this.list.length < MAX_PROBLEMS) this.list.push(problem);
+  }
+  get full(): boolean {
+    return this.list.length >= MAX_PROBLEMS;
+  }
+}
+
+/** Maps a wire enum number to the domain value; numbers outside the enum (open enums on the wire) are problems. */
+function enumValue<T>(
+  table: Readonly<Record<number, T>>,
+  enumName: string,
+  field: string,
+  value: number,
+  problems: Problems,
+): T | undefined {
+  const mapped = table[value];
+  if (mapped === undefined) problems.add(`${field}: ${value} is not a ${enumName} value`);
+  return mapped;
+}
+
+function wallTime(field: string, value: Timestamp | undefined, problems: Problems): WallTime | undefined {
+  if (value === undefined) return undefined;
+  if (value.seconds < MIN_TIMESTAMP_SECONDS || value.seconds > MAX_TIMESTAMP_SECONDS) {
+    problems.add(`${field}: seconds must be within years 1 to 9999, got ${value.seconds}`);
+    return undefined;
+  }
+  if (value.nanos < 0 || value.nanos > 999_999_999) {
+    problems.add(`${field}: nanos must be 0 to 999999999, got ${value.nanos}`);
+    return undefined;
+  }
+  return { seconds: Number(value.seconds), nanos: value.nanos };
+}
+
+function bytes(field: string, value: bigint | undefined, problems: Problems): number | undefined {
+  if (value === undefined) return undefined;
+  if (value > MAX_BYTES) {
+    problems.add(`${field}: must be at most ${MAX_BYTES} bytes, got ${value}`);
+    return undefined;
+  }
+  return Number(value);
+}
+
+function percent(field: string, value: number | undefined, problems: Problems): number | undefined {
+  if (value === undefined) return undefined;
+  if (!Number.isFinite(value) || value < 0 || value > 100) {
+    problems.add(`${field}: must be a number from 0 to 100, got ${value}`);
+    return undefined;
+  }
+  return value;
+}
+
+/** An absolute http(s) URL with a host, at most MAX_URL_LENGTH characters. */
+export function checkUrl(field: string, value: string): string | undefined {
+  if (value.length === 0) return `${field}: must be an absolute http(s) URL, got ""`;
+  if (value.length > MAX_URL_LENGTH) {
+    return `${field}: must be at most ${MAX_URL_LENGTH} characters, got ${value.length}`;
+  }
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return `${field}: must be an absolute http(s) URL, got ${quote(value)}`;
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') {
+    return `${field}: must be an absolute http(s) URL, got ${quote(value)}`;
+  }
+  return undefined;
+}
+
+function worker(field: string, w: WorkerState, problems: Problems): Worker {
+  problems.add(checkId(`${field}.worker_id`, w.workerId));
+  problems.add(checkUrl(`${field}.url`, w.url));
+  if (w.modelId !== undefined) problems.add(checkModelId(`${field}.model_id`, w.modelId));
+  const state = enumValue(WORKER_STATUS_FROM_PROTO, 'WorkerStatus', `${field}.state`, w.state, problems);
+  const backend = enumValue(BACKEND_FROM_PROTO, 'Backend', `${field}.backend`, w.backend, problems);
+  const health = enumValue(HEALTH_FROM_PROTO, 'HealthStatus', `${field}.health`, w.health, problems);
+  const result: Worker = {
+    workerId: w.workerId,
+    state: state ?? 'unspecified',
+    url: w.url,
+    modelId: w.modelId,
+    backend: backend ?? 'unspecified',
+    deviceId: w.deviceId,
+    vramBytes: bytes(`${field}.vram_bytes`, w.vramBytes, problems),
+    ramBytes: bytes(`${field}.ram_bytes`, w.ramBytes, problems),
+    cpuPercent: percent(`${field}.cpu_percent`, w.cpuPercent, problems),
+    gpuPercent: percent(`${field}.gpu_percent`, w.gpuPercent, problems),
+    health: health ?? 'unspecified',
+    lastHeartbeat: wallTime(`${field}.last_heartbeat`, w.lastHeartbeat, problems),
+  };
+  return dropUndefined(result);
+}
+
+function device(field: string, d: ProtoDevice, problems: Problems): Device {
+  if (d.name.length > MAX_DEVICE_NAME_LENGTH) {
+    problems.add(`${field}.name: must be at most ${MAX_DEVICE_NAME_LENGTH} characters, got ${d.name.length}`);
+  }
+  const backend = enumValue(BACKEND_FROM_PROTO, 'Backend', `${field}.backend`, d.backend, problems);
+  return {
+    deviceId: d.deviceId,
+    backend: backend ?? 'unspecified',
+    name: d.name,
+    vramTotalBytes: bytes(`${field}.vram_total_bytes`, d.vramTotalBytes, problems) ?? 0,
+  };
+}
+
+/** Removes keys whose value is undefined, so snapshots carry only what the hive reported. */
+function dropUndefined<T extends object>(value: T): T {
+  for (const key of Object.keys(value) as (keyof T)[]) {
+    if (value[key] === undefined) delete value[key];
+  }
+  return value;
+}
+
+/**
+ * Converts and validates one heartbeat payload. Throws DomainError('invalid_argument') naming every problem
+ * found (up to a few), field by field: `workers[3].url: must be an absolute http(s) URL, got "localhost:9300"`.
+ * Semantic checks that need the registry (sequence, ownership, duplicates) are the registry's.
+ */
+export function payloadToHeartbeat(payload: HiveHeartbeatPayload, limits: PayloadLimits): Heartbeat {
+  const problems = new Problems();
+  problems.add(checkId('hive_id', payload.hiveId));
+  const senderTime = wallTime('timestamp', payload.timestamp, problems);
+  if (payload.workers.length > limits.maxWorkersPerHive) {
+    problems.add(`workers: at most ${limits.maxWorkersPerHive} per hive, got ${payload.workers.length}`);
+  }
+  if (payload.devices.length > limits.maxDevicesPerHive) {
+    problems.add(`devices: at most ${limits.maxDevicesPerHive} per hive, got ${payload.devices.length}`);
+  }
+  const ramTotalBytes = bytes('ram_total_bytes', payload.ramTotalBytes, problems);
+  const workers: Worker[] = [];
+  const devices: Device[] = [];
+  if (!problems.full && payload.workers.length <= limits.maxWorkersPerHive) {
+    for (const [i, w] of payload.workers.entries()) {
+      workers.push(worker(`workers[${i}]`, w, problems));
+      if (problems.full) break;
+    }
+  }
+  if (!problems.full && payload.devices.length <= limits.maxDevicesPerHive) {
+    for (const [i, d] of payload.devices.entries()) {
+      devices.push(device(`devices[${i}]`, d, problems));
+      if (problems.full) break;
+    }
+  }
+  if (problems.list.length > 0) {
+    throw new DomainError('invalid_argument', problems.list.join('; '));
+  }
+  return dropUndefined({
+    hiveId: payload.hiveId,
+    senderTime,
+    sequence: payload.sequence,
+    unchanged: payload.unchanged,
+    workers,
+    devices,
+    ramTotalBytes,
+  });
+}
+
+/** A Duration as milliseconds; `field` must be positive. Used for max_age. */
+export function positiveDurationMs(field: string, value: Duration): number {
+  const { seconds, nanos } = value;
+  if (nanos < -999_999_999 || nanos > 999_999_999 || (seconds > 0n && nanos < 0) || (seconds < 0n && nanos > 0)) {
+    throw new DomainError('invalid_argument', `${field}: not a valid Duration (seconds ${seconds}, nanos ${nanos})`);
+  }
+  const ms = Number(seconds) * 1000 + nanos / 1e6;
+  if (!(ms > 0)) {
+    throw new DomainError('invalid_argument', `${field}: must be positive, got ${Number(seconds) + nanos / 1e9}s`);
+  }
+  return ms;
+}

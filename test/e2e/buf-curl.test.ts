@@ -1,0 +1,110 @@
+// An operator's session against the real CLI, through server reflection with buf curl (a Go client that
+// validates descriptors like grpcurl does).
+import { BufCurlStream, bufCurl } from '../helpers/buf-curl';
+import { startServer, stopServer, type ServerProcess } from '../helpers/cli-process';
+
+const REGISTRY = 'hive.v1.HiveRegistry';
+
+function payload(hiveId: string, sequence: number, workers: object[]): object {
+  return { hiveId, sequence: String(sequence), timestamp: new Date().toISOString(), workers };
+}
+
+function worker(workerId: string, model: string, gpuPercent: number, state = 'WORKER_STATUS_IDLE'): object {
+  return {
+    workerId,
+    state,
+    url: `http://10.0.0.9:${8000 + gpuPercent}/v1`,
+    modelId: model,
+    backend: 'BACKEND_CUDA',
+    deviceId: 0,
+    vramBytes: '17179869184',
+    gpuPercent,
+  };
+}
+
+describe('operator session with buf curl through reflection', () => {
+  let server: ServerProcess;
+  const streams: BufCurlStream[] = [];
+
+  beforeAll(async () => {
+    server = await startServer();
+  });
+
+  afterAll(async () => {
+    streams.forEach((s) => s.kill());
+    expect(await stopServer(server)).toBe(0);
+  });
+
+  test('lists both services and every contract RPC', async () => {
+    const services = await bufCurl(server.address, '', undefined, ['--list-services']);
+    expect(services.grpcCode).toBe(0);
+    const names = services.stdout.trim().split('\n');
+    expect(names).toEqual(expect.arrayContaining([REGISTRY, 'grpc.health.v1.Health']));
+
+    const methods = await bufCurl(server.address, '', undefined, ['--list-methods']);
+    expect(methods.grpcCode).toBe(0);
+    for (const rpc of [
+      'Heartbeat', 'GetHiveState', 'ListActiveHives', 'ListAllHives', 'GetAvailableResources', 'RemoveHive',
+      'GetWorkerCount', 'IsHiveOnline', 'HiveCount', 'GetWorker', 'GetWorkerUrl', 'ListAllWorkers',
+      'FindIdleWorkers', 'FindWorkersByModel', 'FindWorkersByBackend', 'FindBestWorkerForModel',
+      'TotalWorkerCount', 'GetWorkersOnHive',
+    ]) {
+      expect(methods.stdout).toContain(`${REGISTRY}/${rpc}\n`);
+    }
+  });
+
+  test('health check says SERVING', async () => {
+    const result = await bufCurl(server.address, 'grpc.health.v1.Health/Check', { service: REGISTRY });
+    expect(result).toMatchObject({ grpcCode: 0, body: { status: 'SERVING' } });
+  });
+
+  test('two hives stream heartbeats, then the best worker is the least loaded one with the model', async () => {
+    const hiveA = new BufCurlStream(server.address, `${REGISTRY}/Heartbeat`);
+    const hiveB = new BufCurlStream(server.address, `${REGISTRY}/Heartbeat`);
+    streams.push(hiveA, hiveB);
+    hiveA.send(payload('hive-a', 1, [worker('a-0', 'meta/llama-3-8b', 40), worker('a-1', 'qwen/qwen2-7b', 5)]));
+    hiveB.send(payload('hive-b', 1, [worker('b-0', 'meta/llama-3-8b', 10)]));
+    hiveA.send({ hiveId: 'hive-a', sequence: '2', unchanged: true });
+    hiveA.send({ hiveId: 'hive-a', sequence: '2', unchanged: true });
+
+    const acksA = await hiveA.messages(3);
+    const acksB = await hiveB.messages(1);
+    expect(acksA).toMatchObject([
+      { sequence: '1', accepted: true, heartbeatInterval: '5s' },
+      { sequence: '2', accepted: true },
+      { sequence: '2', error: expect.stringContaining('sequence: must be greater than 2') },
+    ]);
+    expect(acksB).toMatchObject([{ sequence: '1', accepted: true }]);
+
+    const active = await bufCurl(server.address, `${REGISTRY}/ListActiveHives`, {});
+    expect(active.body).toEqual({ hiveIds: ['hive-a', 'hive-b'] });
+
+    const best = await bufCurl(server.address, `${REGISTRY}/FindBestWorkerForModel`, { modelId: 'meta/llama-3-8b' });
+    expect(best.grpcCode).toBe(0);
+    expect(best.body).toMatchObject({
+      entry: { hiveId: 'hive-b', hiveOnline: true, worker: { workerId: 'b-0', gpuPercent: 10 } },
+      modelLoaded: true,
+    });
+
+    const fallback = await bufCurl(server.address, `${REGISTRY}/FindBestWorkerForModel`, { modelId: 'mistral/7b' });
+    expect(fallback.body).toMatchObject({ entry: { worker: { workerId: 'a-1' } } });
+    expect(fallback.body).not.toHaveProperty('modelLoaded');
+
+    // Hive A says goodbye cleanly: the call ends with OK and hive A is offline at once.
+    expect((await hiveA.close()).grpcCode).toBe(0);
+    const online = await bufCurl(server.address, `${REGISTRY}/IsHiveOnline`, { hiveId: 'hive-a' });
+    expect(online.body).toEqual({});
+    const all = await bufCurl(server.address, `${REGISTRY}/ListAllHives`, {});
+    expect(all.body).toEqual({ hiveIds: ['hive-a', 'hive-b'] });
+  });
+
+  test('bad input and unknown ids get the contract codes with a message naming the field', async () => {
+    const bad = await bufCurl(server.address, `${REGISTRY}/GetHiveState`, { hiveId: 'no spaces allowed' });
+    expect(bad.grpcCode).toBe(3); // INVALID_ARGUMENT
+    expect(bad.body).toMatchObject({ code: 'invalid_argument', message: expect.stringContaining('hive_id') });
+
+    const missing = await bufCurl(server.address, `${REGISTRY}/GetWorker`, { workerId: 'nobody' });
+    expect(missing.grpcCode).toBe(5); // NOT_FOUND
+    expect(missing.body).toMatchObject({ code: 'not_found', message: expect.stringContaining('worker_id') });
+  });
+});

@@ -1,0 +1,253 @@
+import { create, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf';
+import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
+import {
+  credentials,
+  makeGenericClientConstructor,
+  Metadata,
+  status,
+  type CallOptions,
+  type Client,
+  type ClientDuplexStream,
+  type ServiceError,
+  type StatusObject,
+} from '@grpc/grpc-js';
+import { Health } from '../../gen/grpc/health/v1/health_pb';
+import {
+  HiveHeartbeatPayloadSchema,
+  HiveRegistry,
+  type HeartbeatAck,
+  type HiveHeartbeatPayload,
+} from '../../gen/hive/v1/registry_pb';
+import { grpcServiceDefinition } from '../../src/server/grpc-service';
+
+/** Deadline of every unary call: a hung server fails the call instead of the whole jest run. */
+const UNARY_DEADLINE_MS = 5_000;
+/** How long `nextAck` waits for an ack before failing with a readable message. */
+const ACK_TIMEOUT_MS = 5_000;
+
+type UnaryMethodName<M extends GenServiceMethods> = {
+  [K in keyof M]: M[K]['methodKind'] extends 'unary' ? K : never;
+}[keyof M];
+
+/**
+ * A promise-based client for the unary methods of a protobuf-es service, keyed by lowerCamel method name. Each
+ * method takes the request's init shape (built with `create(XxxRequestSchema, init)`) and resolves with the
+ * response message, or rejects with the grpc-js ServiceError.
+ */
+export type UnaryClient<M extends GenServiceMethods> = {
+  readonly [K in UnaryMethodName<M>]: (
+    init?: MessageInitShape<M[K]['input']>,
+  ) => Promise<MessageShape<M[K]['output']>>;
+};
+
+type RegistryMethods = typeof HiveRegistry extends GenService<infer M> ? M : never;
+type HealthMethods = typeof Health extends GenService<infer M> ? M : never;
+export type RegistryClient = UnaryClient<RegistryMethods>;
+export type HealthClient = UnaryClient<HealthMethods>;
+
+type RawUnary = (
+  request: unknown,
+  metadata: Metadata,
+  options: CallOptions,
+  callback: (error: ServiceError | null, response?: unknown) => void,
+) => unknown;
+
+function rawClient(service: GenService<GenServiceMethods>, address: string): Client {
+  const Ctor = makeGenericClientConstructor(grpcServiceDefinition(service), service.name);
+  return new Ctor(address, credentials.createInsecure());
+}
+
+function unaryClient<M extends GenServiceMethods>(service: GenService<M>, raw: Client): UnaryClient<M> {
+  const client: Record<string, (init?: Record<string, unknown>) => Promise<unknown>> = {};
+  for (const method of service.methods) {
+    if (method.methodKind !== 'unary') continue;
+    const call = (raw as unknown as Record<string, RawUnary | undefined>)[method.localName];
+    if (call === undefined) throw new Error(`generic client has no method ${method.localName}`);
+    client[method.localName] = (init = {}) =>
+      new Promise((resolve, reject) => {
+        call.call(
+          raw,
+          create(method.input, init),
+          new Metadata(),
+          { deadline: Date.now() + UNARY_DEADLINE_MS },
+          (error, response) => (error ? reject(error) : resolve(response)),
+        );
+      });
+  }
+  return client as unknown as UnaryClient<M>;
+}
+
+export type PayloadInit = MessageInitShape<typeof HiveHeartbeatPayloadSchema>;
+
+/**
+ * The client side of one Heartbeat stream. `send` writes a payload and resolves with its ack (acks come in payload
+ * order, so the n-th `nextAck` is the n-th payload's); `status` resolves with the call's final status however it
+ * ended (server status, half-close answered with OK, or local cancel).
+ */
+export class HeartbeatStream {
+  private readonly queued: HeartbeatAck[] = [];
+  private readonly waiters: { resolve: (ack: HeartbeatAck) => void; reject: (error: Error) => void }[] = [];
+  private finalStatus: StatusObject | undefined;
+  /** The call's final status. */
+  readonly status: Promise<StatusObject>;
+
+  constructor(private readonly call: ClientDuplexStream<HiveHeartbeatPayload, HeartbeatAck>) {
+    call.on('data', (ack: HeartbeatAck) => {
+      const waiter = this.waiters.shift();
+      if (waiter === undefined) this.queued.push(ack);
+      else waiter.resolve(ack);
+    });
+    // grpc-js also emits a non-OK status as 'error'; `status` reports it, the listener only keeps it from throwing.
+    call.on('error', () => undefined);
+    this.status = new Promise((resolve) => {
+      call.on('status', (callStatus: StatusObject) => {
+        this.finalStatus = callStatus;
+        resolve(callStatus);
+        // Acks delivered in the same tick as the status are handed out first.
+        setImmediate(() => {
+          for (const waiter of this.waiters.splice(0)) {
+            waiter.reject(
+              new Error(`stream ended with ${status[callStatus.code]} "${callStatus.details}" before the ack arrived`),
+            );
+          }
+        });
+      });
+    });
+  }
+
+  /** True once the call has a final status. */
+  get ended(): boolean {
+    return this.finalStatus !== undefined;
+  }
+
+  /** Writes one payload without waiting for its ack. */
+  write(init: PayloadInit): void {
+    this.call.write(create(HiveHeartbeatPayloadSchema, init));
+  }
+
+  /** The next ack in order; rejects if the stream ends first or no ack comes within ACK_TIMEOUT_MS. */
+  nextAck(): Promise<HeartbeatAck> {
+    const queued = this.queued.shift();
+    if (queued !== undefined) return Promise.resolve(queued);
+    if (this.finalStatus !== undefined) {
+      return Promise.reject(new Error(`stream already ended with ${status[this.finalStatus.code]}`));
+    }
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const index = this.waiters.indexOf(waiter);
+        if (index >= 0) this.waiters.splice(index, 1);
+        reject(new Error(`no ack within ${ACK_TIMEOUT_MS} ms`));
+      }, ACK_TIMEOUT_MS);
+      const waiter = {
+        resolve: (ack: HeartbeatAck) => {
+          clearTimeout(timer);
+          resolve(ack);
+        },
+        reject: (error: Error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      };
+      this.waiters.push(waiter);
+    });
+  }
+
+  /** Writes one payload and resolves with its ack. */
+  send(init: PayloadInit): Promise<HeartbeatAck> {
+    this.write(init);
+    return this.nextAck();
+  }
+
+  /** Half-closes the client side: a clean goodbye. */
+  end(): void {
+    this.call.end();
+  }
+
+  /** Cancels the call locally (the server learns it asynchronously). */
+  cancel(): void {
+    this.call.cancel();
+  }
+}
+
+/** One connection to a queen: the registry's unary RPCs, plus heartbeat streams tracked for cleanup. */
+export class QueenClient {
+  readonly rpc: RegistryClient;
+  private readonly raw: Client;
+  private readonly streams = new Set<HeartbeatStream>();
+
+  constructor(address: string) {
+    this.raw = rawClient(HiveRegistry, address);
+    this.rpc = unaryClient(HiveRegistry, this.raw);
+  }
+
+  /** Opens a new Heartbeat stream. */
+  heartbeat(): HeartbeatStream {
+    const method = (this.raw as unknown as Record<string, (() => unknown) | undefined>)['heartbeat'];
+    if (method === undefined) throw new Error('generic client has no heartbeat method');
+    const stream = new HeartbeatStream(method.call(this.raw) as ClientDuplexStream<HiveHeartbeatPayload, HeartbeatAck>);
+    this.streams.add(stream);
+    return stream;
+  }
+
+  /** Cancels every stream still open and closes the channel. */
+  close(): void {
+    for (const stream of this.streams) if (!stream.ended) stream.cancel();
+    this.streams.clear();
+    this.raw.close();
+  }
+}
+
+/** A client for grpc.health.v1.Health; close it with `close()`. */
+export function healthClient(address: string): { readonly health: HealthClient; close(): void } {
+  const raw = rawClient(Health, address);
+  return { health: unaryClient(Health, raw), close: () => raw.close() };
+}
+
+/** Awaits a call that must fail and returns its error (fails the test if the call succeeded). */
+export async function rpcError(call: Promise<unknown>): Promise<ServiceError> {
+  let response: unknown;
+  try {
+    response = await call;
+  } catch (error) {
+    return error as ServiceError;
+  }
+  throw new Error(`expected the call to fail, but it returned ${JSON.stringify(response, bigintJson)}`);
+}
+
+/**
+ * Asserts that `call` fails with `code` and details matching `details`. Compares code names, so a failure reads
+ * "NOT_FOUND" rather than 5.
+ */
+export async function expectRpcError(call: Promise<unknown>, code: status, details: RegExp): Promise<ServiceError> {
+  const error = await rpcError(call);
+  expect({ code: status[error.code], details: error.details }).toEqual({
+    code: status[code],
+    details: expect.stringMatching(details),
+  });
+  return error;
+}
+
+/** Asserts a final stream status by code name and details. */
+export function expectStatus(actual: StatusObject, code: status, details?: RegExp): void {
+  expect({ code: status[actual.code], details: actual.details }).toEqual({
+    code: status[code],
+    details: details === undefined ? expect.any(String) : expect.stringMatching(details),
+  });
+}
+
+/**
+ * Polls `condition` until it holds, for events that reach the server asynchronously (a client cancel). Bounded:
+ * gives up after `timeoutMs`, and returns whether the condition held.
+ */
+export async function eventually(condition: () => Promise<boolean>, timeoutMs = 2_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await condition()) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+function bigintJson(_key: string, value: unknown): unknown {
+  return typeof value === 'bigint' ? value.toString() : value;
+}

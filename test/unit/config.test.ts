@@ -1,0 +1,110 @@
+import { buildServeConfig, checkListen, isLoopback, parseDuration } from '../../src/cli/config';
+
+describe('parseDuration', () => {
+  test.each([
+    ['500ms', 500],
+    ['5s', 5_000],
+    ['1.5s', 1_500],
+    ['2m', 120_000],
+    ['1h', 3_600_000],
+    [' 10m ', 600_000],
+  ])('%j is %d ms', (text, ms) => {
+    expect(parseDuration(text)).toBe(ms);
+  });
+
+  test.each(['', '5', 's', '5 s', '-5s', '5d', '1e3ms', 'abc'])('%j is not a duration', (text) => {
+    expect(parseDuration(text)).toBeUndefined();
+  });
+});
+
+describe('checkListen', () => {
+  test.each(['127.0.0.1:50051', 'localhost:0', '[::1]:6000', '0.0.0.0:65535', 'queen.internal:443'])(
+    'accepts %s',
+    (address) => {
+      expect(checkListen(address)).toBeUndefined();
+    },
+  );
+
+  test.each([
+    ['localhost', 'must be HOST:PORT or [IPv6]:PORT, got "localhost"'],
+    ['127.0.0.1:65536', 'port must be 0 to 65535, got 65536'],
+    ['[not-v6]:80', '"not-v6" is not an IPv6 address'],
+    ['::1:80', 'must be HOST:PORT or [IPv6]:PORT, got "::1:80"'],
+    ['bad_host:80', '"bad_host" is not a host name'],
+  ])('refuses %s', (address, problem) => {
+    expect(checkListen(address)).toBe(problem);
+  });
+});
+
+describe('isLoopback', () => {
+  test.each([
+    ['127.0.0.1:50051', true],
+    ['127.8.9.10:1', true],
+    ['localhost:1', true],
+    ['[::1]:1', true],
+    ['0.0.0.0:50051', false],
+    ['[::]:50051', false],
+    ['10.0.0.1:50051', false],
+  ])('%s -> %s', (address, loopback) => {
+    expect(isLoopback(address)).toBe(loopback);
+  });
+});
+
+describe('buildServeConfig', () => {
+  test('defaults: loopback, 5 s heartbeats, offline after 15 s, evicted after 10 min', () => {
+    const result = buildServeConfig({}, {});
+    expect(result).toEqual({
+      ok: true,
+      config: {
+        listen: '127.0.0.1:50051',
+        heartbeatIntervalMs: 5_000,
+        offlineAfterMs: 15_000,
+        evictAfterMs: 600_000,
+        drainTimeoutMs: 5_000,
+        maxWorkersPerHive: 1024,
+        maxDevicesPerHive: 64,
+        maxStreams: 10_000,
+        maxMessageBytes: 4_194_304,
+        logLevel: 'info',
+      },
+    });
+    if (result.ok) expect(Object.isFrozen(result.config)).toBe(true);
+  });
+
+  test('a flag beats its environment variable, which beats the default; an empty variable counts as unset', () => {
+    const result = buildServeConfig(
+      { listen: '127.0.0.1:7000' },
+      { HIVE_REGISTRY_LISTEN: '127.0.0.1:8000', HIVE_REGISTRY_OFFLINE_AFTER: '30s', HIVE_REGISTRY_LOG_LEVEL: '' },
+    );
+    expect(result).toMatchObject({ ok: true, config: { listen: '127.0.0.1:7000', offlineAfterMs: 30_000, logLevel: 'info' } });
+  });
+
+  test('every problem is listed at once, each naming where the value came from', () => {
+    const result = buildServeConfig(
+      { listen: 'nowhere', maxStreams: '0' },
+      { HIVE_REGISTRY_EVICT_AFTER: 'soon', HIVE_REGISTRY_DRAIN_TIMEOUT: '25h' },
+    );
+    expect(result).toEqual({
+      ok: false,
+      problems: [
+        '--listen: must be HOST:PORT or [IPv6]:PORT, got "nowhere"',
+        'HIVE_REGISTRY_EVICT_AFTER: must be a duration such as 500ms, 5s, 2m or 1h, got "soon"',
+        'HIVE_REGISTRY_DRAIN_TIMEOUT: must be more than 0 and at most 24h, got 25h',
+        '--max-streams: must be a whole number of at least 1, got "0"',
+      ],
+    });
+  });
+
+  test('thresholds must be ordered: interval < offline <= evict', () => {
+    expect(buildServeConfig({ heartbeatIntervalMs: '15s' }, {})).toEqual({
+      ok: false,
+      problems: [
+        '--offline-after (15000 ms) must be longer than --heartbeat-interval (15000 ms), or every hive flaps offline between heartbeats',
+      ],
+    });
+    expect(buildServeConfig({ evictAfterMs: '10s' }, {})).toEqual({
+      ok: false,
+      problems: ['--evict-after (10000 ms) must be at least --offline-after (15000 ms)'],
+    });
+  });
+});

@@ -1,0 +1,87 @@
+// Keeps the dependency direction of STYLE true: the pure domain imports only common/; only server/, agent/ and
+// tests touch gen/ or grpc-js; only catalog/ touches the SQLite driver; nothing imports cli/.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+const SRC = join(__dirname, '..', '..', 'src');
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? sourceFiles(path) : path.endsWith('.ts') ? [path] : [];
+  });
+}
+
+function importsOf(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  return [...text.matchAll(/^\s*(?:import|export)\s[^;]*?from\s+'([^']+)'/gms)].map((m) => m[1] ?? '');
+}
+
+const files = sourceFiles(SRC).map((file) => ({
+  file: relative(SRC, file),
+  layer: relative(SRC, file).split('/')[0] ?? '',
+  imports: importsOf(file),
+}));
+
+/** Which src/ folders each layer may import from. */
+const ALLOWED_LAYERS: Record<string, string[]> = {
+  common: ['common'],
+  registry: ['common', 'registry'],
+  scheduler: ['common', 'scheduler'],
+  catalog: ['common', 'registry', 'catalog'],
+  server: ['common', 'registry', 'scheduler', 'catalog', 'server'],
+  agent: ['common', 'server', 'agent'],
+  cli: ['common', 'registry', 'scheduler', 'catalog', 'server', 'agent', 'cli'],
+};
+
+function layerOf(from: string, specifier: string): string | undefined {
+  if (!specifier.startsWith('.')) return undefined;
+  const target = relative(SRC, join(SRC, from, '..', specifier));
+  return target.startsWith('..') ? `outside:${target.replace(/^(\.\.\/)+/, '')}` : target.split('/')[0];
+}
+
+describe('layering', () => {
+  test('the scan finds the source files and their imports', () => {
+    expect(files.length).toBeGreaterThan(10);
+    expect(files.find((f) => f.file === 'server/queen-server.ts')?.imports).toContain('@grpc/grpc-js');
+  });
+
+  test.each(files.map((f) => [f.file, f] as const))('%s imports only what its layer may', (_name, f) => {
+    const allowed = ALLOWED_LAYERS[f.layer];
+    expect(allowed).toBeDefined();
+    for (const specifier of f.imports) {
+      const layer = layerOf(f.file, specifier);
+      if (layer === undefined) {
+        // A package: only adapters and entry points may touch the transport; only the catalog the driver.
+        if (specifier.startsWith('@grpc/') || specifier === 'grpc-health-check') {
+          expect(['server', 'agent', 'cli']).toContain(f.layer);
+        }
+        if (specifier === 'better-sqlite3') expect(f.layer).toBe('catalog');
+        if (['registry', 'scheduler', 'common'].includes(f.layer)) {
+          expect(`${f.file} imports ${specifier}`).toBe(`${f.file} imports nothing outside src/`);
+        }
+      } else if (layer.startsWith('outside:')) {
+        expect(`${f.file}: ${specifier}`).toMatch(/: (\.\.\/)+gen\//);
+        expect(['server', 'agent']).toContain(f.layer);
+      } else {
+        expect(`${f.file} -> ${layer}`).toBe(allowed?.includes(layer) ? `${f.file} -> ${layer}` : 'an allowed layer');
+      }
+    }
+  });
+
+  test('the domain never reads the clock or starts timers by itself', () => {
+    for (const f of files.filter((x) => x.layer === 'registry' || x.layer === 'scheduler')) {
+      const text = readFileSync(join(SRC, f.file), 'utf8');
+      expect(`${f.file}: ${/Date\.now|performance\.now|setTimeout|setInterval|Math\.random/.test(text)}`).toBe(
+        `${f.file}: false`,
+      );
+    }
+  });
+
+  test('only cli/ reads process.env or argv, or installs process handlers', () => {
+    for (const f of files.filter((x) => x.layer !== 'cli')) {
+      const text = readFileSync(join(SRC, f.file), 'utf8');
+      expect(`${f.file}: ${/process\.(env|argv|on\()/.test(text)}`).toBe(`${f.file}: false`);
+    }
+  });
+});
