@@ -289,6 +289,14 @@ describe('unchanged ticks', () => {
     expect(registry.getHive('h1')?.sequence).toBe(5n);
   });
 
+  test("a tick's ram_total_bytes is ignored: the last snapshot's capacity report stands", () => {
+    const { registry } = setup();
+    const stream = connect(registry, snapshot('h1', 1, [], { ramTotalBytes: 64 }));
+    accepted(registry.applyHeartbeat(stream, tick('h1', 2, { ramTotalBytes: 999 })));
+    expect(registry.getHive('h1')?.resources.ramTotalBytes).toBe(64n);
+    expect(registry.getHive('h1')?.sequence).toBe(2n);
+  });
+
   test('a tick as the first payload of a second stream supersedes nothing', () => {
     const { registry } = setup();
     const first = connect(registry, snapshot('h1', 5));

@@ -202,7 +202,8 @@ export type HiveHeartbeatPayload = Message<"hive.v1.HiveHeartbeatPayload"> & {
 
   /**
    * A liveness tick: nothing changed since this stream's last accepted snapshot. workers and devices must be empty;
-   * the last snapshot stands. The first payload of a stream must be a full snapshot.
+   * the last snapshot stands (ram_total_bytes of a tick is ignored). The first payload of a stream must be a full
+   * snapshot.
    *
    * @generated from field: bool unchanged = 7;
    */
