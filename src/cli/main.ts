@@ -33,13 +33,8 @@ async function serve(flags: Record<string, string | undefined>): Promise<void> {
       'listening beyond loopback: anyone who can reach this address can send heartbeats and call every RPC',
     );
   }
-  let server: QueenServer;
-  try {
-    server = await QueenServer.start(config, logger);
-  } catch (error) {
-    logger.fatal({ component: 'server', err: error, listen: config.listen }, 'cannot start');
-    process.exit(1);
-  }
+  // Signal handlers go in before the server starts, so a signal during startup still drains cleanly.
+  let starting: Promise<QueenServer | undefined> | undefined;
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
     signals += 1;
@@ -50,16 +45,23 @@ async function serve(flags: Record<string, string | undefined>): Promise<void> {
     logger.info({ component: 'server', signal }, 'shutting down');
     // Last resort if draining itself hangs: the process must not outlive its drain budget by much.
     setTimeout(() => process.exit(1), config.drainTimeoutMs + 5_000).unref();
-    server.stop().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.error({ component: 'server', err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+    void (starting ?? Promise.resolve(undefined))
+      .then((server) => server?.stop())
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          logger.error({ component: 'server', err: error }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  starting = QueenServer.start(config, logger).catch((error: unknown) => {
+    logger.fatal({ component: 'server', err: error, listen: config.listen }, 'cannot start');
+    process.exit(1);
+  });
+  await starting;
 }
 
 function program(): Command {

@@ -12,6 +12,17 @@ export interface RegistryOptions {
   readonly evictAfterMs: number;
 }
 
+/**
+ * Told of every snapshot change, synchronously, inside the registry's own mutation: an index kept by another
+ * layer (the scheduler's) stays exactly in step without the registry knowing what it computes.
+ */
+export interface SnapshotObserver {
+  /** The hive's accepted full snapshot now holds `workers` (sorted by worker id). */
+  snapshotReplaced(hiveId: string, workers: readonly Worker[]): void;
+  /** The hive left the registry (removed or evicted). */
+  hiveRemoved(hiveId: string): void;
+}
+
 /** One heartbeat payload, already converted and field-validated by the adapter. */
 export interface Heartbeat {
   readonly hiveId: string;
@@ -66,6 +77,11 @@ interface HiveRecord {
   lastAcceptedWallMs: number;
   /** The open stream that owns this hive; undefined once it ended (the hive is then offline). */
   stream?: StreamId;
+  /**
+   * Set when another hive claimed one of this hive's worker ids while this hive was offline: its snapshot is no
+   * longer the truth, so only a full snapshot (not a tick) may renew it.
+   */
+  claimedMeanwhile?: { readonly workerId: string; readonly byHive: string };
 }
 
 interface StreamRecord {
@@ -110,6 +126,7 @@ export class HiveRegistry {
   constructor(
     private readonly clock: Clock,
     readonly options: RegistryOptions,
+    private readonly observer?: SnapshotObserver,
   ) {
     if (!(options.offlineAfterMs > 0)) throw new RangeError('offlineAfterMs must be positive');
     if (!(options.evictAfterMs >= options.offlineAfterMs)) {
@@ -214,13 +231,11 @@ export class HiveRegistry {
       if (heartbeat.devices.length > 0) {
         return `devices: must be empty when unchanged is set, got ${heartbeat.devices.length}`;
       }
-      // While this hive was offline another hive may have claimed one of its workers: a tick would silently give
-      // that worker two online holders, so the hive must send a full snapshot (which is checked below).
-      for (const worker of this.hives.get(heartbeat.hiveId)?.workers ?? []) {
-        const holder = this.onlineHolderOtherThan(worker.workerId, heartbeat.hiveId);
-        if (holder !== undefined) {
-          return `unchanged: worker ${quote(worker.workerId)} of the last snapshot is now held by online hive ${quote(holder)}; send a full snapshot`;
-        }
+      // While this hive was offline another hive claimed one of its workers: a tick would bring that worker back
+      // with two holders, so the hive must send a full snapshot (whose worker ids are checked below).
+      const claimed = this.hives.get(heartbeat.hiveId)?.claimedMeanwhile;
+      if (claimed !== undefined) {
+        return `unchanged: worker ${quote(claimed.workerId)} of the last snapshot was claimed by hive ${quote(claimed.byHive)} meanwhile; send a full snapshot`;
       }
       return undefined;
     }
@@ -267,14 +282,21 @@ export class HiveRegistry {
     hive.workers = [...heartbeat.workers].sort(byWorkerId);
     hive.devices = [...heartbeat.devices].sort(byDeviceId);
     hive.ramTotalBytes = heartbeat.ramTotalBytes;
+    hive.claimedMeanwhile = undefined;
     for (const worker of hive.workers) {
       let holders = this.workerHolders.get(worker.workerId);
       if (holders === undefined) {
         holders = new Set();
         this.workerHolders.set(worker.workerId, holders);
       }
+      // Every other holder is offline (an online one would have got this payload rejected): it must resnapshot.
+      for (const other of holders) {
+        const previous = this.hives.get(other);
+        if (previous !== undefined) previous.claimedMeanwhile = { workerId: worker.workerId, byHive: hive.hiveId };
+      }
       holders.add(hive.hiveId);
     }
+    this.observer?.snapshotReplaced(hive.hiveId, hive.workers);
   }
 
   private unindexWorkers(hive: HiveRecord): void {
@@ -318,6 +340,7 @@ export class HiveRegistry {
 
   private drop(hive: HiveRecord): Departure {
     this.unindexWorkers(hive);
+    this.observer?.hiveRemoved(hive.hiveId);
     this.hives.delete(hive.hiveId);
     this.leaseOrder.delete(hive.hiveId);
     this.sortedHiveIds = undefined;
@@ -348,6 +371,18 @@ export class HiveRegistry {
       const hive = this.hives.get(id);
       return hive !== undefined && this.isOnline(hive, now, maxAgeMs);
     });
+  }
+
+  /**
+   * A liveness check fixed at the current time, for one read that asks about many hives (scheduling): false for
+   * an unknown hive.
+   */
+  onlineCheck(): (hiveId: string) => boolean {
+    const now = this.clock.now();
+    return (hiveId) => {
+      const hive = this.hives.get(hiveId);
+      return hive !== undefined && this.isOnline(hive, now);
+    };
   }
 
   /** False for an unknown hive. `maxAgeMs` replaces the offline threshold for this call. */
@@ -412,15 +447,6 @@ export class HiveRegistry {
     if (best === undefined) return undefined;
     const worker = best.hive.workers.find((w) => w.workerId === workerId);
     return worker === undefined ? undefined : { hiveId: best.hive.hiveId, worker, hiveOnline: best.online };
-  }
-
-  /** Every worker with its hive's liveness now, in no particular order: the scheduler's input. */
-  *entries(): Generator<WorkerEntry> {
-    const now = this.clock.now();
-    for (const hive of this.hives.values()) {
-      const hiveOnline = this.isOnline(hive, now);
-      for (const worker of hive.workers) yield { hiveId: hive.hiveId, worker, hiveOnline };
-    }
   }
 
   /**

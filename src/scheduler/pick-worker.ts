@@ -1,4 +1,4 @@
-import type { WorkerEntry } from '../common/worker.js';
+import type { Worker, WorkerEntry } from '../common/worker.js';
 
 /** GPU load assumed for a worker that does not report one: such a worker is picked last. */
 export const ABSENT_GPU_PERCENT = 100;
@@ -15,6 +15,9 @@ export type Pick =
 /**
  * Picks the worker that should serve `modelId` now, from every worker the registry knows (in any order).
  *
+ * This is the policy stated over a flat list, O(workers). The server answers from SchedulingIndex, its
+ * incremental form (O(hives) at worst); tests hold the two to the same answers.
+ *
  * Eligible: on an online hive and not DEGRADED. Among eligible IDLE workers with the model loaded, the lowest
  * gpuPercent wins (absent counts as 100); if none has the model, the IDLE worker with the lowest gpuPercent
  * (modelLoaded = false). Ties break on hive id, then worker id, so the answer never depends on input order.
@@ -26,9 +29,9 @@ export function pickWorker(candidates: Iterable<WorkerEntry>, modelId: string): 
   let busy = 0;
   for (const entry of candidates) {
     const { worker } = entry;
-    if (!entry.hiveOnline || worker.health === 'degraded') continue;
+    if (!entry.hiveOnline || !isEligible(worker)) continue;
     eligible++;
-    if (worker.state === 'busy' || worker.state === 'loading') busy++;
+    if (isBusy(worker)) busy++;
     if (worker.state !== 'idle') continue;
     if (worker.modelId === modelId && (withModel === undefined || isBetter(entry, withModel))) withModel = entry;
     if (anyIdle === undefined || isBetter(entry, anyIdle)) anyIdle = entry;
@@ -39,15 +42,25 @@ export function pickWorker(candidates: Iterable<WorkerEntry>, modelId: string): 
   return { kind: 'unavailable', eligible };
 }
 
-function gpuLoad(entry: WorkerEntry): number {
-  return entry.worker.gpuPercent ?? ABSENT_GPU_PERCENT;
+function isBetter(a: WorkerEntry, b: WorkerEntry): boolean {
+  return ranksBefore(a.hiveId, a.worker, b.hiveId, b.worker);
 }
 
-/** Lower GPU load first, then lower hive id, then lower worker id. */
-function isBetter(a: WorkerEntry, b: WorkerEntry): boolean {
-  const loadA = gpuLoad(a);
-  const loadB = gpuLoad(b);
+/** The scheduling order: lower GPU load first (absent counts as 100), then lower hive id, then lower worker id. */
+export function ranksBefore(hiveA: string, a: Worker, hiveB: string, b: Worker): boolean {
+  const loadA = a.gpuPercent ?? ABSENT_GPU_PERCENT;
+  const loadB = b.gpuPercent ?? ABSENT_GPU_PERCENT;
   if (loadA !== loadB) return loadA < loadB;
-  if (a.hiveId !== b.hiveId) return a.hiveId < b.hiveId;
-  return a.worker.workerId < b.worker.workerId;
+  if (hiveA !== hiveB) return hiveA < hiveB;
+  return a.workerId < b.workerId;
+}
+
+/** Whether a worker on an online hive may be scheduled at all: every health but DEGRADED. */
+export function isEligible(worker: Worker): boolean {
+  return worker.health !== 'degraded';
+}
+
+/** Whether an eligible worker's capacity should come back soon (it counts towards RESOURCE_EXHAUSTED). */
+export function isBusy(worker: Worker): boolean {
+  return worker.state === 'busy' || worker.state === 'loading';
 }

@@ -6,6 +6,7 @@ import { Health } from '../../gen/grpc/health/v1/health_pb.js';
 import { HiveRegistry as HiveRegistryService } from '../../gen/hive/v1/registry_pb.js';
 import { HiveRegistry } from '../registry/hive-registry.js';
 import { quote } from '../registry/ids.js';
+import { SchedulingIndex } from '../scheduler/scheduling-index.js';
 import { grpcServiceDefinition } from './grpc-service.js';
 import { HeartbeatStreams } from './heartbeat-streams.js';
 import { addReflection } from './reflection.js';
@@ -59,10 +60,12 @@ export class QueenServer {
 
   /** Binds `config.listen` and starts serving. Rejects if the address cannot be bound. */
   static async start(config: ServerConfig, logger: Logger, clock: Clock = systemClock): Promise<QueenServer> {
-    const registry = new HiveRegistry(clock, {
-      offlineAfterMs: config.offlineAfterMs,
-      evictAfterMs: config.evictAfterMs,
-    });
+    const scheduling = new SchedulingIndex();
+    const registry = new HiveRegistry(
+      clock,
+      { offlineAfterMs: config.offlineAfterMs, evictAfterMs: config.evictAfterMs },
+      scheduling,
+    );
     const streams = new HeartbeatStreams(registry, clock, logger.child({ component: 'heartbeat' }), {
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       maxStreams: config.maxStreams,
@@ -76,7 +79,7 @@ export class QueenServer {
     });
     server.addService(
       grpcServiceDefinition(HiveRegistryService),
-      registryService(registry, streams, logger.child({ component: 'rpc' })),
+      registryService(registry, scheduling, streams, logger.child({ component: 'rpc' })),
     );
     const health = new HealthImplementation(Object.fromEntries(HEALTH_NAMES.map((name) => [name, 'SERVING'])));
     health.addToServer(server);

@@ -39,7 +39,7 @@ import {
 } from '../../gen/hive/v1/registry_pb.js';
 import type { HiveRegistry, HiveView } from '../registry/hive-registry.js';
 import { checkId, checkModelId, quote } from '../registry/ids.js';
-import { pickWorker } from '../scheduler/pick-worker.js';
+import type { SchedulingIndex } from '../scheduler/scheduling-index.js';
 import { entryToProto, hiveToProto, resourcesToProto, uint32, workerToProto } from './domain-to-proto.js';
 import type { HeartbeatStreams } from './heartbeat-streams.js';
 import { BACKEND_FROM_PROTO, positiveDurationMs } from './payload-to-heartbeat.js';
@@ -94,6 +94,7 @@ function requireBackend(value: ProtoBackend): Backend {
 /** The unary RPCs of hive.v1.HiveRegistry, plus the Heartbeat stream's handler. */
 export function registryService(
   registry: HiveRegistry,
+  scheduling: SchedulingIndex,
   streams: HeartbeatStreams,
   logger: Logger,
 ): UntypedServiceImplementation {
@@ -203,7 +204,7 @@ export function registryService(
       FindBestWorkerForModelResponseSchema,
       (req: FindBestWorkerForModelRequest) => {
         const modelId = requireModelId('model_id', req.modelId);
-        const pick = pickWorker(registry.entries(), modelId);
+        const pick = scheduling.pick(modelId, registry.onlineCheck());
         switch (pick.kind) {
           case 'picked':
             return { entry: entryToProto(pick.entry), modelLoaded: pick.modelLoaded };

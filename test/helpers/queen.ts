@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { QueenServer, type ServerConfig } from '../../src/server/queen-server';
 import { HeartbeatStream, QueenClient } from './client';
-import { ManualClock } from './manual-clock';
+import { ManualClock } from '../../src/common/manual-clock';
 import { snapshotPayload, type PayloadOverrides, type WorkerInit } from './wire-builders';
 
 /** The configuration integration tests run with; thresholds are driven by the ManualClock, never by sleeping. */

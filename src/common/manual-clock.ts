@@ -1,6 +1,9 @@
-import type { Clock } from '../../src/common/clock';
+import type { Clock } from './clock.js';
 
-/** A clock that only moves when a test moves it: monotonic and wall time advance together. */
+/**
+ * A clock that only moves when its owner moves it (tests, benchmarks, simulations): monotonic and wall time
+ * advance together.
+ */
 export class ManualClock implements Clock {
   constructor(
     private monotonicMs = 1_000,
