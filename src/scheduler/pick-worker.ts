@@ -43,16 +43,23 @@ export function pickWorker(candidates: Iterable<WorkerEntry>, modelId: string): 
 }
 
 function isBetter(a: WorkerEntry, b: WorkerEntry): boolean {
-  return ranksBefore(a.hiveId, a.worker, b.hiveId, b.worker);
+  return compareCandidates(a, b) < 0;
+}
+
+/** A worker offered for scheduling by its hive. */
+export interface Candidate {
+  readonly hiveId: string;
+  readonly worker: Worker;
 }
 
 /** The scheduling order: lower GPU load first (absent counts as 100), then lower hive id, then lower worker id. */
-export function ranksBefore(hiveA: string, a: Worker, hiveB: string, b: Worker): boolean {
-  const loadA = a.gpuPercent ?? ABSENT_GPU_PERCENT;
-  const loadB = b.gpuPercent ?? ABSENT_GPU_PERCENT;
-  if (loadA !== loadB) return loadA < loadB;
-  if (hiveA !== hiveB) return hiveA < hiveB;
-  return a.workerId < b.workerId;
+export function compareCandidates(a: Candidate, b: Candidate): number {
+  const loadA = a.worker.gpuPercent ?? ABSENT_GPU_PERCENT;
+  const loadB = b.worker.gpuPercent ?? ABSENT_GPU_PERCENT;
+  if (loadA !== loadB) return loadA < loadB ? -1 : 1;
+  if (a.hiveId !== b.hiveId) return a.hiveId < b.hiveId ? -1 : 1;
+  if (a.worker.workerId !== b.worker.workerId) return a.worker.workerId < b.worker.workerId ? -1 : 1;
+  return 0;
 }
 
 /** Whether a worker on an online hive may be scheduled at all: every health but DEGRADED. */
