@@ -1,17 +1,23 @@
 import type { Worker } from '../common/worker.js';
 import { compareCandidates, isBusy, isEligible, type Candidate, type Pick } from './pick-worker.js';
-import { RankedList } from './ranked-list.js';
+import { RankedHeap, type Ranked } from './ranked-heap.js';
 
 /** What scheduling needs of one hive's snapshot, computed once per snapshot instead of once per request. */
 interface HiveSummary {
-  /** The best eligible IDLE worker, whatever its model (in `anyIdle`). */
+  /** The best eligible IDLE worker, whatever its model. */
   readonly bestIdle?: Candidate;
-  /** The best eligible IDLE worker per loaded model (in `idleByModel`). */
+  /** The best eligible IDLE worker per loaded model. */
   readonly bestIdleByModel: ReadonlyMap<string, Candidate>;
   /** Eligible (not DEGRADED) workers. */
   readonly eligible: number;
   /** Eligible workers that are BUSY or LOADING. */
   readonly busy: number;
+}
+
+/** A hive as the index holds it: its summary and where its candidates sit (heap, handle, model if per model). */
+interface IndexedHive {
+  readonly summary: HiveSummary;
+  readonly ranked: [heap: RankedHeap, ranked: Ranked, modelId?: string][];
 }
 
 function summarize(hiveId: string, workers: readonly Worker[]): HiveSummary {
@@ -37,8 +43,8 @@ function summarize(hiveId: string, workers: readonly Worker[]): HiveSummary {
 /**
  * FindBestWorkerForModel's policy (see pickWorker) kept incrementally. Each hive's snapshot is summarized when it
  * arrives: its best idle worker overall and per model, its eligible and busy counts. Each hive's best per model
- * goes into that model's RankedList, its best overall into `anyIdle`, both kept in scheduling order. A request
- * takes the first candidate on an online hive from the model's list, else from `anyIdle`: usually the very first.
+ * goes into that model's RankedHeap, its best overall into `anyIdle`, both kept in scheduling order. A request
+ * takes the first candidate on an online hive from the model's heap, else from `anyIdle`: usually the very first.
  * Only when no idle worker is online at all does it add up one summary per online hive, to tell "busy" (retry)
  * from "nothing there".
  *
@@ -46,37 +52,35 @@ function summarize(hiveId: string, workers: readonly Worker[]): HiveSummary {
  * Implements the registry's SnapshotObserver, so the registry keeps it in step with every snapshot.
  */
 export class SchedulingIndex {
-  private readonly hives = new Map<string, HiveSummary>();
-  private readonly idleByModel = new Map<string, RankedList>();
-  private readonly anyIdle = new RankedList();
+  private readonly hives = new Map<string, IndexedHive>();
+  private readonly idleByModel = new Map<string, RankedHeap>();
+  private readonly anyIdle = new RankedHeap();
 
   /** A hive's new snapshot replaces what the index knew of it. */
   snapshotReplaced(hiveId: string, workers: readonly Worker[]): void {
     this.hiveRemoved(hiveId);
     const summary = summarize(hiveId, workers);
-    this.hives.set(hiveId, summary);
-    if (summary.bestIdle !== undefined) this.anyIdle.insert(summary.bestIdle);
+    const entry: IndexedHive = { summary, ranked: [] };
+    if (summary.bestIdle !== undefined) entry.ranked.push([this.anyIdle, this.anyIdle.insert(summary.bestIdle)]);
     for (const [modelId, candidate] of summary.bestIdleByModel) {
-      let list = this.idleByModel.get(modelId);
-      if (list === undefined) {
-        list = new RankedList();
-        this.idleByModel.set(modelId, list);
+      let heap = this.idleByModel.get(modelId);
+      if (heap === undefined) {
+        heap = new RankedHeap();
+        this.idleByModel.set(modelId, heap);
       }
-      list.insert(candidate);
+      entry.ranked.push([heap, heap.insert(candidate), modelId]);
     }
+    this.hives.set(hiveId, entry);
   }
 
   /** A hive left the registry. Idempotent. */
   hiveRemoved(hiveId: string): void {
-    const summary = this.hives.get(hiveId);
-    if (summary === undefined) return;
+    const entry = this.hives.get(hiveId);
+    if (entry === undefined) return;
     this.hives.delete(hiveId);
-    if (summary.bestIdle !== undefined) this.anyIdle.remove(summary.bestIdle);
-    for (const [modelId, candidate] of summary.bestIdleByModel) {
-      const list = this.idleByModel.get(modelId);
-      if (list === undefined) continue;
-      list.remove(candidate);
-      if (list.size === 0) this.idleByModel.delete(modelId);
+    for (const [heap, ranked, modelId] of entry.ranked) {
+      heap.remove(ranked);
+      if (modelId !== undefined && heap.size === 0) this.idleByModel.delete(modelId);
     }
   }
 
@@ -84,12 +88,16 @@ export class SchedulingIndex {
   pick(modelId: string, isOnline: (hiveId: string) => boolean): Pick {
     const online = (candidate: Candidate): boolean => isOnline(candidate.hiveId);
     const withModel = this.idleByModel.get(modelId)?.first(online);
-    if (withModel !== undefined) return { kind: 'picked', entry: { ...withModel, hiveOnline: true }, modelLoaded: true };
+    if (withModel !== undefined) {
+      return { kind: 'picked', entry: { ...withModel, hiveOnline: true }, modelLoaded: true };
+    }
     const anyIdle = this.anyIdle.first(online);
-    if (anyIdle !== undefined) return { kind: 'picked', entry: { ...anyIdle, hiveOnline: true }, modelLoaded: false };
+    if (anyIdle !== undefined) {
+      return { kind: 'picked', entry: { ...anyIdle, hiveOnline: true }, modelLoaded: false };
+    }
     let eligible = 0;
     let busy = 0;
-    for (const [hiveId, summary] of this.hives) {
+    for (const [hiveId, { summary }] of this.hives) {
       if (!isOnline(hiveId)) continue;
       eligible += summary.eligible;
       busy += summary.busy;
