@@ -1,0 +1,123 @@
+/**
+ * What the benchmark's processes say to each other: one JSON object per line on the child's stdout, and for the
+ * server child, one command per line on its stdin. Kept in one place so both ends agree.
+ */
+
+/** Which server a scenario runs against. */
+export type ServerKind = 'queen' | 'bare';
+
+/** CPU and memory of a process at one instant (process.cpuUsage(), process.memoryUsage()). */
+export interface ProcessStats {
+  /** When the figures were read: process.hrtime (CLOCK_MONOTONIC on Linux, so comparable across processes). */
+  readonly atMs: number;
+  readonly cpuUserUs: number;
+  readonly cpuSystemUs: number;
+  readonly rssBytes: number;
+  readonly heapUsedBytes: number;
+}
+
+/** Heartbeat load: `hives` streams, each with at most `window` payloads unacked. */
+export interface HeartbeatLoadSpec {
+  readonly mode: 'heartbeat';
+  readonly address: string;
+  /** 'snapshot': every payload a full snapshot; 'tick': a snapshot first, then liveness ticks. */
+  readonly variant: 'snapshot' | 'tick';
+  readonly hives: number;
+  /** Hive ids start here, so concurrent or successive runs never share a hive. */
+  readonly firstHive: number;
+  readonly window: number;
+  /** Streams sharing one connection (1: each hive its own TCP connection, as real hives). */
+  readonly streamsPerConnection: number;
+  readonly warmupMs: number;
+  readonly measureMs: number;
+}
+
+/** Unary load: `inFlight` calls of one method outstanding at all times. */
+export interface UnaryLoadSpec {
+  readonly mode: 'unary';
+  readonly address: string;
+  readonly method: 'findBestWorkerForModel' | 'getHiveState';
+  /** Requests for GetHiveState cycle over hives 0..hives-1. */
+  readonly hives: number;
+  readonly inFlight: number;
+  readonly warmupMs: number;
+  readonly measureMs: number;
+}
+
+/** Background fleet: `hives` streams, one snapshot each, then a tick per hive every `tickEveryMs` until stopped. */
+export interface FillSpec {
+  readonly mode: 'fill';
+  readonly address: string;
+  readonly hives: number;
+  readonly streamsPerConnection: number;
+  readonly tickEveryMs: number;
+  /** The filler exits on its own after this long, even if nobody stops it. */
+  readonly maxLifetimeMs: number;
+}
+
+export type LoadSpec = HeartbeatLoadSpec | UnaryLoadSpec | FillSpec;
+
+/** One figure of the in-process (no gRPC) benchmark: absolute, there is no baseline to divide by. */
+export interface DomainFigure {
+  readonly name: string;
+  readonly value: number;
+  readonly unit: string;
+  /** How it was measured (counts, what is included). */
+  readonly detail: string;
+}
+
+/** The in-process benchmark's parameters: how many hives of the standard fleet, and how long each timing runs. */
+export interface DomainSpec {
+  readonly hives: number;
+  readonly maxMsPerTiming: number;
+}
+
+/** What one measured load run reports. */
+export interface LoadResult {
+  /** Completed operations (acks or calls) inside the measurement window. */
+  readonly ops: number;
+  /** Actual length of the measurement window. */
+  readonly elapsedMs: number;
+  /** Operations that failed (rejected acks, failed calls), whole run. */
+  readonly failures: number;
+  readonly firstFailure?: string;
+  /** Latency percentiles in milliseconds, from send to ack or response, inside the window. */
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  /** Load generator CPU time inside the window. */
+  readonly clientCpuUs: number;
+  /** Encoded size of one response (unary) or one request (heartbeat), in bytes. */
+  readonly messageBytes: number;
+}
+
+/** Lines the load generator writes on stdout. */
+export type LoadEvent =
+  | { readonly event: 'measure-start' }
+  | { readonly event: 'measure-end' }
+  | { readonly event: 'filled'; readonly hives: number; readonly workers: number; readonly elapsedMs: number }
+  | { readonly event: 'result'; readonly result: LoadResult }
+  | { readonly event: 'domain'; readonly figures: readonly DomainFigure[] }
+  | { readonly event: 'failed'; readonly error: string };
+
+/** Lines the server child writes on stdout. */
+export type ServerEvent =
+  | { readonly event: 'ready'; readonly port: number }
+  | { readonly event: 'stats'; readonly stats: ProcessStats };
+
+/** Reads process.cpuUsage() and process.memoryUsage() now. */
+export function processStats(): ProcessStats {
+  const cpu = process.cpuUsage();
+  const memory = process.memoryUsage();
+  return {
+    atMs: Number(process.hrtime.bigint()) / 1e6,
+    cpuUserUs: cpu.user,
+    cpuSystemUs: cpu.system,
+    rssBytes: memory.rss,
+    heapUsedBytes: memory.heapUsed,
+  };
+}
+
+/** Writes one event line on stdout. */
+export function emit(event: LoadEvent | ServerEvent): void {
+  process.stdout.write(`${JSON.stringify(event)}\n`);
+}

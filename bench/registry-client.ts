@@ -1,0 +1,49 @@
+import {
+  credentials,
+  makeGenericClientConstructor,
+  Metadata,
+  type CallOptions,
+  type Client,
+  type ClientDuplexStream,
+  type ServiceError,
+} from '@grpc/grpc-js';
+import { HiveRegistry, type HeartbeatAck, type HiveHeartbeatPayload } from '../gen/hive/v1/registry_pb.js';
+import { grpcServiceDefinition } from '../src/server/grpc-service.js';
+
+/** A grpc-js generic client for hive.v1.HiveRegistry, from the same definition the servers use. */
+const RegistryClient = makeGenericClientConstructor(grpcServiceDefinition(HiveRegistry), HiveRegistry.name);
+
+export type UnaryCallback = (error: ServiceError | null, response?: unknown) => void;
+type RawUnary = (request: unknown, metadata: Metadata, options: CallOptions, callback: UnaryCallback) => unknown;
+type RawBidi = () => ClientDuplexStream<HiveHeartbeatPayload, HeartbeatAck>;
+
+/**
+ * Opens a channel to `address`. `ownConnection` gives it its own subchannel (its own TCP connection) instead of
+ * sharing grpc-js's process-wide one, as separate machines would.
+ */
+export function openClient(address: string, ownConnection: boolean): Client {
+  return new RegistryClient(
+    address,
+    credentials.createInsecure(),
+    ownConnection ? { 'grpc.use_local_subchannel_pool': 1 } : {},
+  );
+}
+
+/** Opens one Heartbeat stream on `client`. */
+export function openHeartbeat(client: Client): ClientDuplexStream<HiveHeartbeatPayload, HeartbeatAck> {
+  const method = (client as unknown as Record<string, RawBidi | undefined>)['heartbeat'];
+  if (method === undefined) throw new Error('generic client has no heartbeat method');
+  return method.call(client);
+}
+
+/** A bound unary method of `client`, by lowerCamel name. */
+export function unaryMethod(
+  client: Client,
+  name: string,
+): (request: unknown, deadlineMs: number, callback: UnaryCallback) => void {
+  const method = (client as unknown as Record<string, RawUnary | undefined>)[name];
+  if (method === undefined) throw new Error(`generic client has no method ${name}`);
+  return (request, deadlineMs, callback) => {
+    method.call(client, request, new Metadata(), { deadline: Date.now() + deadlineMs }, callback);
+  };
+}

@@ -1,0 +1,196 @@
+import type { Machine } from './machine.js';
+import type { Measurement, NetworkSettings, Pair } from './network-scenarios.js';
+import type { DomainFigure, DomainSpec } from './protocol.js';
+import { median } from './stats.js';
+
+/** Everything one run produced. */
+export interface BenchReport {
+  readonly machine: Machine;
+  readonly settings: NetworkSettings;
+  readonly rounds: number;
+  readonly domainSpec: DomainSpec;
+  readonly pairs: readonly Pair[];
+  readonly domain: readonly DomainFigure[];
+  readonly durationMs: number;
+}
+
+/** The network scenarios, in report order. */
+export const SCENARIOS: readonly { key: string; title: string; op: string }[] = [
+  { key: 'heartbeat-snapshot', title: 'Heartbeat, full snapshots', op: 'ack' },
+  { key: 'heartbeat-tick', title: 'Heartbeat, liveness ticks', op: 'ack' },
+  { key: 'unary-findBestWorkerForModel', title: 'FindBestWorkerForModel', op: 'call' },
+  { key: 'unary-getHiveState', title: 'GetHiveState', op: 'call' },
+];
+
+interface Row {
+  readonly figure: string;
+  readonly bare: number;
+  readonly queen: number;
+  /** queen / bare, one per round. */
+  readonly ratios: readonly number[];
+  readonly format: (value: number) => string;
+}
+
+const int = (value: number): string => Math.round(value).toLocaleString('en-US');
+const fixed = (digits: number) => (value: number): string =>
+  value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const ms = (value: number): string => `${fixed(value < 10 ? 2 : 1)(value)} ms`;
+const usec = (value: number): string => `${fixed(value < 100 ? 1 : 0)(value)} µs`;
+const pct = (value: number): string => `${int(value)} %`;
+
+function rowsOf(pairs: readonly Pair[], op: string, cores: number): Row[] {
+  const row = (figure: string, pick: (m: Measurement) => number, format: (v: number) => string): Row => ({
+    figure,
+    bare: median(pairs.map((p) => pick(p.bare))),
+    queen: median(pairs.map((p) => pick(p.queen))),
+    ratios: pairs.map((p) => pick(p.queen) / pick(p.bare)),
+    format,
+  });
+  return [
+    row(`${op}s/s`, (m) => m.opsPerSecond, int),
+    row('latency p50', (m) => m.result.p50Ms, ms),
+    row('latency p99', (m) => m.result.p99Ms, ms),
+    row(`server CPU per ${op}`, (m) => m.serverCpuUsPerOp, usec),
+    row('server CPU, % of one core', (m) => m.serverCpuPercent, pct),
+    row('load generator CPU, % of one core', (m) => m.clientCpuPercent, pct),
+    row(`machine CPU busy, % of ${cores} cores`, (m) => m.machineBusyPercent, pct),
+    row(`${op === 'ack' ? 'request' : 'response'} size`, (m) => m.result.messageBytes, (v) => `${int(v)} B`),
+  ];
+}
+
+function ratioText(ratios: readonly number[]): string {
+  const mid = fixed(2)(median(ratios));
+  if (ratios.length < 2) return mid;
+  return `${mid} (${fixed(2)(Math.min(...ratios))}–${fixed(2)(Math.max(...ratios))})`;
+}
+
+const HOW_TO_READ = (rounds: number): string =>
+  `**How to read this.** This machine is shared and small, so absolute throughput says as much about the ` +
+  `machine's mood as about the code. Each network figure is therefore given next to a **baseline measured in the ` +
+  `same run, by the same load generator**, and the **ratio** (hive-registry / baseline) is the figure to compare ` +
+  `across runs and machines. The baseline is a bare grpc-js server built from the same service definition ` +
+  `(\`grpcServiceDefinition\` over our protobuf-es descriptors, so requests are decoded and responses encoded ` +
+  `exactly as in the queen) whose handlers do no work: a heartbeat payload gets an ack echoing its sequence with ` +
+  `\`accepted: true\`; a unary call gets a fixed response of the same shape and about the same size as the ` +
+  `queen's. So a ratio isolates what the registry adds: validation, conversion, registry updates, lookups and ` +
+  `scheduling. For throughput a ratio below 1 means slower; for latency and CPU a ratio above 1 means costlier. ` +
+  `Server and load generator run in separate processes on 127.0.0.1. The load generator usually saturates its own ` +
+  `core before a fast server does, so throughput ratios understate the server's own cost: **server CPU per ` +
+  `operation** (from the server's \`process.cpuUsage()\`) is the sharper figure. Each pair ran ${rounds} time(s), ` +
+  `baseline and queen in alternating order; values are medians over the rounds, ratios the median of per-round ` +
+  `ratios with their range in parentheses. The in-process figures of section 3 are absolute (there is no network ` +
+  `and no baseline): compare them only with runs on similar hardware. Speed is checked here, never by timed ` +
+  `assertions in tests.`;
+
+function networkSection(report: BenchReport): string[] {
+  const s = report.settings;
+  const lines: string[] = [];
+  lines.push('## 1. Heartbeat throughput', '');
+  lines.push(
+    `${s.heartbeatHives} hives, each on its own stream and TCP connection, send payloads as fast as acks come back, ` +
+      `with at most ${s.heartbeatWindow} unacked per stream. Full snapshots carry 8 workers (URL, model, backend, ` +
+      `GPU, VRAM, RAM, CPU and GPU load, health, last-heartbeat time) and 4 devices; the tick variant sends one ` +
+      `snapshot per stream, then \`unchanged: true\` ticks. Every ack must say accepted. Warm-up ` +
+      `${s.warmupMs / 1000} s, then ${s.measureMs / 1000} s measured; a fresh server process for every run.`,
+    '',
+  );
+  for (const scenario of SCENARIOS.slice(0, 2)) lines.push(...scenarioTable(report, scenario));
+  lines.push('## 2. Unary RPCs', '');
+  lines.push(
+    `The real server (production defaults) holds ${int(s.fleetHives)} hives x 8 workers = ` +
+      `${int(s.fleetHives * 8)} workers, streamed by a separate filler process that keeps them online (one ` +
+      `snapshot each, then a tick per hive every 5 s); the baseline gets the same filler. One channel keeps ` +
+      `${s.unaryInFlight} calls in flight. FindBestWorkerForModel asks for the model loaded on about 1/12 of the ` +
+      `workers; GetHiveState cycles over all hives. Warm-up ${s.warmupMs / 1000} s, then ${s.measureMs / 1000} s ` +
+      `measured per method.`,
+    '',
+  );
+  for (const scenario of SCENARIOS.slice(2)) lines.push(...scenarioTable(report, scenario));
+  return lines;
+}
+
+function scenarioTable(report: BenchReport, scenario: (typeof SCENARIOS)[number]): string[] {
+  const pairs = report.pairs.filter((p) => p.scenario === scenario.key);
+  if (pairs.length === 0) return [];
+  const lines = [`### ${scenario.title}`, '', '| figure | baseline (bare grpc-js) | hive-registry | ratio |', '|---|---:|---:|---:|'];
+  for (const row of rowsOf(pairs, scenario.op, report.machine.cores)) {
+    lines.push(`| ${row.figure} | ${row.format(row.bare)} | ${row.format(row.queen)} | ${ratioText(row.ratios)} |`);
+  }
+  lines.push('');
+  return lines;
+}
+
+function domainSection(report: BenchReport): string[] {
+  const lines = ['## 3. Domain in-process (absolute figures, no baseline)', ''];
+  lines.push(
+    `The registry and scheduler in one process, no gRPC, driven by a manual clock: ${int(report.domainSpec.hives)} ` +
+      `hives x 8 workers, each hive's snapshot encoded, decoded and converted by the server's own adapter ` +
+      `(\`payloadToHeartbeat\`) before \`applyHeartbeat\`, so the registry holds what the server would hold. Heap ` +
+      `figures are \`heapUsed\` differences after forced gc (\`--expose-gc\`). Times are the median over batches ` +
+      `(each timing bounded to ${report.domainSpec.maxMsPerTiming / 1000} s). These are absolute numbers: there is ` +
+      `no network here and so no baseline to divide by.`,
+    '',
+    '| figure | value | how |',
+    '|---|---:|---|',
+  );
+  for (const f of report.domain) {
+    const value = domainValue(f, fixed(f.value < 10 ? 2 : 1));
+    lines.push(`| ${f.name} | ${value} | ${f.detail} |`);
+  }
+  lines.push('');
+  return lines;
+}
+
+/** Byte figures and counts as whole numbers, times with `format`. */
+function domainValue(f: DomainFigure, format: (value: number) => string): string {
+  if (f.unit === 'bytes' || Number.isInteger(f.value)) return `${int(f.value)} ${f.unit}`;
+  return `${format(f.value)} ${f.unit}`;
+}
+
+/** BENCHMARKS.md. */
+export function markdown(report: BenchReport): string {
+  const m = report.machine;
+  const lines = [
+    '# Benchmarks',
+    '',
+    '_Written by `npm run bench` (bench/run.ts); every run rewrites this file._',
+    '',
+    HOW_TO_READ(report.rounds),
+    '',
+    '## Machine',
+    '',
+    '| | |',
+    '|---|---|',
+    `| CPU | ${m.cpuModel}, ${m.cores} cores |`,
+    `| memory | ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB |`,
+    `| Node | ${m.node} (${m.platform}) |`,
+    `| date | ${m.date} |`,
+    `| commit | ${m.commit}${m.dirty ? ' (src/ or gen/ had uncommitted changes)' : ''} |`,
+    `| load average at start (1 min) | ${m.loadAverage.toFixed(2)} |`,
+    `| run took | ${Math.round(report.durationMs / 1000)} s |`,
+    '',
+    ...networkSection(report),
+    ...domainSection(report),
+  ];
+  return `${lines.join('\n').trimEnd()}\n`;
+}
+
+/** A plain-text summary for stdout. */
+export function summary(report: BenchReport): string {
+  const table: string[][] = [['scenario', 'figure', 'baseline', 'hive-registry', 'ratio']];
+  for (const scenario of SCENARIOS) {
+    const pairs = report.pairs.filter((p) => p.scenario === scenario.key);
+    if (pairs.length === 0) continue;
+    for (const row of rowsOf(pairs, scenario.op, report.machine.cores).slice(0, 4)) {
+      table.push([scenario.title, row.figure, row.format(row.bare), row.format(row.queen), ratioText(row.ratios)]);
+    }
+  }
+  for (const f of report.domain) {
+    const value = domainValue(f, fixed(2));
+    table.push(['domain (absolute)', f.name, '', value, '']);
+  }
+  const widths = [0, 1, 2, 3, 4].map((c) => Math.max(...table.map((r) => (r[c] ?? '').length)));
+  return table
+    .map((r) => r.map((cell, c) => (c >= 2 ? cell.padStart(widths[c] ?? 0) : cell.padEnd(widths[c] ?? 0))).join('  '))
+    .join('\n');
+}

@@ -1,0 +1,131 @@
+// The benchmark suite: `npm run bench` (builds, then runs `node dist/bench/run.js`).
+//   node dist/bench/run.js [--rounds N] [--measure-seconds S]
+// Runs every scenario against the queen and against a bare grpc-js baseline in the same run, each server and
+// each load generator in its own child process on 127.0.0.1, then the in-process domain benchmark; writes
+// BENCHMARKS.md at the repository root and prints a summary. Every child is killed on any way out.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BenchChild, killAllChildren, stopAllChildren } from './bench-child.js';
+import { describeMachine } from './machine.js';
+import {
+  UNARY_METHODS,
+  heartbeatRun,
+  unaryRuns,
+  type Measurement,
+  type NetworkSettings,
+  type Pair,
+} from './network-scenarios.js';
+import type { DomainFigure, DomainSpec, ServerKind } from './protocol.js';
+import { markdown, summary, type BenchReport } from './report.js';
+import { nowMs } from './stats.js';
+
+const OUTPUT = join(__dirname, '..', '..', 'BENCHMARKS.md');
+const DOMAIN_TIMEOUT_MS = 90_000;
+
+function option(name: string, fallback: number, min: number, max: number): number {
+  const index = process.argv.indexOf(`--${name}`);
+  if (index < 0) return fallback;
+  const value = Number(process.argv[index + 1]);
+  if (!Number.isFinite(value) || value < min || value > max) {
+    throw new Error(`--${name}: must be a number from ${min} to ${max}, got ${process.argv[index + 1]}`);
+  }
+  return value;
+}
+
+function log(text: string): void {
+  process.stderr.write(`bench: ${text}\n`);
+}
+
+/** Runs `bare` and `queen` in the given order and pairs the results. */
+async function pairUp(
+  order: readonly ServerKind[],
+  run: (kind: ServerKind) => Promise<Measurement>,
+): Promise<{ bare: Measurement; queen: Measurement }> {
+  const results = new Map<ServerKind, Measurement>();
+  for (const kind of order) results.set(kind, await run(kind));
+  const bare = results.get('bare');
+  const queen = results.get('queen');
+  if (bare === undefined || queen === undefined) throw new Error('a pair needs both servers');
+  return { bare, queen };
+}
+
+async function domainFigures(spec: DomainSpec): Promise<DomainFigure[]> {
+  const child = new BenchChild('domain', 'domain-main.js', [JSON.stringify(spec)], [
+    '--expose-gc',
+    '--allow-natives-syntax',
+  ]);
+  try {
+    const event = await child.next('domain', DOMAIN_TIMEOUT_MS);
+    return event['figures'] as DomainFigure[];
+  } finally {
+    await child.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const started = nowMs();
+  const rounds = option('rounds', 2, 1, 5);
+  const measureMs = option('measure-seconds', 4, 1, 10) * 1_000;
+  const settings: NetworkSettings = {
+    warmupMs: 1_000,
+    measureMs,
+    heartbeatHives: 64,
+    heartbeatWindow: 8,
+    fleetHives: 1_000,
+    unaryInFlight: 64,
+  };
+  const domainSpec: DomainSpec = { hives: 10_000, maxMsPerTiming: 1_500 };
+  const machine = describeMachine();
+  log(`${machine.cpuModel} x ${machine.cores}, node ${machine.node}, commit ${machine.commit}; ${rounds} round(s)`);
+
+  const pairs: Pair[] = [];
+  for (let round = 0; round < rounds; round++) {
+    // Alternate which server goes first, so a drift in the machine's load does not favour one side.
+    const order: ServerKind[] = round % 2 === 0 ? ['bare', 'queen'] : ['queen', 'bare'];
+    for (const variant of ['snapshot', 'tick'] as const) {
+      log(`round ${round + 1}: heartbeat ${variant} (${order.join(', then ')})`);
+      const pair = await pairUp(order, (kind) => heartbeatRun(kind, variant, settings));
+      pairs.push({ scenario: `heartbeat-${variant}`, round, ...pair });
+    }
+    log(`round ${round + 1}: unary with ${settings.fleetHives} hives online (${order.join(', then ')})`);
+    const unary = new Map<ServerKind, Map<string, Measurement>>();
+    for (const kind of order) unary.set(kind, await unaryRuns(kind, settings));
+    for (const method of UNARY_METHODS) {
+      const bare = unary.get('bare')?.get(method);
+      const queen = unary.get('queen')?.get(method);
+      if (bare === undefined || queen === undefined) throw new Error(`missing unary result for ${method}`);
+      pairs.push({ scenario: `unary-${method}`, round, bare, queen });
+    }
+  }
+  log(`domain in-process (${domainSpec.hives} hives)`);
+  const domain = await domainFigures(domainSpec);
+
+  const report: BenchReport = {
+    machine,
+    settings,
+    rounds,
+    domainSpec,
+    pairs,
+    domain,
+    durationMs: nowMs() - started,
+  };
+  writeFileSync(OUTPUT, markdown(report));
+  process.stdout.write(`${summary(report)}\n\nwrote ${OUTPUT}\n`);
+}
+
+process.on('exit', killAllChildren);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    killAllChildren();
+    process.exit(130);
+  });
+}
+
+main().then(
+  () => process.exit(0),
+  async (error: unknown) => {
+    log(`failed: ${error instanceof Error ? error.message : String(error)}`);
+    await stopAllChildren();
+    process.exit(1);
+  },
+);

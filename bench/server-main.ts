@@ -1,0 +1,66 @@
+// Child process: one server under test, on 127.0.0.1 with a free port.
+//   node dist/bench/server-main.js queen|bare
+// Prints {"event":"ready","port":N}; answers each "stats" line on stdin with its CPU and memory; exits on SIGTERM,
+// when its stdin closes (the parent is gone), or after MAX_LIFETIME_MS whatever happens.
+import { ServerCredentials } from '@grpc/grpc-js';
+import pino from 'pino';
+import { createInterface } from 'node:readline';
+import { buildServeConfig } from '../src/cli/config.js';
+import { QueenServer } from '../src/server/queen-server.js';
+import { bareServer } from './bare-server.js';
+import { emit, processStats } from './protocol.js';
+
+const MAX_LIFETIME_MS = 120_000;
+const LISTEN = '127.0.0.1:0';
+
+async function main(): Promise<void> {
+  const kind = process.argv[2];
+  setTimeout(() => {
+    process.stderr.write(`server-main: still running after ${MAX_LIFETIME_MS} ms, exiting\n`);
+    process.exit(3);
+  }, MAX_LIFETIME_MS).unref();
+
+  let stop: () => Promise<void>;
+  let port: number;
+  if (kind === 'queen') {
+    // The production defaults (as `hive-registry serve` with no flags), on a free loopback port, logging nothing.
+    const parsed = buildServeConfig({ listen: LISTEN, drainTimeoutMs: '1s' }, {});
+    if (!parsed.ok) throw new Error(parsed.problems.join('; '));
+    const queen = await QueenServer.start(parsed.config, pino({ level: 'silent' }));
+    port = queen.port;
+    stop = () => queen.stop();
+  } else if (kind === 'bare') {
+    const server = bareServer();
+    port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(LISTEN, ServerCredentials.createInsecure(), (error, bound) =>
+        error ? reject(error) : resolve(bound),
+      ),
+    );
+    stop = async () => server.forceShutdown();
+  } else {
+    throw new Error(`usage: server-main.js queen|bare (got ${JSON.stringify(kind)})`);
+  }
+
+  let exiting = false;
+  const exit = (): void => {
+    if (exiting) return;
+    exiting = true;
+    setTimeout(() => process.exit(0), 3_000).unref();
+    stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGTERM', exit);
+  const commands = createInterface({ input: process.stdin });
+  commands.on('line', (line) => {
+    if (line.trim() === 'stats') emit({ event: 'stats', stats: processStats() });
+  });
+  commands.on('close', exit);
+  emit({ event: 'ready', port });
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`server-main: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});
