@@ -10,7 +10,7 @@ import {
 import { snapshotPayload, tickPayload, wireDevices, wireWorkers } from './fleet.js';
 import type { HeartbeatLoadSpec, LoadEvent, LoadResult } from './protocol.js';
 import { openClient, openHeartbeat } from './registry-client.js';
-import { nowMs, Samples, sleep } from './stats.js';
+import { measureWindow, nowMs, Samples, sleep } from './stats.js';
 
 /** Most latency samples kept (a few seconds at the transport's ceiling). */
 const MAX_SAMPLES = 1_000_000;
@@ -93,16 +93,9 @@ export async function runHeartbeatLoad(spec: HeartbeatLoadSpec, say: (event: Loa
 
   for (const s of streams) for (let n = 0; n < spec.window; n++) send(s);
 
-  await sleep(spec.warmupMs);
-  say({ event: 'measure-start' });
-  const cpuStart = process.cpuUsage();
-  const start = nowMs();
-  phase = 'measure';
-  await sleep(spec.measureMs);
-  phase = 'stopping';
-  const elapsedMs = nowMs() - start;
-  const cpu = process.cpuUsage(cpuStart);
-  say({ event: 'measure-end' });
+  const { elapsedMs, cpu } = await measureWindow(spec, say, (next) => {
+    phase = next;
+  });
 
   // Let the acks in flight come back, then say goodbye (half-close) and close the connections.
   const drainUntil = nowMs() + DRAIN_MS;

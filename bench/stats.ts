@@ -66,3 +66,25 @@ export function timePerOp(op: (n: number) => void, batch: number, maxOps: number
   }
   return { medianNs: median(perOp), meanNs: ((nowMs() - start) * 1e6) / n, ops: n };
 }
+
+/**
+ * The measured window of a load run: warm up, tell the coordinator, measure for `measureMs` while `setPhase` says
+ * 'measure', then 'stopping'. Returns the wall time and this process's CPU time over the window.
+ */
+export async function measureWindow(
+  spec: { readonly warmupMs: number; readonly measureMs: number },
+  say: (event: { event: 'measure-start' | 'measure-end' }) => void,
+  setPhase: (phase: 'measure' | 'stopping') => void,
+): Promise<{ elapsedMs: number; cpu: NodeJS.CpuUsage }> {
+  await sleep(spec.warmupMs);
+  say({ event: 'measure-start' });
+  const cpuStart = process.cpuUsage();
+  const start = nowMs();
+  setPhase('measure');
+  await sleep(spec.measureMs);
+  setPhase('stopping');
+  const elapsedMs = nowMs() - start;
+  const cpu = process.cpuUsage(cpuStart);
+  say({ event: 'measure-end' });
+  return { elapsedMs, cpu };
+}

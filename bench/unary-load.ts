@@ -9,7 +9,7 @@ import {
 import { SCHEDULED_MODEL, hiveId } from './fleet.js';
 import type { LoadEvent, LoadResult, UnaryLoadSpec } from './protocol.js';
 import { openClient, unaryMethod } from './registry-client.js';
-import { nowMs, Samples, sleep } from './stats.js';
+import { measureWindow, nowMs, Samples, sleep } from './stats.js';
 
 const MAX_SAMPLES = 1_000_000;
 /** A call that takes longer fails instead of hanging the run. */
@@ -64,16 +64,9 @@ export async function runUnaryLoad(spec: UnaryLoadSpec, say: (event: LoadEvent) 
   };
   for (let n = 0; n < spec.inFlight; n++) issue();
 
-  await sleep(spec.warmupMs);
-  say({ event: 'measure-start' });
-  const cpuStart = process.cpuUsage();
-  const start = nowMs();
-  phase = 'measure';
-  await sleep(spec.measureMs);
-  phase = 'stopping';
-  const elapsedMs = nowMs() - start;
-  const cpu = process.cpuUsage(cpuStart);
-  say({ event: 'measure-end' });
+  const { elapsedMs, cpu } = await measureWindow(spec, say, (next) => {
+    phase = next;
+  });
 
   const drainUntil = nowMs() + DEADLINE_MS;
   while (outstanding > 0 && nowMs() < drainUntil) await sleep(20);

@@ -1,6 +1,7 @@
 import type { Health, Worker, WorkerEntry, WorkerStatus } from '../../src/common/worker';
 import { ABSENT_GPU_PERCENT, pickWorker, type Pick } from '../../src/scheduler/pick-worker';
 import { makeEntry, makeWorker } from '../helpers/domain-builders';
+import { seededRandom } from '../helpers/seeded-random';
 
 const MODEL = 'org/model';
 const OTHER_MODEL = 'org/other';
@@ -31,14 +32,7 @@ function summary(pick: Pick): Expected {
 
 /** Deterministic permutations (mulberry32-driven Fisher-Yates): no Math.random in tests. */
 function shuffled<T>(items: readonly T[], seed: number): T[] {
-  let state = seed >>> 0;
-  const next = (): number => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededRandom(seed);
   const out = [...items];
   for (let i = out.length - 1; i > 0; i--) {
     const j = Math.floor(next() * (i + 1));

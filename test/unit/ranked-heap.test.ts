@@ -1,17 +1,7 @@
 import { compareCandidates, type Candidate } from '../../src/scheduler/pick-worker';
 import { RankedHeap, type Ranked } from '../../src/scheduler/ranked-heap';
 import { makeWorker } from '../helpers/domain-builders';
-
-function rng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../helpers/seeded-random';
 
 describe('RankedHeap', () => {
   test('an empty heap has no first candidate', () => {
@@ -21,7 +11,7 @@ describe('RankedHeap', () => {
   test.each([[1], [2], [3], [4], [5]])(
     'agrees with a sorted list through inserts, removals and filtered firsts (seed %i)',
     (seed) => {
-      const random = rng(seed);
+      const random = seededRandom(seed);
       const heap = new RankedHeap();
       const live = new Map<string, { candidate: Candidate; ranked: Ranked }>();
       for (let step = 0; step < 3_000; step++) {

@@ -2,18 +2,7 @@ import type { Backend, Health, Worker, WorkerStatus } from '../../src/common/wor
 import { pickWorker, type Pick } from '../../src/scheduler/pick-worker';
 import { SchedulingIndex } from '../../src/scheduler/scheduling-index';
 import { makeWorker } from '../helpers/domain-builders';
-
-/** mulberry32: a small seeded generator, so every fleet here is reproducible. */
-function rng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../helpers/seeded-random';
 
 const STATES: WorkerStatus[] = ['idle', 'idle', 'idle', 'busy', 'loading', 'error', 'stopping', 'unspecified'];
 const HEALTHS: Health[] = ['healthy', 'unspecified', 'degraded'];
@@ -70,7 +59,7 @@ describe('SchedulingIndex', () => {
   test.each(Array.from({ length: 40 }, (_, seed) => [seed]))(
     'gives the same answer as the flat policy on random fleet %i, through updates and removals',
     (seed) => {
-      const random = rng(seed + 1);
+      const random = seededRandom(seed + 1);
       const fleet = new Fleet();
       const hiveCount = 1 + Math.floor(random() * 12);
       for (let round = 0; round < 6; round++) {
