@@ -82,6 +82,8 @@ interface HiveRecord {
    * longer the truth, so only a full snapshot (not a tick) may renew it.
    */
   claimedMeanwhile?: { readonly workerId: string; readonly byHive: string };
+  /** Set once `lapsedLeases` reported this hive's current lapse; cleared by the next accepted payload. */
+  lapseReported?: boolean;
 }
 
 interface StreamRecord {
@@ -205,6 +207,7 @@ export class HiveRegistry {
     hive.senderTime = heartbeat.senderTime;
     hive.lastAcceptedMs = now;
     hive.lastAcceptedWallMs = this.clock.wallNow();
+    hive.lapseReported = false;
     this.leaseOrder.delete(hive.hiveId);
     this.leaseOrder.set(hive.hiveId, hive);
 
@@ -330,6 +333,23 @@ export class HiveRegistry {
       departed.push(this.drop(hive));
     }
     return departed;
+  }
+
+  /**
+   * Hives that went offline by silence since the last call: their stream is still open but no payload was accepted
+   * for `offlineAfterMs`. Each lapse is reported once (a hive that ended its stream is not reported: that was
+   * already seen). Oldest first. For operators: a hive that stops heartbeating without hanging up is a symptom.
+   */
+  lapsedLeases(): string[] {
+    const now = this.clock.now();
+    const lapsed: string[] = [];
+    for (const hive of this.leaseOrder.values()) {
+      if (now - hive.lastAcceptedMs < this.options.offlineAfterMs) break;
+      if (hive.stream === undefined || hive.lapseReported === true) continue;
+      hive.lapseReported = true;
+      lapsed.push(hive.hiveId);
+    }
+    return lapsed;
   }
 
   /** Monotonic time at which the next eviction is due, or undefined when the registry is empty. */

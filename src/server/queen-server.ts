@@ -91,16 +91,27 @@ export class QueenServer {
       );
     });
 
-    // Eviction is detected by the registry and acted on by evictExpired(); a sweep a second (or faster for tiny
-    // thresholds) keeps a departed hive's stream open at most that much longer than its threshold.
-    const sweepTimer = setInterval(() => queen.evictExpired(), Math.min(1_000, config.offlineAfterMs));
+    // Lapses and evictions are detected by the registry and acted on by sweep(); a sweep a second (or faster for
+    // tiny thresholds) keeps a departed hive's stream open at most that much longer than its threshold.
+    const sweepTimer = setInterval(() => queen.sweep(), Math.min(1_000, config.offlineAfterMs));
     sweepTimer.unref();
     const queen = new QueenServer(server, health, streams, sweepTimer, logger, config, registry, port);
     logger.info({ component: 'server', listen: config.listen, port }, 'hive-registry serving');
     return queen;
   }
 
-  /** Evicts every hive past the eviction threshold and ends its stream with ABORTED. Runs every second. */
+  /** Runs every second: reports hives that went silent, then evicts the expired ones. */
+  sweep(): void {
+    for (const hiveId of this.registry.lapsedLeases()) {
+      this.logger.warn(
+        { component: 'liveness', hiveId, offlineAfterMs: this.config.offlineAfterMs },
+        'hive offline: no accepted heartbeat within the offline threshold, though its stream is open',
+      );
+    }
+    this.evictExpired();
+  }
+
+  /** Evicts every hive past the eviction threshold and ends its stream with ABORTED. */
   evictExpired(): void {
     for (const departure of this.registry.evictExpired()) {
       this.logger.info({ component: 'liveness', hiveId: departure.hiveId }, 'hive evicted');

@@ -1,4 +1,4 @@
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { QueenServer, type ServerConfig } from '../../src/server/queen-server';
 import { HeartbeatStream, QueenClient } from './client';
 import { ManualClock } from '../../src/common/manual-clock';
@@ -34,10 +34,13 @@ export class TestQueen {
     this.client = this.newClient();
   }
 
-  static async start(overrides: Partial<ServerConfig> = {}): Promise<TestQueen> {
+  static async start(
+    overrides: Partial<ServerConfig> = {},
+    logger: Logger = pino({ level: 'silent' }),
+  ): Promise<TestQueen> {
     const config: ServerConfig = { ...TEST_CONFIG, ...overrides };
     const clock = new ManualClock();
-    const queen = await QueenServer.start(config, pino({ level: 'silent' }), clock);
+    const queen = await QueenServer.start(config, logger, clock);
     return new TestQueen(queen, clock, config);
   }
 

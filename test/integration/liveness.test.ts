@@ -1,6 +1,8 @@
 import { create } from '@bufbuild/protobuf';
 import { DurationSchema, TimestampSchema } from '@bufbuild/protobuf/wkt';
 import { status } from '@grpc/grpc-js';
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { expectStatus } from '../helpers/client';
 import { TestQueen } from '../helpers/queen';
 import { snapshotPayload, tickPayload, wireWorker } from '../helpers/wire-builders';
@@ -163,5 +165,29 @@ describe('liveness', () => {
         active: [],
       });
     });
+  });
+
+  it('the sweep warns once when a hive goes silent with its stream open', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+        done();
+      },
+    });
+    const loud = await TestQueen.start({}, pino({ level: 'info' }, sink));
+    try {
+      await loud.connectHive('hive-quiet', [wireWorker('w-9')]);
+      const warnings = () => lines.filter((l) => l.hiveId === 'hive-quiet' && String(l.msg).startsWith('hive offline'));
+      loud.clock.advance(14_999);
+      loud.queen.sweep();
+      expect(warnings()).toHaveLength(0);
+      loud.clock.advance(1);
+      loud.queen.sweep();
+      loud.queen.sweep();
+      expect(warnings()).toMatchObject([{ level: 40, component: 'liveness', offlineAfterMs: 15_000 }]);
+    } finally {
+      await loud.stop();
+    }
   });
 });

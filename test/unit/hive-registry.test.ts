@@ -678,6 +678,39 @@ describe('liveness', () => {
   });
 });
 
+describe('lapsed leases', () => {
+  test('a hive whose stream stays open but goes silent is reported once, at the offline threshold', () => {
+    const { clock, registry } = setup();
+    const stream = connect(registry, snapshot('h1', 1));
+    connect(registry, snapshot('h2', 1));
+    clock.advance(OFFLINE_AFTER_MS - 1);
+    expect(registry.lapsedLeases()).toEqual([]);
+    clock.advance(1);
+    expect(registry.lapsedLeases()).toEqual(['h1', 'h2']);
+    expect(registry.lapsedLeases()).toEqual([]);
+    // An accepted payload renews the lease; the next lapse is reported again.
+    accepted(registry.applyHeartbeat(stream, tick('h1', 2)));
+    expect(registry.lapsedLeases()).toEqual([]);
+    clock.advance(OFFLINE_AFTER_MS);
+    expect(registry.lapsedLeases()).toEqual(['h1']);
+  });
+
+  test('rejected payloads do not prevent the report', () => {
+    const { clock, registry } = setup();
+    const stream = connect(registry, snapshot('h1', 5));
+    clock.advance(OFFLINE_AFTER_MS);
+    rejected(registry.applyHeartbeat(stream, tick('h1', 5)));
+    expect(registry.lapsedLeases()).toEqual(['h1']);
+  });
+
+  test('a hive that ended its stream is not reported: its going offline was already seen', () => {
+    const { clock, registry } = setup();
+    registry.closeStream(connect(registry, snapshot('h1', 1)));
+    clock.advance(OFFLINE_AFTER_MS);
+    expect(registry.lapsedLeases()).toEqual([]);
+  });
+});
+
 describe('eviction', () => {
   test.each([
     [EVICT_AFTER_MS - 1, false],
