@@ -242,33 +242,34 @@ export class HiveRegistry {
       }
       return undefined;
     }
-    const workerIndex = new Map<string, number>();
+    const now = this.clock.now();
+    const workerIds = new Set<string>();
     for (const [i, worker] of heartbeat.workers.entries()) {
-      const first = workerIndex.get(worker.workerId);
-      if (first !== undefined) {
+      if (workerIds.has(worker.workerId)) {
+        const first = heartbeat.workers.findIndex((w) => w.workerId === worker.workerId);
         return `workers[${i}].worker_id: ${quote(worker.workerId)} duplicates workers[${first}]`;
       }
-      workerIndex.set(worker.workerId, i);
-      const holder = this.onlineHolderOtherThan(worker.workerId, heartbeat.hiveId);
+      workerIds.add(worker.workerId);
+      const holder = this.onlineHolderOtherThan(worker.workerId, heartbeat.hiveId, now);
       if (holder !== undefined) {
         return `workers[${i}].worker_id: ${quote(worker.workerId)} is held by online hive ${quote(holder)}`;
       }
     }
-    const deviceIndex = new Map<number, number>();
+    const deviceIds = new Set<number>();
     for (const [i, device] of heartbeat.devices.entries()) {
-      const first = deviceIndex.get(device.deviceId);
-      if (first !== undefined) {
+      if (deviceIds.has(device.deviceId)) {
+        const first = heartbeat.devices.findIndex((d) => d.deviceId === device.deviceId);
         return `devices[${i}].device_id: ${device.deviceId} duplicates devices[${first}]`;
       }
-      deviceIndex.set(device.deviceId, i);
+      deviceIds.add(device.deviceId);
     }
     return undefined;
   }
 
-  private onlineHolderOtherThan(workerId: string, hiveId: string): string | undefined {
+  private onlineHolderOtherThan(workerId: string, hiveId: string, now: number): string | undefined {
     const holders = this.workerHolders.get(workerId);
-    if (holders === undefined) return undefined;
-    const now = this.clock.now();
+    // The common case, a hive reporting its own workers again, needs no walk.
+    if (holders === undefined || (holders.size === 1 && holders.has(hiveId))) return undefined;
     let found: string | undefined;
     for (const holder of holders) {
       if (holder === hiveId) continue;
@@ -281,34 +282,56 @@ export class HiveRegistry {
   }
 
   private replaceSnapshot(hive: HiveRecord, heartbeat: Heartbeat): void {
-    this.unindexWorkers(hive);
+    const previous = hive.workers;
     hive.workers = [...heartbeat.workers].sort(byWorkerId);
     hive.devices = [...heartbeat.devices].sort(byDeviceId);
     hive.ramTotalBytes = heartbeat.ramTotalBytes;
     hive.claimedMeanwhile = undefined;
-    for (const worker of hive.workers) {
-      let holders = this.workerHolders.get(worker.workerId);
-      if (holders === undefined) {
-        holders = new Set();
-        this.workerHolders.set(worker.workerId, holders);
+    // Both lists are sorted by id: walk them together and touch the worker-id index only where they differ
+    // (in steady state a hive reports the same workers, so nothing is touched).
+    const next = hive.workers;
+    let i = 0;
+    let j = 0;
+    while (i < previous.length || j < next.length) {
+      const gone = previous[i]?.workerId;
+      const added = next[j]?.workerId;
+      if (added === undefined || (gone !== undefined && gone < added)) {
+        this.removeHolder(gone as string, hive.hiveId);
+        i++;
+      } else if (gone === undefined || added < gone) {
+        this.addHolder(added, hive.hiveId);
+        j++;
+      } else {
+        i++;
+        j++;
       }
-      // Every other holder is offline (an online one would have got this payload rejected): it must resnapshot.
-      for (const other of holders) {
-        const previous = this.hives.get(other);
-        if (previous !== undefined) previous.claimedMeanwhile = { workerId: worker.workerId, byHive: hive.hiveId };
-      }
-      holders.add(hive.hiveId);
     }
     this.observer?.snapshotReplaced(hive.hiveId, hive.workers);
   }
 
-  private unindexWorkers(hive: HiveRecord): void {
-    for (const worker of hive.workers) {
-      const holders = this.workerHolders.get(worker.workerId);
-      if (holders === undefined) continue;
-      holders.delete(hive.hiveId);
-      if (holders.size === 0) this.workerHolders.delete(worker.workerId);
+  private addHolder(workerId: string, hiveId: string): void {
+    let holders = this.workerHolders.get(workerId);
+    if (holders === undefined) {
+      holders = new Set();
+      this.workerHolders.set(workerId, holders);
     }
+    // Every other holder is offline (an online one would have got this payload rejected): it must resnapshot.
+    for (const other of holders) {
+      const hive = this.hives.get(other);
+      if (hive !== undefined) hive.claimedMeanwhile = { workerId, byHive: hiveId };
+    }
+    holders.add(hiveId);
+  }
+
+  private removeHolder(workerId: string, hiveId: string): void {
+    const holders = this.workerHolders.get(workerId);
+    if (holders === undefined) return;
+    holders.delete(hiveId);
+    if (holders.size === 0) this.workerHolders.delete(workerId);
+  }
+
+  private unindexWorkers(hive: HiveRecord): void {
+    for (const worker of hive.workers) this.removeHolder(worker.workerId, hive.hiveId);
   }
 
   // ---- removal and eviction -----------------------------------------------------------------------------------

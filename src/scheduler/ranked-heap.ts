@@ -1,8 +1,8 @@
 import { compareCandidates, type Candidate } from './pick-worker.js';
 
-/** A candidate's place in one RankedHeap; kept by its owner to remove it later. */
+/** A candidate's place in one RankedHeap; kept by its owner to update or remove it later. */
 export interface Ranked {
-  readonly candidate: Candidate;
+  candidate: Candidate;
   /** Position in the list's heap array; -1 once removed. */
   index: number;
 }
@@ -25,6 +25,14 @@ export class RankedHeap {
     this.heap.push(ranked);
     this.siftUp(ranked.index);
     return ranked;
+  }
+
+  /** Replaces a candidate in place (the same hive's newer best) and restores the order: one sift, not two. */
+  update(ranked: Ranked, candidate: Candidate): void {
+    if (ranked.index < 0 || this.heap[ranked.index] !== ranked) throw new RangeError('not in this heap');
+    ranked.candidate = candidate;
+    this.siftUp(ranked.index);
+    this.siftDown(ranked.index);
   }
 
   /** Removes a candidate inserted here; no-op when already removed. */

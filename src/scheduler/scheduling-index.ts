@@ -14,10 +14,11 @@ interface HiveSummary {
   readonly busy: number;
 }
 
-/** A hive as the index holds it: its summary and where its candidates sit (heap, handle, model if per model). */
+/** A hive as the index holds it: its summary and its candidates' places in the heaps. */
 interface IndexedHive {
   readonly summary: HiveSummary;
-  readonly ranked: [heap: RankedHeap, ranked: Ranked, modelId?: string][];
+  readonly anyIdle?: Ranked;
+  readonly byModel: ReadonlyMap<string, Ranked>;
 }
 
 function summarize(hiveId: string, workers: readonly Worker[]): HiveSummary {
@@ -56,21 +57,27 @@ export class SchedulingIndex {
   private readonly idleByModel = new Map<string, RankedHeap>();
   private readonly anyIdle = new RankedHeap();
 
-  /** A hive's new snapshot replaces what the index knew of it. */
+  /**
+   * A hive's new snapshot replaces what the index knew of it. A candidate that stays (same model, newer worker
+   * state) is updated in place in its heap rather than removed and inserted again.
+   */
   snapshotReplaced(hiveId: string, workers: readonly Worker[]): void {
-    this.hiveRemoved(hiveId);
+    const old = this.hives.get(hiveId);
     const summary = summarize(hiveId, workers);
-    const entry: IndexedHive = { summary, ranked: [] };
-    if (summary.bestIdle !== undefined) entry.ranked.push([this.anyIdle, this.anyIdle.insert(summary.bestIdle)]);
+    const byModel = new Map<string, Ranked>();
     for (const [modelId, candidate] of summary.bestIdleByModel) {
       let heap = this.idleByModel.get(modelId);
       if (heap === undefined) {
         heap = new RankedHeap();
         this.idleByModel.set(modelId, heap);
       }
-      entry.ranked.push([heap, heap.insert(candidate), modelId]);
+      byModel.set(modelId, reposition(heap, old?.byModel.get(modelId), candidate) as Ranked);
     }
-    this.hives.set(hiveId, entry);
+    for (const [modelId, ranked] of old?.byModel ?? []) {
+      if (!byModel.has(modelId)) this.removeFromModel(modelId, ranked);
+    }
+    const anyIdle = reposition(this.anyIdle, old?.anyIdle, summary.bestIdle);
+    this.hives.set(hiveId, anyIdle === undefined ? { summary, byModel } : { summary, anyIdle, byModel });
   }
 
   /** A hive left the registry. Idempotent. */
@@ -78,10 +85,15 @@ export class SchedulingIndex {
     const entry = this.hives.get(hiveId);
     if (entry === undefined) return;
     this.hives.delete(hiveId);
-    for (const [heap, ranked, modelId] of entry.ranked) {
-      heap.remove(ranked);
-      if (modelId !== undefined && heap.size === 0) this.idleByModel.delete(modelId);
-    }
+    if (entry.anyIdle !== undefined) this.anyIdle.remove(entry.anyIdle);
+    for (const [modelId, ranked] of entry.byModel) this.removeFromModel(modelId, ranked);
+  }
+
+  private removeFromModel(modelId: string, ranked: Ranked): void {
+    const heap = this.idleByModel.get(modelId);
+    if (heap === undefined) return;
+    heap.remove(ranked);
+    if (heap.size === 0) this.idleByModel.delete(modelId);
   }
 
   /** The same answer as pickWorker over every worker, with `isOnline` deciding each hive's liveness. */
@@ -104,4 +116,15 @@ export class SchedulingIndex {
     }
     return busy > 0 ? { kind: 'no_capacity', eligible, busy } : { kind: 'unavailable', eligible };
   }
+}
+
+/** Moves a hive's place in `heap` to its new best `candidate`: update, insert or remove as the case may be. */
+function reposition(heap: RankedHeap, ranked: Ranked | undefined, candidate: Candidate | undefined): Ranked | undefined {
+  if (candidate === undefined) {
+    if (ranked !== undefined) heap.remove(ranked);
+    return undefined;
+  }
+  if (ranked === undefined) return heap.insert(candidate);
+  heap.update(ranked, candidate);
+  return ranked;
 }
