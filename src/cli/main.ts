@@ -8,7 +8,7 @@ import { createLogger } from './logger.js';
 const EXIT_USAGE = 2;
 
 function version(): string {
-  // package.json sits two levels above dist/src/cli (and src/cli when run from source).
+  // package.json sits three levels above dist/src/cli/main.js (two above src/cli/main.ts when run from source).
   for (const path of ['../../../package.json', '../../package.json']) {
     try {
       return (require(path) as { version: string }).version;

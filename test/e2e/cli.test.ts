@@ -31,6 +31,14 @@ describe('hive-registry serve', () => {
     expect(result.stderr).toContain("unknown option '--no-such-flag'");
   });
 
+  test('--version prints the package version; no command prints usage and exits 2', async () => {
+    const version = await run(process.execPath, [CLI, '--version']);
+    expect({ code: version.code, out: version.stdout.trim() }).toEqual({ code: 0, out: require('../../package.json').version });
+    const bare = await run(process.execPath, [CLI]);
+    expect(bare.code).toBe(2);
+    expect(bare.stderr).toContain('serve [options]');
+  });
+
   test('--help names every setting with its environment variable and default', async () => {
     const result = await run(process.execPath, [CLI, 'serve', '--help']);
     expect(result.code).toBe(0);
