@@ -16,7 +16,7 @@ import {
   type WorkerEntry as ProtoWorkerEntry,
   type WorkerState,
 } from '../../gen/hive/v1/registry_pb.js';
-import type { HiveView } from '../registry/hive-registry.js';
+import type { HiveView } from '../registry/types.js';
 import type { Resources } from '../registry/resources.js';
 
 const WORKER_STATUS_TO_PROTO: Readonly<Record<WorkerStatus, ProtoWorkerStatus>> = {

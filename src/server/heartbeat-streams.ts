@@ -9,7 +9,8 @@ import {
   type HeartbeatAck,
   type HiveHeartbeatPayload,
 } from '../../gen/hive/v1/registry_pb.js';
-import type { HiveRegistry, StreamId } from '../registry/hive-registry.js';
+import type { HiveRegistry } from '../registry/hive-registry.js';
+import type { StreamId } from '../registry/types.js';
 import { quote } from '../registry/ids.js';
 import { wallMsToProto } from './domain-to-proto.js';
 import { payloadToHeartbeat, type PayloadLimits } from './payload-to-heartbeat.js';

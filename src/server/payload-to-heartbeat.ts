@@ -9,7 +9,7 @@ import {
   type HiveHeartbeatPayload,
   type WorkerState,
 } from '../../gen/hive/v1/registry_pb.js';
-import type { Heartbeat } from '../registry/hive-registry.js';
+import type { Heartbeat } from '../registry/types.js';
 import { checkId, checkModelId, quote } from '../registry/ids.js';
 
 /** Limits on what one heartbeat payload may carry. */

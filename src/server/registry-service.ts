@@ -37,7 +37,8 @@ import {
   type ListActiveHivesRequest,
   type RemoveHiveRequest,
 } from '../../gen/hive/v1/registry_pb.js';
-import type { HiveRegistry, HiveView } from '../registry/hive-registry.js';
+import type { HiveRegistry } from '../registry/hive-registry.js';
+import type { HiveView } from '../registry/types.js';
 import { checkId, checkModelId, quote } from '../registry/ids.js';
 import type { SchedulingIndex } from '../scheduler/scheduling-index.js';
 import { entryToProto, hiveToProto, resourcesToProto, uint32, workerToProto } from './domain-to-proto.js';

@@ -1,5 +1,5 @@
 import type { Device, Worker, WorkerEntry } from '../../src/common/worker';
-import type { Heartbeat } from '../../src/registry/hive-registry';
+import type { Heartbeat } from '../../src/registry/types';
 
 /** A healthy, idle CUDA worker with a valid URL; any field can be overridden. */
 export function makeWorker(workerId: string, overrides: Partial<Worker> = {}): Worker {

@@ -1,10 +1,6 @@
 import { DomainError } from '../../src/common/domain-error';
-import {
-  HiveRegistry,
-  type Heartbeat,
-  type HeartbeatOutcome,
-  type StreamId,
-} from '../../src/registry/hive-registry';
+import { HiveRegistry } from '../../src/registry/hive-registry';
+import type { Heartbeat, HeartbeatOutcome, StreamId } from '../../src/registry/types';
 import { makeDevice, makeWorker, snapshot, tick } from '../helpers/domain-builders';
 import { ManualClock } from '../../src/common/manual-clock';
 
