@@ -10,7 +10,7 @@ import {
 import { snapshotPayload, tickPayload, wireDevices, wireWorkers } from './fleet.js';
 import type { HeartbeatLoadSpec, LoadEvent, LoadResult } from './protocol.js';
 import { openClient, openHeartbeat } from './registry-client.js';
-import { measureWindow, nowMs, Samples, sleep } from './stats.js';
+import { loadResult, measureWindow, nowMs, Samples, sleep } from './stats.js';
 
 /** Most latency samples kept (a few seconds at the transport's ceiling). */
 const MAX_SAMPLES = 1_000_000;
@@ -106,7 +106,6 @@ export async function runHeartbeatLoad(spec: HeartbeatLoadSpec, say: (event: Loa
   for (const s of streams) if (!s.ended) s.call.cancel();
   for (const client of clients) client.close();
 
-  const [p50Ms = Number.NaN, p99Ms = Number.NaN] = samples.percentiles(50, 99);
   const first = streams[0];
   const messageBytes =
     first === undefined
@@ -115,14 +114,5 @@ export async function runHeartbeatLoad(spec: HeartbeatLoadSpec, say: (event: Loa
           HiveHeartbeatPayloadSchema,
           spec.variant === 'tick' ? tickPayload(first.index, 2n) : snapshotPayload(first.index, 2n),
         ).byteLength;
-  return {
-    ops,
-    elapsedMs,
-    failures,
-    ...(firstFailure === undefined ? {} : { firstFailure }),
-    p50Ms,
-    p99Ms,
-    clientCpuUs: cpu.user + cpu.system,
-    messageBytes,
-  };
+  return loadResult({ ops, elapsedMs, cpu, failures, firstFailure, samples, messageBytes });
 }

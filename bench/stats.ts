@@ -1,3 +1,5 @@
+import type { LoadResult } from './protocol.js';
+
 /** Latency samples in a preallocated buffer: bounded memory however long a run lasts (later samples dropped). */
 export class Samples {
   private readonly values: Float64Array;
@@ -87,4 +89,19 @@ export async function measureWindow(
   const cpu = process.cpuUsage(cpuStart);
   say({ event: 'measure-end' });
   return { elapsedMs, cpu };
+}
+
+/** A load generator's report from what it counted: latency percentiles from `samples`, CPU from the window. */
+export function loadResult(counted: {
+  readonly ops: number;
+  readonly elapsedMs: number;
+  readonly cpu: NodeJS.CpuUsage;
+  readonly failures: number;
+  readonly firstFailure: string | undefined;
+  readonly samples: Samples;
+  readonly messageBytes: number;
+}): LoadResult {
+  const [p50Ms = Number.NaN, p99Ms = Number.NaN] = counted.samples.percentiles(50, 99);
+  const { ops, elapsedMs, cpu, failures, firstFailure, messageBytes } = counted;
+  return { ops, elapsedMs, failures, firstFailure, p50Ms, p99Ms, clientCpuUs: cpu.user + cpu.system, messageBytes };
 }

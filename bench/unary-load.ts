@@ -9,7 +9,7 @@ import {
 import { SCHEDULED_MODEL, hiveId } from './fleet.js';
 import type { LoadEvent, LoadResult, UnaryLoadSpec } from './protocol.js';
 import { openClient, unaryMethod } from './registry-client.js';
-import { measureWindow, nowMs, Samples, sleep } from './stats.js';
+import { loadResult, measureWindow, nowMs, Samples, sleep } from './stats.js';
 
 const MAX_SAMPLES = 1_000_000;
 /** A call that takes longer fails instead of hanging the run. */
@@ -72,15 +72,5 @@ export async function runUnaryLoad(spec: UnaryLoadSpec, say: (event: LoadEvent) 
   while (outstanding > 0 && nowMs() < drainUntil) await sleep(20);
   client.close();
 
-  const [p50Ms = Number.NaN, p99Ms = Number.NaN] = samples.percentiles(50, 99);
-  return {
-    ops,
-    elapsedMs,
-    failures,
-    ...(firstFailure === undefined ? {} : { firstFailure }),
-    p50Ms,
-    p99Ms,
-    clientCpuUs: cpu.user + cpu.system,
-    messageBytes,
-  };
+  return loadResult({ ops, elapsedMs, cpu, failures, firstFailure, samples, messageBytes });
 }

@@ -51,46 +51,23 @@ export class RankedHeap {
   first(accept: (candidate: Candidate) => boolean): Candidate | undefined {
     const top = this.heap[0];
     if (top === undefined || accept(top.candidate)) return top?.candidate;
-    // Best-first walk: a small heap of frontier positions, ordered like the main heap.
+    // Best-first walk: a small heap of frontier positions, ordered like the main heap and kept by the same sifts.
     const frontier: number[] = [];
+    const before = (a: number, b: number): boolean => this.compareAt(a, b) < 0;
     const push = (index: number): void => {
       if (index >= this.heap.length) return;
       frontier.push(index);
-      let i = frontier.length - 1;
-      while (i > 0) {
-        const parent = (i - 1) >> 1;
-        if (this.compareAt(frontier[i] as number, frontier[parent] as number) >= 0) break;
-        [frontier[i], frontier[parent]] = [frontier[parent] as number, frontier[i] as number];
-        i = parent;
-      }
-    };
-    const pop = (): number => {
-      const best = frontier[0] as number;
-      const last = frontier.pop() as number;
-      if (frontier.length > 0) {
-        frontier[0] = last;
-        let i = 0;
-        for (;;) {
-          const left = 2 * i + 1;
-          const right = left + 1;
-          let smallest = i;
-          if (left < frontier.length && this.compareAt(frontier[left] as number, frontier[smallest] as number) < 0) {
-            smallest = left;
-          }
-          if (right < frontier.length && this.compareAt(frontier[right] as number, frontier[smallest] as number) < 0) {
-            smallest = right;
-          }
-          if (smallest === i) break;
-          [frontier[i], frontier[smallest]] = [frontier[smallest] as number, frontier[i] as number];
-          i = smallest;
-        }
-      }
-      return best;
+      siftUp(frontier, frontier.length - 1, before);
     };
     push(1);
     push(2);
     while (frontier.length > 0) {
-      const index = pop();
+      const index = frontier[0] as number;
+      const last = frontier.pop() as number;
+      if (frontier.length > 0) {
+        frontier[0] = last;
+        siftDown(frontier, 0, before);
+      }
       const candidate = (this.heap[index] as Ranked).candidate;
       if (accept(candidate)) return candidate;
       push(2 * index + 1);
@@ -109,33 +86,60 @@ export class RankedHeap {
   }
 
   private siftUp(start: number): void {
-    let index = start;
-    const ranked = this.heap[index] as Ranked;
-    while (index > 0) {
-      const parentIndex = (index - 1) >> 1;
-      const parent = this.heap[parentIndex] as Ranked;
-      if (compareCandidates(ranked.candidate, parent.candidate) >= 0) break;
-      this.place(parent, index);
-      index = parentIndex;
-    }
-    this.place(ranked, index);
+    siftUp(this.heap, start, rankedBefore, placed);
   }
 
   private siftDown(start: number): void {
-    let index = start;
-    const ranked = this.heap[index] as Ranked;
-    const length = this.heap.length;
-    for (;;) {
-      const left = 2 * index + 1;
-      if (left >= length) break;
-      const right = left + 1;
-      let child = left;
-      if (right < length && this.compareAt(right, left) < 0) child = right;
-      const childRanked = this.heap[child] as Ranked;
-      if (compareCandidates(childRanked.candidate, ranked.candidate) >= 0) break;
-      this.place(childRanked, index);
-      index = child;
-    }
-    this.place(ranked, index);
+    siftDown(this.heap, start, rankedBefore, placed);
   }
+}
+
+const rankedBefore = (a: Ranked, b: Ranked): boolean => compareCandidates(a.candidate, b.candidate) < 0;
+const placed = (ranked: Ranked, index: number): void => {
+  ranked.index = index;
+};
+
+/** Moves items[start] up a binary min-heap ordered by `before`; `moved` hears every item's new position. */
+function siftUp<T>(
+  items: T[],
+  start: number,
+  before: (a: T, b: T) => boolean,
+  moved?: (item: T, index: number) => void,
+): void {
+  const item = items[start] as T;
+  let index = start;
+  while (index > 0) {
+    const parentIndex = (index - 1) >> 1;
+    const parent = items[parentIndex] as T;
+    if (!before(item, parent)) break;
+    items[index] = parent;
+    moved?.(parent, index);
+    index = parentIndex;
+  }
+  items[index] = item;
+  moved?.(item, index);
+}
+
+/** Moves items[start] down a binary min-heap ordered by `before`; `moved` hears every item's new position. */
+function siftDown<T>(
+  items: T[],
+  start: number,
+  before: (a: T, b: T) => boolean,
+  moved?: (item: T, index: number) => void,
+): void {
+  const item = items[start] as T;
+  let index = start;
+  for (;;) {
+    const left = 2 * index + 1;
+    if (left >= items.length) break;
+    const right = left + 1;
+    const child = right < items.length && before(items[right] as T, items[left] as T) ? right : left;
+    const childItem = items[child] as T;
+    if (!before(childItem, item)) break;
+    items[index] = childItem;
+    moved?.(childItem, index);
+    index = child;
+  }
+  items[index] = item;
+  moved?.(item, index);
 }

@@ -14,9 +14,10 @@ interface HiveSummary {
   readonly busy: number;
 }
 
-/** A hive as the index holds it: its summary and its candidates' places in the heaps. */
+/** A hive as the index holds it: its counts, and its best candidates' places in the heaps. */
 interface IndexedHive {
-  readonly summary: HiveSummary;
+  readonly eligible: number;
+  readonly busy: number;
   readonly anyIdle?: Ranked;
   readonly byModel: ReadonlyMap<string, Ranked>;
 }
@@ -38,7 +39,7 @@ function summarize(hiveId: string, workers: readonly Worker[]): HiveSummary {
       if (best === undefined || compareCandidates(candidate, best) < 0) bestIdleByModel.set(worker.modelId, candidate);
     }
   }
-  return bestIdle === undefined ? { bestIdleByModel, eligible, busy } : { bestIdle, bestIdleByModel, eligible, busy };
+  return { bestIdle, bestIdleByModel, eligible, busy };
 }
 
 /**
@@ -46,7 +47,7 @@ function summarize(hiveId: string, workers: readonly Worker[]): HiveSummary {
  * arrives: its best idle worker overall and per model, its eligible and busy counts. Each hive's best per model
  * goes into that model's RankedHeap, its best overall into `anyIdle`, both kept in scheduling order. A request
  * takes the first candidate on an online hive from the model's heap, else from `anyIdle`: usually the very first.
- * Only when no idle worker is online at all does it add up one summary per online hive, to tell "busy" (retry)
+ * Only when no idle worker is online at all does it add up the counts of every online hive, to tell "busy" (retry)
  * from "nothing there".
  *
  * Liveness is not stored here (it changes with time alone): each request is given an `isOnline` check.
@@ -77,7 +78,8 @@ export class SchedulingIndex {
       if (!byModel.has(modelId)) this.removeFromModel(modelId, ranked);
     }
     const anyIdle = reposition(this.anyIdle, old?.anyIdle, summary.bestIdle);
-    this.hives.set(hiveId, anyIdle === undefined ? { summary, byModel } : { summary, anyIdle, byModel });
+    const { eligible, busy } = summary;
+    this.hives.set(hiveId, anyIdle === undefined ? { eligible, busy, byModel } : { eligible, busy, anyIdle, byModel });
   }
 
   /** A hive left the registry. Idempotent. */
@@ -109,10 +111,10 @@ export class SchedulingIndex {
     }
     let eligible = 0;
     let busy = 0;
-    for (const [hiveId, { summary }] of this.hives) {
+    for (const [hiveId, hive] of this.hives) {
       if (!isOnline(hiveId)) continue;
-      eligible += summary.eligible;
-      busy += summary.busy;
+      eligible += hive.eligible;
+      busy += hive.busy;
     }
     return busy > 0 ? { kind: 'no_capacity', eligible, busy } : { kind: 'unavailable', eligible };
   }
