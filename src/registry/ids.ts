@@ -11,6 +11,11 @@ export const MAX_MODEL_ID_LENGTH = 256;
 const ID_PATTERN = /^[A-Za-z0-9._:-]+$/;
 const WHITESPACE = /\s/;
 
+/** Orders ids by UTF-16 code units (the order of `<`): the order of every sorted id list. */
+export function compareIds(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 /** Shows a client's value in an error message without letting a huge value flood it. */
 export function quote(value: string, max = 64): string {
   if (value.length <= max) return JSON.stringify(value);

@@ -1,0 +1,57 @@
+import type { Device, WallTime, Worker } from '../common/worker.js';
+import type { Lease } from './hive-leases.js';
+import { compareIds } from './ids.js';
+import { computeResources } from './resources.js';
+import type { Heartbeat, HiveView, StreamId } from './types.js';
+import type { Claim } from './worker-holders.js';
+
+/** The registry's state of one hive: its last accepted snapshot, and what decides its liveness. */
+export interface HiveRecord extends Lease {
+  /** Sorted by workerId; replaced, never mutated, so views may share it. */
+  workers: readonly Worker[];
+  /** Sorted by deviceId; replaced, never mutated. */
+  devices: readonly Device[];
+  ramTotalBytes?: number;
+  senderTime?: WallTime;
+  sequence: bigint;
+  lastAcceptedWallMs: number;
+  /** The open stream that owns this hive; undefined once it ended (the hive is then offline). */
+  stream?: StreamId;
+  /**
+   * Set when another hive claimed one of this hive's worker ids while this hive was offline: its snapshot is no
+   * longer the truth, so only a full snapshot (not a tick) may renew it.
+   */
+  claimedMeanwhile?: Claim;
+  /** Set once `lapsedLeases` reported this hive's current lapse; cleared by the next accepted payload. */
+  lapseReported?: boolean;
+}
+
+const byWorkerId = (a: Worker, b: Worker): number => compareIds(a.workerId, b.workerId);
+const byDeviceId = (a: Device, b: Device): number => a.deviceId - b.deviceId;
+
+/**
+ * Makes an accepted full snapshot the hive's, sorted (copies: the caller's arrays are neither kept nor sorted), and
+ * clears `claimedMeanwhile`. Returns the workers it replaced.
+ */
+export function takeSnapshot(hive: HiveRecord, heartbeat: Heartbeat): readonly Worker[] {
+  const previous = hive.workers;
+  hive.workers = [...heartbeat.workers].sort(byWorkerId);
+  hive.devices = [...heartbeat.devices].sort(byDeviceId);
+  hive.ramTotalBytes = heartbeat.ramTotalBytes;
+  hive.claimedMeanwhile = undefined;
+  return previous;
+}
+
+/** A read-only snapshot of the hive, `online` as decided by the registry. */
+export function hiveView(hive: HiveRecord, online: boolean): HiveView {
+  const view: HiveView = {
+    hiveId: hive.hiveId,
+    workers: hive.workers,
+    devices: hive.devices,
+    online,
+    lastHeartbeatWallMs: hive.lastAcceptedWallMs,
+    sequence: hive.sequence,
+    resources: computeResources(hive.workers, hive.devices, hive.ramTotalBytes),
+  };
+  return hive.senderTime === undefined ? view : { ...view, senderTime: hive.senderTime };
+}

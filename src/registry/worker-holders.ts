@@ -1,0 +1,106 @@
+import type { Worker } from '../common/worker.js';
+
+/** Tells whether a hive is online, at an instant fixed by whoever made it. */
+export type OnlineCheck = (hiveId: string) => boolean;
+
+/** A worker id that `byHive` claimed, in a full snapshot, while the hive holding it was offline. */
+export interface Claim {
+  readonly workerId: string;
+  readonly byHive: string;
+}
+
+/**
+ * The registry's worker-id index: worker id -> hives whose snapshot holds it. More than one hive holds an id only
+ * when all but one of them are offline (a payload claiming an id an online hive holds is rejected), so the common
+ * lookups find a single holder and walk nothing. Liveness is not kept here: callers pass an `OnlineCheck`.
+ */
+export class WorkerHolders {
+  private readonly holders = new Map<string, Set<string>>();
+
+  /**
+   * Moves `hiveId`'s holdings from its `previous` snapshot to its `next` one (both sorted by worker id). `claimed`
+   * is told of every other hive that already held one of the added ids (each is offline, see above): its snapshot
+   * is no longer the truth.
+   */
+  replace(
+    hiveId: string,
+    previous: readonly Worker[],
+    next: readonly Worker[],
+    claimed: (holderHiveId: string, claim: Claim) => void,
+  ): void {
+    // Walk both sorted lists together and touch the index only where they differ (in steady state a hive reports
+    // the same workers, so nothing is touched).
+    let i = 0;
+    let j = 0;
+    while (i < previous.length || j < next.length) {
+      const gone = previous[i]?.workerId;
+      const added = next[j]?.workerId;
+      if (added === undefined || (gone !== undefined && gone < added)) {
+        this.remove(gone as string, hiveId);
+        i++;
+      } else if (gone === undefined || added < gone) {
+        this.add(added, hiveId, claimed);
+        j++;
+      } else {
+        i++;
+        j++;
+      }
+    }
+  }
+
+  /** Forgets the holdings of a hive that leaves the registry (`workers`: its last snapshot). */
+  removeAll(hiveId: string, workers: readonly Worker[]): void {
+    for (const worker of workers) this.remove(worker.workerId, hiveId);
+  }
+
+  /** The lowest hive id other than `hiveId` that holds `workerId` and is online, or undefined. */
+  onlineHolderOtherThan(workerId: string, hiveId: string, isOnline: OnlineCheck): string | undefined {
+    const holders = this.holders.get(workerId);
+    // The common case, a hive reporting its own workers again, needs no walk.
+    if (holders === undefined || (holders.size === 1 && holders.has(hiveId))) return undefined;
+    let found: string | undefined;
+    for (const holder of holders) {
+      if (holder !== hiveId && isOnline(holder) && (found === undefined || holder < found)) found = holder;
+    }
+    return found;
+  }
+
+  /**
+   * The holder of a worker id: the online one if any, else the one with the lowest hive id. Undefined when no
+   * hive holds it.
+   */
+  holderOf(workerId: string, isOnline: OnlineCheck): { readonly hiveId: string; readonly online: boolean } | undefined {
+    const holders = this.holders.get(workerId);
+    if (holders === undefined) return undefined;
+    let best: { hiveId: string; online: boolean } | undefined;
+    for (const hiveId of holders) {
+      const online = isOnline(hiveId);
+      if (
+        best === undefined ||
+        (online && !best.online) ||
+        (online === best.online && hiveId < best.hiveId)
+      ) {
+        best = { hiveId, online };
+      }
+    }
+    return best;
+  }
+
+  private add(workerId: string, hiveId: string, claimed: (holderHiveId: string, claim: Claim) => void): void {
+    let holders = this.holders.get(workerId);
+    if (holders === undefined) {
+      holders = new Set();
+      this.holders.set(workerId, holders);
+    }
+    // Every other holder is offline (an online one would have got this payload rejected): it must resnapshot.
+    for (const other of holders) claimed(other, { workerId, byHive: hiveId });
+    holders.add(hiveId);
+  }
+
+  private remove(workerId: string, hiveId: string): void {
+    const holders = this.holders.get(workerId);
+    if (holders === undefined) return;
+    holders.delete(hiveId);
+    if (holders.size === 0) this.holders.delete(workerId);
+  }
+}
