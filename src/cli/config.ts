@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { REGISTRATION_MODES } from '../catalog/types.js';
 import type { ServerConfig } from '../server/queen-server.js';
 
 /** Log levels pino knows, quietest last. */
@@ -10,7 +11,7 @@ export interface ServeConfig extends ServerConfig {
   readonly logLevel: LogLevel;
 }
 
-type Kind = 'address' | 'duration' | 'count' | 'level';
+type Kind = 'address' | 'duration' | 'count' | 'level' | 'path' | 'registration';
 
 /** One setting: its flag, its environment variable, its default (as a user would type it) and its meaning. */
 export interface Setting {
@@ -97,6 +98,46 @@ export const SETTINGS: readonly Setting[] = [
     help: 'largest request message accepted, in bytes',
   },
   {
+    key: 'db',
+    flag: 'db',
+    env: 'HIVE_REGISTRY_DB',
+    kind: 'path',
+    defaultValue: './data/hive-registry.db',
+    help: 'the catalog\'s SQLite file, created with its folder; :memory: keeps nothing',
+  },
+  {
+    key: 'registration',
+    flag: 'registration',
+    env: 'HIVE_REGISTRY_REGISTRATION',
+    kind: 'registration',
+    defaultValue: 'open',
+    help: `which hives may stream heartbeats: open (any; each joins the catalog on its first accepted heartbeat) or required (only hives registered in the catalog)`,
+  },
+  {
+    key: 'catalogFlushIntervalMs',
+    flag: 'catalog-flush-interval',
+    env: 'HIVE_REGISTRY_CATALOG_FLUSH_INTERVAL',
+    kind: 'duration',
+    defaultValue: '1s',
+    help: 'how often heartbeat times are written to the catalog, in one transaction (a crash loses at most this much)',
+  },
+  {
+    key: 'keepaliveTimeMs',
+    flag: 'keepalive-time',
+    env: 'HIVE_REGISTRY_KEEPALIVE_TIME',
+    kind: 'duration',
+    defaultValue: '30s',
+    help: 'ping a connection after this long without activity (HTTP/2 keepalive)',
+  },
+  {
+    key: 'keepaliveTimeoutMs',
+    flag: 'keepalive-timeout',
+    env: 'HIVE_REGISTRY_KEEPALIVE_TIMEOUT',
+    kind: 'duration',
+    defaultValue: '10s',
+    help: 'close a connection whose keepalive ping is not answered within this (its hives go offline at once)',
+  },
+  {
     key: 'logLevel',
     flag: 'log-level',
     env: 'HIVE_REGISTRY_LOG_LEVEL',
@@ -178,6 +219,16 @@ export function buildServeConfig(
         values[setting.key] = n;
         break;
       }
+      case 'path':
+        if (raw.length === 0 || raw.includes('\0')) problem(`must be a file path or :memory:, got ${JSON.stringify(raw)}`);
+        values[setting.key] = raw;
+        break;
+      case 'registration':
+        if (!(REGISTRATION_MODES as readonly string[]).includes(raw)) {
+          problem(`must be one of ${REGISTRATION_MODES.join(', ')}, got ${JSON.stringify(raw)}`);
+        }
+        values[setting.key] = raw;
+        break;
       case 'level':
         if (!(LOG_LEVELS as readonly string[]).includes(raw)) {
           problem(`must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(raw)}`);

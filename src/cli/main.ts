@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
+import { CatalogOpenError } from '../catalog/catalog-store.js';
 import { QueenServer } from '../server/queen-server.js';
 import { SETTINGS, buildServeConfig, isLoopback } from './config.js';
 import { createLogger } from './logger.js';
@@ -58,6 +59,12 @@ async function serve(flags: Record<string, string | undefined>): Promise<void> {
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   starting = QueenServer.start(config, logger).catch((error: unknown) => {
+    if (error instanceof CatalogOpenError) {
+      // A configuration problem, like a bad flag: say which file, exit 2.
+      logger.fatal({ component: 'catalog', db: error.path }, error.message);
+      process.stderr.write(`hive-registry serve: ${error.message}\n`);
+      process.exit(EXIT_USAGE);
+    }
     logger.fatal({ component: 'server', err: error, listen: config.listen }, 'cannot start');
     process.exit(1);
   });
@@ -72,7 +79,7 @@ function program(): Command {
     .showHelpAfterError();
   const serveCommand = root
     .command('serve', { isDefault: false })
-    .description('run the queen: the hive.v1.HiveRegistry gRPC service, with health and reflection')
+    .description('run the queen: the hive.v1.HiveRegistry and hive.v1.HiveCatalog gRPC services, with health and reflection')
     .allowExcessArguments(false);
   const attributes = new Map<string, string>();
   for (const setting of SETTINGS) {

@@ -7,6 +7,10 @@ export type DomainErrorReason =
   | 'invalid_argument'
   /** The named thing does not exist. */
   | 'not_found'
+  /** The thing to create exists already. */
+  | 'already_exists'
+  /** The caller is known but may not do this (a hive not admitted by the catalog, ...). */
+  | 'permission_denied'
   /** The system is not in a state that allows the operation. */
   | 'failed_precondition'
   /** A newer holder took over (a newer stream for the same hive), or the holder was removed. */

@@ -10,13 +10,24 @@ import {
   type HiveHeartbeatPayload,
 } from '../../gen/hive/v1/registry_pb.js';
 import type { HiveRegistry } from '../registry/hive-registry.js';
-import type { StreamId } from '../registry/types.js';
+import type { Heartbeat, StreamId } from '../registry/types.js';
 import { quote } from '../registry/ids.js';
 import { wallMsToProto } from './domain-to-proto.js';
 import { payloadToHeartbeat, type PayloadLimits } from './payload-to-heartbeat.js';
 import { serviceError, statusOf, type CallStatus } from './status-map.js';
 
 export type HeartbeatCall = ServerDuplexStream<HiveHeartbeatPayload, HeartbeatAck>;
+
+/**
+ * What the stream adapter asks of the catalog: may a stream bind to this hive, and a note of every accepted
+ * payload (in memory; the catalog writes it to disk later, never on the heartbeat path).
+ */
+export interface HeartbeatAdmission {
+  /** Why a stream may not bind to `hiveId`, or undefined when it may. */
+  refusal(hiveId: string): string | undefined;
+  /** A payload from `hiveId` was accepted at `wallMs` on a stream from `peer`. */
+  seen(hiveId: string, wallMs: number, peer: string): void;
+}
 
 export interface HeartbeatStreamsOptions {
   readonly limits: PayloadLimits;
@@ -32,6 +43,8 @@ interface Session {
   ended: boolean;
   /** The hive this stream belongs to, from its first accepted payload. */
   hiveId?: string;
+  /** The remote address, as grpc-js reports it. */
+  readonly peer: string;
 }
 
 /**
@@ -51,6 +64,7 @@ export class HeartbeatStreams {
     private readonly clock: Clock,
     private readonly logger: Logger,
     private readonly options: HeartbeatStreamsOptions,
+    private readonly admission?: HeartbeatAdmission,
   ) {}
 
   /** Open heartbeat streams. */
@@ -75,9 +89,9 @@ export class HeartbeatStreams {
       return;
     }
     const stream = this.registry.openStream();
-    const session: Session = { call, ended: false };
+    const session: Session = { call, ended: false, peer: call.getPeer() };
     this.sessions.set(stream, session);
-    this.logger.debug({ stream, peer: call.getPeer() }, 'heartbeat stream opened');
+    this.logger.debug({ stream, peer: session.peer }, 'heartbeat stream opened');
 
     call.on('data', (payload: HiveHeartbeatPayload) => this.onPayload(stream, session, payload));
     call.on('end', () => {
@@ -96,6 +110,20 @@ export class HeartbeatStreams {
     if (session === undefined || session.ended) return;
     this.forget(stream, session, 'heartbeat stream ended by the server', callStatus);
     session.call.emit('error', serviceError(callStatus));
+  }
+
+  /**
+   * Removes a hive from the registry and ends its open stream with ABORTED, saying it `was ...` (removed,
+   * deregistered). False for a hive not in the registry.
+   */
+  removeHive(hiveId: string, why: string): boolean {
+    const departure = this.registry.removeHive(hiveId);
+    if (departure === undefined) return false;
+    this.logger.info({ hiveId }, `hive ${why}`);
+    if (departure.stream !== undefined) {
+      this.end(departure.stream, { code: status.ABORTED, details: `hive ${quote(hiveId)} ${why}` });
+    }
+    return true;
   }
 
   /** Refuses new streams and ends every open one with UNAVAILABLE, for shutdown. */
@@ -119,28 +147,23 @@ export class HeartbeatStreams {
 
   private onPayload(stream: StreamId, session: Session, payload: HiveHeartbeatPayload): void {
     if (session.ended) return;
+    const receivedWallMs = this.clock.wallNow();
     const ack = create(HeartbeatAckSchema, {
       sequence: payload.sequence,
       heartbeatInterval: durationFromMs(this.options.heartbeatIntervalMs),
-      receivedAt: wallMsToProto(this.clock.wallNow()),
+      receivedAt: wallMsToProto(receivedWallMs),
     });
+    let refused: CallStatus | undefined;
     try {
-      const outcome = this.registry.applyHeartbeat(stream, payloadToHeartbeat(payload, this.options.limits));
-      if (outcome.accepted) {
-        ack.accepted = true;
-        if (session.hiveId === undefined) {
-          session.hiveId = outcome.hiveId;
-          this.logger.info({ hiveId: outcome.hiveId, peer: session.call.getPeer() }, 'hive connected');
-        }
-        if (outcome.superseded !== undefined) {
-          this.logger.info({ hiveId: outcome.hiveId }, 'newer heartbeat stream supersedes the previous one');
-          this.end(outcome.superseded, {
-            code: status.ABORTED,
-            details: `superseded by a newer heartbeat stream for hive ${quote(outcome.hiveId)}`,
-          });
-        }
+      const heartbeat = payloadToHeartbeat(payload, this.options.limits);
+      // Admission is asked only before the stream binds: a bound stream's hive was admitted (deregistering it
+      // ends the stream), and a payload naming another hive is the registry's to reject.
+      const refusal = session.hiveId === undefined ? this.admission?.refusal(heartbeat.hiveId) : undefined;
+      if (refusal !== undefined) {
+        ack.error = refusal;
+        refused = { code: status.PERMISSION_DENIED, details: refusal };
       } else {
-        ack.error = outcome.error;
+        this.apply(stream, session, heartbeat, receivedWallMs, ack);
       }
     } catch (error) {
       if (!(error instanceof DomainError && error.reason === 'invalid_argument')) {
@@ -156,6 +179,38 @@ export class HeartbeatStreams {
     if (!session.call.write(ack)) {
       session.call.pause();
       session.call.once('drain', () => session.call.resume());
+    }
+    if (refused !== undefined) {
+      this.logger.info({ hiveId: payload.hiveId.slice(0, 128), peer: session.peer }, 'heartbeat stream refused: hive not admitted');
+      this.end(stream, refused);
+    }
+  }
+
+  /** Hands a validated payload to the registry and fills in the ack. */
+  private apply(
+    stream: StreamId,
+    session: Session,
+    heartbeat: Heartbeat,
+    receivedWallMs: number,
+    ack: HeartbeatAck,
+  ): void {
+    const outcome = this.registry.applyHeartbeat(stream, heartbeat);
+    if (!outcome.accepted) {
+      ack.error = outcome.error;
+      return;
+    }
+    ack.accepted = true;
+    this.admission?.seen(outcome.hiveId, receivedWallMs, session.peer);
+    if (session.hiveId === undefined) {
+      session.hiveId = outcome.hiveId;
+      this.logger.info({ hiveId: outcome.hiveId, peer: session.peer }, 'hive connected');
+    }
+    if (outcome.superseded !== undefined) {
+      this.logger.info({ hiveId: outcome.hiveId }, 'newer heartbeat stream supersedes the previous one');
+      this.end(outcome.superseded, {
+        code: status.ABORTED,
+        details: `superseded by a newer heartbeat stream for hive ${quote(outcome.hiveId)}`,
+      });
     }
   }
 }

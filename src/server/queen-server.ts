@@ -3,12 +3,18 @@ import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../common/clock.js';
 import { Health } from '../../gen/grpc/health/v1/health_pb.js';
+import { HiveCatalog as HiveCatalogService } from '../../gen/hive/v1/catalog_pb.js';
 import { HiveRegistry as HiveRegistryService } from '../../gen/hive/v1/registry_pb.js';
+import { CatalogStore } from '../catalog/catalog-store.js';
+import { Checkpointer } from '../catalog/checkpointer.js';
+import { HiveCatalog } from '../catalog/hive-catalog.js';
+import type { RegistrationMode } from '../catalog/types.js';
 import { HiveRegistry } from '../registry/hive-registry.js';
 import { quote } from '../registry/ids.js';
 import { SchedulingIndex } from '../scheduler/scheduling-index.js';
 import { grpcServiceDefinition } from './grpc-service.js';
 import { HeartbeatStreams } from './heartbeat-streams.js';
+import { catalogService } from './catalog-service.js';
 import { addReflection } from './reflection.js';
 import { registryService } from './registry-service.js';
 
@@ -32,10 +38,46 @@ export interface ServerConfig {
   readonly maxStreams: number;
   /** Largest request message accepted, in bytes. */
   readonly maxMessageBytes: number;
+  /** The catalog's SQLite file (created with its folder), or `:memory:` to keep nothing. */
+  readonly db: string;
+  /** `open`: hives join the catalog on their first accepted heartbeat; `required`: only registered hives may. */
+  readonly registration: RegistrationMode;
+  /** How often heartbeat-driven catalog changes (last_seen, last_peer, new hives) are written: one transaction each. */
+  readonly catalogFlushIntervalMs: number;
+  /** HTTP/2 keepalive: a connection is pinged after this long without activity... */
+  readonly keepaliveTimeMs: number;
+  /** ...and closed (its streams ended, its hives offline) when the ping is not answered within this. */
+  readonly keepaliveTimeoutMs: number;
 }
 
-/** The health service names we report: '' (the whole server) and our own service. */
-const HEALTH_NAMES = ['', HiveRegistryService.typeName] as const;
+/** What only embedders and tests change. */
+export interface QueenOptions {
+  /**
+   * Measure event-loop stalls (the sweep timer firing late) and tell the registry, so a stall does not count
+   * toward hives' leases. On by default; tests that drive a manual clock turn it off (their clock jumps are not
+   * stalls).
+   */
+  readonly detectStalls?: boolean;
+}
+
+/**
+ * Lateness of the sweep timer beyond which it counts as a stall of the event loop, in ms. Shorter delays (GC,
+ * load) are far inside the margin between the heartbeat interval and the offline threshold.
+ */
+const STALL_TOLERANCE_MS = 500;
+/** Longest wait between two catalog checkpoint attempts while writes fail. */
+const MAX_CHECKPOINT_BACKOFF_MS = 30_000;
+
+/** The health service names we report: '' (the whole server) and our own services. */
+const HEALTH_NAMES = ['', HiveRegistryService.typeName, HiveCatalogService.typeName] as const;
+
+/**
+ * How often the sweep runs. Short, because it is also how a stall is measured: a stall is known to have started
+ * after the previous sweep, so the credit it gets overshoots the real stall by at most this much.
+ */
+function sweepPeriodMs(config: ServerConfig): number {
+  return Math.min(100, config.offlineAfterMs);
+}
 
 /**
  * The queen: the registry behind a grpc-js server with hive.v1.HiveRegistry, grpc.health.v1.Health and server
@@ -50,40 +92,77 @@ export class QueenServer {
     private readonly health: HealthImplementation,
     private readonly streams: HeartbeatStreams,
     private readonly sweepTimer: NodeJS.Timeout,
+    private readonly checkpointer: Checkpointer,
     private readonly logger: Logger,
     private readonly config: ServerConfig,
+    private readonly clock: Clock,
+    private readonly detectStalls: boolean,
     /** The registry, for embedding and tests. */
     readonly registry: HiveRegistry,
+    /** The catalog, for embedding and tests. */
+    readonly catalog: HiveCatalog,
     /** The port actually bound (useful with port 0). */
     readonly port: number,
   ) {}
 
-  /** Binds `config.listen` and starts serving. Rejects if the address cannot be bound. */
-  static async start(config: ServerConfig, logger: Logger, clock: Clock = systemClock): Promise<QueenServer> {
+  /**
+   * Opens the catalog, binds `config.listen` and starts serving. Throws CatalogOpenError when the catalog cannot
+   * be opened; rejects if the address cannot be bound.
+   */
+  static async start(
+    config: ServerConfig,
+    logger: Logger,
+    clock: Clock = systemClock,
+    options: QueenOptions = {},
+  ): Promise<QueenServer> {
+    const catalog = new HiveCatalog(CatalogStore.open(config.db, clock.wallNow()), () => clock.wallNow(), config.registration);
+    try {
+      return await QueenServer.serve(config, logger, clock, options, catalog);
+    } catch (error) {
+      catalog.close();
+      throw error;
+    }
+  }
+
+  private static async serve(
+    config: ServerConfig,
+    logger: Logger,
+    clock: Clock,
+    options: QueenOptions,
+    catalog: HiveCatalog,
+  ): Promise<QueenServer> {
     const scheduling = new SchedulingIndex();
     const registry = new HiveRegistry(
       clock,
       { offlineAfterMs: config.offlineAfterMs, evictAfterMs: config.evictAfterMs },
       scheduling,
     );
-    const streams = new HeartbeatStreams(registry, clock, logger.child({ component: 'heartbeat' }), {
-      heartbeatIntervalMs: config.heartbeatIntervalMs,
-      maxStreams: config.maxStreams,
-      limits: { maxWorkersPerHive: config.maxWorkersPerHive, maxDevicesPerHive: config.maxDevicesPerHive },
-    });
+    const streams = new HeartbeatStreams(
+      registry,
+      clock,
+      logger.child({ component: 'heartbeat' }),
+      {
+        heartbeatIntervalMs: config.heartbeatIntervalMs,
+        maxStreams: config.maxStreams,
+        limits: { maxWorkersPerHive: config.maxWorkersPerHive, maxDevicesPerHive: config.maxDevicesPerHive },
+      },
+      catalog,
+    );
     const server = new Server({
       'grpc.max_receive_message_length': config.maxMessageBytes,
       // Ping idle connections so a hive whose machine vanished (no FIN) loses its stream, not just its liveness.
-      'grpc.keepalive_time_ms': 30_000,
-      'grpc.keepalive_timeout_ms': 10_000,
+      'grpc.keepalive_time_ms': config.keepaliveTimeMs,
+      'grpc.keepalive_timeout_ms': config.keepaliveTimeoutMs,
     });
+    const rpcLogger = logger.child({ component: 'rpc' });
     server.addService(
       grpcServiceDefinition(HiveRegistryService),
-      registryService(registry, scheduling, streams, logger.child({ component: 'rpc' })),
+      registryService(registry, scheduling, streams, rpcLogger),
     );
+    server.addService(grpcServiceDefinition(HiveCatalogService), catalogService(catalog, registry, streams, rpcLogger));
     const health = new HealthImplementation(Object.fromEntries(HEALTH_NAMES.map((name) => [name, 'SERVING'])));
     health.addToServer(server);
-    addReflection(server, [HiveRegistryService, Health]);
+    addReflection(server, [HiveRegistryService, HiveCatalogService, Health]);
 
     const port = await new Promise<number>((resolve, reject) => {
       server.bindAsync(config.listen, ServerCredentials.createInsecure(), (error, boundPort) =>
@@ -91,17 +170,62 @@ export class QueenServer {
       );
     });
 
-    // Lapses and evictions are detected by the registry and acted on by sweep(); a sweep a second (or faster for
-    // tiny thresholds) keeps a departed hive's stream open at most that much longer than its threshold.
-    const sweepTimer = setInterval(() => queen.sweep(), Math.min(1_000, config.offlineAfterMs));
+    const checkpointer = new Checkpointer(
+      () => catalog.flush(),
+      {
+        intervalMs: config.catalogFlushIntervalMs,
+        maxBackoffMs: Math.max(MAX_CHECKPOINT_BACKOFF_MS, config.catalogFlushIntervalMs),
+      },
+      logger.child({ component: 'catalog' }),
+    );
+    checkpointer.start();
+    // Stalls, lapses and evictions are detected by sweep(); a departed hive's stream stays open at most one sweep
+    // period longer than its threshold.
+    const sweepTimer = setInterval(() => queen.sweep(), sweepPeriodMs(config));
     sweepTimer.unref();
-    const queen = new QueenServer(server, health, streams, sweepTimer, logger, config, registry, port);
-    logger.info({ component: 'server', listen: config.listen, port }, 'hive-registry serving');
+    const queen = new QueenServer(
+      server,
+      health,
+      streams,
+      sweepTimer,
+      checkpointer,
+      logger,
+      config,
+      clock,
+      options.detectStalls ?? true,
+      registry,
+      catalog,
+      port,
+    );
+    logger.info(
+      { component: 'server', listen: config.listen, port, db: catalog.path, registration: config.registration, catalogHives: catalog.size },
+      'hive-registry serving',
+    );
     return queen;
   }
 
-  /** Runs every second: reports hives that went silent, then evicts the expired ones. */
+  private lastSweepAt: number | undefined;
+
+  /**
+   * Runs every sweep period: measures how late it runs, reports hives that went silent, then evicts the expired
+   * ones. A sweep far later than its period means the event loop stalled (heartbeats waited in the sockets
+   * meanwhile): the time since the previous sweep is reported to the registry so it does not count toward any
+   * lease. A sweep that is due runs before further I/O is read, so once the stall is over no lease is judged on
+   * the sweep's side before the credit is given; heartbeats read first simply renew their hives.
+   */
   sweep(): void {
+    const now = this.clock.now();
+    if (this.detectStalls && this.lastSweepAt !== undefined) {
+      const sinceLastMs = now - this.lastSweepAt;
+      if (sinceLastMs - sweepPeriodMs(this.config) > STALL_TOLERANCE_MS) {
+        this.registry.reportStall(sinceLastMs);
+        this.logger.warn(
+          { component: 'liveness', stalledMs: Math.round(sinceLastMs) },
+          'event loop stalled: the stall does not count toward hive leases',
+        );
+      }
+    }
+    this.lastSweepAt = now;
     for (const hiveId of this.registry.lapsedLeases()) {
       this.logger.warn(
         { component: 'liveness', hiveId, offlineAfterMs: this.config.offlineAfterMs },
@@ -148,6 +272,9 @@ export class QueenServer {
       log.warn('drain timeout reached: cancelling calls still open');
       this.server.forceShutdown();
     }
-    log.info('stopped');
+    // Every stream is gone, so nothing changes the catalog any more: the final checkpoint holds everything.
+    const flushed = this.checkpointer.stop();
+    this.catalog.close();
+    log.info({ catalogFlushed: flushed }, 'stopped');
   }
 }

@@ -1,6 +1,5 @@
-import { create, type DescMessage, type Message, type MessageShape } from '@bufbuild/protobuf';
 import type { Duration } from '@bufbuild/protobuf/wkt';
-import { status, type handleUnaryCall, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { DomainError } from '../common/domain-error.js';
 import type { Backend } from '../common/worker.js';
@@ -39,45 +38,12 @@ import {
 } from '../../gen/hive/v1/registry_pb.js';
 import type { HiveRegistry } from '../registry/hive-registry.js';
 import type { HiveView } from '../registry/types.js';
-import { checkId, checkModelId, quote } from '../registry/ids.js';
+import { quote } from '../registry/ids.js';
 import type { SchedulingIndex } from '../scheduler/scheduling-index.js';
 import { entryToProto, hiveToProto, resourcesToProto, uint32, workerToProto } from './domain-to-proto.js';
 import type { HeartbeatStreams } from './heartbeat-streams.js';
 import { BACKEND_FROM_PROTO, positiveDurationMs } from './payload-to-heartbeat.js';
-import { serviceError, statusOf } from './status-map.js';
-
-/** Wraps a synchronous handler: request in, response out, any thrown error mapped through the status table. */
-function unary<I extends Message, O extends DescMessage>(
-  rpc: string,
-  logger: Logger,
-  schema: O,
-  handler: (request: I) => Parameters<typeof create<O>>[1],
-): handleUnaryCall<I, MessageShape<O>> {
-  return (call, callback) => {
-    let response: MessageShape<O>;
-    try {
-      response = create(schema, handler(call.request));
-    } catch (error) {
-      const callStatus = statusOf(error, logger, rpc);
-      logger.debug({ rpc, code: callStatus.code, details: callStatus.details }, 'request failed');
-      callback(serviceError(callStatus));
-      return;
-    }
-    callback(null, response);
-  };
-}
-
-function requireId(field: string, value: string): string {
-  const problem = checkId(field, value);
-  if (problem !== undefined) throw new DomainError('invalid_argument', problem);
-  return value;
-}
-
-function requireModelId(field: string, value: string): string {
-  const problem = checkModelId(field, value);
-  if (problem !== undefined) throw new DomainError('invalid_argument', problem);
-  return value;
-}
+import { requireId, requireModelId, unary } from './unary.js';
 
 function maxAgeMs(value: Duration | undefined): number | undefined {
   return value === undefined ? undefined : positiveDurationMs('max_age', value);
@@ -134,18 +100,9 @@ export function registryService(
       (req: GetAvailableResourcesRequest) => ({ resources: resourcesToProto(hiveOrNotFound(req.hiveId).resources) }),
     ),
 
-    removeHive: unary('RemoveHive', logger, RemoveHiveResponseSchema, (req: RemoveHiveRequest) => {
-      const departure = registry.removeHive(requireId('hive_id', req.hiveId));
-      if (departure === undefined) return { removed: false };
-      logger.info({ hiveId: departure.hiveId }, 'hive removed');
-      if (departure.stream !== undefined) {
-        streams.end(departure.stream, {
-          code: status.ABORTED,
-          details: `hive ${quote(departure.hiveId)} was removed from the registry`,
-        });
-      }
-      return { removed: true };
-    }),
+    removeHive: unary('RemoveHive', logger, RemoveHiveResponseSchema, (req: RemoveHiveRequest) => ({
+      removed: streams.removeHive(requireId('hive_id', req.hiveId), 'was removed from the registry'),
+    })),
 
     getWorkerCount: unary('GetWorkerCount', logger, GetWorkerCountResponseSchema, (req: GetWorkerCountRequest) => ({
       count: uint32(hiveOrNotFound(req.hiveId).workers.length),

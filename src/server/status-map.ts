@@ -6,6 +6,8 @@ import { DomainError, type DomainErrorReason } from '../common/domain-error.js';
 export const STATUS_BY_REASON: Readonly<Record<DomainErrorReason, status>> = {
   invalid_argument: status.INVALID_ARGUMENT,
   not_found: status.NOT_FOUND,
+  already_exists: status.ALREADY_EXISTS,
+  permission_denied: status.PERMISSION_DENIED,
   failed_precondition: status.FAILED_PRECONDITION,
   aborted: status.ABORTED,
   no_capacity: status.RESOURCE_EXHAUSTED,

@@ -4,6 +4,7 @@ import { BufCurlStream, bufCurl } from '../helpers/buf-curl';
 import { startServer, stopServer, type ServerProcess } from '../helpers/cli-process';
 
 const REGISTRY = 'hive.v1.HiveRegistry';
+const CATALOG = 'hive.v1.HiveCatalog';
 
 function payload(hiveId: string, sequence: number, workers: object[]): object {
   return { hiveId, sequence: String(sequence), timestamp: new Date().toISOString(), workers };
@@ -35,11 +36,11 @@ describe('operator session with buf curl through reflection', () => {
     expect(await stopServer(server)).toBe(0);
   });
 
-  test('lists both services and every contract RPC', async () => {
+  test('lists every service and every contract RPC', async () => {
     const services = await bufCurl(server.address, '', undefined, ['--list-services']);
     expect(services.grpcCode).toBe(0);
     const names = services.stdout.trim().split('\n');
-    expect(names).toEqual(expect.arrayContaining([REGISTRY, 'grpc.health.v1.Health']));
+    expect(names).toEqual(expect.arrayContaining([REGISTRY, CATALOG, 'grpc.health.v1.Health']));
 
     const methods = await bufCurl(server.address, '', undefined, ['--list-methods']);
     expect(methods.grpcCode).toBe(0);
@@ -50,6 +51,9 @@ describe('operator session with buf curl through reflection', () => {
       'TotalWorkerCount', 'GetWorkersOnHive',
     ]) {
       expect(methods.stdout).toContain(`${REGISTRY}/${rpc}\n`);
+    }
+    for (const rpc of ['RegisterHive', 'GetCatalogHive', 'ListCatalogHives', 'UpdateHive', 'DeregisterHive']) {
+      expect(methods.stdout).toContain(`${CATALOG}/${rpc}\n`);
     }
   });
 
@@ -106,5 +110,46 @@ describe('operator session with buf curl through reflection', () => {
     const missing = await bufCurl(server.address, `${REGISTRY}/GetWorker`, { workerId: 'nobody' });
     expect(missing.grpcCode).toBe(5); // NOT_FOUND
     expect(missing.body).toMatchObject({ code: 'not_found', message: expect.stringContaining('worker_id') });
+  });
+
+  test('catalog: register, label with an update mask, list by selector, deregister', async () => {
+    const registered = await bufCurl(server.address, `${CATALOG}/RegisterHive`, {
+      hiveId: 'gpu-node-1',
+      labels: { zone: 'eu-1', gpu: 'a100' },
+      description: 'rack 3',
+    });
+    expect(registered).toMatchObject({
+      grpcCode: 0,
+      body: { hive: { hiveId: 'gpu-node-1', labels: { zone: 'eu-1', gpu: 'a100' }, description: 'rack 3' } },
+    });
+    const again = await bufCurl(server.address, `${CATALOG}/RegisterHive`, { hiveId: 'gpu-node-1' });
+    expect(again.grpcCode).toBe(6); // ALREADY_EXISTS
+
+    await bufCurl(server.address, `${CATALOG}/RegisterHive`, { hiveId: 'gpu-node-2', labels: { zone: 'us-1' } });
+    const updated = await bufCurl(server.address, `${CATALOG}/UpdateHive`, {
+      hive: { hiveId: 'gpu-node-2', labels: { zone: 'eu-1', gpu: 'h100' }, description: 'ignored: not in the mask' },
+      updateMask: 'labels',
+    });
+    expect(updated.body).toMatchObject({ hive: { labels: { zone: 'eu-1', gpu: 'h100' } } });
+    expect(updated.body).not.toHaveProperty('hive.description');
+
+    const listed = await bufCurl(server.address, `${CATALOG}/ListCatalogHives`, { selector: { zone: 'eu-1' } });
+    expect((listed.body as { hives: { hiveId: string }[] }).hives.map((h) => h.hiveId)).toEqual([
+      'gpu-node-1',
+      'gpu-node-2',
+    ]);
+
+    const badPath = await bufCurl(server.address, `${CATALOG}/UpdateHive`, {
+      hive: { hiveId: 'gpu-node-2' },
+      updateMask: 'lastSeen',
+    });
+    expect(badPath.grpcCode).toBe(3); // INVALID_ARGUMENT
+    expect(badPath.body).toMatchObject({ message: expect.stringContaining('update_mask.paths[0]') });
+
+    expect((await bufCurl(server.address, `${CATALOG}/DeregisterHive`, { hiveId: 'gpu-node-2' })).body).toEqual({
+      removed: true,
+    });
+    const gone = await bufCurl(server.address, `${CATALOG}/GetCatalogHive`, { hiveId: 'gpu-node-2' });
+    expect(gone.grpcCode).toBe(5); // NOT_FOUND
   });
 });

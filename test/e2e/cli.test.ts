@@ -95,7 +95,7 @@ describe('hive-registry serve', () => {
   test('a second server on the same port fails to start with a clear log line and exit code 1', async () => {
     const first = await startServer();
     try {
-      const second = await run(process.execPath, [CLI, 'serve', '--listen', first.address]);
+      const second = await run(process.execPath, [CLI, 'serve', '--listen', first.address, '--db', ':memory:']);
       expect(second.code).toBe(1);
       expect(second.stdout).toContain('cannot start');
     } finally {

@@ -70,6 +70,18 @@ describeIfPython('python3-grpcio client against the real CLI', () => {
     });
     expect(seen.not_found).toMatchObject({ code: 'NOT_FOUND', details: expect.stringContaining('hive_id') });
     expect(seen.invalid).toMatchObject({ code: 'INVALID_ARGUMENT', details: expect.stringContaining('backend') });
+    // py-hive-1 joined the catalog with its first heartbeat (open registration); the mask kept its description.
+    expect(seen.catalog_update).toMatchObject({
+      code: 'OK',
+      body: { hive: { hiveId: 'py-hive-1', labels: { zone: 'py-1' }, online: true } },
+    });
+    expect(seen.catalog_update).not.toHaveProperty('body.hive.description');
+    expect(seen.catalog_list).toMatchObject({ code: 'OK', body: { hives: [{ hiveId: 'py-hive-1' }] } });
+    expect(seen.catalog_bad_path).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      details: expect.stringContaining('update_mask.paths[0]'),
+    });
+    expect(seen.catalog_not_found).toMatchObject({ code: 'NOT_FOUND', details: expect.stringContaining('hive_id') });
     expect(seen.final).toEqual({ 'py-hive-1': 'OK', 'py-hive-2': 'OK' });
     expect(seen.after_goodbye).toEqual({ code: 'OK', body: {} });
   });

@@ -18,6 +18,7 @@ import {
   type HeartbeatAck,
   type HiveHeartbeatPayload,
 } from '../../gen/hive/v1/registry_pb';
+import { HiveCatalog } from '../../gen/hive/v1/catalog_pb';
 import { grpcServiceDefinition } from '../../src/server/grpc-service';
 
 /** Deadline of every unary call: a hung server fails the call instead of the whole jest run. */
@@ -42,7 +43,9 @@ export type UnaryClient<M extends GenServiceMethods> = {
 
 type RegistryMethods = typeof HiveRegistry extends GenService<infer M> ? M : never;
 type HealthMethods = typeof Health extends GenService<infer M> ? M : never;
+type CatalogMethods = typeof HiveCatalog extends GenService<infer M> ? M : never;
 export type RegistryClient = UnaryClient<RegistryMethods>;
+export type CatalogClient = UnaryClient<CatalogMethods>;
 export type HealthClient = UnaryClient<HealthMethods>;
 
 type RawUnary = (
@@ -169,15 +172,22 @@ export class HeartbeatStream {
   }
 }
 
-/** One connection to a queen: the registry's unary RPCs, plus heartbeat streams tracked for cleanup. */
+/**
+ * One connection to a queen: the registry's and the catalog's unary RPCs, plus heartbeat streams tracked for
+ * cleanup.
+ */
 export class QueenClient {
   readonly rpc: RegistryClient;
+  readonly catalog: CatalogClient;
   private readonly raw: Client;
+  private readonly rawCatalog: Client;
   private readonly streams = new Set<HeartbeatStream>();
 
   constructor(address: string) {
     this.raw = rawClient(HiveRegistry, address);
     this.rpc = unaryClient(HiveRegistry, this.raw);
+    this.rawCatalog = rawClient(HiveCatalog, address);
+    this.catalog = unaryClient(HiveCatalog, this.rawCatalog);
   }
 
   /** Opens a new Heartbeat stream. */
@@ -194,6 +204,7 @@ export class QueenClient {
     for (const stream of this.streams) if (!stream.ended) stream.cancel();
     this.streams.clear();
     this.raw.close();
+    this.rawCatalog.close();
   }
 }
 

@@ -15,6 +15,11 @@ export const TEST_CONFIG: ServerConfig = Object.freeze({
   maxDevicesPerHive: 64,
   maxStreams: 100,
   maxMessageBytes: 4_194_304,
+  db: ':memory:',
+  registration: 'open',
+  catalogFlushIntervalMs: 1_000,
+  keepaliveTimeMs: 30_000,
+  keepaliveTimeoutMs: 10_000,
 });
 
 /**
@@ -40,13 +45,18 @@ export class TestQueen {
   ): Promise<TestQueen> {
     const config: ServerConfig = { ...TEST_CONFIG, ...overrides };
     const clock = new ManualClock();
-    const queen = await QueenServer.start(config, logger, clock);
+    const queen = await QueenServer.start(config, logger, clock, { detectStalls: false });
     return new TestQueen(queen, clock, config);
   }
 
   /** host:port of the running server. */
   get address(): string {
     return `127.0.0.1:${this.queen.port}`;
+  }
+
+  /** The default client's catalog RPCs. */
+  get catalog(): QueenClient['catalog'] {
+    return this.client.catalog;
   }
 
   /** The default client's unary RPCs. */

@@ -65,6 +65,11 @@ describe('buildServeConfig', () => {
         maxDevicesPerHive: 64,
         maxStreams: 10_000,
         maxMessageBytes: 4_194_304,
+        db: './data/hive-registry.db',
+        registration: 'open',
+        catalogFlushIntervalMs: 1_000,
+        keepaliveTimeMs: 30_000,
+        keepaliveTimeoutMs: 10_000,
         logLevel: 'info',
       },
     });
@@ -91,6 +96,23 @@ describe('buildServeConfig', () => {
         'HIVE_REGISTRY_EVICT_AFTER: must be a duration such as 500ms, 5s, 2m or 1h, got "soon"',
         'HIVE_REGISTRY_DRAIN_TIMEOUT: must be more than 0 and at most 24h, got 25h',
         '--max-streams: must be a whole number of at least 1, got "0"',
+      ],
+    });
+  });
+
+  test('catalog settings: --db, --registration and --catalog-flush-interval, from flags or the environment', () => {
+    expect(
+      buildServeConfig(
+        { registration: 'required' },
+        { HIVE_REGISTRY_DB: ':memory:', HIVE_REGISTRY_CATALOG_FLUSH_INTERVAL: '250ms' },
+      ),
+    ).toMatchObject({ ok: true, config: { db: ':memory:', registration: 'required', catalogFlushIntervalMs: 250 } });
+    expect(buildServeConfig({ registration: 'closed', db: '', catalogFlushIntervalMs: '0s' }, {})).toEqual({
+      ok: false,
+      problems: [
+        '--db: must be a file path or :memory:, got ""',
+        '--registration: must be one of open, required, got "closed"',
+        '--catalog-flush-interval: must be more than 0 and at most 24h, got 0s',
       ],
     });
   });

@@ -1,0 +1,252 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { DomainError } from '../common/domain-error.js';
+import { normalizeLabels, type Labels } from './labels.js';
+import { LATEST_SCHEMA_VERSION, MIGRATIONS } from './migrations.js';
+import type { CatalogRecord } from './types.js';
+
+/** The `--db` value that keeps the catalog in memory only (nothing survives the process). */
+export const IN_MEMORY = ':memory:';
+
+/**
+ * SQLite's application_id header field (`PRAGMA application_id`), set on every catalog database: "HIVE" in ASCII.
+ * Lets the store tell its own files from other SQLite databases, and lets `file(1)` tell them apart too.
+ */
+const APPLICATION_ID = 0x48495645;
+
+/**
+ * How long a write waits for a lock held by another connection (a backup, an operator's sqlite3 shell) before
+ * failing with SQLITE_BUSY. Short: every write runs on the event loop, and a failed checkpoint is simply retried.
+ */
+const BUSY_TIMEOUT_MS = 100;
+
+/** The catalog database could not be opened or is not one of ours; the CLI exits 2 with this message. */
+export class CatalogOpenError extends Error {
+  override readonly name = 'CatalogOpenError';
+  constructor(
+    readonly path: string,
+    reason: string,
+  ) {
+    super(`catalog database ${JSON.stringify(path)}: ${reason}`);
+  }
+}
+
+interface HiveRow {
+  hive_id: string;
+  labels: string;
+  description: string;
+  created_at: number;
+  updated_at: number;
+  last_seen: number | null;
+  last_peer: string;
+  cordoned: number;
+}
+
+function sqliteCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function describe(error: unknown): string {
+  const code = sqliteCode(error);
+  const message = error instanceof Error ? error.message : String(error);
+  return code === undefined ? message : `${code}: ${message}`;
+}
+
+/**
+ * The labels column as written by `recordToRow`: a JSON object of strings. Only a hand-edited row can hold
+ * anything else: the hive is kept, and what cannot be read as a label is dropped.
+ */
+function parseLabels(text: string): Labels {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return Object.freeze({});
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return Object.freeze({});
+  const entries = Object.entries(parsed).filter((entry): entry is [string, string] => typeof entry[1] === 'string');
+  return normalizeLabels(Object.fromEntries(entries));
+}
+
+function rowToRecord(row: HiveRow): CatalogRecord {
+  const labels = parseLabels(row.labels);
+  const record: CatalogRecord = {
+    hiveId: row.hive_id,
+    labels,
+    description: row.description,
+    createdAtMs: row.created_at,
+    updatedAtMs: row.updated_at,
+    lastPeer: row.last_peer,
+    cordoned: row.cordoned === 1,
+  };
+  return row.last_seen === null ? record : { ...record, lastSeenMs: row.last_seen };
+}
+
+function recordToRow(record: CatalogRecord): HiveRow {
+  return {
+    hive_id: record.hiveId,
+    labels: JSON.stringify(record.labels),
+    description: record.description,
+    created_at: record.createdAtMs,
+    updated_at: record.updatedAtMs,
+    last_seen: record.lastSeenMs ?? null,
+    last_peer: record.lastPeer,
+    cordoned: record.cordoned ? 1 : 0,
+  };
+}
+
+/**
+ * The catalog's SQLite file: the only code that talks to the driver. WAL journal with `synchronous=NORMAL`: a
+ * committed write survives a crash of the process (SIGKILL included); a power loss or OS crash can lose the last
+ * transactions, never corrupt the file. Every method is synchronous and either commits or changes nothing; a
+ * failed write throws DomainError('unavailable').
+ */
+export class CatalogStore {
+  private readonly upsert: Database.Statement<HiveRow>;
+  private readonly remove: Database.Statement<[string]>;
+  private readonly upsertMany: (rows: readonly HiveRow[]) => void;
+  private writes = 0;
+
+  private constructor(
+    private readonly db: Database.Database,
+    /** The path as given (`:memory:` for an in-memory catalog). */
+    readonly path: string,
+  ) {
+    this.upsert = db.prepare(`
+      INSERT INTO hives (hive_id, labels, description, created_at, updated_at, last_seen, last_peer, cordoned)
+      VALUES (@hive_id, @labels, @description, @created_at, @updated_at, @last_seen, @last_peer, @cordoned)
+      ON CONFLICT (hive_id) DO UPDATE SET
+        labels = excluded.labels, description = excluded.description, updated_at = excluded.updated_at,
+        last_seen = excluded.last_seen, last_peer = excluded.last_peer, cordoned = excluded.cordoned`);
+    this.remove = db.prepare('DELETE FROM hives WHERE hive_id = ?');
+    this.upsertMany = db.transaction((rows: readonly HiveRow[]) => {
+      for (const row of rows) this.upsert.run(row);
+    });
+  }
+
+  /**
+   * Opens (creating it and its folder if needed) and migrates the catalog at `path`, or an in-memory one for
+   * `:memory:`. Throws CatalogOpenError naming the path when it cannot be opened, is not a SQLite database, is
+   * another application's database, or was written by a newer hive-registry.
+   */
+  static open(path: string, nowWallMs: number): CatalogStore {
+    if (path !== IN_MEMORY) {
+      try {
+        mkdirSync(dirname(resolve(path)), { recursive: true });
+      } catch (error) {
+        throw new CatalogOpenError(path, `cannot create its folder (${describe(error)})`);
+      }
+    }
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
+      // Before anything writes to the file (switching to WAL rewrites its header): refuse what is not ours.
+      checkOwnership(db, path);
+      const journal = db.pragma('journal_mode = WAL', { simple: true }) as string;
+      if (path !== IN_MEMORY && journal !== 'wal') {
+        throw new CatalogOpenError(path, `cannot use write-ahead logging (journal_mode is ${journal})`);
+      }
+      db.pragma('synchronous = NORMAL');
+      db.pragma('foreign_keys = ON');
+      migrate(db, path, nowWallMs);
+      return new CatalogStore(db, path);
+    } catch (error) {
+      db?.close();
+      if (error instanceof CatalogOpenError) throw error;
+      switch (sqliteCode(error)) {
+        case 'SQLITE_NOTADB':
+          throw new CatalogOpenError(path, 'is not a SQLite database');
+        case 'SQLITE_CANTOPEN':
+          throw new CatalogOpenError(path, 'cannot be opened (is it a folder, or not writable?)');
+        default:
+          throw new CatalogOpenError(path, `cannot be opened (${describe(error)})`);
+      }
+    }
+  }
+
+  /** Write transactions committed since the store was opened (each RPC write and each checkpoint is one). */
+  get writeTransactions(): number {
+    return this.writes;
+  }
+
+  /** Every hive on disk, in no particular order. */
+  loadAll(): CatalogRecord[] {
+    return (this.db.prepare('SELECT * FROM hives').all() as HiveRow[]).map(rowToRecord);
+  }
+
+  /** Writes one hive's whole row (insert or replace its fields), committed before returning. */
+  save(record: CatalogRecord): void {
+    this.write(() => this.upsert.run(recordToRow(record)));
+  }
+
+  /** Writes many hives' rows in one transaction: all of them or, on failure, none. */
+  saveAll(records: readonly CatalogRecord[]): void {
+    if (records.length === 0) return;
+    const rows = records.map(recordToRow);
+    this.write(() => this.upsertMany(rows));
+  }
+
+  /** Deletes a hive (and its tokens); false when it was not on disk. */
+  delete(hiveId: string): boolean {
+    return this.write(() => this.remove.run(hiveId).changes > 0);
+  }
+
+  /** Closes the database; later calls throw. Idempotent. */
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  private write<T>(work: () => T): T {
+    let result: T;
+    try {
+      result = work();
+    } catch (error) {
+      throw new DomainError('unavailable', `catalog: the write failed and changed nothing (${describe(error)}); retry`);
+    }
+    this.writes += 1;
+    return result;
+  }
+}
+
+/**
+ * Refuses a database that is not a catalog: another application's (its application_id is set and not ours, or
+ * it has tables but not ours). A new, empty database is fine. Reads only.
+ */
+function checkOwnership(db: Database.Database, path: string): void {
+  const applicationId = db.pragma('application_id', { simple: true }) as number;
+  const tables = new Set(
+    (db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").all() as { name: string }[]).map((t) => t.name),
+  );
+  const foreignId = applicationId !== 0 && applicationId !== APPLICATION_ID;
+  if (foreignId || (tables.size > 0 && (applicationId !== APPLICATION_ID || !tables.has('schema_migrations')))) {
+    throw new CatalogOpenError(path, 'is a SQLite database, but not a hive-registry catalog');
+  }
+}
+
+/** Brings the schema to LATEST_SCHEMA_VERSION in one transaction, or throws CatalogOpenError. */
+function migrate(db: Database.Database, path: string, nowWallMs: number): void {
+  db.transaction(() => {
+    db.exec(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT',
+    );
+    const current =
+      (db.prepare('SELECT max(version) AS version FROM schema_migrations').get() as { version: number | null })
+        .version ?? 0;
+    if (current > LATEST_SCHEMA_VERSION) {
+      throw new CatalogOpenError(
+        path,
+        `has schema version ${current}, newer than this hive-registry knows (${LATEST_SCHEMA_VERSION}); run a newer hive-registry or point --db elsewhere`,
+      );
+    }
+    const record = db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)');
+    for (const migration of MIGRATIONS) {
+      if (migration.version <= current) continue;
+      db.exec(migration.sql);
+      record.run(migration.version, nowWallMs);
+    }
+    db.pragma(`application_id = ${APPLICATION_ID}`);
+    db.pragma(`user_version = ${LATEST_SCHEMA_VERSION}`);
+  }).immediate();
+}

@@ -1,0 +1,115 @@
+import type { Logger } from 'pino';
+
+/** The timer functions the Checkpointer uses; tests hand it fake ones. */
+export interface Timers {
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+const nodeTimers: Timers = {
+  setTimeout: (callback, ms) => {
+    const timer = setTimeout(callback, ms);
+    // A pending checkpoint never keeps the process alive: shutdown flushes explicitly.
+    timer.unref();
+    return timer;
+  },
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
+export interface CheckpointerOptions {
+  /** Time between two flushes while writes succeed. */
+  readonly intervalMs: number;
+  /** Longest wait between two attempts after failures (the wait doubles with each failure in a row). */
+  readonly maxBackoffMs: number;
+}
+
+/**
+ * Calls `flush` once per interval, so heartbeats never wait for the disk: one write transaction per interval,
+ * whatever the fleet size. A failing flush (disk full, database locked, file made read-only) is logged and
+ * retried with exponential backoff, doubling from the interval up to `maxBackoffMs`; what it had to write stays
+ * pending meanwhile, and heartbeats and lookups go on from memory. `stop` flushes one last time.
+ *
+ * States: idle (not started) -> running (a flush is scheduled) -> stopped (final flush done; nothing scheduled).
+ */
+export class Checkpointer {
+  private timer: unknown;
+  private failures = 0;
+  private stopped = false;
+  private finalFlushOk = true;
+
+  constructor(
+    private readonly flush: () => number,
+    private readonly options: CheckpointerOptions,
+    private readonly logger: Logger,
+    private readonly timers: Timers = nodeTimers,
+  ) {
+    if (!(options.intervalMs > 0)) throw new RangeError('intervalMs must be positive');
+    if (!(options.maxBackoffMs >= options.intervalMs)) throw new RangeError('maxBackoffMs must be at least intervalMs');
+  }
+
+  /** Failed flushes in a row (0 while writes succeed). */
+  get consecutiveFailures(): number {
+    return this.failures;
+  }
+
+  start(): void {
+    if (this.stopped || this.timer !== undefined) return;
+    this.schedule(this.options.intervalMs);
+  }
+
+  /**
+   * Cancels the schedule and flushes one last time; true when everything pending reached the disk. A second call
+   * flushes nothing and answers the same.
+   */
+  stop(): boolean {
+    if (this.stopped) return this.finalFlushOk;
+    this.stopped = true;
+    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
+    this.timer = undefined;
+    this.finalFlushOk = this.attempt('final');
+    return this.finalFlushOk;
+  }
+
+  /** How long to wait before the next attempt after `failures` failures in a row. */
+  delayAfter(failures: number): number {
+    if (failures === 0) return this.options.intervalMs;
+    return Math.min(this.options.intervalMs * 2 ** Math.min(failures, 30), this.options.maxBackoffMs);
+  }
+
+  private schedule(ms: number): void {
+    this.timer = this.timers.setTimeout(() => {
+      this.timer = undefined;
+      if (this.stopped) return;
+      this.attempt('periodic');
+      this.schedule(this.delayAfter(this.failures));
+    }, ms);
+  }
+
+  private attempt(kind: 'periodic' | 'final'): boolean {
+    const started = performance.now();
+    let written: number;
+    try {
+      written = this.flush();
+    } catch (error) {
+      this.failures += 1;
+      const message = error instanceof Error ? error.message : String(error);
+      if (kind === 'final') {
+        this.logger.error({ err: message, failures: this.failures }, 'final catalog checkpoint failed: the last heartbeat times are lost');
+      } else {
+        this.logger.error(
+          { err: message, failures: this.failures, retryInMs: this.delayAfter(this.failures) },
+          'catalog checkpoint failed; heartbeats and lookups go on from memory, retrying',
+        );
+      }
+      return false;
+    }
+    if (this.failures > 0) {
+      this.logger.info({ failuresBefore: this.failures, written }, 'catalog checkpoint recovered');
+      this.failures = 0;
+    }
+    if (written > 0) {
+      this.logger.debug({ written, ms: Math.round((performance.now() - started) * 1000) / 1000, kind }, 'catalog checkpoint');
+    }
+    return true;
+  }
+}

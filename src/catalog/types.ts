@@ -1,0 +1,32 @@
+import type { Labels } from './labels.js';
+
+// The catalog's public types: the durable record of one hive, and how hives are admitted.
+
+/** One hive as the catalog keeps it. Plain data, never mutated once built. Times are wall-clock epoch ms. */
+export interface CatalogRecord {
+  readonly hiveId: string;
+  /** Sorted by key, frozen. */
+  readonly labels: Labels;
+  readonly description: string;
+  readonly createdAtMs: number;
+  /** When labels or description (or cordon) last changed. */
+  readonly updatedAtMs: number;
+  /** The queen's receive time of the hive's last accepted heartbeat; undefined if never seen. */
+  readonly lastSeenMs?: number;
+  /** Remote address of the hive's last heartbeat stream; '' if never seen. */
+  readonly lastPeer: string;
+  readonly cordoned: boolean;
+}
+
+/**
+ * How hives enter the catalog. `open`: a hive is added on its first accepted heartbeat. `required`: only hives
+ * an operator registered may stream heartbeats.
+ */
+export type RegistrationMode = 'open' | 'required';
+export const REGISTRATION_MODES: readonly RegistrationMode[] = ['open', 'required'];
+
+/** What an operator may change with UpdateHive; a field left undefined is kept. */
+export interface CatalogPatch {
+  readonly labels?: Labels;
+  readonly description?: string;
+}

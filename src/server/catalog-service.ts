@@ -1,0 +1,142 @@
+import { create } from '@bufbuild/protobuf';
+import type { UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { DomainError } from '../common/domain-error.js';
+import type { HiveCatalog } from '../catalog/hive-catalog.js';
+import { checkDescription, checkLabels, type Labels } from '../catalog/labels.js';
+import type { CatalogPatch, CatalogRecord } from '../catalog/types.js';
+import {
+  CatalogHiveSchema,
+  DeregisterHiveResponseSchema,
+  GetCatalogHiveResponseSchema,
+  ListCatalogHivesResponseSchema,
+  RegisterHiveResponseSchema,
+  UpdateHiveResponseSchema,
+  type CatalogHive,
+  type DeregisterHiveRequest,
+  type GetCatalogHiveRequest,
+  type ListCatalogHivesRequest,
+  type RegisterHiveRequest,
+  type UpdateHiveRequest,
+} from '../../gen/hive/v1/catalog_pb.js';
+import type { HiveRegistry } from '../registry/hive-registry.js';
+import { quote } from '../registry/ids.js';
+import { wallMsToProto } from './domain-to-proto.js';
+import type { HeartbeatStreams } from './heartbeat-streams.js';
+import { requireId, requireValid, unary } from './unary.js';
+
+/** The fields UpdateHive may change, as update_mask paths. */
+const UPDATABLE_PATHS = ['labels', 'description'] as const;
+
+function catalogHiveToProto(record: CatalogRecord, online: boolean): CatalogHive {
+  return create(CatalogHiveSchema, {
+    hiveId: record.hiveId,
+    labels: { ...record.labels },
+    description: record.description,
+    createdAt: wallMsToProto(record.createdAtMs),
+    updatedAt: wallMsToProto(record.updatedAtMs),
+    lastSeen: record.lastSeenMs === undefined ? undefined : wallMsToProto(record.lastSeenMs),
+    lastPeer: record.lastPeer,
+    online,
+    cordoned: record.cordoned,
+  });
+}
+
+function requireLabels(field: string, labels: Labels): Labels {
+  requireValid(checkLabels(field, labels));
+  return labels;
+}
+
+function requireDescription(field: string, description: string): string {
+  requireValid(checkDescription(field, description));
+  return description;
+}
+
+/**
+ * What UpdateHive changes. With update_mask: exactly its paths (`labels` replaces the whole map, `*` means both).
+ * Without one (AIP-134): the fields set in `hive`, non-empty labels and a non-empty description.
+ */
+function patchOf(request: UpdateHiveRequest, hive: CatalogHive): CatalogPatch {
+  const paths = request.updateMask?.paths ?? [];
+  const named = new Set<string>();
+  if (paths.length === 0) {
+    if (Object.keys(hive.labels).length > 0) named.add('labels');
+    if (hive.description !== '') named.add('description');
+    if (named.size === 0) {
+      throw new DomainError(
+        'invalid_argument',
+        'update_mask: nothing to update: name labels and/or description in update_mask (an empty value clears it), or set them in hive',
+      );
+    }
+  }
+  for (const [i, path] of paths.entries()) {
+    if (path === '*') UPDATABLE_PATHS.forEach((p) => named.add(p));
+    else if ((UPDATABLE_PATHS as readonly string[]).includes(path)) named.add(path);
+    else {
+      throw new DomainError(
+        'invalid_argument',
+        `update_mask.paths[${i}]: ${quote(path)} cannot be updated; the paths are ${UPDATABLE_PATHS.join(', ')} (or * for both)`,
+      );
+    }
+  }
+  return {
+    ...(named.has('labels') ? { labels: requireLabels('hive.labels', hive.labels) } : {}),
+    ...(named.has('description') ? { description: requireDescription('hive.description', hive.description) } : {}),
+  };
+}
+
+/** The RPCs of hive.v1.HiveCatalog. `online` comes from the live registry at the time of the call. */
+export function catalogService(
+  catalog: HiveCatalog,
+  registry: HiveRegistry,
+  streams: HeartbeatStreams,
+  logger: Logger,
+): UntypedServiceImplementation {
+  const toProto = (record: CatalogRecord): CatalogHive =>
+    catalogHiveToProto(record, registry.isHiveOnline(record.hiveId));
+
+  return {
+    registerHive: unary('RegisterHive', logger, RegisterHiveResponseSchema, (req: RegisterHiveRequest) => {
+      const hiveId = requireId('hive_id', req.hiveId);
+      const record = catalog.register(
+        hiveId,
+        requireLabels('labels', req.labels),
+        requireDescription('description', req.description),
+      );
+      logger.info({ hiveId }, 'hive registered in the catalog');
+      return { hive: toProto(record) };
+    }),
+
+    getCatalogHive: unary('GetCatalogHive', logger, GetCatalogHiveResponseSchema, (req: GetCatalogHiveRequest) => {
+      const hiveId = requireId('hive_id', req.hiveId);
+      const record = catalog.get(hiveId);
+      if (record === undefined) throw new DomainError('not_found', `hive_id: no hive ${quote(hiveId)} in the catalog`);
+      return { hive: toProto(record) };
+    }),
+
+    listCatalogHives: unary(
+      'ListCatalogHives',
+      logger,
+      ListCatalogHivesResponseSchema,
+      (req: ListCatalogHivesRequest) => ({
+        hives: catalog.list(requireLabels('selector', req.selector)).map(toProto),
+      }),
+    ),
+
+    updateHive: unary('UpdateHive', logger, UpdateHiveResponseSchema, (req: UpdateHiveRequest) => {
+      if (req.hive === undefined) throw new DomainError('invalid_argument', 'hive: must be set (hive_id names the hive)');
+      const hiveId = requireId('hive.hive_id', req.hive.hiveId);
+      const record = catalog.update(hiveId, patchOf(req, req.hive));
+      logger.info({ hiveId }, 'hive updated in the catalog');
+      return { hive: toProto(record) };
+    }),
+
+    deregisterHive: unary('DeregisterHive', logger, DeregisterHiveResponseSchema, (req: DeregisterHiveRequest) => {
+      const hiveId = requireId('hive_id', req.hiveId);
+      if (!catalog.deregister(hiveId)) return { removed: false };
+      logger.info({ hiveId }, 'hive deregistered from the catalog');
+      streams.removeHive(hiveId, 'was deregistered from the catalog');
+      return { removed: true };
+    }),
+  };
+}
