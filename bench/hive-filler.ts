@@ -1,7 +1,7 @@
 import type { Client, ClientDuplexStream } from '@grpc/grpc-js';
 import type { HeartbeatAck, HiveHeartbeatPayload } from '../gen/hive/v1/registry_pb.js';
 import { WORKERS_PER_HIVE, snapshotPayload, tickPayload } from './fleet.js';
-import type { FillSpec, LoadEvent } from './protocol.js';
+import { monotonicMs, type FillSpec, type LoadEvent } from './protocol.js';
 import { openClient, openHeartbeat } from './registry-client.js';
 import { nowMs, sleep } from './stats.js';
 
@@ -17,20 +17,27 @@ interface FillStream {
 }
 
 /**
- * Keeps a fleet online in the background while unary load runs: hives 0..spec.hives-1 each send one full
- * snapshot, then a liveness tick every `spec.tickEveryMs` (spread evenly, as a real fleet's are), until
- * `stopped()` says so or the lifetime runs out. Throws if a snapshot is rejected or the fill takes too long.
+ * Keeps a fleet online in the background (while unary load runs, or while the catalog scenario measures): hives
+ * 0..spec.hives-1 each send one full snapshot, then a liveness tick every `spec.tickEveryMs` (spread evenly, as a
+ * real fleet's are), until `stopped()` says so or the lifetime runs out. Throws if a snapshot is rejected or the
+ * fill takes too long. Commands handed to the listener given to `onCommand` ('acks') are answered with an 'acks'
+ * event, so a coordinator can count the heartbeats acked over a window of its choosing.
  */
 export async function runFiller(
   spec: FillSpec,
   say: (event: LoadEvent) => void,
   stopped: () => boolean,
+  onCommand: (listener: (command: string) => void) => void = () => undefined,
 ): Promise<void> {
   const started = nowMs();
   const clients: Client[] = [];
   const streams: FillStream[] = [];
   let acked = 0;
+  let rejected = 0;
   let problem: string | undefined;
+  onCommand((command) => {
+    if (command.trim() === 'acks') say({ event: 'acks', acks: acked, rejected, atMs: monotonicMs() });
+  });
   for (let i = 0; i < spec.hives; i++) {
     if (i % spec.streamsPerConnection === 0) clients.push(openClient(spec.address, true));
     const client = clients[clients.length - 1];
@@ -38,7 +45,10 @@ export async function runFiller(
     const s: FillStream = { index: i, call: openHeartbeat(client), nextSequence: 1n };
     s.call.on('data', (ack: HeartbeatAck) => {
       acked++;
-      if (!ack.accepted) problem ??= `hive ${i}: ${ack.error}`;
+      if (!ack.accepted) {
+        rejected++;
+        problem ??= `hive ${i}: ${ack.error}`;
+      }
     });
     s.call.on('error', (error: Error) => {
       if (!stopped()) problem ??= `hive ${i}: stream error: ${error.message}`;

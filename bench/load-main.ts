@@ -1,6 +1,7 @@
 // Child process: the load generator (or the background fleet filler), in its own process.
 //   node dist/bench/load-main.js '<LoadSpec as JSON>'
 // Writes LoadEvent lines on stdout; exits when done, on SIGTERM, or when its stdin closes (the parent is gone).
+// The filler also reads commands from stdin, one a line (see FillSpec).
 import { createInterface } from 'node:readline';
 import { runHeartbeatLoad } from './heartbeat-load.js';
 import { runFiller } from './hive-filler.js';
@@ -22,7 +23,8 @@ async function main(): Promise<void> {
     stopped = true;
   };
   process.on('SIGTERM', stop);
-  createInterface({ input: process.stdin }).on('close', stop);
+  const commands = createInterface({ input: process.stdin });
+  commands.on('close', stop);
 
   switch (spec.mode) {
     case 'heartbeat':
@@ -32,7 +34,7 @@ async function main(): Promise<void> {
       emit({ event: 'result', result: await runUnaryLoad(spec, emit) });
       break;
     case 'fill':
-      await runFiller(spec, emit, () => stopped);
+      await runFiller(spec, emit, () => stopped, (listener) => commands.on('line', listener));
       break;
   }
 }

@@ -1,6 +1,6 @@
 import { cpus } from 'node:os';
 import { BenchChild } from './bench-child.js';
-import type { LoadResult, LoadSpec, ProcessStats, ServerKind, UnaryLoadSpec } from './protocol.js';
+import type { LoadResult, LoadSpec, ServerKind, ServerStats, UnaryLoadSpec } from './protocol.js';
 
 /** Knobs of the network scenarios (see run.ts for the values used). */
 export interface NetworkSettings {
@@ -41,7 +41,7 @@ const STATS_TIMEOUT_MS = 5_000;
 const FILL_TIMEOUT_MS = 40_000;
 
 /** Busy and total CPU time of the whole machine so far (all cores), in ms. */
-function machineCpu(): { busy: number; total: number } {
+export function machineCpu(): { busy: number; total: number } {
   let busy = 0;
   let total = 0;
   for (const cpu of cpus()) {
@@ -52,21 +52,23 @@ function machineCpu(): { busy: number; total: number } {
   return { busy, total };
 }
 
-interface RunningServer {
+export interface RunningServer {
   readonly child: BenchChild;
   readonly address: string;
 }
 
-async function startServer(kind: ServerKind): Promise<RunningServer> {
-  const child = new BenchChild(`${kind} server`, 'server-main.js', [kind]);
+/** Starts a server child of `kind`; a queen gets the catalog `db` (server-main's default, ':memory:', if none). */
+export async function startServer(kind: ServerKind, db?: string): Promise<RunningServer> {
+  const args = kind === 'queen' && db !== undefined ? [kind, db] : [kind];
+  const child = new BenchChild(`${kind} server`, 'server-main.js', args);
   const ready = await child.next('ready', START_TIMEOUT_MS);
   return { child, address: `127.0.0.1:${String(ready['port'])}` };
 }
 
-async function serverStats(server: RunningServer): Promise<ProcessStats> {
+export async function serverStats(server: RunningServer): Promise<ServerStats> {
   server.child.send('stats');
   const event = await server.child.next('stats', STATS_TIMEOUT_MS);
-  return event['stats'] as ProcessStats;
+  return event['stats'] as ServerStats;
 }
 
 /** Runs one load generator child against `server` and reads the server's CPU at the window's two ends. */

@@ -16,6 +16,12 @@ export interface ProcessStats {
   readonly heapUsedBytes: number;
 }
 
+/** What the server child answers to a 'stats' command: its process figures, plus the queen's catalog counter. */
+export interface ServerStats extends ProcessStats {
+  /** Catalog write transactions committed since the queen started (`catalog.writeTransactions`); bare: absent. */
+  readonly catalogWrites?: number;
+}
+
 /** Heartbeat load: `hives` streams, each with at most `window` payloads unacked. */
 export interface HeartbeatLoadSpec {
   readonly mode: 'heartbeat';
@@ -44,7 +50,10 @@ export interface UnaryLoadSpec {
   readonly measureMs: number;
 }
 
-/** Background fleet: `hives` streams, one snapshot each, then a tick per hive every `tickEveryMs` until stopped. */
+/**
+ * Background fleet: `hives` streams, one snapshot each, then a tick per hive every `tickEveryMs` until stopped.
+ * The filler answers each 'acks' line on its stdin with an 'acks' event (acks counted so far).
+ */
 export interface FillSpec {
   readonly mode: 'fill';
   readonly address: string;
@@ -96,20 +105,33 @@ export type LoadEvent =
   | { readonly event: 'measure-end' }
   | { readonly event: 'filled'; readonly hives: number; readonly workers: number; readonly elapsedMs: number }
   | { readonly event: 'result'; readonly result: LoadResult }
+  | {
+      readonly event: 'acks';
+      /** Acks the filler has received so far (the initial snapshots' included), and how many said not accepted. */
+      readonly acks: number;
+      readonly rejected: number;
+      /** When counted: process.hrtime in ms, as ProcessStats.atMs. */
+      readonly atMs: number;
+    }
   | { readonly event: 'domain'; readonly figures: readonly DomainFigure[] }
   | { readonly event: 'failed'; readonly error: string };
 
 /** Lines the server child writes on stdout. */
 export type ServerEvent =
   | { readonly event: 'ready'; readonly port: number }
-  | { readonly event: 'stats'; readonly stats: ProcessStats };
+  | { readonly event: 'stats'; readonly stats: ServerStats };
+
+/** process.hrtime in milliseconds: CLOCK_MONOTONIC on Linux, so comparable across the benchmark's processes. */
+export function monotonicMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
 
 /** Reads process.cpuUsage() and process.memoryUsage() now. */
 export function processStats(): ProcessStats {
   const cpu = process.cpuUsage();
   const memory = process.memoryUsage();
   return {
-    atMs: Number(process.hrtime.bigint()) / 1e6,
+    atMs: monotonicMs(),
     cpuUserUs: cpu.user,
     cpuSystemUs: cpu.system,
     rssBytes: memory.rss,

@@ -1,3 +1,4 @@
+import type { CatalogComparison, CatalogMeasurement } from './catalog-scenario.js';
 import type { Machine } from './machine.js';
 import type { Measurement, NetworkSettings, Pair } from './network-scenarios.js';
 import type { DomainFigure, DomainSpec } from './protocol.js';
@@ -11,6 +12,7 @@ export interface BenchReport {
   readonly domainSpec: DomainSpec;
   readonly pairs: readonly Pair[];
   readonly domain: readonly DomainFigure[];
+  readonly catalog: CatalogComparison;
   readonly durationMs: number;
 }
 
@@ -37,6 +39,7 @@ const fixed = (digits: number) => (value: number): string =>
 const ms = (value: number): string => `${fixed(value < 10 ? 2 : 1)(value)} ms`;
 const usec = (value: number): string => `${fixed(value < 100 ? 1 : 0)(value)} µs`;
 const pct = (value: number): string => `${int(value)} %`;
+const mib = (value: number): string => `${fixed(1)(value / 2 ** 20)} MiB`;
 
 function rowsOf(pairs: readonly Pair[], op: string, cores: number): Row[] {
   const row = (figure: string, pick: (m: Measurement) => number, format: (v: number) => string): Row => ({
@@ -79,7 +82,8 @@ const HOW_TO_READ = (rounds: number): string =>
   `operation** (from the server's \`process.cpuUsage()\`) is the sharper figure. Each pair ran ${rounds} time(s), ` +
   `baseline and queen in alternating order; values are medians over the rounds, ratios the median of per-round ` +
   `ratios with their range in parentheses. The in-process figures of section 3 are absolute (there is no network ` +
-  `and no baseline): compare them only with runs on similar hardware. Speed is checked here, never by timed ` +
+  `and no baseline): compare them only with runs on similar hardware. Section 4 compares the queen with itself, ` +
+  `with its catalog in memory and in a file, so its ratio is file / memory. Speed is checked here, never by timed ` +
   `assertions in tests.`;
 
 function networkSection(report: BenchReport): string[] {
@@ -97,7 +101,8 @@ function networkSection(report: BenchReport): string[] {
   for (const scenario of SCENARIOS.slice(0, 2)) lines.push(...scenarioTable(report, scenario));
   lines.push('## 2. Unary RPCs', '');
   lines.push(
-    `The real server (production defaults) holds ${int(s.fleetHives)} hives x 8 workers = ` +
+    `The real server (production defaults, but its catalog in memory: section 4 measures the file) holds ` +
+      `${int(s.fleetHives)} hives x 8 workers = ` +
       `${int(s.fleetHives * 8)} workers, streamed by a separate filler process that keeps them online (one ` +
       `snapshot each, then a tick per hive every 5 s); the baseline gets the same filler. One channel keeps ` +
       `${s.unaryInFlight} calls in flight. FindBestWorkerForModel asks for the model loaded on about 1/12 of the ` +
@@ -147,6 +152,76 @@ function domainValue(f: DomainFigure, format: (value: number) => string): string
   return `${format(f.value)} ${f.unit}`;
 }
 
+/** The catalog section's title, from its settings. */
+function catalogTitle(c: CatalogComparison): string {
+  const every = c.settings.tickEveryMs === 1_000 ? 'once a second' : `every ${c.settings.tickEveryMs / 1_000} s`;
+  return `Catalog checkpoints: ${int(c.settings.hives)} hives heartbeating ${every}`;
+}
+
+/** Section 4 of BENCHMARKS.md (also what `run.js --only catalog` prints). */
+export function catalogSection(c: CatalogComparison, cores: number): string[] {
+  const s = c.settings;
+  const cpuRatio = c.file.serverCpuPercent / c.memory.serverCpuPercent;
+  const lines = [`## 4. ${catalogTitle(c)}`, ''];
+  lines.push(
+    `A filler process keeps ${int(s.hives)} hives online over ${int(s.hives / s.streamsPerConnection)} ` +
+      `connections (${s.streamsPerConnection} streams each): one full snapshot per hive, then a liveness tick per ` +
+      `hive every ${s.tickEveryMs / 1_000} s, spread evenly. The queen runs with production defaults (checkpoint ` +
+      `every 1 s) twice: its catalog in memory (\`--db :memory:\`), then in a SQLite file in a fresh temporary ` +
+      `folder under \`${c.fileCheck.folder}\`. Heartbeats only touch memory; once per interval one transaction ` +
+      `writes the last_seen of every hive changed since the previous one. After the fleet is filled and ` +
+      `${s.warmupMs / 1_000} s of warm-up, ${s.measureMs / 1_000} s are measured. Heartbeats/s are the acks the ` +
+      `filler counted over the window (every one accepted); write transactions/s are the queen's own count ` +
+      `(\`catalog.writeTransactions\`); CPU is the server's \`process.cpuUsage()\` over the window; memory is read ` +
+      `at its end. One run each, per bench run.`,
+    '',
+    '| figure | catalog in memory | catalog in a file | file / memory |',
+    '|---|---:|---:|---:|',
+  );
+  const row = (figure: string, pick: (m: CatalogMeasurement) => number, format: (v: number) => string): void => {
+    const [memory, file] = [pick(c.memory), pick(c.file)];
+    lines.push(`| ${figure} | ${format(memory)} | ${format(file)} | ${fixed(2)(file / memory)} |`);
+  };
+  row('heartbeats acked/s', (m) => m.heartbeatsPerSecond, int);
+  row('server CPU, % of one core', (m) => m.serverCpuPercent, (v) => `${fixed(1)(v)} %`);
+  row('server CPU per heartbeat', (m) => m.serverCpuUsPerHeartbeat, usec);
+  row('catalog write transactions/s', (m) => m.writeTransactionsPerSecond, fixed(2));
+  row('server RSS', (m) => m.serverRssBytes, mib);
+  row('server heap used', (m) => m.serverHeapUsedBytes, mib);
+  row(`machine CPU busy, % of ${cores} cores`, (m) => m.machineBusyPercent, pct);
+  row(`time to fill (${int(s.hives)} snapshots acked)`, (m) => m.fillMs, (v) => `${int(v)} ms`);
+  const check = c.fileCheck;
+  const rowsPerTransaction = c.file.heartbeatsPerSecond / c.file.writeTransactionsPerSecond;
+  lines.push(
+    '',
+    `**File / memory server CPU: ${fixed(2)(cpuRatio)}.** Both queens do the same work per heartbeat (memory only) ` +
+      `and the same checkpoint transaction per interval (about ${int(rowsPerTransaction)} rows each); only the ` +
+      `file's commits go through SQLite's write-ahead log to the file system (\`synchronous=NORMAL\`: no fsync ` +
+      `per commit), so the ratio is what keeping the catalog on disk costs at this heartbeat rate. A ratio within ` +
+      `a few percent of 1 means that cost is below this shared machine's noise (see the machine CPU row).`,
+    '',
+    `After the file queen stopped, its SQLite file (${int(check.fileBytes / 1024)} KiB with what lay beside it) ` +
+      `held ${int(check.hives)} hives, ${int(check.hivesWithLastSeen)} of them with last_seen set, the oldest ` +
+      `${fixed(2)(check.oldestLastSeenBeforeEndMs / 1_000)} s before the end of the window; the bench fails when ` +
+      `a hive is missing or its last_seen is more than a few seconds old.`,
+    '',
+  );
+  return lines;
+}
+
+/** The catalog scenario in one line, for the printed summary. */
+export function catalogSummary(c: CatalogComparison): string {
+  const { memory, file } = c;
+  const ratio = file.serverCpuPercent / memory.serverCpuPercent;
+  return (
+    `${catalogTitle(c)}: server CPU ${fixed(1)(memory.serverCpuPercent)} % (memory) vs ` +
+    `${fixed(1)(file.serverCpuPercent)} % (file) of one core, file / memory ${fixed(2)(ratio)}; ` +
+    `${fixed(2)(file.writeTransactionsPerSecond)} write transactions/s (file), ` +
+    `${int(file.heartbeatsPerSecond)} heartbeats/s acked; server RSS ${mib(memory.serverRssBytes)} vs ` +
+    `${mib(file.serverRssBytes)}`
+  );
+}
+
 /** BENCHMARKS.md. */
 export function markdown(report: BenchReport): string {
   const m = report.machine;
@@ -171,6 +246,7 @@ export function markdown(report: BenchReport): string {
     '',
     ...networkSection(report),
     ...domainSection(report),
+    ...catalogSection(report.catalog, m.cores),
   ];
   return `${lines.join('\n').trimEnd()}\n`;
 }
@@ -190,7 +266,8 @@ export function summary(report: BenchReport): string {
     table.push(['domain (absolute)', f.name, '', value, '']);
   }
   const widths = [0, 1, 2, 3, 4].map((c) => Math.max(...table.map((r) => (r[c] ?? '').length)));
-  return table
-    .map((r) => r.map((cell, c) => (c >= 2 ? cell.padStart(widths[c] ?? 0) : cell.padEnd(widths[c] ?? 0))).join('  '))
-    .join('\n');
+  const rows = table.map((r) =>
+    r.map((cell, c) => (c >= 2 ? cell.padStart(widths[c] ?? 0) : cell.padEnd(widths[c] ?? 0))).join('  '),
+  );
+  return [...rows, '', catalogSummary(report.catalog)].join('\n');
 }

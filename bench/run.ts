@@ -1,11 +1,16 @@
 // The benchmark suite: `npm run bench` (builds, then runs `node dist/bench/run.js`).
-//   node dist/bench/run.js [--rounds N] [--measure-seconds S]
+//   node dist/bench/run.js [--rounds N] [--measure-seconds S] [--only catalog]
 // Runs every scenario against the queen and against a bare grpc-js baseline in the same run, each server and
-// each load generator in its own child process on 127.0.0.1, then the in-process domain benchmark; writes
-// BENCHMARKS.md at the repository root and prints a summary. Every child is killed on any way out.
+// each load generator in its own child process on 127.0.0.1, then the in-process domain benchmark, then the
+// catalog checkpoint scenario (the queen with its catalog in memory, then in a file in a temporary folder; once
+// per run); writes BENCHMARKS.md at the repository root and prints a summary. Every child is killed on any way out.
+// --only catalog runs the catalog scenario alone (about 35 s) and prints its section of the report and its summary
+// line on stdout, leaving BENCHMARKS.md as it is. Build first: `npm run -s build && npx tsc -p tsconfig.bench.json`.
 import { writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { BenchChild, killAllChildren, stopAllChildren } from './bench-child.js';
+import { catalogCheckpointRuns, type CatalogComparison, type CatalogSettings } from './catalog-scenario.js';
 import { describeMachine } from './machine.js';
 import {
   UNARY_METHODS,
@@ -16,11 +21,21 @@ import {
   type Pair,
 } from './network-scenarios.js';
 import type { DomainFigure, DomainSpec, ServerKind } from './protocol.js';
-import { markdown, summary, type BenchReport } from './report.js';
+import { catalogSection, catalogSummary, markdown, summary, type BenchReport } from './report.js';
 import { nowMs } from './stats.js';
 
 const OUTPUT = join(__dirname, '..', '..', 'BENCHMARKS.md');
 const DOMAIN_TIMEOUT_MS = 90_000;
+/** What `--only` may name. */
+const ONLY = ['catalog'] as const;
+/** The catalog scenario: 1,000 hives, a tick per hive per second, 20 streams per connection. */
+const CATALOG_SETTINGS: CatalogSettings = {
+  hives: 1_000,
+  tickEveryMs: 1_000,
+  streamsPerConnection: 20,
+  warmupMs: 3_000,
+  measureMs: 10_000,
+};
 
 function option(name: string, fallback: number, min: number, max: number): number {
   const index = process.argv.indexOf(`--${name}`);
@@ -30,6 +45,15 @@ function option(name: string, fallback: number, min: number, max: number): numbe
     throw new Error(`--${name}: must be a number from ${min} to ${max}, got ${process.argv[index + 1]}`);
   }
   return value;
+}
+
+function onlyOption(): (typeof ONLY)[number] | undefined {
+  const index = process.argv.indexOf('--only');
+  if (index < 0) return undefined;
+  const value = process.argv[index + 1];
+  const known = ONLY.find((name) => name === value);
+  if (known === undefined) throw new Error(`--only: must be one of ${ONLY.join(', ')}, got ${value}`);
+  return known;
 }
 
 function log(text: string): void {
@@ -62,8 +86,20 @@ async function domainFigures(spec: DomainSpec): Promise<DomainFigure[]> {
   }
 }
 
+async function catalogFigures(): Promise<CatalogComparison> {
+  const s = CATALOG_SETTINGS;
+  log(`catalog checkpoints: ${s.hives} hives ticking every ${s.tickEveryMs} ms (catalog in memory, then in a file)`);
+  return catalogCheckpointRuns(s);
+}
+
 async function main(): Promise<void> {
   const started = nowMs();
+  if (onlyOption() === 'catalog') {
+    const catalog = await catalogFigures();
+    process.stdout.write(`${catalogSection(catalog, cpus().length).join('\n')}\n${catalogSummary(catalog)}\n`);
+    log(`took ${Math.round((nowMs() - started) / 1_000)} s; BENCHMARKS.md left as it was`);
+    return;
+  }
   const rounds = option('rounds', 2, 1, 5);
   const measureMs = option('measure-seconds', 4, 1, 10) * 1_000;
   const settings: NetworkSettings = {
@@ -99,6 +135,7 @@ async function main(): Promise<void> {
   }
   log(`domain in-process (${domainSpec.hives} hives)`);
   const domain = await domainFigures(domainSpec);
+  const catalog = await catalogFigures();
 
   const report: BenchReport = {
     machine,
@@ -107,6 +144,7 @@ async function main(): Promise<void> {
     domainSpec,
     pairs,
     domain,
+    catalog,
     durationMs: nowMs() - started,
   };
   writeFileSync(OUTPUT, markdown(report));

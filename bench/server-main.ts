@@ -1,17 +1,21 @@
 // Child process: one server under test, on 127.0.0.1 with a free port.
-//   node dist/bench/server-main.js queen|bare
-// Prints {"event":"ready","port":N}; answers each "stats" line on stdin with its CPU and memory; exits on SIGTERM,
-// when its stdin closes (the parent is gone), or after MAX_LIFETIME_MS whatever happens.
+//   node dist/bench/server-main.js queen [DB] | bare
+// DB is the queen's catalog (its `db` setting): ':memory:' unless given, so a benchmark never writes the
+// developer's ./data catalog; a scenario that measures the file catalog passes a path in a temporary folder.
+// Prints {"event":"ready","port":N}; answers each "stats" line on stdin with its CPU and memory (and the queen's
+// catalog write transactions); exits on SIGTERM, when its stdin closes (the parent is gone), or after
+// MAX_LIFETIME_MS whatever happens.
 import { ServerCredentials } from '@grpc/grpc-js';
 import pino from 'pino';
 import { createInterface } from 'node:readline';
 import { buildServeConfig } from '../src/cli/config.js';
 import { QueenServer } from '../src/server/queen-server.js';
 import { bareServer } from './bare-server.js';
-import { emit, processStats } from './protocol.js';
+import { emit, processStats, type ServerStats } from './protocol.js';
 
 const MAX_LIFETIME_MS = 120_000;
 const LISTEN = '127.0.0.1:0';
+const DEFAULT_DB = ':memory:';
 
 async function main(): Promise<void> {
   const kind = process.argv[2];
@@ -21,14 +25,18 @@ async function main(): Promise<void> {
   }, MAX_LIFETIME_MS).unref();
 
   let stop: () => Promise<void>;
+  let stats: () => ServerStats = processStats;
   let port: number;
   if (kind === 'queen') {
-    // The production defaults (as `hive-registry serve` with no flags), on a free loopback port, logging nothing.
-    const parsed = buildServeConfig({ listen: LISTEN, drainTimeoutMs: '1s' }, {});
+    // The production defaults (as `hive-registry serve` with no flags) but for the catalog, on a free loopback
+    // port, logging nothing.
+    const db = process.argv[3] ?? DEFAULT_DB;
+    const parsed = buildServeConfig({ listen: LISTEN, drainTimeoutMs: '1s', db }, {});
     if (!parsed.ok) throw new Error(parsed.problems.join('; '));
     const queen = await QueenServer.start(parsed.config, pino({ level: 'silent' }));
     port = queen.port;
     stop = () => queen.stop();
+    stats = () => ({ ...processStats(), catalogWrites: queen.catalog.writeTransactions });
   } else if (kind === 'bare') {
     const server = bareServer();
     port = await new Promise<number>((resolve, reject) =>
@@ -38,7 +46,7 @@ async function main(): Promise<void> {
     );
     stop = async () => server.forceShutdown();
   } else {
-    throw new Error(`usage: server-main.js queen|bare (got ${JSON.stringify(kind)})`);
+    throw new Error(`usage: server-main.js queen [DB] | bare (got ${JSON.stringify(kind)})`);
   }
 
   let exiting = false;
@@ -54,7 +62,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', exit);
   const commands = createInterface({ input: process.stdin });
   commands.on('line', (line) => {
-    if (line.trim() === 'stats') emit({ event: 'stats', stats: processStats() });
+    if (line.trim() === 'stats') emit({ event: 'stats', stats: stats() });
   });
   commands.on('close', exit);
   emit({ event: 'ready', port });
