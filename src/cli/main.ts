@@ -4,6 +4,7 @@ import { CatalogOpenError } from '../catalog/catalog-store.js';
 import { QueenServer } from '../server/queen-server.js';
 import { SETTINGS, buildServeConfig, isLoopback } from './config.js';
 import { createLogger } from './logger.js';
+import { addOperatorCommands } from './operator-program.js';
 
 /** Exit code for a bad command line (flags or environment). */
 const EXIT_USAGE = 2;
@@ -93,6 +94,18 @@ function program(): Command {
   serveCommand.action(async (options: Record<string, string | undefined>) => {
     await serve(Object.fromEntries(SETTINGS.map((s) => [s.key, options[attributes.get(s.key) ?? '']])));
   });
+  addOperatorCommands(
+    root,
+    process.env,
+    {
+      out: (text) => process.stdout.write(text),
+      err: (text) => process.stderr.write(text),
+      nowMs: () => Date.now(),
+    },
+    (code) => {
+      process.exitCode = code;
+    },
+  );
   return root;
 }
 

@@ -1,5 +1,6 @@
-// Keeps the dependency direction of STYLE true: the pure domain imports only common/; only server/, agent/ and
-// tests touch gen/ or grpc-js; only catalog/ touches the SQLite driver; nothing imports cli/.
+// Keeps the dependency direction of STYLE true: the pure domain imports only common/; only server/, agent/,
+// client/ (the typed client is a gRPC client) and tests touch gen/ or grpc-js; only catalog/ touches the SQLite
+// driver; nothing imports cli/.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
@@ -31,7 +32,8 @@ const ALLOWED_LAYERS: Record<string, string[]> = {
   catalog: ['common', 'registry', 'catalog'],
   server: ['common', 'registry', 'scheduler', 'catalog', 'server'],
   agent: ['common', 'server', 'agent'],
-  cli: ['common', 'registry', 'scheduler', 'catalog', 'server', 'agent', 'cli'],
+  client: ['common', 'registry', 'catalog', 'server', 'client'],
+  cli: ['common', 'registry', 'scheduler', 'catalog', 'server', 'agent', 'client', 'cli'],
 };
 
 function layerOf(from: string, specifier: string): string | undefined {
@@ -54,7 +56,7 @@ describe('layering', () => {
       if (layer === undefined) {
         // A package: only adapters and entry points may touch the transport; only the catalog the driver.
         if (specifier.startsWith('@grpc/') || specifier === 'grpc-health-check') {
-          expect(['server', 'agent', 'cli']).toContain(f.layer);
+          expect(['server', 'agent', 'client', 'cli']).toContain(f.layer);
         }
         if (specifier === 'better-sqlite3') expect(f.layer).toBe('catalog');
         if (['registry', 'scheduler', 'common'].includes(f.layer)) {
@@ -62,7 +64,7 @@ describe('layering', () => {
         }
       } else if (layer.startsWith('outside:')) {
         expect(`${f.file}: ${specifier}`).toMatch(/: (\.\.\/)+gen\//);
-        expect(['server', 'agent']).toContain(f.layer);
+        expect(['server', 'agent', 'client']).toContain(f.layer);
       } else {
         expect(`${f.file} -> ${layer}`).toBe(allowed?.includes(layer) ? `${f.file} -> ${layer}` : 'an allowed layer');
       }

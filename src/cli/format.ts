@@ -1,0 +1,187 @@
+import type { CatalogHive } from '../client/proto-to-domain.js';
+import type { BestWorker } from '../client/registry-client.js';
+import type { Worker, WorkerEntry } from '../common/worker.js';
+import type { HiveView } from '../registry/types.js';
+
+/**
+ * What operators read: aligned tables and short reports, as plain strings ending with a newline. Pure: the
+ * current time is passed in, so the same data always prints the same text (golden tests rely on it).
+ */
+
+const GIB = 1024 ** 3;
+
+/** An aligned table: a header row and data rows, columns separated by two spaces, no trailing blanks. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join('\n') + '\n';
+}
+
+/** `3s ago`, `4m ago`, `2h ago`, `5d ago`; `just now` under a second; `never` without a time. */
+export function age(thenMs: number | undefined, nowMs: number): string {
+  if (thenMs === undefined || thenMs <= 0) return 'never';
+  const seconds = Math.floor((nowMs - thenMs) / 1000);
+  if (seconds < 1) return 'just now';
+  if (seconds < 120) return `${seconds}s ago`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 120) return `${minutes}m ago`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return `${hours}h ago`;
+  return `${Math.floor(hours / 24)}d ago`;
+}
+
+/** Bytes as GiB with one decimal: `16.0`. */
+export function gib(bytes: number | bigint): string {
+  return (Number(bytes) / GIB).toFixed(1);
+}
+
+/** A percentage as a whole number: `35%`; `-` when not reported. */
+export function percent(value: number | undefined): string {
+  return value === undefined ? '-' : `${Math.round(value)}%`;
+}
+
+/** Mean GPU load of the workers that report one, or undefined. */
+function meanGpu(workers: readonly Worker[]): number | undefined {
+  const loads = workers.flatMap((w) => (w.gpuPercent === undefined ? [] : [w.gpuPercent]));
+  return loads.length === 0 ? undefined : loads.reduce((a, b) => a + b, 0) / loads.length;
+}
+
+function vram(view: HiveView): string {
+  const { vramUsedBytes, vramTotalBytes } = view.resources;
+  return vramTotalBytes === 0n ? `${gib(vramUsedBytes)} GiB` : `${gib(vramUsedBytes)} / ${gib(vramTotalBytes)} GiB`;
+}
+
+function labels(map: Readonly<Record<string, string>>): string {
+  const text = Object.keys(map)
+    .map((key) => `${key}=${map[key] ?? ''}`)
+    .join(',');
+  return text === '' ? '-' : text;
+}
+
+/** The fleet: one row per hive. */
+export function hivesTable(hives: readonly HiveView[], nowMs: number): string {
+  if (hives.length === 0) return 'no hives in the registry\n';
+  return table(
+    ['HIVE', 'STATUS', 'LAST HEARTBEAT', 'WORKERS', 'IDLE', 'GPU LOAD', 'VRAM USED / TOTAL'],
+    hives.map((h) => [
+      h.hiveId,
+      h.online ? 'online' : 'offline',
+      age(h.lastHeartbeatWallMs, nowMs),
+      String(h.workers.length),
+      String(h.workers.filter((w) => w.state === 'idle').length),
+      percent(meanGpu(h.workers)),
+      vram(h),
+    ]),
+  );
+}
+
+function workerCells(w: Worker): string[] {
+  return [
+    w.workerId,
+    w.state,
+    w.modelId ?? '-',
+    w.backend,
+    w.deviceId === undefined ? '-' : String(w.deviceId),
+    percent(w.gpuPercent),
+    w.vramBytes === undefined ? '-' : `${gib(w.vramBytes)} GiB`,
+    w.health,
+    w.url,
+  ];
+}
+
+const WORKER_HEADER = ['WORKER', 'STATE', 'MODEL', 'BACKEND', 'GPU', 'GPU LOAD', 'VRAM', 'HEALTH', 'URL'];
+
+/** Workers across hives; with `showOnline`, a column saying whether each one's hive is online. */
+export function workersTable(entries: readonly WorkerEntry[], showOnline: boolean): string {
+  if (entries.length === 0) return 'no matching workers\n';
+  const header = ['HIVE', ...(showOnline ? ['HIVE STATUS'] : []), ...WORKER_HEADER];
+  return table(
+    header,
+    entries.map((e) => [e.hiveId, ...(showOnline ? [e.hiveOnline ? 'online' : 'offline'] : []), ...workerCells(e.worker)]),
+  );
+}
+
+/** One hive in full: liveness, resources, devices, catalog labels when known, then its workers. */
+export function hiveReport(view: HiveView, catalog: CatalogHive | undefined, nowMs: number): string {
+  const { resources } = view;
+  const idle = view.workers.filter((w) => w.state === 'idle').length;
+  const lines = [
+    `hive:            ${view.hiveId}`,
+    `status:          ${view.online ? 'online' : 'offline'} (last heartbeat ${age(view.lastHeartbeatWallMs, nowMs)}, sequence ${view.sequence})`,
+    `workers:         ${view.workers.length} (${idle} idle)`,
+    `vram:            ${gib(resources.vramUsedBytes)} GiB used` +
+      (resources.vramTotalBytes === 0n
+        ? ' (no devices reported)'
+        : ` of ${gib(resources.vramTotalBytes)} GiB, ${gib(resources.vramFreeBytes)} GiB free`),
+    `ram:             ${gib(resources.ramUsedBytes)} GiB used` +
+      (resources.ramTotalBytes === 0n ? '' : ` of ${gib(resources.ramTotalBytes)} GiB`),
+  ];
+  if (catalog !== undefined) {
+    lines.push(`labels:          ${labels(catalog.labels)}`);
+    if (catalog.description !== '') lines.push(`description:     ${catalog.description}`);
+    if (catalog.cordoned) lines.push('cordoned:        yes (never picked)');
+  }
+  let text = lines.join('\n') + '\n';
+  if (view.devices.length > 0) {
+    text +=
+      '\n' +
+      table(
+        ['DEVICE', 'BACKEND', 'NAME', 'VRAM'],
+        view.devices.map((d) => [String(d.deviceId), d.backend, d.name, `${gib(d.vramTotalBytes)} GiB`]),
+      );
+  }
+  text += '\n' + (view.workers.length === 0 ? 'no workers\n' : table(WORKER_HEADER, view.workers.map(workerCells)));
+  return text;
+}
+
+/** The scheduling decision and why it was made. */
+export function bestReport(modelId: string, best: BestWorker): string {
+  const { entry, modelLoaded } = best;
+  const w = entry.worker;
+  const why = modelLoaded
+    ? `the idle worker with ${modelId} loaded and the lowest GPU load`
+    : `no idle worker has ${modelId} loaded: the idle worker with the lowest GPU load, to load it on`;
+  return (
+    `${entry.hiveId}/${w.workerId}  ${w.url}\n` +
+    `  why:      ${why}\n` +
+    `  model:    ${w.modelId ?? '-'}${modelLoaded ? '' : ' (not the one asked for)'}\n` +
+    `  load:     GPU ${percent(w.gpuPercent)}, CPU ${percent(w.cpuPercent)}` +
+    `${w.vramBytes === undefined ? '' : `, VRAM ${gib(w.vramBytes)} GiB`}\n` +
+    `  backend:  ${w.backend}${w.deviceId === undefined ? '' : `, device ${w.deviceId}`}\n`
+  );
+}
+
+/** Catalog hives: one row each. */
+export function catalogTable(hives: readonly CatalogHive[], nowMs: number): string {
+  if (hives.length === 0) return 'no hives in the catalog\n';
+  return table(
+    ['HIVE', 'STATUS', 'LAST SEEN', 'LABELS', 'DESCRIPTION'],
+    hives.map((h) => [
+      h.hiveId,
+      (h.online ? 'online' : 'offline') + (h.cordoned ? ',cordoned' : ''),
+      age(h.lastSeenMs, nowMs),
+      labels(h.labels),
+      h.description.replace(/\s+/g, ' ').slice(0, 60),
+    ]),
+  );
+}
+
+/** One catalog hive in full. */
+export function catalogReport(h: CatalogHive, nowMs: number): string {
+  const iso = (ms: number | undefined): string => (ms === undefined ? 'never' : new Date(ms).toISOString());
+  return (
+    [
+      `hive:         ${h.hiveId}`,
+      `status:       ${h.online ? 'online' : 'offline'}${h.cordoned ? ', cordoned' : ''}`,
+      `labels:       ${labels(h.labels)}`,
+      `description:  ${h.description === '' ? '-' : h.description}`,
+      `last seen:    ${age(h.lastSeenMs, nowMs)}${h.lastSeenMs === undefined ? '' : ` (${iso(h.lastSeenMs)}) from ${h.lastPeer || '-'}`}`,
+      `created:      ${iso(h.createdAtMs)}`,
+      `updated:      ${iso(h.updatedAtMs)}`,
+    ].join('\n') + '\n'
+  );
+}

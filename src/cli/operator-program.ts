@@ -1,0 +1,145 @@
+import { Command, Option } from 'commander';
+import { createRegistryClient, type RegistryClient } from '../client/registry-client.js';
+import { checkListen, parseDuration } from './config.js';
+import {
+  bestCommand,
+  catalogDeregisterCommand,
+  catalogGetCommand,
+  catalogListCommand,
+  catalogRegisterCommand,
+  catalogUpdateCommand,
+  hiveCommand,
+  hivesCommand,
+  removeHiveCommand,
+  runCommand,
+  UsageError,
+  workersCommand,
+  type CommandIo,
+} from './operator-commands.js';
+
+/** Where operator commands find the queen when neither --queen nor the environment says. */
+export const DEFAULT_QUEEN = '127.0.0.1:50051';
+export const QUEEN_ENV = 'HIVE_REGISTRY_QUEEN';
+
+/** What every operator command takes. */
+interface CommonFlags {
+  readonly queen?: string;
+  readonly json?: boolean;
+  readonly timeout?: string;
+}
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+/**
+ * Registers the operator commands on `root`. `env` is process.env (read here once, by the CLI); `exit` receives
+ * each command's exit code.
+ */
+export function addOperatorCommands(
+  root: Command,
+  env: Readonly<Record<string, string | undefined>>,
+  io: CommandIo,
+  exit: (code: number) => void,
+): void {
+  const command = (name: string, description: string, parent: Command = root): Command =>
+    parent
+      .command(name)
+      .description(description)
+      .addOption(
+        new Option('--queen <host:port>', `the queen's address (env ${QUEEN_ENV}; default ${DEFAULT_QUEEN})`),
+      )
+      .option('--json', 'print the RPC response in protobuf JSON form (as grpcurl does)')
+      .option('--timeout <duration>', 'deadline of each call, e.g. 2s (default 5s)')
+      .allowExcessArguments(false);
+
+  /** Runs `work` with a client for the command's --queen, then closes it and exits with the command's code. */
+  const action =
+    <A extends unknown[]>(name: string, work: (client: RegistryClient, ...args: A) => Promise<void>) =>
+    async (...args: A): Promise<void> => {
+      // commander passes the positional arguments, then the options object, then the command.
+      const flags = args[args.length - 2] as CommonFlags;
+      let client: RegistryClient | undefined;
+      const code = await runCommand(name, io, async () => {
+        const queen = flags.queen ?? (env[QUEEN_ENV] || DEFAULT_QUEEN);
+        const problem = checkListen(queen);
+        if (problem !== undefined) throw new UsageError(`--queen: ${problem}`);
+        const deadlineMs = flags.timeout === undefined ? undefined : parseDuration(flags.timeout);
+        if (flags.timeout !== undefined && (deadlineMs === undefined || deadlineMs <= 0)) {
+          throw new UsageError(`--timeout: must be a duration such as 500ms or 5s, got ${JSON.stringify(flags.timeout)}`);
+        }
+        client = createRegistryClient(queen, deadlineMs === undefined ? {} : { deadlineMs });
+        await work(client, ...args);
+      });
+      client?.close();
+      exit(code);
+    };
+
+  command('hives', 'list every hive: online or offline, last heartbeat, workers, GPU load, VRAM').action(
+    action('hives', (client, flags: CommonFlags) => hivesCommand(client, io, flags)),
+  );
+
+  command('hive', 'one hive in full: liveness, resources, devices, labels and workers')
+    .argument('<hive-id>')
+    .action(action('hive', (client, hiveId: string, flags: CommonFlags) => hiveCommand(client, io, hiveId, flags)));
+
+  command('workers', "list workers of online hives (with --all, offline hives' too)")
+    .option('--model <model-id>', 'only workers with this model loaded')
+    .option('--backend <backend>', 'only workers on this backend: cpu, cuda, metal or rocm')
+    .option('--idle', 'only idle workers')
+    .option('--all', 'include workers of offline hives')
+    .action(action('workers', (client, flags: CommonFlags) => workersCommand(client, io, flags)));
+
+  command('best', 'the worker the queen picks for a model now, and why')
+    .requiredOption('--model <model-id>', 'the model to serve')
+    .action(
+      action('best', (client, flags: CommonFlags & { model: string }) => bestCommand(client, io, flags.model, flags)),
+    );
+
+  command('remove-hive', 'remove a hive from the registry and end its stream (the catalog keeps it)')
+    .argument('<hive-id>')
+    .action(
+      action('remove-hive', (client, hiveId: string, flags: CommonFlags) => removeHiveCommand(client, io, hiveId, flags)),
+    );
+
+  const catalog = root
+    .command('catalog')
+    .description('the durable catalog of hives: list, get, register, update, deregister');
+  const sub = (name: string, description: string): Command => command(name, description, catalog);
+  sub('list', 'list catalog hives, optionally by label')
+    .option('--selector <k=v,...>', 'only hives with all these labels (repeatable)', collect)
+    .action(
+      action('catalog list', (client, flags: CommonFlags & { selector?: string[] }) =>
+        catalogListCommand(client, io, flags),
+      ),
+    );
+  sub('get', 'one catalog hive in full')
+    .argument('<hive-id>')
+    .action(action('catalog get', (client, hiveId: string, flags: CommonFlags) => catalogGetCommand(client, io, hiveId, flags)));
+  sub('register', 'add a hive to the catalog')
+    .argument('<hive-id>')
+    .option('--label <key=value>', 'a label (repeatable, or comma-separated)', collect)
+    .option('--description <text>', 'free text for operators')
+    .action(
+      action('catalog register', (client, hiveId: string, flags: CommonFlags & { label?: string[]; description?: string }) =>
+        catalogRegisterCommand(client, io, hiveId, flags),
+      ),
+    );
+  sub('update', "change a hive's labels (the whole set) or description")
+    .argument('<hive-id>')
+    .option('--label <key=value>', 'the new labels (repeatable, or comma-separated); replaces all labels', collect)
+    .option('--clear-labels', 'remove every label')
+    .option('--description <text>', "the new description ('' clears it)")
+    .action(
+      action(
+        'catalog update',
+        (client, hiveId: string, flags: CommonFlags & { label?: string[]; description?: string; clearLabels?: boolean }) =>
+          catalogUpdateCommand(client, io, hiveId, flags),
+      ),
+    );
+  sub('deregister', 'remove a hive from the catalog and the registry, ending its stream')
+    .argument('<hive-id>')
+    .action(
+      action('catalog deregister', (client, hiveId: string, flags: CommonFlags) =>
+        catalogDeregisterCommand(client, io, hiveId, flags),
+      ),
+    );
+}

@@ -1,0 +1,16 @@
+// The package's entry point for embedders (routers, tools): the typed client and the types it speaks.
+export { ClientError } from './client-error.js';
+export type { CatalogHive } from './proto-to-domain.js';
+export {
+  createRegistryClient,
+  DEFAULT_DEADLINE_MS,
+  RegistryClient,
+  type BestWorker,
+  type RegistryClientOptions,
+  type WorkerQuery,
+} from './registry-client.js';
+export type { Backend, Device, Health, WallTime, Worker, WorkerEntry, WorkerStatus } from '../common/worker.js';
+export type { HiveView } from '../registry/types.js';
+export type { Resources } from '../registry/resources.js';
+export type { Labels } from '../catalog/labels.js';
+export type { CatalogPatch } from '../catalog/types.js';

@@ -1,0 +1,105 @@
+import { timestampMs, type Timestamp } from '@bufbuild/protobuf/wkt';
+import type { CatalogRecord } from '../catalog/types.js';
+import type { Device, WallTime, Worker, WorkerEntry } from '../common/worker.js';
+import type { CatalogHive as ProtoCatalogHive } from '../../gen/hive/v1/catalog_pb.js';
+import type {
+  Device as ProtoDevice,
+  HiveState,
+  Resources as ProtoResources,
+  WorkerEntry as ProtoWorkerEntry,
+  WorkerState,
+} from '../../gen/hive/v1/registry_pb.js';
+import type { Resources } from '../registry/resources.js';
+import type { HiveView } from '../registry/types.js';
+import { BACKEND_FROM_PROTO, HEALTH_FROM_PROTO, WORKER_STATUS_FROM_PROTO } from '../server/payload-to-heartbeat.js';
+
+/**
+ * Responses from the queen as the domain's plain types. Lenient where the server is trusted: an enum value this
+ * build does not know (a newer queen) reads as 'unspecified' instead of failing the call.
+ */
+
+/** A catalog hive as the queen reports it: the durable record plus whether the hive is online now. */
+export interface CatalogHive extends CatalogRecord {
+  readonly online: boolean;
+}
+
+function wallTime(t: Timestamp): WallTime {
+  return { seconds: Number(t.seconds), nanos: t.nanos };
+}
+
+function number(value: bigint): number {
+  return value > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(value);
+}
+
+export function workerFromProto(w: WorkerState): Worker {
+  const worker: { -readonly [K in keyof Worker]: Worker[K] } = {
+    workerId: w.workerId,
+    state: WORKER_STATUS_FROM_PROTO[w.state] ?? 'unspecified',
+    url: w.url,
+    backend: BACKEND_FROM_PROTO[w.backend] ?? 'unspecified',
+    health: HEALTH_FROM_PROTO[w.health] ?? 'unspecified',
+  };
+  if (w.modelId !== undefined) worker.modelId = w.modelId;
+  if (w.deviceId !== undefined) worker.deviceId = w.deviceId;
+  if (w.vramBytes !== undefined) worker.vramBytes = number(w.vramBytes);
+  if (w.ramBytes !== undefined) worker.ramBytes = number(w.ramBytes);
+  if (w.cpuPercent !== undefined) worker.cpuPercent = w.cpuPercent;
+  if (w.gpuPercent !== undefined) worker.gpuPercent = w.gpuPercent;
+  if (w.lastHeartbeat !== undefined) worker.lastHeartbeat = wallTime(w.lastHeartbeat);
+  return worker;
+}
+
+export function deviceFromProto(d: ProtoDevice): Device {
+  return {
+    deviceId: d.deviceId,
+    backend: BACKEND_FROM_PROTO[d.backend] ?? 'unspecified',
+    name: d.name,
+    vramTotalBytes: number(d.vramTotalBytes),
+  };
+}
+
+export function entryFromProto(e: ProtoWorkerEntry): WorkerEntry {
+  return {
+    hiveId: e.hiveId,
+    worker: e.worker === undefined ? workerFromProto({ workerId: '' } as WorkerState) : workerFromProto(e.worker),
+    hiveOnline: e.hiveOnline,
+  };
+}
+
+export function resourcesFromProto(r: ProtoResources | undefined): Resources {
+  return {
+    workerCount: r?.workerCount ?? 0,
+    vramUsedBytes: r?.vramUsedBytes ?? 0n,
+    ramUsedBytes: r?.ramUsedBytes ?? 0n,
+    vramTotalBytes: r?.vramTotalBytes ?? 0n,
+    vramFreeBytes: r?.vramFreeBytes ?? 0n,
+    ramTotalBytes: r?.ramTotalBytes ?? 0n,
+  };
+}
+
+export function hiveFromProto(h: HiveState): HiveView {
+  const view: HiveView = {
+    hiveId: h.hiveId,
+    workers: h.workers.map(workerFromProto),
+    devices: h.devices.map(deviceFromProto),
+    online: h.online,
+    lastHeartbeatWallMs: h.lastHeartbeat === undefined ? 0 : timestampMs(h.lastHeartbeat),
+    sequence: h.sequence,
+    resources: resourcesFromProto(h.resources),
+  };
+  return h.senderTimestamp === undefined ? view : { ...view, senderTime: wallTime(h.senderTimestamp) };
+}
+
+export function catalogHiveFromProto(h: ProtoCatalogHive): CatalogHive {
+  const hive: CatalogHive = {
+    hiveId: h.hiveId,
+    labels: Object.freeze(Object.fromEntries(Object.keys(h.labels).sort().map((k) => [k, h.labels[k] ?? '']))),
+    description: h.description,
+    createdAtMs: h.createdAt === undefined ? 0 : timestampMs(h.createdAt),
+    updatedAtMs: h.updatedAt === undefined ? 0 : timestampMs(h.updatedAt),
+    lastPeer: h.lastPeer,
+    cordoned: h.cordoned,
+    online: h.online,
+  };
+  return h.lastSeen === undefined ? hive : { ...hive, lastSeenMs: timestampMs(h.lastSeen) };
+}

@@ -1,0 +1,242 @@
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import type { GenService } from '@bufbuild/protobuf/codegenv2';
+import { durationFromMs, FieldMaskSchema } from '@bufbuild/protobuf/wkt';
+import { credentials as grpcCredentials, type ChannelCredentials, type Client } from '@grpc/grpc-js';
+import type { Labels } from '../catalog/labels.js';
+import type { CatalogPatch } from '../catalog/types.js';
+import type { Backend, Worker, WorkerEntry } from '../common/worker.js';
+import {
+  HiveCatalog,
+  type CatalogHive as ProtoCatalogHive,
+  type UpdateHiveRequestSchema,
+} from '../../gen/hive/v1/catalog_pb.js';
+import { HiveRegistry } from '../../gen/hive/v1/registry_pb.js';
+import type { Resources } from '../registry/resources.js';
+import type { HiveView } from '../registry/types.js';
+import { BACKEND_TO_PROTO } from '../server/domain-to-proto.js';
+import {
+  catalogHiveFromProto,
+  entryFromProto,
+  hiveFromProto,
+  resourcesFromProto,
+  workerFromProto,
+  type CatalogHive,
+} from './proto-to-domain.js';
+import { rawClient, unaryMethods, type UnaryMethods } from './unary-client.js';
+
+type ServiceMethods<S> = S extends GenService<infer M> ? M : never;
+
+/** How the client connects and how long it waits. */
+export interface RegistryClientOptions {
+  /** Deadline of every call, in milliseconds (default 5,000). */
+  readonly deadlineMs?: number;
+  /** Channel credentials (default: plaintext, for a queen on loopback). */
+  readonly credentials?: ChannelCredentials;
+}
+
+/** What FindBestWorkerForModel picked. */
+export interface BestWorker {
+  readonly entry: WorkerEntry;
+  /** False when no idle worker had the model and the pick is the fallback (a worker to load it on). */
+  readonly modelLoaded: boolean;
+}
+
+/** Filters of the worker lists. */
+export interface WorkerQuery {
+  /** Also list workers of offline hives (default false). */
+  readonly includeOffline?: boolean;
+}
+
+export const DEFAULT_DEADLINE_MS = 5_000;
+
+/**
+ * A typed client for a queen: every unary RPC of hive.v1.HiveRegistry and hive.v1.HiveCatalog as a method taking
+ * and returning the domain's plain types (never protobuf messages). Every call has a deadline; a failed call
+ * rejects with ClientError carrying the gRPC code. `registry` and `catalog` give the same RPCs at the protobuf
+ * level, for callers that want the messages themselves (the CLI prints them as protobuf JSON).
+ *
+ * One client holds one channel (HTTP/2 connection, reconnected by grpc-js as needed); share it, and `close()` it
+ * when done.
+ */
+export class RegistryClient {
+  /** hive.v1.HiveRegistry's unary RPCs, protobuf messages in and out. */
+  readonly registry: UnaryMethods<ServiceMethods<typeof HiveRegistry>>;
+  /** hive.v1.HiveCatalog's RPCs, protobuf messages in and out. */
+  readonly catalog: UnaryMethods<ServiceMethods<typeof HiveCatalog>>;
+  private readonly channels: Client[];
+
+  constructor(
+    /** host:port of the queen. */
+    readonly address: string,
+    options: RegistryClientOptions = {},
+  ) {
+    const deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
+    const credentials = options.credentials ?? grpcCredentials.createInsecure();
+    const registry = rawClient(HiveRegistry, address, credentials);
+    // The second client shares the first one's channel, so both services ride one connection.
+    const catalog = rawClient(HiveCatalog, address, credentials, {});
+    this.channels = [registry, catalog];
+    this.registry = unaryMethods(HiveRegistry, registry, deadlineMs);
+    this.catalog = unaryMethods(HiveCatalog, catalog, deadlineMs);
+  }
+
+  // ---- hive.v1.HiveRegistry ---------------------------------------------------------------------------------
+
+  /** One hive's last accepted snapshot and liveness. NOT_FOUND for an unknown hive. */
+  async getHiveState(hiveId: string): Promise<HiveView> {
+    const { hive } = await this.registry.getHiveState({ hiveId });
+    if (hive === undefined) throw new Error('GetHiveState: the response has no hive');
+    return hiveFromProto(hive);
+  }
+
+  /** Online hive ids, sorted. `maxAgeMs` replaces the offline threshold for this call. */
+  async listActiveHives(maxAgeMs?: number): Promise<string[]> {
+    return (await this.registry.listActiveHives(maxAgeMs === undefined ? {} : { maxAge: durationFromMs(maxAgeMs) })).hiveIds;
+  }
+
+  /** Every hive id in the registry (offline ones not yet evicted included), sorted. */
+  async listAllHives(): Promise<string[]> {
+    return (await this.registry.listAllHives({})).hiveIds;
+  }
+
+  async getAvailableResources(hiveId: string): Promise<Resources> {
+    return resourcesFromProto((await this.registry.getAvailableResources({ hiveId })).resources);
+  }
+
+  /** Removes a hive from the registry (not the catalog); false for an unknown hive. */
+  async removeHive(hiveId: string): Promise<boolean> {
+    return (await this.registry.removeHive({ hiveId })).removed;
+  }
+
+  async getWorkerCount(hiveId: string): Promise<number> {
+    return (await this.registry.getWorkerCount({ hiveId })).count;
+  }
+
+  /** False for an unknown hive. */
+  async isHiveOnline(hiveId: string, maxAgeMs?: number): Promise<boolean> {
+    return (await this.registry.isHiveOnline(maxAgeMs === undefined ? { hiveId } : { hiveId, maxAge: durationFromMs(maxAgeMs) }))
+      .online;
+  }
+
+  async hiveCount(): Promise<number> {
+    return (await this.registry.hiveCount({})).count;
+  }
+
+  /** NOT_FOUND for an unknown worker. */
+  async getWorker(workerId: string): Promise<WorkerEntry> {
+    const { entry } = await this.registry.getWorker({ workerId });
+    if (entry === undefined) throw new Error('GetWorker: the response has no entry');
+    return entryFromProto(entry);
+  }
+
+  async getWorkerUrl(workerId: string): Promise<{ readonly url: string; readonly hiveId: string }> {
+    const { url, hiveId } = await this.registry.getWorkerUrl({ workerId });
+    return { url, hiveId };
+  }
+
+  /** Every worker of every hive, offline hives flagged; sorted by hive id, then worker id. */
+  async listAllWorkers(): Promise<WorkerEntry[]> {
+    return (await this.registry.listAllWorkers({})).workers.map(entryFromProto);
+  }
+
+  async findIdleWorkers(query: WorkerQuery = {}): Promise<WorkerEntry[]> {
+    return (await this.registry.findIdleWorkers({ includeOffline: query.includeOffline ?? false })).workers.map(
+      entryFromProto,
+    );
+  }
+
+  async findWorkersByModel(modelId: string, query: WorkerQuery = {}): Promise<WorkerEntry[]> {
+    return (
+      await this.registry.findWorkersByModel({ modelId, includeOffline: query.includeOffline ?? false })
+    ).workers.map(entryFromProto);
+  }
+
+  async findWorkersByBackend(backend: Backend, query: WorkerQuery = {}): Promise<WorkerEntry[]> {
+    return (
+      await this.registry.findWorkersByBackend({
+        backend: BACKEND_TO_PROTO[backend],
+        includeOffline: query.includeOffline ?? false,
+      })
+    ).workers.map(entryFromProto);
+  }
+
+  /**
+   * The worker that should serve `modelId` now. RESOURCE_EXHAUSTED when every eligible worker is busy or loading
+   * (retry later), UNAVAILABLE when none is eligible.
+   */
+  async findBestWorkerForModel(modelId: string): Promise<BestWorker> {
+    const { entry, modelLoaded } = await this.registry.findBestWorkerForModel({ modelId });
+    if (entry === undefined) throw new Error('FindBestWorkerForModel: the response has no entry');
+    return { entry: entryFromProto(entry), modelLoaded };
+  }
+
+  async totalWorkerCount(): Promise<number> {
+    return (await this.registry.totalWorkerCount({})).count;
+  }
+
+  /** The hive's workers, sorted by id; empty for an unknown hive. */
+  async getWorkersOnHive(hiveId: string): Promise<Worker[]> {
+    return (await this.registry.getWorkersOnHive({ hiveId })).workers.map(workerFromProto);
+  }
+
+  // ---- hive.v1.HiveCatalog ----------------------------------------------------------------------------------
+
+  /** Adds a hive to the catalog. ALREADY_EXISTS when present. */
+  async registerHive(hiveId: string, labels: Labels = {}, description = ''): Promise<CatalogHive> {
+    return this.catalogHive(await this.catalog.registerHive({ hiveId, labels: { ...labels }, description }));
+  }
+
+  /** NOT_FOUND when absent. */
+  async getCatalogHive(hiveId: string): Promise<CatalogHive> {
+    return this.catalogHive(await this.catalog.getCatalogHive({ hiveId }));
+  }
+
+  /** Hives whose labels match every entry of `selector` (empty: all), sorted by hive id. */
+  async listCatalogHives(selector: Labels = {}): Promise<CatalogHive[]> {
+    return (await this.catalog.listCatalogHives({ selector: { ...selector } })).hives.map(catalogHiveFromProto);
+  }
+
+  /**
+   * Changes what `patch` sets: `labels` replaces the whole map (`{}` clears it), `description` replaces the text
+   * (`''` clears it). Sent with an explicit update mask, so clearing works. NOT_FOUND when absent.
+   */
+  async updateHive(hiveId: string, patch: CatalogPatch): Promise<CatalogHive> {
+    return this.catalogHive(await this.catalog.updateHive(updateHiveRequest(hiveId, patch)));
+  }
+
+  /** Removes a hive from the catalog and the registry (ending its stream); false when absent. */
+  async deregisterHive(hiveId: string): Promise<boolean> {
+    return (await this.catalog.deregisterHive({ hiveId })).removed;
+  }
+
+  /** Closes the connection; calls after this fail. */
+  close(): void {
+    for (const channel of this.channels) channel.close();
+  }
+
+  private catalogHive(response: { hive?: ProtoCatalogHive }): CatalogHive {
+    if (response.hive === undefined) throw new Error('the response has no hive');
+    return catalogHiveFromProto(response.hive);
+  }
+}
+
+/**
+ * The UpdateHive request for `patch`, with an explicit update mask naming exactly the fields the patch sets (so
+ * `{}` labels and `''` description clear them). RangeError for a patch that sets nothing.
+ */
+export function updateHiveRequest(hiveId: string, patch: CatalogPatch): MessageInitShape<typeof UpdateHiveRequestSchema> {
+  const paths = [
+    ...(patch.labels === undefined ? [] : ['labels']),
+    ...(patch.description === undefined ? [] : ['description']),
+  ];
+  if (paths.length === 0) throw new RangeError('updateHive: the patch sets nothing');
+  return {
+    hive: { hiveId, labels: { ...(patch.labels ?? {}) }, description: patch.description ?? '' },
+    updateMask: create(FieldMaskSchema, { paths }),
+  };
+}
+
+/** A client for the queen at `address` (host:port). See RegistryClient. */
+export function createRegistryClient(address: string, options: RegistryClientOptions = {}): RegistryClient {
+  return new RegistryClient(address, options);
+}

@@ -1,0 +1,148 @@
+// The operator commands of the real CLI against a real queen: tables, --json, exit codes 0/1/2.
+import { createServer } from 'node:net';
+import { CLI, startServer, stopServer, type ServerProcess } from '../helpers/cli-process';
+import { QueenClient, type HeartbeatStream } from '../helpers/client';
+import { run, type RunResult } from '../helpers/run';
+import { snapshotPayload, wireDevice, wireWorker } from '../helpers/wire-builders';
+import { WorkerStatus } from '../../gen/hive/v1/registry_pb';
+
+const GiB = 1n << 30n;
+
+describe('operator commands (real CLI)', () => {
+  let server: ServerProcess;
+  let client: QueenClient;
+  let hiveA: HeartbeatStream;
+
+  const cli = (...args: string[]): Promise<RunResult> =>
+    run(process.execPath, [CLI, ...args, ...(args.includes('--queen') ? [] : ['--queen', server.address])]);
+  const json = (result: RunResult): unknown => {
+    expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
+    return JSON.parse(result.stdout);
+  };
+
+  beforeAll(async () => {
+    server = await startServer();
+    client = new QueenClient(server.address);
+    hiveA = client.heartbeat();
+    const ack = await hiveA.send(
+      snapshotPayload(
+        'hive-a',
+        1,
+        [
+          wireWorker('a-0', { modelId: 'meta/llama-3-8b', deviceId: 0, vramBytes: 16n * GiB, gpuPercent: 35 }),
+          wireWorker('a-1', { modelId: 'qwen/qwen2-7b', deviceId: 1, gpuPercent: 90, state: WorkerStatus.BUSY }),
+        ],
+        { devices: [wireDevice(0, 80n * GiB), wireDevice(1, 80n * GiB)] },
+      ),
+    );
+    expect(ack.accepted).toBe(true);
+    const b = await client.heartbeat().send(snapshotPayload('hive-b', 1, [wireWorker('b-0', { gpuPercent: 5 })]));
+    expect(b.accepted).toBe(true);
+  });
+
+  afterAll(async () => {
+    client.close();
+    expect(await stopServer(server)).toBe(0);
+  });
+
+  test('hives: a table for people, every HiveState for scripts', async () => {
+    const table = await cli('hives');
+    expect(table.code).toBe(0);
+    const lines = table.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^HIVE\s+STATUS\s+LAST HEARTBEAT\s+WORKERS\s+IDLE\s+GPU LOAD\s+VRAM USED \/ TOTAL$/);
+    expect(lines[1]).toMatch(/^hive-a\s+online\s+(just now|\d+s ago)\s+2\s+1\s+63%\s+16\.0 \/ 160\.0 GiB$/);
+    expect(lines[2]).toMatch(/^hive-b\s+online\s+/);
+    const parsed = json(await cli('hives', '--json')) as { hives: { hiveId: string; online: boolean; workerCount: number }[] };
+    expect(parsed.hives.map((h) => [h.hiveId, h.online, h.workerCount])).toEqual([
+      ['hive-a', true, 2],
+      ['hive-b', true, 1],
+    ]);
+  });
+
+  test('hive ID, and NOT_FOUND for an unknown hive (exit 1, the code on stderr)', async () => {
+    const report = await cli('hive', 'hive-a');
+    expect(report.code).toBe(0);
+    expect(report.stdout).toContain('vram:            16.0 GiB used of 160.0 GiB, 144.0 GiB free\n');
+    expect(report.stdout).toMatch(/^a-1\s+busy\s+qwen\/qwen2-7b\s+cuda\s+1\s+90%/m);
+    const missing = await cli('hive', 'no-such-hive');
+    expect({ code: missing.code, stdout: missing.stdout }).toEqual({ code: 1, stdout: '' });
+    expect(missing.stderr).toBe('hive-registry hive: NOT_FOUND: hive_id: no hive "no-such-hive" in the registry\n');
+    const bad = await cli('hive', 'bad id');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('INVALID_ARGUMENT: hive_id:');
+  });
+
+  test('workers with filters, and best --model --json is valid JSON naming the pick', async () => {
+    const byModel = json(await cli('workers', '--model', 'meta/llama-3-8b', '--json')) as {
+      workers: { hiveId: string; worker: { workerId: string } }[];
+    };
+    expect(byModel.workers.map((w) => w.worker.workerId)).toEqual(['a-0']);
+    const idleCuda = await cli('workers', '--idle', '--backend', 'cuda');
+    expect(idleCuda.stdout.trimEnd().split('\n').slice(1).map((l) => l.split(/\s+/)[1])).toEqual(['a-0', 'b-0']);
+
+    const best = json(await cli('best', '--model', 'meta/llama-3-8b', '--json')) as {
+      entry: { hiveId: string; worker: { workerId: string } };
+      modelLoaded?: boolean;
+    };
+    expect(best).toMatchObject({ entry: { hiveId: 'hive-a', worker: { workerId: 'a-0' } }, modelLoaded: true });
+    const fallback = await cli('best', '--model', 'mistral/7b');
+    expect(fallback.stdout).toMatch(/^hive-b\/b-0  http:\/\/10\.0\.0\.1:9300\/b-0\n  why:      no idle worker has mistral\/7b loaded/);
+  });
+
+  test('catalog: register with labels, update, list by selector, get, deregister', async () => {
+    expect((await cli('catalog', 'register', 'hive-c', '--label', 'zone=eu-1', '--label', 'gpu=h100', '--description', 'rack 4')).code).toBe(0);
+    const dup = await cli('catalog', 'register', 'hive-c');
+    expect(dup.code).toBe(1);
+    expect(dup.stderr).toContain('ALREADY_EXISTS');
+    expect((await cli('catalog', 'update', 'hive-a', '--label', 'zone=eu-1,gpu=a100')).stdout).toBe('updated hive hive-a\n');
+    const listed = json(await cli('catalog', 'list', '--selector', 'zone=eu-1', '--json')) as {
+      hives: { hiveId: string; online?: boolean; labels: Record<string, string> }[];
+    };
+    expect(listed.hives.map((h) => [h.hiveId, h.online ?? false])).toEqual([
+      ['hive-a', true],
+      ['hive-c', false],
+    ]);
+    const got = await cli('catalog', 'get', 'hive-c');
+    expect(got.stdout).toContain('labels:       gpu=h100,zone=eu-1\ndescription:  rack 4\nlast seen:    never\n');
+    expect((await cli('catalog', 'update', 'hive-c', '--clear-labels', '--description', '')).code).toBe(0);
+    expect(json(await cli('catalog', 'get', 'hive-c', '--json'))).toMatchObject({ hive: { hiveId: 'hive-c' } });
+    expect(json(await cli('catalog', 'get', 'hive-c', '--json'))).not.toHaveProperty('hive.labels');
+    expect(json(await cli('catalog', 'deregister', 'hive-c', '--json'))).toEqual({ removed: true });
+    expect((await cli('catalog', 'deregister', 'hive-c')).stdout).toBe('hive hive-c is not in the catalog\n');
+  });
+
+  test('remove-hive ends the hive stream and removes it from the registry', async () => {
+    const removed = await cli('remove-hive', 'hive-b');
+    expect(removed).toMatchObject({ code: 0, stdout: 'removed hive hive-b from the registry\n' });
+    expect(json(await cli('remove-hive', 'hive-b', '--json'))).toEqual({});
+  });
+
+  test.each([
+    [['workers', '--backend', 'tpu'], '--backend: must be one of cpu, cuda, metal, rocm, got "tpu"'],
+    [['catalog', 'update', 'hive-a'], 'nothing to update'],
+    [['catalog', 'register', 'x', '--label', 'novalue'], '--label: expected KEY=VALUE, got "novalue"'],
+    [['best'], "required option '--model <model-id>' not specified"],
+    [['hives', '--queen', 'no-port'], '--queen: must be HOST:PORT'],
+    [['hives', '--timeout', 'soon'], '--timeout: must be a duration'],
+    [['no-such-command'], "unknown command 'no-such-command'"],
+  ])('usage error %j exits 2', async (args, message) => {
+    const result = await run(process.execPath, [CLI, ...args]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(message);
+  });
+
+  test('an unreachable queen exits 1 naming the code; HIVE_REGISTRY_QUEEN picks the address', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const address = probe.address();
+        probe.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
+      });
+    });
+    const down = await run(process.execPath, [CLI, 'hives', '--queen', `127.0.0.1:${port}`, '--timeout', '2s']);
+    expect(down.code).toBe(1);
+    expect(down.stderr).toMatch(/^hive-registry hives: (UNAVAILABLE|DEADLINE_EXCEEDED): .*\(is the queen running at that address\? see --queen\)\n$/);
+    const viaEnv = await run(process.execPath, [CLI, 'hives', '--json'], { env: { HIVE_REGISTRY_QUEEN: server.address } });
+    expect(viaEnv.code).toBe(0);
+    expect((JSON.parse(viaEnv.stdout) as { hives: unknown[] }).hives.length).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,199 @@
+// Golden output of the operator tables: the same data and the same "now" always print the same text.
+import type { CatalogHive } from '../../src/client/proto-to-domain';
+import { computeResources } from '../../src/registry/resources';
+import type { HiveView } from '../../src/registry/types';
+import type { Device, Worker } from '../../src/common/worker';
+import {
+  age,
+  bestReport,
+  catalogReport,
+  catalogTable,
+  gib,
+  hiveReport,
+  hivesTable,
+  percent,
+  table,
+  workersTable,
+} from '../../src/cli/format';
+
+const NOW = Date.UTC(2026, 10, 30, 12, 0, 0);
+const GiB = 1024 ** 3;
+
+const worker = (workerId: string, overrides: Partial<Worker> = {}): Worker => ({
+  workerId,
+  state: 'idle',
+  url: `http://10.0.0.1:9300/${workerId}`,
+  backend: 'cuda',
+  health: 'healthy',
+  ...overrides,
+});
+
+function hive(hiveId: string, workers: Worker[], devices: Device[], online: boolean, lastMs: number): HiveView {
+  return {
+    hiveId,
+    workers,
+    devices,
+    online,
+    lastHeartbeatWallMs: lastMs,
+    sequence: 42n,
+    resources: computeResources(workers, devices, 512 * GiB),
+  };
+}
+
+const A100 = (deviceId: number): Device => ({ deviceId, backend: 'cuda', name: 'NVIDIA A100 80GB', vramTotalBytes: 80 * GiB });
+
+const hiveA = hive(
+  'hive-a',
+  [
+    worker('a-0', { modelId: 'meta/llama-3-8b', deviceId: 0, vramBytes: 16 * GiB, gpuPercent: 35 }),
+    worker('a-1', { state: 'busy', modelId: 'qwen/qwen2-7b', deviceId: 1, vramBytes: 8 * GiB, gpuPercent: 90.4 }),
+  ],
+  [A100(0), A100(1)],
+  true,
+  NOW - 3_000,
+);
+const hiveB = hive('hive-b', [worker('b-0', { health: 'degraded' })], [], false, NOW - 125_000);
+
+describe('format', () => {
+  test.each([
+    [undefined, 'never'],
+    [NOW - 400, 'just now'],
+    [NOW - 3_000, '3s ago'],
+    [NOW - 119_999, '119s ago'],
+    [NOW - 120_000, '2m ago'],
+    [NOW - 3 * 3_600_000, '3h ago'],
+    [NOW - 72 * 3_600_000, '3d ago'],
+  ])('age(%p) is %p', (then, expected) => {
+    expect(age(then, NOW)).toBe(expected);
+  });
+
+  test('gib and percent', () => {
+    expect([gib(16 * GiB), gib(1.5 * GiB), gib(0n), percent(undefined), percent(90.4), percent(0)]).toEqual([
+      '16.0',
+      '1.5',
+      '0.0',
+      '-',
+      '90%',
+      '0%',
+    ]);
+  });
+
+  test('table aligns columns and trims trailing blanks', () => {
+    expect(table(['A', 'LONGER'], [['xxx', ''], ['y', 'z']])).toBe('A    LONGER\nxxx\ny    z\n');
+  });
+
+  test('hives', () => {
+    expect(hivesTable([hiveA, hiveB], NOW)).toBe(
+      [
+        'HIVE    STATUS   LAST HEARTBEAT  WORKERS  IDLE  GPU LOAD  VRAM USED / TOTAL',
+        'hive-a  online   3s ago          2        1     63%       24.0 / 160.0 GiB',
+        'hive-b  offline  2m ago          1        1     -         0.0 GiB',
+        '',
+      ].join('\n'),
+    );
+    expect(hivesTable([], NOW)).toBe('no hives in the registry\n');
+  });
+
+  test('workers, with and without the hive status column', () => {
+    const entries = [
+      { hiveId: 'hive-a', worker: hiveA.workers[0]!, hiveOnline: true },
+      { hiveId: 'hive-b', worker: hiveB.workers[0]!, hiveOnline: false },
+    ];
+    expect(workersTable(entries, true)).toBe(
+      [
+        'HIVE    HIVE STATUS  WORKER  STATE  MODEL            BACKEND  GPU  GPU LOAD  VRAM      HEALTH    URL',
+        'hive-a  online       a-0     idle   meta/llama-3-8b  cuda     0    35%       16.0 GiB  healthy   http://10.0.0.1:9300/a-0',
+        'hive-b  offline      b-0     idle   -                cuda     -    -         -         degraded  http://10.0.0.1:9300/b-0',
+        '',
+      ].join('\n'),
+    );
+    expect(workersTable(entries.slice(0, 1), false).split('\n')[0]).toBe(
+      'HIVE    WORKER  STATE  MODEL            BACKEND  GPU  GPU LOAD  VRAM      HEALTH   URL',
+    );
+    expect(workersTable([], false)).toBe('no matching workers\n');
+  });
+
+  test('one hive in full, with its catalog labels', () => {
+    const catalog: CatalogHive = {
+      hiveId: 'hive-a',
+      labels: { gpu: 'a100', zone: 'eu-1' },
+      description: 'rack 3',
+      createdAtMs: NOW - 86_400_000,
+      updatedAtMs: NOW - 60_000,
+      lastSeenMs: NOW - 3_000,
+      lastPeer: '10.0.0.1:50000',
+      cordoned: false,
+      online: true,
+    };
+    expect(hiveReport(hiveA, catalog, NOW)).toBe(
+      [
+        'hive:            hive-a',
+        'status:          online (last heartbeat 3s ago, sequence 42)',
+        'workers:         2 (1 idle)',
+        'vram:            24.0 GiB used of 160.0 GiB, 136.0 GiB free',
+        'ram:             0.0 GiB used of 512.0 GiB',
+        'labels:          gpu=a100,zone=eu-1',
+        'description:     rack 3',
+        '',
+        'DEVICE  BACKEND  NAME              VRAM',
+        '0       cuda     NVIDIA A100 80GB  80.0 GiB',
+        '1       cuda     NVIDIA A100 80GB  80.0 GiB',
+        '',
+        'WORKER  STATE  MODEL            BACKEND  GPU  GPU LOAD  VRAM      HEALTH   URL',
+        'a-0     idle   meta/llama-3-8b  cuda     0    35%       16.0 GiB  healthy  http://10.0.0.1:9300/a-0',
+        'a-1     busy   qwen/qwen2-7b    cuda     1    90%       8.0 GiB   healthy  http://10.0.0.1:9300/a-1',
+        '',
+      ].join('\n'),
+    );
+    expect(hiveReport(hiveB, undefined, NOW)).toContain('vram:            0.0 GiB used (no devices reported)\n');
+  });
+
+  test('best: the pick and why, for a loaded model and for the fallback', () => {
+    const entry = { hiveId: 'hive-a', worker: hiveA.workers[0]!, hiveOnline: true };
+    expect(bestReport('meta/llama-3-8b', { entry, modelLoaded: true })).toBe(
+      [
+        'hive-a/a-0  http://10.0.0.1:9300/a-0',
+        '  why:      the idle worker with meta/llama-3-8b loaded and the lowest GPU load',
+        '  model:    meta/llama-3-8b',
+        '  load:     GPU 35%, CPU -, VRAM 16.0 GiB',
+        '  backend:  cuda, device 0',
+        '',
+      ].join('\n'),
+    );
+    expect(bestReport('mistral/7b', { entry, modelLoaded: false })).toContain(
+      '  why:      no idle worker has mistral/7b loaded: the idle worker with the lowest GPU load, to load it on\n' +
+        '  model:    meta/llama-3-8b (not the one asked for)\n',
+    );
+  });
+
+  test('catalog list and get', () => {
+    const never: CatalogHive = {
+      hiveId: 'hive-z',
+      labels: {},
+      description: 'spare\nnode',
+      createdAtMs: NOW - 1_000,
+      updatedAtMs: NOW - 1_000,
+      lastPeer: '',
+      cordoned: true,
+      online: false,
+    };
+    expect(catalogTable([never], NOW)).toBe(
+      ['HIVE    STATUS            LAST SEEN  LABELS  DESCRIPTION', 'hive-z  offline,cordoned  never      -       spare node', ''].join(
+        '\n',
+      ),
+    );
+    expect(catalogReport(never, NOW)).toBe(
+      [
+        'hive:         hive-z',
+        'status:       offline, cordoned',
+        'labels:       -',
+        'description:  spare\nnode',
+        'last seen:    never',
+        'created:      2026-11-30T11:59:59.000Z',
+        'updated:      2026-11-30T11:59:59.000Z',
+        '',
+      ].join('\n'),
+    );
+    expect(catalogTable([], NOW)).toBe('no hives in the catalog\n');
+  });
+});
