@@ -2,8 +2,12 @@
 import { Command, CommanderError, Option } from 'commander';
 import { CatalogOpenError } from '../catalog/catalog-store.js';
 import { QueenServer } from '../server/queen-server.js';
-import { SETTINGS, buildServeConfig, isLoopback } from './config.js';
+import { LOG_LEVELS, SETTINGS, buildServeConfig, isLoopback } from './config.js';
+import { buildAgentConfig, runAgent, WorkersFileError, type AgentFlags } from './agent-command.js';
+import { runDemo } from './demo.js';
 import { createLogger } from './logger.js';
+import type { CommandIo } from './operator-commands.js';
+import { DEFAULT_QUEEN, QUEEN_ENV } from './operator-program.js';
 import { addOperatorCommands } from './operator-program.js';
 
 /** Exit code for a bad command line (flags or environment). */
@@ -72,6 +76,43 @@ async function serve(flags: Record<string, string | undefined>): Promise<void> {
   await starting;
 }
 
+/** Where commands write: stdout and stderr, and the wall clock. */
+const consoleIo: CommandIo = {
+  out: (text) => process.stdout.write(text),
+  err: (text) => process.stderr.write(text),
+  nowMs: () => Date.now(),
+};
+
+async function agent(flags: AgentFlags): Promise<void> {
+  const parsed = buildAgentConfig(flags, process.env, DEFAULT_QUEEN);
+  if (!parsed.ok) {
+    process.stderr.write(`hive-registry agent: bad configuration\n${parsed.problems.map((p) => `  - ${p}\n`).join('')}`);
+    process.exit(EXIT_USAGE);
+  }
+  const logger = createLogger(parsed.config.logLevel);
+  let stopping: Promise<void> | undefined;
+  let stopAgent: (() => Promise<void>) | undefined;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping !== undefined) process.exit(1);
+    logger.info({ component: 'agent', signal }, 'stopping: half-closing the heartbeat stream');
+    stopping = stopAgent?.() ?? Promise.resolve();
+    void stopping.then(() => process.exit(0));
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  try {
+    process.exitCode = await runAgent(parsed.config, logger, (stop) => {
+      stopAgent = stop;
+    });
+  } catch (error) {
+    if (error instanceof WorkersFileError) {
+      process.stderr.write(`hive-registry agent: ${error.message}\n`);
+      process.exit(EXIT_USAGE);
+    }
+    throw error;
+  }
+}
+
 function program(): Command {
   const root = new Command('hive-registry')
     .description('Control plane for a fleet of LLM inference machines: the queen\'s registry and scheduler.')
@@ -94,14 +135,35 @@ function program(): Command {
   serveCommand.action(async (options: Record<string, string | undefined>) => {
     await serve(Object.fromEntries(SETTINGS.map((s) => [s.key, options[attributes.get(s.key) ?? '']])));
   });
+  root
+    .command('agent')
+    .description('run a hive: stream heartbeats for simulated workers or a workers file to the queen')
+    .option('--queen <host:port>', `the queen's address (env ${QUEEN_ENV}; default ${DEFAULT_QUEEN})`)
+    .option('--hive-id <id>', "this hive's id: 1-128 characters of [A-Za-z0-9._:-]")
+    .option('--simulate <n>', 'simulate N workers whose state and GPU load move over time')
+    .option('--models <a,b,...>', 'with --simulate: the models the workers load, round robin')
+    .option('--workers-file <file>', "a HiveHeartbeatPayload in protobuf JSON form: the hive's workers and devices, re-read on change")
+    .option('--log-level <level>', `log level: ${LOG_LEVELS.join(', ')} (env HIVE_REGISTRY_LOG_LEVEL; default info)`)
+    .allowExcessArguments(false)
+    .action(async (flags: AgentFlags) => agent(flags));
+  root
+    .command('demo')
+    .description('start a queen and three simulated hives, print the fleet and a scheduling decision, stop them all')
+    .allowExcessArguments(false)
+    .action(async () => {
+      process.exitCode = await runDemo(__filename, consoleIo, (stopAll) => {
+        for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+          process.on(signal, () => {
+            stopAll();
+            process.exit(130);
+          });
+        }
+      });
+    });
   addOperatorCommands(
     root,
     process.env,
-    {
-      out: (text) => process.stdout.write(text),
-      err: (text) => process.stderr.write(text),
-      nowMs: () => Date.now(),
-    },
+    consoleIo,
     (code) => {
       process.exitCode = code;
     },

@@ -49,6 +49,12 @@ export interface WorkerQuery {
 
 export const DEFAULT_DEADLINE_MS = 5_000;
 
+/** A max_age from milliseconds: whole milliseconds, finite, or RangeError (the queen checks that it is positive). */
+function maxAge(ms: number) {
+  if (!Number.isFinite(ms)) throw new RangeError(`maxAgeMs: must be a finite number of milliseconds, got ${ms}`);
+  return durationFromMs(Math.round(ms));
+}
+
 /**
  * A typed client for a queen: every unary RPC of hive.v1.HiveRegistry and hive.v1.HiveCatalog as a method taking
  * and returning the domain's plain types (never protobuf messages). Every call has a deadline; a failed call
@@ -71,10 +77,14 @@ export class RegistryClient {
     options: RegistryClientOptions = {},
   ) {
     const deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
+    if (!Number.isFinite(deadlineMs) || deadlineMs <= 0) {
+      throw new RangeError(`deadlineMs: must be a positive number of milliseconds, got ${deadlineMs}`);
+    }
     const credentials = options.credentials ?? grpcCredentials.createInsecure();
     const registry = rawClient(HiveRegistry, address, credentials);
-    // The second client shares the first one's channel, so both services ride one connection.
-    const catalog = rawClient(HiveCatalog, address, credentials, {});
+    // Two grpc-js clients with the same address, credentials and options share one subchannel from grpc-js's
+    // pool, so both services ride one connection.
+    const catalog = rawClient(HiveCatalog, address, credentials);
     this.channels = [registry, catalog];
     this.registry = unaryMethods(HiveRegistry, registry, deadlineMs);
     this.catalog = unaryMethods(HiveCatalog, catalog, deadlineMs);
@@ -91,7 +101,7 @@ export class RegistryClient {
 
   /** Online hive ids, sorted. `maxAgeMs` replaces the offline threshold for this call. */
   async listActiveHives(maxAgeMs?: number): Promise<string[]> {
-    return (await this.registry.listActiveHives(maxAgeMs === undefined ? {} : { maxAge: durationFromMs(maxAgeMs) })).hiveIds;
+    return (await this.registry.listActiveHives(maxAgeMs === undefined ? {} : { maxAge: maxAge(maxAgeMs) })).hiveIds;
   }
 
   /** Every hive id in the registry (offline ones not yet evicted included), sorted. */
@@ -114,7 +124,7 @@ export class RegistryClient {
 
   /** False for an unknown hive. */
   async isHiveOnline(hiveId: string, maxAgeMs?: number): Promise<boolean> {
-    return (await this.registry.isHiveOnline(maxAgeMs === undefined ? { hiveId } : { hiveId, maxAge: durationFromMs(maxAgeMs) }))
+    return (await this.registry.isHiveOnline(maxAgeMs === undefined ? { hiveId } : { hiveId, maxAge: maxAge(maxAgeMs) }))
       .online;
   }
 
@@ -152,6 +162,9 @@ export class RegistryClient {
   }
 
   async findWorkersByBackend(backend: Backend, query: WorkerQuery = {}): Promise<WorkerEntry[]> {
+    if (!Object.prototype.hasOwnProperty.call(BACKEND_TO_PROTO, backend)) {
+      throw new RangeError(`backend: must be one of ${Object.keys(BACKEND_TO_PROTO).join(', ')}, got ${JSON.stringify(backend)}`);
+    }
     return (
       await this.registry.findWorkersByBackend({
         backend: BACKEND_TO_PROTO[backend],

@@ -3,6 +3,7 @@ import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2
 import {
   makeGenericClientConstructor,
   Metadata,
+  status,
   type CallOptions,
   type Client,
   type ChannelCredentials,
@@ -58,9 +59,14 @@ export function unaryMethods<M extends GenServiceMethods>(
     const rpc = `${service.typeName}/${method.name}`;
     methods[method.localName] = (init = {}) =>
       new Promise((resolve, reject) => {
-        call.call(raw, create(method.input, init), metadata(), { deadline: Date.now() + deadlineMs }, (error, response) =>
-          error ? reject(ClientError.from(error, rpc)) : resolve(response),
-        );
+        try {
+          call.call(raw, create(method.input, init), metadata(), { deadline: Date.now() + deadlineMs }, (error, response) =>
+            error ? reject(ClientError.from(error, rpc)) : resolve(response),
+          );
+        } catch (error) {
+          // grpc-js throws, instead of calling back, on a closed channel.
+          reject(new ClientError(status.CANCELLED, error instanceof Error ? error.message : String(error), rpc));
+        }
       });
   }
   return methods as unknown as UnaryMethods<M>;

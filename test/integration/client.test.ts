@@ -21,11 +21,14 @@ import { HealthStatus, WorkerStatus } from '../../gen/hive/v1/registry_pb';
 const REGISTRY = 'hive.v1.HiveRegistry';
 const CATALOG = 'hive.v1.HiveCatalog';
 
+/** wireWorker's default URL. */
+const url = (workerId: string) => `http://10.0.0.1:9300/${workerId}`;
+
 /** The fleet's workers as the domain types must read them (see connectFleet). */
 const W_A1: Worker = {
   workerId: 'w-a1',
   state: 'busy',
-  url: 'http://10.0.0.1:9300/w-a1',
+  url: url('w-a1'),
   modelId: 'org/llama',
   backend: 'cuda',
   deviceId: 0,
@@ -37,7 +40,7 @@ const W_A1: Worker = {
 const W_A2: Worker = {
   workerId: 'w-a2',
   state: 'idle',
-  url: 'http://10.0.0.1:9300/w-a2',
+  url: url('w-a2'),
   modelId: 'org/mistral',
   backend: 'cuda',
   deviceId: 1,
@@ -51,15 +54,15 @@ const W_A2: Worker = {
 const W_B1: Worker = {
   workerId: 'w-b1',
   state: 'idle',
-  url: 'http://10.0.0.1:9300/w-b1',
+  url: url('w-b1'),
   modelId: 'org/llama',
   backend: 'metal',
   gpuPercent: 50,
   health: 'healthy',
 };
-const W_B2: Worker = { workerId: 'w-b2', state: 'loading', url: 'http://10.0.0.1:9300/w-b2', backend: 'rocm', health: 'degraded' };
-const W_B3: Worker = { workerId: 'w-b3', state: 'error', url: 'http://10.0.0.1:9300/w-b3', backend: 'cpu', health: 'healthy' };
-const W_B4: Worker = { workerId: 'w-b4', state: 'stopping', url: 'http://10.0.0.1:9300/w-b4', backend: 'cpu', health: 'unspecified' };
+const W_B2: Worker = { workerId: 'w-b2', state: 'loading', url: url('w-b2'), backend: 'rocm', health: 'degraded' };
+const W_B3: Worker = { workerId: 'w-b3', state: 'error', url: url('w-b3'), backend: 'cpu', health: 'healthy' };
+const W_B4: Worker = { workerId: 'w-b4', state: 'stopping', url: url('w-b4'), backend: 'cpu', health: 'unspecified' };
 
 /** Entries as "hive/worker" strings with the online flag: easy to compare as a whole list. */
 const ids = (entries: readonly WorkerEntry[]) =>
@@ -75,7 +78,13 @@ function badIds(field: string): (readonly [id: string, details: RegExp])[] {
 }
 
 /** Every client method that takes a hive id or worker id, the RPC it calls, and the field the server names. */
-const ID_CALLS: readonly (readonly [method: string, rpc: string, field: string, call: (c: RegistryClient, id: string) => Promise<unknown>])[] = [
+type IdCall = readonly [
+  method: string,
+  rpc: string,
+  field: string,
+  call: (c: RegistryClient, id: string) => Promise<unknown>,
+];
+const ID_CALLS: readonly IdCall[] = [
   ['getHiveState', `${REGISTRY}/GetHiveState`, 'hive_id', (c, id) => c.getHiveState(id)],
   ['getAvailableResources', `${REGISTRY}/GetAvailableResources`, 'hive_id', (c, id) => c.getAvailableResources(id)],
   ['removeHive', `${REGISTRY}/RemoveHive`, 'hive_id', (c, id) => c.removeHive(id)],
@@ -110,15 +119,16 @@ describe('RegistryClient: bad ids', () => {
     await q.stop();
   });
 
-  it.each(BAD_ID_CASES)('%s(%s) rejects with ClientError INVALID_ARGUMENT from %s naming %s', async (_m, _l, rpc, _f, call, id, details) => {
-    await expectClientError(call(client, id), status.INVALID_ARGUMENT, rpc, details);
-  });
+  it.each(BAD_ID_CASES)(
+    '%s(%s) rejects with ClientError INVALID_ARGUMENT from %s naming %s',
+    async (_m, _l, rpc, _f, call, id, details) => {
+      await expectClientError(call(client, id), status.INVALID_ARGUMENT, rpc, details);
+    },
+  );
 
   it('no bad-id call changed anything', async () => {
-    expect({ hives: await client.listAllHives(), catalog: (await client.listCatalogHives()).map((h) => h.hiveId) }).toEqual({
-      hives: ['hive-a'],
-      catalog: ['hive-a'],
-    });
+    const catalog = (await client.listCatalogHives()).map((h) => h.hiveId);
+    expect({ hives: await client.listAllHives(), catalog }).toEqual({ hives: ['hive-a'], catalog: ['hive-a'] });
   });
 });
 
@@ -144,7 +154,7 @@ describe('RegistryClient: hive reads', () => {
   }
 
   describe('getHiveState', () => {
-    it('returns the snapshot as domain values: numbers, bigints, sorted workers and devices, queen receive time', async () => {
+    it('returns the snapshot as domain values: numbers, bigints, sorted lists, receive time', async () => {
       const hive = await client.getHiveState('hive-a');
       expect(hive).toEqual({
         hiveId: 'hive-a',
@@ -174,13 +184,20 @@ describe('RegistryClient: hive reads', () => {
         vramTotalBytes: typeof hive.devices[0]?.vramTotalBytes,
         sequence: typeof hive.sequence,
         vramFreeBytes: typeof hive.resources.vramFreeBytes,
-      }).toEqual({ vramBytes: 'number', gpuPercent: 'number', vramTotalBytes: 'number', sequence: 'bigint', vramFreeBytes: 'bigint' });
+      }).toEqual({
+        vramBytes: 'number',
+        gpuPercent: 'number',
+        vramTotalBytes: 'number',
+        sequence: 'bigint',
+        vramFreeBytes: 'bigint',
+      });
     });
 
     it('reads every state, backend and health, and leaves unreported fields out', async () => {
       const hive = await client.getHiveState('hive-b');
       expect(hive.workers).toEqual([W_B1, W_B2, W_B3, W_B4]);
-      expect({ devices: hive.devices, senderTime: 'senderTime' in hive, keys: Object.keys(hive.workers[2] ?? {}).sort() }).toEqual({
+      const keys = Object.keys(hive.workers[2] ?? {}).sort();
+      expect({ devices: hive.devices, senderTime: 'senderTime' in hive, keys }).toEqual({
         devices: [],
         senderTime: false,
         keys: ['backend', 'health', 'state', 'url', 'workerId'],
@@ -205,7 +222,12 @@ describe('RegistryClient: hive reads', () => {
     });
 
     it('rejects an unknown hive with ClientError NOT_FOUND naming it', async () => {
-      await expectClientError(client.getHiveState('hive-x'), status.NOT_FOUND, `${REGISTRY}/GetHiveState`, /^hive_id: no hive "hive-x"/);
+      await expectClientError(
+        client.getHiveState('hive-x'),
+        status.NOT_FOUND,
+        `${REGISTRY}/GetHiveState`,
+        /^hive_id: no hive "hive-x"/,
+      );
     });
   });
 
@@ -232,7 +254,12 @@ describe('RegistryClient: hive reads', () => {
       ['0', 0],
       ['-5000', -5_000],
     ])('maxAgeMs %s rejects with ClientError INVALID_ARGUMENT naming max_age', async (_l, maxAgeMs) => {
-      await expectClientError(client.listActiveHives(maxAgeMs), status.INVALID_ARGUMENT, `${REGISTRY}/ListActiveHives`, /^max_age: must be positive/);
+      await expectClientError(
+        client.listActiveHives(maxAgeMs),
+        status.INVALID_ARGUMENT,
+        `${REGISTRY}/ListActiveHives`,
+        /^max_age: must be positive/,
+      );
     });
   });
 
@@ -259,7 +286,12 @@ describe('RegistryClient: hive reads', () => {
     });
 
     it('rejects an unknown hive with ClientError NOT_FOUND', async () => {
-      await expectClientError(client.getAvailableResources('hive-x'), status.NOT_FOUND, `${REGISTRY}/GetAvailableResources`, /"hive-x"/);
+      await expectClientError(
+        client.getAvailableResources('hive-x'),
+        status.NOT_FOUND,
+        `${REGISTRY}/GetAvailableResources`,
+        /"hive-x"/,
+      );
     });
   });
 
@@ -279,13 +311,19 @@ describe('RegistryClient: hive reads', () => {
 
   describe('getWorkerCount', () => {
     it('counts the workers of the last snapshot', async () => {
-      expect({ a: await client.getWorkerCount('hive-a'), b: await client.getWorkerCount('hive-b') }).toEqual({ a: 2, b: 4 });
+      const counts = { a: await client.getWorkerCount('hive-a'), b: await client.getWorkerCount('hive-b') };
+      expect(counts).toEqual({ a: 2, b: 4 });
       await fleet.hiveA.send(snapshotPayload('hive-a', 8, [wireWorker('w-a1')]));
       expect(await client.getWorkerCount('hive-a')).toBe(1);
     });
 
     it('rejects an unknown hive with ClientError NOT_FOUND', async () => {
-      await expectClientError(client.getWorkerCount('hive-x'), status.NOT_FOUND, `${REGISTRY}/GetWorkerCount`, /"hive-x"/);
+      await expectClientError(
+        client.getWorkerCount('hive-x'),
+        status.NOT_FOUND,
+        `${REGISTRY}/GetWorkerCount`,
+        /"hive-x"/,
+      );
     });
   });
 
@@ -312,7 +350,12 @@ describe('RegistryClient: hive reads', () => {
     });
 
     it('maxAgeMs 0 rejects with ClientError INVALID_ARGUMENT naming max_age', async () => {
-      await expectClientError(client.isHiveOnline('hive-a', 0), status.INVALID_ARGUMENT, `${REGISTRY}/IsHiveOnline`, /^max_age: must be positive/);
+      await expectClientError(
+        client.isHiveOnline('hive-a', 0),
+        status.INVALID_ARGUMENT,
+        `${REGISTRY}/IsHiveOnline`,
+        /^max_age: must be positive/,
+      );
     });
   });
 
@@ -357,13 +400,18 @@ describe('RegistryClient: worker reads', () => {
     });
 
     it('rejects an unknown worker with ClientError NOT_FOUND naming it', async () => {
-      await expectClientError(client.getWorker('w-x'), status.NOT_FOUND, `${REGISTRY}/GetWorker`, /^worker_id: no worker "w-x"/);
+      await expectClientError(
+        client.getWorker('w-x'),
+        status.NOT_FOUND,
+        `${REGISTRY}/GetWorker`,
+        /^worker_id: no worker "w-x"/,
+      );
     });
   });
 
   describe('getWorkerUrl', () => {
     it('returns the URL and the hive, nothing else', async () => {
-      expect(await client.getWorkerUrl('w-b1')).toStrictEqual({ url: 'http://10.0.0.1:9300/w-b1', hiveId: 'hive-b' });
+      expect(await client.getWorkerUrl('w-b1')).toStrictEqual({ url: url('w-b1'), hiveId: 'hive-b' });
     });
 
     it('rejects an unknown worker with ClientError NOT_FOUND', async () => {
@@ -424,7 +472,12 @@ describe('RegistryClient: worker reads', () => {
     });
 
     it('rejects a model id with whitespace: ClientError INVALID_ARGUMENT naming model_id', async () => {
-      await expectClientError(client.findWorkersByModel('org/ llama'), status.INVALID_ARGUMENT, `${REGISTRY}/FindWorkersByModel`, /^model_id: must not contain whitespace/);
+      await expectClientError(
+        client.findWorkersByModel('org/ llama'),
+        status.INVALID_ARGUMENT,
+        `${REGISTRY}/FindWorkersByModel`,
+        /^model_id: must not contain whitespace/,
+      );
     });
   });
 
@@ -455,7 +508,12 @@ describe('RegistryClient: worker reads', () => {
     });
 
     it("'unspecified' rejects with ClientError INVALID_ARGUMENT naming backend", async () => {
-      await expectClientError(client.findWorkersByBackend('unspecified'), status.INVALID_ARGUMENT, `${REGISTRY}/FindWorkersByBackend`, /^backend: must be set/);
+      await expectClientError(
+        client.findWorkersByBackend('unspecified'),
+        status.INVALID_ARGUMENT,
+        `${REGISTRY}/FindWorkersByBackend`,
+        /^backend: must be set/,
+      );
     });
   });
 
@@ -497,7 +555,10 @@ describe('RegistryClient: findBestWorkerForModel', () => {
   });
 
   it('picks the least loaded idle worker with the model: modelLoaded true', async () => {
-    await q.connectHive('hive-a', [wireWorker('w-1', { modelId: 'org/llama', gpuPercent: 70 }), wireWorker('w-2', { gpuPercent: 10 })]);
+    await q.connectHive('hive-a', [
+      wireWorker('w-1', { modelId: 'org/llama', gpuPercent: 70 }),
+      wireWorker('w-2', { gpuPercent: 10 }),
+    ]);
     await q.connectHive('hive-b', [
       wireWorker('w-3', { modelId: 'org/llama', gpuPercent: 30 }),
       wireWorker('w-4', { modelId: 'org/llama', state: WorkerStatus.BUSY, gpuPercent: 0 }),
@@ -521,7 +582,10 @@ describe('RegistryClient: findBestWorkerForModel', () => {
   });
 
   it('falls back to the least loaded idle worker without the model: modelLoaded false', async () => {
-    await q.connectHive('hive-a', [wireWorker('w-1', { modelId: 'org/llama', gpuPercent: 70 }), wireWorker('w-2', { gpuPercent: 10 })]);
+    await q.connectHive('hive-a', [
+      wireWorker('w-1', { modelId: 'org/llama', gpuPercent: 70 }),
+      wireWorker('w-2', { gpuPercent: 10 }),
+    ]);
     const best = await client.findBestWorkerForModel('org/mistral');
     expect({ picked: `${best.entry.hiveId}/${best.entry.worker.workerId}`, modelLoaded: best.modelLoaded }).toEqual({
       picked: 'hive-a/w-2',
@@ -550,7 +614,12 @@ describe('RegistryClient: findBestWorkerForModel', () => {
   });
 
   it('rejects an empty model id with ClientError INVALID_ARGUMENT naming model_id', async () => {
-    await expectClientError(client.findBestWorkerForModel(''), status.INVALID_ARGUMENT, `${REGISTRY}/FindBestWorkerForModel`, /^model_id: must not be empty/);
+    await expectClientError(
+      client.findBestWorkerForModel(''),
+      status.INVALID_ARGUMENT,
+      `${REGISTRY}/FindBestWorkerForModel`,
+      /^model_id: must not be empty/,
+    );
   });
 });
 
@@ -569,7 +638,7 @@ describe('RegistryClient: catalog', () => {
   });
 
   describe('registerHive', () => {
-    it('returns the record: sorted labels, description, created = updated = the queen wall clock, never seen', async () => {
+    it('returns the record: sorted labels, description, created = updated = queen wall clock, never seen', async () => {
       q.clock.advance(12_345);
       const nowMs = q.clock.wallNow();
       const hive = await client.registerHive('hive-a', { zone: 'eu', gpu: 'a100', empty: '' }, 'rack 3');
@@ -606,24 +675,38 @@ describe('RegistryClient: catalog', () => {
     });
 
     it.each([
-      ['labels with a bad key', () => ({ labels: { 'gpu kind': 'a100' }, description: '' }), /^labels: key "gpu kind" must contain only/],
-      ['a description over 1024 characters', () => ({ labels: {}, description: 'd'.repeat(1025) }), /^description: must be at most 1024 characters, got 1025/],
+      ['labels with a bad key', () => ({ labels: { 'gpu kind': 'a100' }, description: '' }), /^labels: key "gpu kind"/],
+      [
+        'a description over 1024 characters',
+        () => ({ labels: {}, description: 'd'.repeat(1025) }),
+        /^description: must be at most 1024 characters, got 1025/,
+      ],
     ])('rejects %s with ClientError INVALID_ARGUMENT naming the field', async (_l, input, details) => {
       const { labels, description } = input();
-      await expectClientError(client.registerHive('hive-a', labels, description), status.INVALID_ARGUMENT, `${CATALOG}/RegisterHive`, details);
+      await expectClientError(
+        client.registerHive('hive-a', labels, description),
+        status.INVALID_ARGUMENT,
+        `${CATALOG}/RegisterHive`,
+        details,
+      );
       expect(await client.listCatalogHives()).toEqual([]);
     });
   });
 
   describe('getCatalogHive', () => {
-    it('a connected hive reads online with lastSeenMs = the receive time and its peer; offline after its stream ends', async () => {
+    it('a connected hive: online, lastSeenMs = receive time, its peer; offline once its stream ends', async () => {
       const registered = await client.registerHive('hive-a', { gpu: 'a100' }, 'x');
       q.clock.advance(7_000);
       const seenMs = q.clock.wallNow();
       const stream = await q.connectHive('hive-a');
 
       const online = await client.getCatalogHive('hive-a');
-      expect(online).toEqual({ ...registered, online: true, lastSeenMs: seenMs, lastPeer: expect.stringMatching(/^(127\.0\.0\.1|::ffff:127\.0\.0\.1):\d{1,5}$/) });
+      expect(online).toEqual({
+        ...registered,
+        online: true,
+        lastSeenMs: seenMs,
+        lastPeer: expect.stringMatching(/^(127\.0\.0\.1|::ffff:127\.0\.0\.1):\d{1,5}$/),
+      });
 
       stream.end();
       expectStatus(await stream.status, status.OK);
@@ -631,7 +714,12 @@ describe('RegistryClient: catalog', () => {
     });
 
     it('rejects an unknown hive with ClientError NOT_FOUND naming it', async () => {
-      await expectClientError(client.getCatalogHive('hive-x'), status.NOT_FOUND, `${CATALOG}/GetCatalogHive`, /^hive_id: no hive "hive-x" in the catalog/);
+      await expectClientError(
+        client.getCatalogHive('hive-x'),
+        status.NOT_FOUND,
+        `${CATALOG}/GetCatalogHive`,
+        /^hive_id: no hive "hive-x" in the catalog/,
+      );
     });
   });
 
@@ -655,11 +743,19 @@ describe('RegistryClient: catalog', () => {
     it('returns full records', async () => {
       const [hive] = await client.listCatalogHives({ zone: 'us' });
       expect(hive).toEqual(await client.getCatalogHive('hive-a'));
-      expect({ labels: hive?.labels, description: hive?.description }).toEqual({ labels: { gpu: 'a100', zone: 'us' }, description: 'primary' });
+      expect({ labels: hive?.labels, description: hive?.description }).toEqual({
+        labels: { gpu: 'a100', zone: 'us' },
+        description: 'primary',
+      });
     });
 
     it('rejects a bad selector with ClientError INVALID_ARGUMENT naming selector', async () => {
-      await expectClientError(client.listCatalogHives({ 'bad key': 'x' }), status.INVALID_ARGUMENT, `${CATALOG}/ListCatalogHives`, /^selector: key "bad key"/);
+      await expectClientError(
+        client.listCatalogHives({ 'bad key': 'x' }),
+        status.INVALID_ARGUMENT,
+        `${CATALOG}/ListCatalogHives`,
+        /^selector: key "bad key"/,
+      );
     });
   });
 
@@ -690,13 +786,19 @@ describe('RegistryClient: catalog', () => {
       expect(await current()).toEqual({ labels: { gpu: 'h100' }, description: 'old' });
     });
 
-    it("{description: ''} clears the description and keeps the labels (sent with update mask [description])", async () => {
+    it("{description: ''} clears the description, keeps the labels (update mask [description])", async () => {
       const spy = jest.spyOn(client.catalog, 'updateHive');
       const hive = await client.updateHive('hive-a', { description: '' });
-      expect({ labels: hive.labels, description: hive.description }).toEqual({ labels: { gpu: 'a100', zone: 'eu' }, description: '' });
+      expect({ labels: hive.labels, description: hive.description }).toEqual({
+        labels: { gpu: 'a100', zone: 'eu' },
+        description: '',
+      });
       expect(await current()).toEqual({ labels: { gpu: 'a100', zone: 'eu' }, description: '' });
       const request = spy.mock.calls[0]?.[0] as { updateMask?: { paths?: string[] } } | undefined;
-      expect({ calls: spy.mock.calls.length, paths: request?.updateMask?.paths }).toEqual({ calls: 1, paths: ['description'] });
+      expect({ calls: spy.mock.calls.length, paths: request?.updateMask?.paths }).toEqual({
+        calls: 1,
+        paths: ['description'],
+      });
     });
 
     it('{labels: {}} clears the labels and keeps the description', async () => {
@@ -707,13 +809,18 @@ describe('RegistryClient: catalog', () => {
 
     it('{labels, description} sets both', async () => {
       const hive = await client.updateHive('hive-a', { labels: { rack: 'r7' }, description: 'new' });
-      expect({ labels: hive.labels, description: hive.description }).toEqual({ labels: { rack: 'r7' }, description: 'new' });
+      expect({ labels: hive.labels, description: hive.description }).toEqual({
+        labels: { rack: 'r7' },
+        description: 'new',
+      });
     });
 
     it('an empty patch throws RangeError without calling the queen', async () => {
       const spy = jest.spyOn(client.catalog, 'updateHive');
       const error = await rejection(client.updateHive('hive-a', {}));
-      const undefinedFields = await rejection(client.updateHive('hive-a', { labels: undefined, description: undefined }));
+      const undefinedFields = await rejection(
+        client.updateHive('hive-a', { labels: undefined, description: undefined }),
+      );
       expect({
         rangeError: error instanceof RangeError,
         clientError: error instanceof ClientError,
@@ -724,25 +831,36 @@ describe('RegistryClient: catalog', () => {
     });
 
     it('rejects an unknown hive with ClientError NOT_FOUND', async () => {
-      await expectClientError(client.updateHive('hive-x', { description: 'x' }), status.NOT_FOUND, `${CATALOG}/UpdateHive`, /"hive-x"/);
+      await expectClientError(
+        client.updateHive('hive-x', { description: 'x' }),
+        status.NOT_FOUND,
+        `${CATALOG}/UpdateHive`,
+        /"hive-x"/,
+      );
     });
 
     it.each([
       ['bad labels', { labels: { gpu: 'nvidia/a100' } }, /^hive\.labels\["gpu"\]: value must contain only/],
-      ['a description over 1024 characters', { description: 'd'.repeat(1025) }, /^hive\.description: must be at most 1024 characters/],
+      ['a long description', { description: 'd'.repeat(1025) }, /^hive\.description: must be at most 1024 characters/],
     ])('rejects %s with ClientError INVALID_ARGUMENT naming the field, nothing changed', async (_l, patch, details) => {
-      await expectClientError(client.updateHive('hive-a', patch), status.INVALID_ARGUMENT, `${CATALOG}/UpdateHive`, details);
+      await expectClientError(
+        client.updateHive('hive-a', patch),
+        status.INVALID_ARGUMENT,
+        `${CATALOG}/UpdateHive`,
+        details,
+      );
       expect(await current()).toEqual({ labels: { gpu: 'a100', zone: 'eu' }, description: 'old' });
     });
   });
 
   describe('deregisterHive', () => {
-    it('answers true, removes the hive from catalog and registry and ends its stream with ABORTED; then false', async () => {
+    it('answers true, removes the hive from catalog and registry, ends its stream (ABORTED); then false', async () => {
       await client.registerHive('hive-a');
       const stream = await q.connectHive('hive-a', [wireWorker('w-1')]);
       expect(await client.deregisterHive('hive-a')).toBe(true);
       expectStatus(await stream.status, status.ABORTED, /deregistered/);
-      expect({ catalog: await client.listCatalogHives(), registry: await client.listAllHives() }).toEqual({ catalog: [], registry: [] });
+      const after = { catalog: await client.listCatalogHives(), registry: await client.listAllHives() };
+      expect(after).toEqual({ catalog: [], registry: [] });
       expect(await client.deregisterHive('hive-a')).toBe(false);
     });
 
@@ -770,7 +888,8 @@ describe('RegistryClient: errors, deadlines, connection', () => {
       expect(error).toBeInstanceOf(Error);
       expect(error).toBeInstanceOf(ClientError);
       const e = error as ClientError;
-      expect({ message: e.message, code: e.code, codeName: e.codeName, details: e.details, rpc: e.rpc, name: e.name }).toEqual({
+      const { message, code, codeName, details, rpc, name } = e;
+      expect({ message, code, codeName, details, rpc, name }).toEqual({
         message: 'hive.v1.HiveRegistry/GetHiveState: NOT_FOUND: hive_id: no hive "hive-x" in the registry',
         code: status.NOT_FOUND,
         codeName: 'NOT_FOUND',
@@ -788,14 +907,22 @@ describe('RegistryClient: errors, deadlines, connection', () => {
     const hive = await q.connectHive('hive-proto');
     try {
       const all = await client.registry.listAllHives({});
-      expect({ typeName: all.$typeName, hiveIds: all.hiveIds }).toEqual({ typeName: 'hive.v1.ListAllHivesResponse', hiveIds: ['hive-proto'] });
+      expect({ typeName: all.$typeName, hiveIds: all.hiveIds }).toEqual({
+        typeName: 'hive.v1.ListAllHivesResponse',
+        hiveIds: ['hive-proto'],
+      });
       const got = await client.catalog.getCatalogHive({ hiveId: 'hive-proto' });
       expect({ typeName: got.$typeName, hive: got.hive?.$typeName, online: got.hive?.online }).toEqual({
         typeName: 'hive.v1.GetCatalogHiveResponse',
         hive: 'hive.v1.CatalogHive',
         online: true,
       });
-      await expectClientError(client.catalog.getCatalogHive({ hiveId: 'hive-x' }), status.NOT_FOUND, `${CATALOG}/GetCatalogHive`, /"hive-x"/);
+      await expectClientError(
+        client.catalog.getCatalogHive({ hiveId: 'hive-x' }),
+        status.NOT_FOUND,
+        `${CATALOG}/GetCatalogHive`,
+        /"hive-x"/,
+      );
     } finally {
       client.close();
       hive.cancel();
@@ -844,7 +971,12 @@ describe('RegistryClient: errors, deadlines, connection', () => {
     const client = createRegistryClient(hung.address);
     try {
       const startedMs = Date.now();
-      await expectClientError(client.getCatalogHive('hive-a'), status.DEADLINE_EXCEEDED, `${CATALOG}/GetCatalogHive`, /./);
+      await expectClientError(
+        client.getCatalogHive('hive-a'),
+        status.DEADLINE_EXCEEDED,
+        `${CATALOG}/GetCatalogHive`,
+        /./,
+      );
       const elapsedMs = Date.now() - startedMs;
       expect(elapsedMs).toBeGreaterThanOrEqual(4_990);
       expect(elapsedMs).toBeLessThan(5_000 + 2_000);
@@ -854,7 +986,7 @@ describe('RegistryClient: errors, deadlines, connection', () => {
     }
   }, 15_000);
 
-  it('uses the credentials given: TLS against a plaintext queen fails with UNAVAILABLE, explicit insecure works', async () => {
+  it('uses the credentials given: TLS to a plaintext queen is UNAVAILABLE, explicit insecure works', async () => {
     const tls = createRegistryClient(q.address, { credentials: credentials.createSsl(), deadlineMs: 3_000 });
     const plain = createRegistryClient(q.address, { credentials: credentials.createInsecure() });
     try {
@@ -870,7 +1002,8 @@ describe('RegistryClient: errors, deadlines, connection', () => {
     const proxy = await countingProxy(q.address);
     const client = createRegistryClient(proxy.address);
     try {
-      expect({ registry: await client.listAllHives(), catalog: (await client.listCatalogHives()).map((h) => h.hiveId) }).toEqual({
+      const catalog = (await client.listCatalogHives()).map((h) => h.hiveId);
+      expect({ registry: await client.listAllHives(), catalog }).toEqual({
         registry: (await q.rpc.listAllHives()).hiveIds,
         catalog: (await q.catalog.listCatalogHives()).hives.map((h) => h.hiveId),
       });
