@@ -1,5 +1,6 @@
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import type { Clock } from '../common/clock.js';
+import { seededRandom } from '../common/seeded-random.js';
 import { Backend, HealthStatus, WorkerStatus } from '../../gen/hive/v1/registry_pb.js';
 import type { DeviceInit, HiveSnapshot, WorkerInit } from './hive-snapshot.js';
 
@@ -96,7 +97,7 @@ export class SimulatedWorkers {
     if (!(this.stepMs > 0)) throw new RangeError(`stepMs: must be positive, got ${this.stepMs}`);
     this.changeProbability = options.changeProbability ?? 0.4;
     this.url = `http://127.0.0.1:${options.port ?? SIMULATED_PLACEHOLDER_PORT}/`;
-    this.rng = mulberry32(options.seed ?? fnv1a(hiveId));
+    this.rng = seededRandom(options.seed ?? fnv1a(hiveId));
     this.startMs = options.clock.now();
     this.startWallMs = options.clock.wallNow();
     this.workers = Array.from({ length: count }, () => ({
@@ -159,18 +160,6 @@ export class SimulatedWorkers {
       worker.changedAtStep = this.step;
     }
   }
-}
-
-/** mulberry32: a small, fast seeded generator of uniform numbers in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** FNV-1a (32 bits) of a string: a seed per hive, so simulated hives do not move in lockstep. */

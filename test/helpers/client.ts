@@ -1,16 +1,6 @@
-import { create, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf';
-import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
-import {
-  credentials,
-  makeGenericClientConstructor,
-  Metadata,
-  status,
-  type CallOptions,
-  type Client,
-  type ClientDuplexStream,
-  type ServiceError,
-  type StatusObject,
-} from '@grpc/grpc-js';
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import type { GenService } from '@bufbuild/protobuf/codegenv2';
+import { credentials, status, type Client, type ClientDuplexStream, type StatusObject } from '@grpc/grpc-js';
 import { Health } from '../../gen/grpc/health/v1/health_pb';
 import {
   HiveHeartbeatPayloadSchema,
@@ -19,65 +9,29 @@ import {
   type HiveHeartbeatPayload,
 } from '../../gen/hive/v1/registry_pb';
 import { HiveCatalog } from '../../gen/hive/v1/catalog_pb';
-import { grpcServiceDefinition } from '../../src/server/grpc-service';
+import type { ClientError } from '../../src/client/client-error';
+import { rawClient as grpcClient, unaryMethods, type UnaryMethods } from '../../src/client/unary-client';
 
 /** Deadline of every unary call: a hung server fails the call instead of the whole jest run. */
 const UNARY_DEADLINE_MS = 5_000;
 /** How long `nextAck` waits for an ack before failing with a readable message. */
 const ACK_TIMEOUT_MS = 5_000;
 
-type UnaryMethodName<M extends GenServiceMethods> = {
-  [K in keyof M]: M[K]['methodKind'] extends 'unary' ? K : never;
-}[keyof M];
-
 /**
- * A promise-based client for the unary methods of a protobuf-es service, keyed by lowerCamel method name. Each
- * method takes the request's init shape (built with `create(XxxRequestSchema, init)`) and resolves with the
- * response message, or rejects with the grpc-js ServiceError.
+ * Tests drive the queen at the protobuf level with the typed client's own unary layer: each method takes the
+ * request's init shape and resolves with the response message, or rejects with ClientError (code, details).
  */
-export type UnaryClient<M extends GenServiceMethods> = {
-  readonly [K in UnaryMethodName<M>]: (
-    init?: MessageInitShape<M[K]['input']>,
-  ) => Promise<MessageShape<M[K]['output']>>;
-};
+type MethodsOf<S> = S extends GenService<infer M> ? UnaryMethods<M> : never;
+export type RegistryClient = MethodsOf<typeof HiveRegistry>;
+export type CatalogClient = MethodsOf<typeof HiveCatalog>;
+export type HealthClient = MethodsOf<typeof Health>;
 
-type RegistryMethods = typeof HiveRegistry extends GenService<infer M> ? M : never;
-type HealthMethods = typeof Health extends GenService<infer M> ? M : never;
-type CatalogMethods = typeof HiveCatalog extends GenService<infer M> ? M : never;
-export type RegistryClient = UnaryClient<RegistryMethods>;
-export type CatalogClient = UnaryClient<CatalogMethods>;
-export type HealthClient = UnaryClient<HealthMethods>;
-
-type RawUnary = (
-  request: unknown,
-  metadata: Metadata,
-  options: CallOptions,
-  callback: (error: ServiceError | null, response?: unknown) => void,
-) => unknown;
-
-function rawClient(service: GenService<GenServiceMethods>, address: string): Client {
-  const Ctor = makeGenericClientConstructor(grpcServiceDefinition(service), service.name);
-  return new Ctor(address, credentials.createInsecure());
+function rawClient(service: typeof HiveRegistry | typeof HiveCatalog | typeof Health, address: string): Client {
+  return grpcClient(service, address, credentials.createInsecure());
 }
 
-function unaryClient<M extends GenServiceMethods>(service: GenService<M>, raw: Client): UnaryClient<M> {
-  const client: Record<string, (init?: Record<string, unknown>) => Promise<unknown>> = {};
-  for (const method of service.methods) {
-    if (method.methodKind !== 'unary') continue;
-    const call = (raw as unknown as Record<string, RawUnary | undefined>)[method.localName];
-    if (call === undefined) throw new Error(`generic client has no method ${method.localName}`);
-    client[method.localName] = (init = {}) =>
-      new Promise((resolve, reject) => {
-        call.call(
-          raw,
-          create(method.input, init),
-          new Metadata(),
-          { deadline: Date.now() + UNARY_DEADLINE_MS },
-          (error, response) => (error ? reject(error) : resolve(response)),
-        );
-      });
-  }
-  return client as unknown as UnaryClient<M>;
+function unaryClient<S extends typeof HiveRegistry | typeof HiveCatalog | typeof Health>(service: S, raw: Client): MethodsOf<S> {
+  return unaryMethods(service as GenService<never>, raw, UNARY_DEADLINE_MS) as MethodsOf<S>;
 }
 
 export type PayloadInit = MessageInitShape<typeof HiveHeartbeatPayloadSchema>;
@@ -215,12 +169,12 @@ export function healthClient(address: string): { readonly health: HealthClient; 
 }
 
 /** Awaits a call that must fail and returns its error (fails the test if the call succeeded). */
-export async function rpcError(call: Promise<unknown>): Promise<ServiceError> {
+export async function rpcError(call: Promise<unknown>): Promise<ClientError> {
   let response: unknown;
   try {
     response = await call;
   } catch (error) {
-    return error as ServiceError;
+    return error as ClientError;
   }
   throw new Error(`expected the call to fail, but it returned ${JSON.stringify(response, bigintJson)}`);
 }
@@ -229,7 +183,7 @@ export async function rpcError(call: Promise<unknown>): Promise<ServiceError> {
  * Asserts that `call` fails with `code` and details matching `details`. Compares code names, so a failure reads
  * "NOT_FOUND" rather than 5.
  */
-export async function expectRpcError(call: Promise<unknown>, code: status, details: RegExp): Promise<ServiceError> {
+export async function expectRpcError(call: Promise<unknown>, code: status, details: RegExp): Promise<ClientError> {
   const error = await rpcError(call);
   expect({ code: status[error.code], details: error.details }).toEqual({
     code: status[code],

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { FieldMaskSchema, timestampMs } from '@bufbuild/protobuf/wkt';
 import { status } from '@grpc/grpc-js';
-import Database from 'better-sqlite3';
 import type { HeartbeatAck } from '../../gen/hive/v1/registry_pb';
 import { accepted, ackSummary } from '../helpers/acks';
+import { readHiveRows } from '../helpers/catalog-fixtures';
 import { expectRpcError, type HeartbeatStream } from '../helpers/client';
 import { TestQueen } from '../helpers/queen';
 import { snapshotPayload, tickPayload, wireWorker } from '../helpers/wire-builders';
@@ -14,29 +14,10 @@ import { snapshotPayload, tickPayload, wireWorker } from '../helpers/wire-builde
 /** Keeps the periodic checkpoint out of a test: the test calls flush() itself. */
 const NO_PERIODIC_FLUSH = { catalogFlushIntervalMs: 3_600_000 } as const;
 
-interface HiveRow {
-  hive_id: string;
-  labels: string;
-  description: string;
-  created_at: number;
-  updated_at: number;
-  last_seen: number | null;
-  last_peer: string;
-}
-
 /** The queen's receive time of an ack, in epoch ms. */
 function receivedMs(ack: HeartbeatAck | undefined): number {
   if (ack?.receivedAt === undefined) throw new Error('ack without received_at');
   return timestampMs(ack.receivedAt);
-}
-
-function readHives(path: string): HiveRow[] {
-  const db = new Database(path, { readonly: true, fileMustExist: true });
-  try {
-    return db.prepare('SELECT * FROM hives ORDER BY hive_id').all() as HiveRow[];
-  } finally {
-    db.close();
-  }
 }
 
 describe('catalog checkpoints: heartbeats never touch the disk', () => {
@@ -186,12 +167,12 @@ describe('catalog checkpoints: the final flush on stop', () => {
       }
 
       // While it runs, the heartbeats live in memory only: the file has the registered hive, never seen.
-      expect(readHives(path).map((r) => [r.hive_id, r.last_seen, r.last_peer])).toEqual([['hive-reg', null, '']]);
+      expect(readHiveRows(path).map((r) => [r.hive_id, r.last_seen, r.last_peer])).toEqual([['hive-reg', null, '']]);
 
       await q.stop();
       stopped = true;
 
-      const rows = readHives(path);
+      const rows = readHiveRows(path);
       expect(rows.map((r) => r.hive_id)).toEqual(hiveIds);
       for (const row of rows) {
         expect({ hiveId: row.hive_id, lastSeen: row.last_seen, lastPeer: row.last_peer }).toEqual({
