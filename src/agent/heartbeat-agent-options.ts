@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../common/clock.js';
-import type { BackoffOptions } from './backoff.js';
+import type { BackoffOptions } from '../common/backoff.js';
 import type { Timers } from './timers.js';
 
 /** Interval used until the queen's first ack says otherwise, in ms (the contract's default). */

@@ -4,7 +4,7 @@ import { status, type StatusObject } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../common/clock.js';
 import type { HeartbeatAck } from '../../gen/hive/v1/registry_pb.js';
-import { Backoff } from './backoff.js';
+import { Backoff } from '../common/backoff.js';
 import type { HeartbeatAgentEvents, StoppedEvent } from './heartbeat-agent-events.js';
 import {
   DEFAULT_HEARTBEAT_INTERVAL_MS,

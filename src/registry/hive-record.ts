@@ -2,7 +2,7 @@ import type { Device, WallTime, Worker } from '../common/worker.js';
 import type { Lease } from './hive-leases.js';
 import { compareIds } from './ids.js';
 import { computeResources } from './resources.js';
-import type { Heartbeat, HiveView, StreamId } from './types.js';
+import type { Heartbeat, HiveView, StreamId, WatchedHive } from './types.js';
 import type { Claim } from './worker-holders.js';
 
 /** The registry's state of one hive: its last accepted snapshot, and what decides its liveness. */
@@ -24,6 +24,23 @@ export interface HiveRecord extends Lease {
   claimedMeanwhile?: Claim;
   /** Set once `lapsedLeases` reported this hive's current lapse; cleared by the next accepted payload. */
   lapseReported?: boolean;
+  /**
+   * The hive's liveness as the events so far announced it: set by an accepted payload (with `hive_online`),
+   * cleared by its stream's end or a reported lapse (with `hive_offline`). Implies `stream` is set.
+   */
+  announcedOnline?: boolean;
+}
+
+/** The record of a hive whose first payload was just accepted; the caller renews its lease. */
+export function newHiveRecord(heartbeat: Heartbeat, wallNowMs: number): HiveRecord {
+  return {
+    hiveId: heartbeat.hiveId,
+    workers: [],
+    devices: [],
+    sequence: heartbeat.sequence,
+    renewedAtMs: 0,
+    lastAcceptedWallMs: wallNowMs,
+  };
 }
 
 const byWorkerId = (a: Worker, b: Worker): number => compareIds(a.workerId, b.workerId);
@@ -54,4 +71,9 @@ export function hiveView(hive: HiveRecord, online: boolean): HiveView {
     resources: computeResources(hive.workers, hive.devices, hive.ramTotalBytes),
   };
   return hive.senderTime === undefined ? view : { ...view, senderTime: hive.senderTime };
+}
+
+/** The hive as a new watcher first sees it: its announced liveness and its workers. */
+export function watchedHive(hive: HiveRecord): WatchedHive {
+  return { hiveId: hive.hiveId, online: hive.announcedOnline === true, workers: hive.workers };
 }

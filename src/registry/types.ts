@@ -3,12 +3,14 @@ import type { Resources } from './resources.js';
 
 // The registry's public types: what goes in (heartbeats), what comes out (views, outcomes, departures).
 
-/** Liveness thresholds, in milliseconds of the queen's monotonic clock. */
+/** Liveness thresholds, in milliseconds of the queen's monotonic clock, and the size of the event history. */
 export interface RegistryOptions {
   /** A hive is offline once its last accepted payload is this old (or its stream ended). */
   readonly offlineAfterMs: number;
   /** A hive is removed from the registry once its last accepted payload is this old. */
   readonly evictAfterMs: number;
+  /** How many of the latest events `eventsAfter` can replay: an integer >= 1; default 10,000. */
+  readonly historySize?: number;
 }
 
 /**
@@ -62,4 +64,56 @@ export interface HiveView {
   readonly senderTime?: WallTime;
   readonly sequence: bigint;
   readonly resources: Resources;
+}
+
+/**
+ * What changed in the registry, as watchers are told (the Watch RPC's event types, in domain names):
+ * - `hive_online`: the hive is announced online (its first accepted payload, or the first since it went offline);
+ *   it comes before that payload's worker events. A hive unknown to a watcher starts with no workers.
+ * - `hive_offline`: its heartbeat stream ended, or `lapsedLeases` found it silent for `offlineAfterMs`.
+ * - `hive_removed`: removed or evicted; its workers are gone with it (no `worker_removed` for them).
+ * - `worker_upserted`: a worker added to the hive's snapshot, or changed in any field.
+ * - `worker_removed`: a worker left the hive's snapshot.
+ */
+export type RegistryEventType = 'hive_online' | 'hive_offline' | 'hive_removed' | 'worker_upserted' | 'worker_removed';
+
+interface RegistryEventBase {
+  /** This event's own revision: the previous event's + 1 (the first event is 1; 0 means "nothing happened yet"). */
+  readonly revision: number;
+  readonly hiveId: string;
+  /** The hive's announced liveness after this event; false after `hive_removed`. */
+  readonly hiveOnline: boolean;
+}
+
+/** One change, numbered. Immutable; the same object goes to every listener and into the history. */
+export type RegistryEvent =
+  | (RegistryEventBase & { readonly type: 'hive_online' | 'hive_offline' | 'hive_removed' })
+  | (RegistryEventBase & {
+      readonly type: 'worker_upserted';
+      /** The worker's full new value. */
+      readonly worker: Worker;
+      /**
+       * Set only when the worker existed before and nothing changed but its load: `cpuPercent` and `gpuPercent`
+       * (each present on both sides, or absent on both) and `lastHeartbeat`. The larger absolute change of the two
+       * percentages, in points (0 when only `lastHeartbeat` moved). A watcher with a load-change threshold drops
+       * the event when `loadDelta` is below it.
+       */
+      readonly loadDelta?: number;
+    })
+  | (RegistryEventBase & { readonly type: 'worker_removed'; readonly workerId: string });
+
+/** What a new watcher starts from: the registry as of `revision`, which the next event follows. */
+export interface WatchSnapshot {
+  readonly revision: number;
+  /** Sorted by hive id; offline hives not yet evicted included. */
+  readonly hives: readonly WatchedHive[];
+}
+
+/** One hive in a `WatchSnapshot`. */
+export interface WatchedHive {
+  readonly hiveId: string;
+  /** Its announced liveness: what the events so far said (see `HiveRegistry.watchSnapshot`). */
+  readonly online: boolean;
+  /** Sorted by worker id. */
+  readonly workers: readonly Worker[];
 }

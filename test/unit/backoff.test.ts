@@ -1,4 +1,4 @@
-import { Backoff } from '../../src/agent/backoff';
+import { Backoff } from '../../src/common/backoff';
 import { seededRandom } from '../helpers/seeded-random';
 
 const AGENTS = 1_000;
