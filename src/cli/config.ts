@@ -98,6 +98,22 @@ export const SETTINGS: readonly Setting[] = [
     help: 'largest request message accepted, in bytes',
   },
   {
+    key: 'watchHistoryEvents',
+    flag: 'watch-history',
+    env: 'HIVE_REGISTRY_WATCH_HISTORY',
+    kind: 'count',
+    defaultValue: '10000',
+    help: 'registry events kept for watchers resuming from a revision (older: RESYNC and a snapshot)',
+  },
+  {
+    key: 'watchQueueEvents',
+    flag: 'watch-queue',
+    env: 'HIVE_REGISTRY_WATCH_QUEUE',
+    kind: 'count',
+    defaultValue: '10000',
+    help: 'events a watcher may fall behind before it is ended with RESOURCE_EXHAUSTED (it resumes from its last revision)',
+  },
+  {
     key: 'db',
     flag: 'db',
     env: 'HIVE_REGISTRY_DB',

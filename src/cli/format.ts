@@ -1,5 +1,6 @@
 import type { CatalogHive } from '../client/proto-to-domain.js';
 import type { BestWorker } from '../client/registry-client.js';
+import type { WatchUpdate } from '../client/watch-stream.js';
 import type { Worker, WorkerEntry } from '../common/worker.js';
 import type { HiveView } from '../registry/types.js';
 
@@ -184,4 +185,24 @@ export function catalogReport(h: CatalogHive, nowMs: number): string {
       `updated:      ${iso(h.updatedAtMs)}`,
     ].join('\n') + '\n'
   );
+}
+
+/** One registry change as one line: revision, type, hive, and for workers their id, state, model and GPU load. */
+export function watchLine(u: WatchUpdate): string {
+  const head = `${String(u.revision).padStart(6)}  ${u.type.padEnd(15)}`;
+  switch (u.type) {
+    case 'synced':
+      return `${head}  (caught up: live events follow)\n`;
+    case 'resync':
+      return `${head}  (history too old or queen restarted: a fresh snapshot follows)\n`;
+    case 'worker_upserted': {
+      const w = u.worker;
+      const detail = w === undefined ? '' : `  ${w.state}  ${w.modelId ?? '-'}  GPU ${percent(w.gpuPercent)}  ${w.health}`;
+      return `${head}  ${u.hiveId}/${u.workerId ?? ''}${detail}\n`;
+    }
+    case 'worker_removed':
+      return `${head}  ${u.hiveId}/${u.workerId ?? ''}\n`;
+    default:
+      return `${head}  ${u.hiveId}\n`;
+  }
 }

@@ -7,7 +7,7 @@ import { toProtoJson } from '../client/proto-json.js';
 import { updateHiveRequest, type RegistryClient } from '../client/registry-client.js';
 import type { Backend, WorkerEntry } from '../common/worker.js';
 import { entryToProto } from '../server/domain-to-proto.js';
-import { bestReport, catalogReport, catalogTable, hiveReport, hivesTable, workersTable } from './format.js';
+import { bestReport, catalogReport, catalogTable, hiveReport, hivesTable, watchLine, workersTable } from './format.js';
 
 /**
  * The operator commands (`hives`, `hive`, `workers`, `best`, `remove-hive`, `catalog ...`) against a queen, as
@@ -252,4 +252,37 @@ export async function catalogDeregisterCommand(
   const response = await client.catalog.deregisterHive({ hiveId });
   if (flags.json === true) printJson(io, toProtoJson(response));
   else io.out(response.removed ? `deregistered hive ${hiveId}\n` : `hive ${hiveId} is not in the catalog\n`);
+}
+
+export interface WatchFlags extends OutputFlags {
+  readonly hive?: string;
+  readonly hivesOnly?: boolean;
+  readonly loadChangeThreshold?: string;
+}
+
+/**
+ * `watch`: one line per registry change (with --json, one WatchEvent per line in protobuf JSON form) until
+ * interrupted or `signal` aborts; resumes by itself after the queen restarts.
+ */
+export async function watchCommand(
+  client: RegistryClient,
+  io: CommandIo,
+  flags: WatchFlags,
+  signal?: AbortSignal,
+): Promise<void> {
+  const threshold = flags.loadChangeThreshold === undefined ? 0 : Number(flags.loadChangeThreshold);
+  if (!Number.isFinite(threshold) || threshold < 0 || threshold > 100) {
+    throw new UsageError(`--load-change-threshold: must be 0 to 100 points, got ${JSON.stringify(flags.loadChangeThreshold)}`);
+  }
+  const options = {
+    ...(flags.hive === undefined ? {} : { hiveId: flags.hive }),
+    hivesOnly: flags.hivesOnly === true,
+    loadChangeThreshold: threshold,
+    ...(signal === undefined ? {} : { signal }),
+  };
+  if (flags.json === true) {
+    for await (const event of client.watchEvents(options)) io.out(`${JSON.stringify(toProtoJson(event))}\n`);
+    return;
+  }
+  for await (const update of client.watch(options)) io.out(watchLine(update));
 }

@@ -13,6 +13,7 @@ import {
   removeHiveCommand,
   runCommand,
   UsageError,
+  watchCommand,
   workersCommand,
   type CommandIo,
 } from './operator-commands.js';
@@ -98,6 +99,16 @@ export function addOperatorCommands(
     .argument('<hive-id>')
     .action(
       action('remove-hive', (client, hiveId: string, flags: CommonFlags) => removeHiveCommand(client, io, hiveId, flags)),
+    );
+
+  command('watch', 'print registry changes as they happen, one line each (Ctrl-C ends)')
+    .option('--hive <hive-id>', "only this hive's events")
+    .option('--hives-only', 'no worker events')
+    .option('--load-change-threshold <points>', 'skip changes of only CPU/GPU load smaller than this (default 0)')
+    .action(
+      action('watch', (client, flags: CommonFlags & { hive?: string; hivesOnly?: boolean; loadChangeThreshold?: string }) =>
+        watchCommand(client, io, flags),
+      ),
     );
 
   const catalog = root

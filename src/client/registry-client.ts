@@ -10,7 +10,7 @@ import {
   type CatalogHive as ProtoCatalogHive,
   type UpdateHiveRequestSchema,
 } from '../../gen/hive/v1/catalog_pb.js';
-import { HiveRegistry } from '../../gen/hive/v1/registry_pb.js';
+import { HiveRegistry, type WatchEvent } from '../../gen/hive/v1/registry_pb.js';
 import type { Resources } from '../registry/resources.js';
 import type { HiveView } from '../registry/types.js';
 import { BACKEND_TO_PROTO } from '../server/domain-to-proto.js';
@@ -23,6 +23,7 @@ import {
   type CatalogHive,
 } from './proto-to-domain.js';
 import { rawClient, unaryMethods, type UnaryMethods } from './unary-client.js';
+import { watchEvents, watchUpdateFromProto, type WatchOptions, type WatchUpdate } from './watch-stream.js';
 
 type ServiceMethods<S> = S extends GenService<infer M> ? M : never;
 
@@ -70,6 +71,7 @@ export class RegistryClient {
   /** hive.v1.HiveCatalog's RPCs, protobuf messages in and out. */
   readonly catalog: UnaryMethods<ServiceMethods<typeof HiveCatalog>>;
   private readonly channels: Client[];
+  private readonly rawRegistry: Client;
 
   constructor(
     /** host:port of the queen. */
@@ -86,6 +88,7 @@ export class RegistryClient {
     // pool, so both services ride one connection.
     const catalog = rawClient(HiveCatalog, address, credentials);
     this.channels = [registry, catalog];
+    this.rawRegistry = registry;
     this.registry = unaryMethods(HiveRegistry, registry, deadlineMs);
     this.catalog = unaryMethods(HiveCatalog, catalog, deadlineMs);
   }
@@ -190,6 +193,22 @@ export class RegistryClient {
   /** The hive's workers, sorted by id; empty for an unknown hive. */
   async getWorkersOnHive(hiveId: string): Promise<Worker[]> {
     return (await this.registry.getWorkersOnHive({ hiveId })).workers.map(workerFromProto);
+  }
+
+  /**
+   * The registry's changes: a snapshot ending with `synced`, then live events, resuming by itself after a lost
+   * stream (see watchEvents). Iterate with `for await`; `break` or `options.signal` ends it.
+   */
+  async *watch(options: WatchOptions = {}): AsyncGenerator<WatchUpdate, void, undefined> {
+    for await (const event of watchEvents(this.rawRegistry, options)) {
+      const update = watchUpdateFromProto(event);
+      if (update !== undefined) yield update;
+    }
+  }
+
+  /** The same stream as `watch`, as protobuf WatchEvent messages (what the CLI prints with --json). */
+  watchEvents(options: WatchOptions = {}): AsyncGenerator<WatchEvent, void, undefined> {
+    return watchEvents(this.rawRegistry, options);
   }
 
   // ---- hive.v1.HiveCatalog ----------------------------------------------------------------------------------

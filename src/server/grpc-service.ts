@@ -24,8 +24,13 @@ export function grpcServiceDefinition(service: DescService): ServiceDefinition {
   return definition;
 }
 
+/**
+ * Encodes a message; bytes pass through as they are, so a stream can send one pre-encoded message to many callers
+ * (Watch fans each event out to every watcher) without encoding it again per call.
+ */
 function serializer(schema: DescMessage): (message: Message) => Buffer {
   return (message) => {
+    if (message instanceof Uint8Array) return Buffer.isBuffer(message) ? message : Buffer.from(message);
     const bytes = toBinary(schema, message);
     return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   };

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Server, ServerCredentials, status } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
@@ -17,6 +18,7 @@ import { HeartbeatStreams } from './heartbeat-streams.js';
 import { catalogService } from './catalog-service.js';
 import { addReflection } from './reflection.js';
 import { registryService } from './registry-service.js';
+import { WatchStreams } from './watch-streams.js';
 
 /** Everything the queen's server needs to know; parsed and validated by the CLI, frozen. */
 export interface ServerConfig {
@@ -38,6 +40,10 @@ export interface ServerConfig {
   readonly maxStreams: number;
   /** Largest request message accepted, in bytes. */
   readonly maxMessageBytes: number;
+  /** Registry events kept for watchers resuming from a revision. */
+  readonly watchHistoryEvents: number;
+  /** Events a watcher may fall behind before it is ended with RESOURCE_EXHAUSTED. */
+  readonly watchQueueEvents: number;
   /** The catalog's SQLite file (created with its folder), or `:memory:` to keep nothing. */
   readonly db: string;
   /** `open`: hives join the catalog on their first accepted heartbeat; `required`: only registered hives may. */
@@ -91,6 +97,7 @@ export class QueenServer {
     private readonly server: Server,
     private readonly health: HealthImplementation,
     private readonly streams: HeartbeatStreams,
+    private readonly watches: WatchStreams,
     private readonly sweepTimer: NodeJS.Timeout,
     private readonly checkpointer: Checkpointer,
     private readonly logger: Logger,
@@ -134,9 +141,13 @@ export class QueenServer {
     const scheduling = new SchedulingIndex();
     const registry = new HiveRegistry(
       clock,
-      { offlineAfterMs: config.offlineAfterMs, evictAfterMs: config.evictAfterMs },
+      { offlineAfterMs: config.offlineAfterMs, evictAfterMs: config.evictAfterMs, historySize: config.watchHistoryEvents },
       scheduling,
     );
+    const watches = new WatchStreams(registry, logger.child({ component: 'watch' }), {
+      epoch: randomUUID(),
+      maxQueuedEvents: config.watchQueueEvents,
+    });
     const streams = new HeartbeatStreams(
       registry,
       clock,
@@ -157,7 +168,7 @@ export class QueenServer {
     const rpcLogger = logger.child({ component: 'rpc' });
     server.addService(
       grpcServiceDefinition(HiveRegistryService),
-      registryService(registry, scheduling, streams, rpcLogger),
+      registryService(registry, scheduling, streams, watches, rpcLogger),
     );
     server.addService(grpcServiceDefinition(HiveCatalogService), catalogService(catalog, registry, streams, rpcLogger));
     const health = new HealthImplementation(Object.fromEntries(HEALTH_NAMES.map((name) => [name, 'SERVING'])));
@@ -187,6 +198,7 @@ export class QueenServer {
       server,
       health,
       streams,
+      watches,
       sweepTimer,
       checkpointer,
       logger,
@@ -248,6 +260,11 @@ export class QueenServer {
     }
   }
 
+  /** Open Watch streams. */
+  get openWatches(): number {
+    return this.watches.size;
+  }
+
   /** Graceful stop; idempotent (a second call returns the same promise). */
   stop(): Promise<void> {
     this.stopping ??= this.drain();
@@ -259,6 +276,9 @@ export class QueenServer {
     log.info({ drainTimeoutMs: this.config.drainTimeoutMs }, 'draining');
     for (const name of HEALTH_NAMES) this.health.setStatus(name, 'NOT_SERVING');
     clearInterval(this.sweepTimer);
+    // Watches first: a watcher resumes on the next queen (RESYNC, new epoch) and should not be told that every
+    // hive went offline only because this queen is stopping.
+    this.watches.drain();
     this.streams.drain();
     const drained = await new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), this.config.drainTimeoutMs);

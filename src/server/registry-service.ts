@@ -42,6 +42,7 @@ import { quote } from '../registry/ids.js';
 import type { SchedulingIndex } from '../scheduler/scheduling-index.js';
 import { entryToProto, hiveToProto, resourcesToProto, uint32, workerToProto } from './domain-to-proto.js';
 import type { HeartbeatStreams } from './heartbeat-streams.js';
+import type { WatchStreams } from './watch-streams.js';
 import { BACKEND_FROM_PROTO, positiveDurationMs } from './payload-to-heartbeat.js';
 import { requireId, requireModelId, unary } from './unary.js';
 
@@ -58,11 +59,12 @@ function requireBackend(value: ProtoBackend): Backend {
   return backend;
 }
 
-/** The unary RPCs of hive.v1.HiveRegistry, plus the Heartbeat stream's handler. */
+/** The unary RPCs of hive.v1.HiveRegistry, plus the Heartbeat and Watch streams' handlers. */
 export function registryService(
   registry: HiveRegistry,
   scheduling: SchedulingIndex,
   streams: HeartbeatStreams,
+  watches: WatchStreams,
   logger: Logger,
 ): UntypedServiceImplementation {
   const hiveOrNotFound = (hiveId: string): HiveView => {
@@ -80,6 +82,7 @@ export function registryService(
 
   return {
     heartbeat: streams.handle,
+    watch: watches.handle,
 
     getHiveState: unary('GetHiveState', logger, GetHiveStateResponseSchema, (req: GetHiveStateRequest) => ({
       hive: hiveToProto(hiveOrNotFound(req.hiveId)),

@@ -1,6 +1,8 @@
 // An operator's session against the real CLI, through server reflection with buf curl (a Go client that
 // validates descriptors like grpcurl does).
-import { BufCurlStream, bufCurl } from '../helpers/buf-curl';
+import { spawn } from 'node:child_process';
+import { BufCurlStream, JsonObjectSplitter, bufCurl } from '../helpers/buf-curl';
+import { BUF } from '../helpers/cli-process';
 import { startServer, stopServer, type ServerProcess } from '../helpers/cli-process';
 
 const REGISTRY = 'hive.v1.HiveRegistry';
@@ -151,5 +153,47 @@ describe('operator session with buf curl through reflection', () => {
     });
     const gone = await bufCurl(server.address, `${CATALOG}/GetCatalogHive`, { hiveId: 'gpu-node-2' });
     expect(gone.grpcCode).toBe(5); // NOT_FOUND
+  });
+
+  test('Watch through reflection: a snapshot, SYNCED, then live events', async () => {
+    const hive = new BufCurlStream(server.address, `${REGISTRY}/Heartbeat`);
+    streams.push(hive);
+    hive.send(payload('hive-w', 1, [worker('w-0', 'meta/llama-3-8b', 20)]));
+    await hive.messages(1);
+
+    const watch = spawn(BUF, ['curl', '--protocol', 'grpc', '--http2-prior-knowledge', '-d', '{}', `http://${server.address}/${REGISTRY}/Watch`]);
+    const events: Record<string, unknown>[] = [];
+    const splitter = new JsonObjectSplitter();
+    watch.stdout.on('data', (chunk: Buffer) => events.push(...(splitter.push(chunk.toString()) as Record<string, unknown>[])));
+    const waitFor = async (predicate: () => boolean): Promise<void> => {
+      const deadline = Date.now() + 10_000;
+      while (!predicate()) {
+        if (Date.now() > deadline) throw new Error(`timed out; events so far: ${JSON.stringify(events)}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+    try {
+      await waitFor(() => events.some((e) => e.type === 'WATCH_EVENT_TYPE_SYNCED'));
+      const synced = events.findIndex((e) => e.type === 'WATCH_EVENT_TYPE_SYNCED');
+      const snapshot = events.slice(0, synced);
+      expect(snapshot).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ type: 'WATCH_EVENT_TYPE_HIVE_ONLINE', hiveId: 'hive-w', hiveOnline: true }),
+          expect.objectContaining({ type: 'WATCH_EVENT_TYPE_WORKER_UPSERTED', hiveId: 'hive-w', worker: expect.objectContaining({ workerId: 'w-0' }) }),
+        ]),
+      );
+      // Live: the hive changes a worker, then says goodbye.
+      hive.send(payload('hive-w', 2, [worker('w-0', 'meta/llama-3-8b', 20, 'WORKER_STATUS_BUSY')]));
+      await hive.messages(2);
+      expect((await hive.close()).grpcCode).toBe(0);
+      await waitFor(() => events.slice(synced + 1).some((e) => e.type === 'WATCH_EVENT_TYPE_HIVE_OFFLINE'));
+      const live = events.slice(synced + 1).filter((e) => e.hiveId === 'hive-w');
+      expect(live.map((e) => e.type)).toEqual(['WATCH_EVENT_TYPE_WORKER_UPSERTED', 'WATCH_EVENT_TYPE_HIVE_OFFLINE']);
+      expect(live[0]).toMatchObject({ worker: { workerId: 'w-0', state: 'WORKER_STATUS_BUSY' } });
+      expect(Number(live[1]?.revision)).toBe(Number(live[0]?.revision) + 1);
+      expect(live.every((e) => e.epoch === events[synced]?.epoch)).toBe(true);
+    } finally {
+      watch.kill();
+    }
   });
 });

@@ -1,5 +1,7 @@
 // The operator commands of the real CLI against a real queen: tables, --json, exit codes 0/1/2.
+import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
+import { createInterface } from 'node:readline';
 import { CLI, startServer, stopServer, type ServerProcess } from '../helpers/cli-process';
 import { QueenClient, type HeartbeatStream } from '../helpers/client';
 import { run, type RunResult } from '../helpers/run';
@@ -109,6 +111,44 @@ describe('operator commands (real CLI)', () => {
     expect(json(await cli('catalog', 'get', 'hive-c', '--json'))).not.toHaveProperty('hive.labels');
     expect(json(await cli('catalog', 'deregister', 'hive-c', '--json'))).toEqual({ removed: true });
     expect((await cli('catalog', 'deregister', 'hive-c')).stdout).toBe('hive hive-c is not in the catalog\n');
+  });
+
+  test('watch prints the snapshot, a synced line, then live changes', async () => {
+    const watch = spawn(process.execPath, [CLI, 'watch', '--hive', 'hive-a', '--queen', server.address], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const lines: string[] = [];
+    const seen = (pattern: RegExp) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no line matching ${pattern}; got ${JSON.stringify(lines)}`)), 10_000);
+        const check = (): void => {
+          if (lines.some((l) => pattern.test(l))) {
+            clearTimeout(timer);
+            resolve();
+          }
+        };
+        rl.on('line', check);
+        check();
+      });
+    const rl = createInterface({ input: watch.stdout! });
+    rl.on('line', (line) => lines.push(line));
+    try {
+      await seen(/^\s*\d+  synced /);
+      expect(lines[0]).toMatch(/^\s*\d+  hive_online      hive-a$/);
+      expect(lines.slice(1, 3)).toEqual([
+        expect.stringMatching(/^\s*\d+  worker_upserted  hive-a\/a-0  idle  meta\/llama-3-8b  GPU 35%  healthy$/),
+        expect.stringMatching(/^\s*\d+  worker_upserted  hive-a\/a-1  busy  qwen\/qwen2-7b  GPU 90%  healthy$/),
+      ]);
+      await hiveA.send({ hiveId: 'hive-a', sequence: 2n, unchanged: true });
+      const ack = await hiveA.send(
+        snapshotPayload('hive-a', 3, [wireWorker('a-0', { modelId: 'meta/llama-3-8b', deviceId: 0, vramBytes: 16n * GiB, gpuPercent: 36 })], {
+          devices: [wireDevice(0, 80n * GiB), wireDevice(1, 80n * GiB)],
+        }),
+      );
+      expect(ack.accepted).toBe(true);
+      await seen(/worker_removed   hive-a\/a-1$/);
+      expect(lines.filter((l) => /worker_upserted  hive-a\/a-0  idle  meta\/llama-3-8b  GPU 36%/.test(l))).toHaveLength(1);
+    } finally {
+      watch.kill('SIGINT');
+    }
   });
 
   test('remove-hive ends the hive stream and removes it from the registry', async () => {

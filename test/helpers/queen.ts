@@ -15,6 +15,8 @@ export const TEST_CONFIG: ServerConfig = Object.freeze({
   maxDevicesPerHive: 64,
   maxStreams: 100,
   maxMessageBytes: 4_194_304,
+  watchHistoryEvents: 10_000,
+  watchQueueEvents: 10_000,
   db: ':memory:',
   registration: 'open',
   catalogFlushIntervalMs: 1_000,

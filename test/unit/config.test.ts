@@ -65,6 +65,8 @@ describe('buildServeConfig', () => {
         maxDevicesPerHive: 64,
         maxStreams: 10_000,
         maxMessageBytes: 4_194_304,
+        watchHistoryEvents: 10_000,
+        watchQueueEvents: 10_000,
         db: './data/hive-registry.db',
         registration: 'open',
         catalogFlushIntervalMs: 1_000,

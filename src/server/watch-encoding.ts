@@ -1,0 +1,105 @@
+import { create, toBinary } from '@bufbuild/protobuf';
+import type { Worker } from '../common/worker.js';
+import { WatchEventSchema, WatchEventType, WorkerStateSchema } from '../../gen/hive/v1/registry_pb.js';
+import type { RegistryEvent, RegistryEventType } from '../registry/types.js';
+import { workerToProto } from './domain-to-proto.js';
+
+/**
+ * WatchEvents encoded once, however many watchers get them. A live event goes to every watcher as the same bytes
+ * (cached per registry event); a snapshot's worker is encoded once per Worker object (they are immutable and
+ * shared by every snapshot until the worker changes) and spliced behind each watcher's event header: protobuf
+ * fields may come in any order, and a length-delimited field is its tag, its length and its bytes.
+ */
+
+const EVENT_TYPE: Readonly<Record<RegistryEventType, WatchEventType>> = {
+  hive_online: WatchEventType.HIVE_ONLINE,
+  hive_offline: WatchEventType.HIVE_OFFLINE,
+  hive_removed: WatchEventType.HIVE_REMOVED,
+  worker_upserted: WatchEventType.WORKER_UPSERTED,
+  worker_removed: WatchEventType.WORKER_REMOVED,
+};
+
+/** Tag of WatchEvent.worker: field 6, wire type 2 (length-delimited). */
+const WORKER_TAG = (6 << 3) | 2;
+
+const workerBytes = new WeakMap<Worker, Uint8Array>();
+const eventBytes = new WeakMap<RegistryEvent, Buffer>();
+
+function encodedWorker(worker: Worker): Uint8Array {
+  let bytes = workerBytes.get(worker);
+  if (bytes === undefined) {
+    bytes = toBinary(WorkerStateSchema, workerToProto(worker));
+    workerBytes.set(worker, bytes);
+  }
+  return bytes;
+}
+
+function varint(value: number): number[] {
+  const out: number[] = [];
+  let v = value;
+  while (v > 0x7f) {
+    out.push((v & 0x7f) | 0x80);
+    v = Math.floor(v / 128);
+  }
+  out.push(v);
+  return out;
+}
+
+/** A WatchEvent's bytes: the header fields, then `worker` (already encoded) when given. */
+function encode(
+  header: { revision: number; epoch: string; type: WatchEventType; hiveId?: string; hiveOnline?: boolean },
+  worker?: Uint8Array,
+): Buffer {
+  const head = toBinary(
+    WatchEventSchema,
+    create(WatchEventSchema, {
+      revision: BigInt(header.revision),
+      epoch: header.epoch,
+      type: header.type,
+      hiveId: header.hiveId ?? '',
+      hiveOnline: header.hiveOnline ?? false,
+    }),
+  );
+  if (worker === undefined) return Buffer.from(head.buffer, head.byteOffset, head.byteLength);
+  return Buffer.concat([head, Uint8Array.from([WORKER_TAG, ...varint(worker.byteLength)]), worker]);
+}
+
+/** A live event, encoded once for every watcher. */
+export function encodeRegistryEvent(event: RegistryEvent, epoch: string): Buffer {
+  let bytes = eventBytes.get(event);
+  if (bytes === undefined) {
+    const header = {
+      revision: event.revision,
+      epoch,
+      type: EVENT_TYPE[event.type],
+      hiveId: event.hiveId,
+      hiveOnline: event.hiveOnline,
+    };
+    bytes =
+      event.type === 'worker_upserted'
+        ? encode(header, encodedWorker(event.worker))
+        : event.type === 'worker_removed'
+          ? encode(header, toBinary(WorkerStateSchema, create(WorkerStateSchema, { workerId: event.workerId })))
+          : encode(header);
+    eventBytes.set(event, bytes);
+  }
+  return bytes;
+}
+
+/** A snapshot's hive line: HIVE_ONLINE or HIVE_OFFLINE at the snapshot's revision. */
+export function encodeSnapshotHive(revision: number, epoch: string, hiveId: string, online: boolean): Buffer {
+  return encode({ revision, epoch, type: online ? WatchEventType.HIVE_ONLINE : WatchEventType.HIVE_OFFLINE, hiveId, hiveOnline: online });
+}
+
+/** A snapshot's worker line: WORKER_UPSERTED at the snapshot's revision. */
+export function encodeSnapshotWorker(revision: number, epoch: string, hiveId: string, online: boolean, worker: Worker): Buffer {
+  return encode(
+    { revision, epoch, type: WatchEventType.WORKER_UPSERTED, hiveId, hiveOnline: online },
+    encodedWorker(worker),
+  );
+}
+
+/** SYNCED or RESYNC at `revision`. */
+export function encodeMarker(type: WatchEventType.SYNCED | WatchEventType.RESYNC, revision: number, epoch: string): Buffer {
+  return encode({ revision, epoch, type });
+}
