@@ -79,7 +79,7 @@ const LAST_SEEN_SLACK_MS = 3_000;
 type AcksEvent = Extract<LoadEvent, { event: 'acks' }>;
 
 /** Asks the filler how many acks it has counted so far. */
-async function fillerAcks(filler: BenchChild): Promise<AcksEvent> {
+export async function fillerAcks(filler: BenchChild): Promise<AcksEvent> {
   filler.send('acks');
   const { acks, rejected, atMs } = await filler.next('acks', ACKS_TIMEOUT_MS);
   if (typeof acks !== 'number' || typeof rejected !== 'number' || typeof atMs !== 'number') {

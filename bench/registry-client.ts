@@ -5,9 +5,16 @@ import {
   type CallOptions,
   type Client,
   type ClientDuplexStream,
+  type ClientReadableStream,
   type ServiceError,
 } from '@grpc/grpc-js';
-import { HiveRegistry, type HeartbeatAck, type HiveHeartbeatPayload } from '../gen/hive/v1/registry_pb.js';
+import {
+  HiveRegistry,
+  type HeartbeatAck,
+  type HiveHeartbeatPayload,
+  type WatchEvent,
+  type WatchRequest,
+} from '../gen/hive/v1/registry_pb.js';
 import { grpcServiceDefinition } from '../src/server/grpc-service.js';
 
 /** A grpc-js generic client for hive.v1.HiveRegistry, from the same definition the servers use. */
@@ -16,6 +23,7 @@ const RegistryClient = makeGenericClientConstructor(grpcServiceDefinition(HiveRe
 export type UnaryCallback = (error: ServiceError | null, response?: unknown) => void;
 type RawUnary = (request: unknown, metadata: Metadata, options: CallOptions, callback: UnaryCallback) => unknown;
 type RawBidi = () => ClientDuplexStream<HiveHeartbeatPayload, HeartbeatAck>;
+type RawServerStream = (request: WatchRequest) => ClientReadableStream<WatchEvent>;
 
 /**
  * Opens a channel to `address`. `ownConnection` gives it its own subchannel (its own TCP connection) instead of
@@ -34,6 +42,13 @@ export function openHeartbeat(client: Client): ClientDuplexStream<HiveHeartbeatP
   const method = (client as unknown as Record<string, RawBidi | undefined>)['heartbeat'];
   if (method === undefined) throw new Error('generic client has no heartbeat method');
   return method.call(client);
+}
+
+/** Opens one Watch call on `client`. */
+export function openWatch(client: Client, request: WatchRequest): ClientReadableStream<WatchEvent> {
+  const method = (client as unknown as Record<string, RawServerStream | undefined>)['watch'];
+  if (method === undefined) throw new Error('generic client has no watch method');
+  return method.call(client, request);
 }
 
 /** A bound unary method of `client`, by lowerCamel name. */

@@ -2,7 +2,10 @@ import type { CatalogComparison, CatalogMeasurement } from './catalog-scenario.j
 import type { Machine } from './machine.js';
 import type { Measurement, NetworkSettings, Pair } from './network-scenarios.js';
 import type { DomainFigure, DomainSpec } from './protocol.js';
+import { fixed, int, mib, ms, pct, usec } from './report-format.js';
 import { median } from './stats.js';
+import type { WatchComparison } from './watch-scenario.js';
+import { watchSection, watchSummary } from './watch-report.js';
 
 /** Everything one run produced. */
 export interface BenchReport {
@@ -13,6 +16,7 @@ export interface BenchReport {
   readonly pairs: readonly Pair[];
   readonly domain: readonly DomainFigure[];
   readonly catalog: CatalogComparison;
+  readonly watch: WatchComparison;
   readonly durationMs: number;
 }
 
@@ -32,14 +36,6 @@ interface Row {
   readonly ratios: readonly number[];
   readonly format: (value: number) => string;
 }
-
-const int = (value: number): string => Math.round(value).toLocaleString('en-US');
-const fixed = (digits: number) => (value: number): string =>
-  value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-const ms = (value: number): string => `${fixed(value < 10 ? 2 : 1)(value)} ms`;
-const usec = (value: number): string => `${fixed(value < 100 ? 1 : 0)(value)} µs`;
-const pct = (value: number): string => `${int(value)} %`;
-const mib = (value: number): string => `${fixed(1)(value / 2 ** 20)} MiB`;
 
 function rowsOf(pairs: readonly Pair[], op: string, cores: number): Row[] {
   const row = (figure: string, pick: (m: Measurement) => number, format: (v: number) => string): Row => ({
@@ -83,8 +79,8 @@ const HOW_TO_READ = (rounds: number): string =>
   `baseline and queen in alternating order; values are medians over the rounds, ratios the median of per-round ` +
   `ratios with their range in parentheses. The in-process figures of section 3 are absolute (there is no network ` +
   `and no baseline): compare them only with runs on similar hardware. Section 4 compares the queen with itself, ` +
-  `with its catalog in memory and in a file, so its ratio is file / memory. Speed is checked here, never by timed ` +
-  `assertions in tests.`;
+  `with its catalog in memory and in a file, so its ratio is file / memory; section 5 compares it with itself ` +
+  `without and with watchers (ratio with / without). Speed is checked here, never by timed assertions in tests.`;
 
 function networkSection(report: BenchReport): string[] {
   const s = report.settings;
@@ -247,6 +243,7 @@ export function markdown(report: BenchReport): string {
     ...networkSection(report),
     ...domainSection(report),
     ...catalogSection(report.catalog, m.cores),
+    ...watchSection(report.watch, m.cores),
   ];
   return `${lines.join('\n').trimEnd()}\n`;
 }
@@ -269,5 +266,5 @@ export function summary(report: BenchReport): string {
   const rows = table.map((r) =>
     r.map((cell, c) => (c >= 2 ? cell.padStart(widths[c] ?? 0) : cell.padEnd(widths[c] ?? 0))).join('  '),
   );
-  return [...rows, '', catalogSummary(report.catalog)].join('\n');
+  return [...rows, '', catalogSummary(report.catalog), watchSummary(report.watch)].join('\n');
 }

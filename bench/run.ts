@@ -1,17 +1,22 @@
 // The benchmark suite: `npm run bench` (builds, then runs `node dist/bench/run.js`).
-//   node dist/bench/run.js [--rounds N] [--measure-seconds S] [--only catalog]
+//   node dist/bench/run.js [--rounds N] [--measure-seconds S] [--only catalog|watch]
 // Runs every scenario against the queen and against a bare grpc-js baseline in the same run, each server and
 // each load generator in its own child process on 127.0.0.1, then the in-process domain benchmark, then the
 // catalog checkpoint scenario (the queen with its catalog in memory, then in a file in a temporary folder; once
-// per run); writes BENCHMARKS.md at the repository root and prints a summary. Every child is killed on any way out.
+// per run), then the watch scenario (once per run); writes BENCHMARKS.md at the repository root and prints a
+// summary. Every child is killed on any way out.
 // --only catalog runs the catalog scenario alone (about 35 s) and prints its section of the report and its summary
-// line on stdout, leaving BENCHMARKS.md as it is. Build first: `npm run -s build && npx tsc -p tsconfig.bench.json`.
+// line on stdout, leaving BENCHMARKS.md as it is; --only watch does the same for the watch scenario (100 watchers
+// while 1,000 hives heartbeat once a second, about a minute). Build first:
+// `npm run -s build && npx tsc -p tsconfig.bench.json`.
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { BenchChild, killAllChildren, stopAllChildren } from './bench-child.js';
 import { catalogCheckpointRuns, type CatalogComparison, type CatalogSettings } from './catalog-scenario.js';
 import { describeMachine } from './machine.js';
+import { watchRun, type WatchComparison, type WatchSettings } from './watch-scenario.js';
+import { watchSection, watchSummary } from './watch-report.js';
 import {
   UNARY_METHODS,
   heartbeatRun,
@@ -27,7 +32,7 @@ import { nowMs } from './stats.js';
 const OUTPUT = join(__dirname, '..', '..', 'BENCHMARKS.md');
 const DOMAIN_TIMEOUT_MS = 90_000;
 /** What `--only` may name. */
-const ONLY = ['catalog'] as const;
+const ONLY = ['catalog', 'watch'] as const;
 /** The catalog scenario: 1,000 hives, a tick per hive per second, 20 streams per connection. */
 const CATALOG_SETTINGS: CatalogSettings = {
   hives: 1_000,
@@ -35,6 +40,25 @@ const CATALOG_SETTINGS: CatalogSettings = {
   streamsPerConnection: 20,
   warmupMs: 3_000,
   measureMs: 10_000,
+};
+
+/**
+ * The watch scenario: the catalog scenario's fleet, 10 more hives making 20 changes/s, 100 watchers (10 per
+ * connection); p99 latency target 50 ms.
+ */
+const WATCH_SETTINGS: WatchSettings = {
+  hives: 1_000,
+  tickEveryMs: 1_000,
+  streamsPerConnection: 20,
+  changerHives: 10,
+  changerFirstHive: 100_000,
+  changesPerSecond: 20,
+  watchers: 100,
+  watchersPerConnection: 10,
+  warmupMs: 3_000,
+  settleMs: 5_000,
+  measureMs: 10_000,
+  targetP99Ms: 50,
 };
 
 function option(name: string, fallback: number, min: number, max: number): number {
@@ -92,9 +116,25 @@ async function catalogFigures(): Promise<CatalogComparison> {
   return catalogCheckpointRuns(s);
 }
 
+async function watchFigures(): Promise<WatchComparison> {
+  const s = WATCH_SETTINGS;
+  log(
+    `watch: ${s.watchers} watchers, ${s.hives} hives ticking every ${s.tickEveryMs} ms, ` +
+      `${s.changesPerSecond} changes/s (without watchers, then with)`,
+  );
+  return watchRun(s);
+}
+
 async function main(): Promise<void> {
   const started = nowMs();
-  if (onlyOption() === 'catalog') {
+  const only = onlyOption();
+  if (only === 'watch') {
+    const watch = await watchFigures();
+    process.stdout.write(`${watchSection(watch, cpus().length).join('\n')}\n${watchSummary(watch)}\n`);
+    log(`took ${Math.round((nowMs() - started) / 1_000)} s; BENCHMARKS.md left as it was`);
+    return;
+  }
+  if (only === 'catalog') {
     const catalog = await catalogFigures();
     process.stdout.write(`${catalogSection(catalog, cpus().length).join('\n')}\n${catalogSummary(catalog)}\n`);
     log(`took ${Math.round((nowMs() - started) / 1_000)} s; BENCHMARKS.md left as it was`);
@@ -136,6 +176,7 @@ async function main(): Promise<void> {
   log(`domain in-process (${domainSpec.hives} hives)`);
   const domain = await domainFigures(domainSpec);
   const catalog = await catalogFigures();
+  const watch = await watchFigures();
 
   const report: BenchReport = {
     machine,
@@ -145,6 +186,7 @@ async function main(): Promise<void> {
     pairs,
     domain,
     catalog,
+    watch,
     durationMs: nowMs() - started,
   };
   writeFileSync(OUTPUT, markdown(report));

@@ -1,0 +1,48 @@
+// Child process of the watch scenario: the changer or the watchers, each in its own process.
+//   node dist/bench/watch-main.js '<WatchChildSpec as JSON>'
+// Writes WatchChildEvent lines on stdout and reads commands from stdin, one a line (see watch-protocol.ts); exits
+// on SIGTERM, when its stdin closes (the parent is gone), or after its spec's lifetime (MAX_LIFETIME_MS at most).
+// A failure is said as a 'failed' event, then the process exits with 1.
+import { createInterface } from 'node:readline';
+import { runWatchClients } from './watch-clients.js';
+import { runChanger } from './watch-changer.js';
+import { emitWatch, type WatchChildSpec } from './watch-protocol.js';
+
+/** Exits whatever happens after this long. */
+const MAX_LIFETIME_MS = 120_000;
+
+async function main(): Promise<void> {
+  setTimeout(() => {
+    process.stderr.write(`watch-main: still running after ${MAX_LIFETIME_MS} ms, exiting\n`);
+    process.exit(3);
+  }, MAX_LIFETIME_MS).unref();
+  const spec = JSON.parse(process.argv[2] ?? '') as WatchChildSpec;
+
+  let stopped = false;
+  const stop = (): void => {
+    stopped = true;
+  };
+  process.on('SIGTERM', stop);
+  const commands = createInterface({ input: process.stdin });
+  commands.on('close', stop);
+  const onCommand = (listener: (command: string) => void): void => {
+    commands.on('line', listener);
+  };
+
+  switch (spec.mode) {
+    case 'change':
+      await runChanger(spec, emitWatch, () => stopped, onCommand);
+      break;
+    case 'watch':
+      await runWatchClients(spec, emitWatch, () => stopped, onCommand);
+      break;
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    emitWatch({ event: 'failed', error: error instanceof Error ? error.message : String(error) });
+    process.exit(1);
+  },
+);
