@@ -11,26 +11,62 @@ import { compareIds } from './ids.js';
  * A percentage that appears or disappears is not a load change: "unknown" and a number are not comparable.
  * `loadDelta` is the larger absolute change of the two percentages, in points (0 when only `lastHeartbeat` moved).
  *
- * Every field is compared, those added to `Worker` later included (they count as non-load changes), so a worker
- * sent again with any difference makes an event.
+ * Every field is compared (FIELD_KIND lists them; a field added to `Worker` must be listed there to compile), so a
+ * worker sent again with any difference makes an event.
  */
 export function workerChange(before: Worker, after: Worker): { readonly loadDelta?: number } | undefined {
-  let changed = false;
-  const a = before as unknown as Readonly<Record<string, unknown>>;
-  const b = after as unknown as Readonly<Record<string, unknown>>;
-  for (const key of Object.keys(a)) {
-    if (sameData(a[key], b[key])) continue;
-    if (!isLoadChange(key, a[key], b[key])) return OTHER_CHANGE;
-    changed = true;
+  // Written out field by field: this runs for every worker of every full snapshot, and static property reads are
+  // several times faster than a loop over keys. COMPARED below makes a new Worker field a compile error until it is
+  // added here.
+  if (
+    before.workerId !== after.workerId ||
+    before.state !== after.state ||
+    before.url !== after.url ||
+    before.modelId !== after.modelId ||
+    before.backend !== after.backend ||
+    before.health !== after.health ||
+    !sameNumber(before.deviceId, after.deviceId) ||
+    !sameNumber(before.vramBytes, after.vramBytes) ||
+    !sameNumber(before.ramBytes, after.ramBytes) ||
+    // A percentage that appears or disappears is a real change; between two numbers it is load.
+    (before.cpuPercent === undefined) !== (after.cpuPercent === undefined) ||
+    (before.gpuPercent === undefined) !== (after.gpuPercent === undefined)
+  ) {
+    return OTHER_CHANGE;
   }
-  for (const key of Object.keys(b)) {
-    if (key in a || b[key] === undefined) continue; // compared above, or absent on both sides
-    if (!isLoadChange(key, undefined, b[key])) return OTHER_CHANGE;
-    changed = true;
-  }
-  if (!changed) return undefined;
+  const load =
+    !sameNumber(before.cpuPercent, after.cpuPercent) ||
+    !sameNumber(before.gpuPercent, after.gpuPercent) ||
+    !sameTime(before.lastHeartbeat, after.lastHeartbeat);
+  if (!load) return undefined;
   const cpu = percentDelta(before.cpuPercent, after.cpuPercent);
   return { loadDelta: Math.max(cpu, percentDelta(before.gpuPercent, after.gpuPercent)) };
+}
+
+/** Every field of Worker, as workerChange compares it: a field added to Worker does not compile until listed. */
+const COMPARED: Readonly<Record<keyof Worker, 'value' | 'load'>> = {
+  workerId: 'value',
+  state: 'value',
+  url: 'value',
+  modelId: 'value',
+  backend: 'value',
+  deviceId: 'value',
+  vramBytes: 'value',
+  ramBytes: 'value',
+  cpuPercent: 'load',
+  gpuPercent: 'load',
+  health: 'value',
+  lastHeartbeat: 'load',
+};
+void COMPARED;
+
+/** Equal numbers, both absent, or both NaN (a value sent again unchanged must make no event). */
+function sameNumber(a: number | undefined, b: number | undefined): boolean {
+  return a === b || (a !== undefined && b !== undefined && Number.isNaN(a) && Number.isNaN(b));
+}
+
+function sameTime(a: Worker['lastHeartbeat'], b: Worker['lastHeartbeat']): boolean {
+  return a === b || (a !== undefined && b !== undefined && a.seconds === b.seconds && a.nanos === b.nanos);
 }
 
 /**
@@ -74,31 +110,6 @@ export function workerEvents(
 
 const OTHER_CHANGE: { readonly loadDelta?: number } = Object.freeze({});
 
-function isLoadChange(key: string, before: unknown, after: unknown): boolean {
-  if (key === 'lastHeartbeat') return true;
-  if (key === 'cpuPercent' || key === 'gpuPercent') return before !== undefined && after !== undefined;
-  return false;
-}
-
 function percentDelta(before: number | undefined, after: number | undefined): number {
   return before === undefined || after === undefined ? 0 : Math.abs(after - before);
-}
-
-/**
- * Equality of plain data (what a Worker is made of: strings, numbers, booleans, plain objects such as WallTime,
- * arrays). A key whose value is undefined counts as absent.
- */
-function sameData(a: unknown, b: unknown): boolean {
-  // NaN equals itself here: a value sent again unchanged must make no event.
-  if (a === b || (Number.isNaN(a) && Number.isNaN(b))) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Array.isArray(a) || Array.isArray(b)) {
-    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
-    return a.every((item, index) => sameData(item, b[index]));
-  }
-  const x = a as Readonly<Record<string, unknown>>;
-  const y = b as Readonly<Record<string, unknown>>;
-  for (const key of Object.keys(x)) if (!sameData(x[key], y[key])) return false;
-  for (const key of Object.keys(y)) if (!sameData(x[key], y[key])) return false;
-  return true;
 }
