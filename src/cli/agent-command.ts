@@ -1,3 +1,4 @@
+import type { ChannelCredentials } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { HeartbeatAgent } from '../agent/heartbeat-agent.js';
 import type { SnapshotProvider } from '../agent/hive-snapshot.js';
@@ -6,6 +7,7 @@ import { WorkersFile, WorkersFileError } from '../agent/workers-file.js';
 import { systemClock } from '../common/clock.js';
 import { checkId, checkModelId } from '../registry/ids.js';
 import { checkListen, LOG_LEVELS, type LogLevel } from './config.js';
+import { clientCredentials, type ClientTlsFlags } from './tls-files.js';
 
 /** `hive-registry agent` as parsed from its flags (and the environment). */
 export interface AgentConfig {
@@ -16,9 +18,11 @@ export interface AgentConfig {
     readonly path: string;
   };
   readonly logLevel: LogLevel;
+  /** Plaintext or TLS, from the --tls-* flags. */
+  readonly credentials: ChannelCredentials;
 }
 
-export interface AgentFlags {
+export interface AgentFlags extends ClientTlsFlags {
   readonly queen?: string;
   readonly hiveId?: string;
   readonly simulate?: string;
@@ -62,8 +66,9 @@ export function buildAgentConfig(
     if (flags.models !== undefined) problems.push('--models goes with --simulate, not --workers-file');
     source = { kind: 'workers-file', path: flags.workersFile };
   }
-  if (problems.length > 0 || source === undefined) return { ok: false, problems };
-  return { ok: true, config: { queen, hiveId, source, logLevel } };
+  const credentials = clientCredentials(flags, problems);
+  if (problems.length > 0 || source === undefined || credentials === undefined) return { ok: false, problems };
+  return { ok: true, config: { queen, hiveId, source, logLevel, credentials } };
 }
 
 /**
@@ -91,7 +96,7 @@ export async function runAgent(
     provider = file.provider;
     close = () => file.close();
   }
-  const agent = HeartbeatAgent.forQueen(config.queen, config.hiveId, provider, { logger });
+  const agent = HeartbeatAgent.forQueen(config.queen, config.hiveId, provider, { logger, credentials: config.credentials });
   onStop(() => agent.stop());
   agent.start();
   logger.info({ component: 'agent', hiveId: config.hiveId, queen: config.queen, source: config.source.kind }, 'hive agent started');

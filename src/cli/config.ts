@@ -9,9 +9,13 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 /** Everything `hive-registry serve` runs with. */
 export interface ServeConfig extends ServerConfig {
   readonly logLevel: LogLevel;
+  /** PEM files for TLS ('' = off); read by the CLI into `tls` once the configuration is valid. */
+  readonly tlsCertPath: string;
+  readonly tlsKeyPath: string;
+  readonly tlsClientCaPath: string;
 }
 
-type Kind = 'address' | 'duration' | 'count' | 'level' | 'path' | 'registration';
+type Kind = 'address' | 'duration' | 'count' | 'level' | 'path' | 'file' | 'registration';
 
 /** One setting: its flag, its environment variable, its default (as a user would type it) and its meaning. */
 export interface Setting {
@@ -154,6 +158,30 @@ export const SETTINGS: readonly Setting[] = [
     help: 'close a connection whose keepalive ping is not answered within this (its hives go offline at once)',
   },
   {
+    key: 'tlsCertPath',
+    flag: 'tls-cert',
+    env: 'HIVE_REGISTRY_TLS_CERT',
+    kind: 'file',
+    defaultValue: '',
+    help: "serve TLS with this PEM certificate chain (with --tls-key); '' is plaintext",
+  },
+  {
+    key: 'tlsKeyPath',
+    flag: 'tls-key',
+    env: 'HIVE_REGISTRY_TLS_KEY',
+    kind: 'file',
+    defaultValue: '',
+    help: 'the PEM private key of --tls-cert',
+  },
+  {
+    key: 'tlsClientCaPath',
+    flag: 'tls-client-ca',
+    env: 'HIVE_REGISTRY_TLS_CLIENT_CA',
+    kind: 'file',
+    defaultValue: '',
+    help: 'require client certificates signed by this PEM CA (mutual TLS; needs --tls-cert)',
+  },
+  {
     key: 'logLevel',
     flag: 'log-level',
     env: 'HIVE_REGISTRY_LOG_LEVEL',
@@ -239,6 +267,10 @@ export function buildServeConfig(
         if (raw.length === 0 || raw.includes('\0')) problem(`must be a file path or :memory:, got ${JSON.stringify(raw)}`);
         values[setting.key] = raw;
         break;
+      case 'file':
+        if (raw.includes('\0')) problem(`must be a file path, got ${JSON.stringify(raw)}`);
+        values[setting.key] = raw;
+        break;
       case 'registration':
         if (!(REGISTRATION_MODES as readonly string[]).includes(raw)) {
           problem(`must be one of ${REGISTRATION_MODES.join(', ')}, got ${JSON.stringify(raw)}`);
@@ -255,6 +287,12 @@ export function buildServeConfig(
   }
   const config = values as unknown as ServeConfig;
   if (problems.length === 0) {
+    if ((config.tlsCertPath === '') !== (config.tlsKeyPath === '')) {
+      problems.push('--tls-cert and --tls-key go together: give both, or neither for plaintext');
+    }
+    if (config.tlsClientCaPath !== '' && config.tlsCertPath === '') {
+      problems.push('--tls-client-ca needs --tls-cert and --tls-key: client certificates are only asked for over TLS');
+    }
     if (config.offlineAfterMs <= config.heartbeatIntervalMs) {
       problems.push(
         `--offline-after (${config.offlineAfterMs} ms) must be longer than --heartbeat-interval (${config.heartbeatIntervalMs} ms), or every hive flaps offline between heartbeats`,

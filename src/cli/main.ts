@@ -6,6 +6,7 @@ import { LOG_LEVELS, SETTINGS, buildServeConfig, isLoopback } from './config.js'
 import { buildAgentConfig, runAgent, WorkersFileError, type AgentFlags } from './agent-command.js';
 import { runDemo } from './demo.js';
 import { createLogger } from './logger.js';
+import { serverTls } from './tls-files.js';
 import type { CommandIo } from './operator-commands.js';
 import { DEFAULT_QUEEN, QUEEN_ENV } from './operator-program.js';
 import { addOperatorCommands } from './operator-program.js';
@@ -31,7 +32,13 @@ async function serve(flags: Record<string, string | undefined>): Promise<void> {
     process.stderr.write(`hive-registry serve: bad configuration\n${parsed.problems.map((p) => `  - ${p}\n`).join('')}`);
     process.exit(EXIT_USAGE);
   }
-  const config = parsed.config;
+  const problems: string[] = [];
+  const tls = serverTls(parsed.config, problems);
+  if (problems.length > 0) {
+    process.stderr.write(`hive-registry serve: bad configuration\n${problems.map((p) => `  - ${p}\n`).join('')}`);
+    process.exit(EXIT_USAGE);
+  }
+  const config = tls === undefined ? parsed.config : { ...parsed.config, tls };
   const logger = createLogger(config.logLevel);
   if (!isLoopback(config.listen)) {
     logger.warn(
@@ -144,6 +151,9 @@ function program(): Command {
     .option('--models <a,b,...>', 'with --simulate: the models the workers load, round robin')
     .option('--workers-file <file>', "a HiveHeartbeatPayload in protobuf JSON form: the hive's workers and devices, re-read on change")
     .option('--log-level <level>', `log level: ${LOG_LEVELS.join(', ')} (env HIVE_REGISTRY_LOG_LEVEL; default info)`)
+    .option('--tls-ca <file>', "connect with TLS, verifying the queen's certificate against this PEM CA")
+    .option('--tls-cert <file>', 'with --tls-key: a PEM client certificate, for a queen that requires one')
+    .option('--tls-key <file>', 'the PEM private key of --tls-cert')
     .allowExcessArguments(false)
     .action(async (flags: AgentFlags) => agent(flags));
   root
@@ -182,5 +192,14 @@ async function main(): Promise<void> {
     throw error;
   }
 }
+
+// grpc-js passes an IP address as the TLS server name when the queen is addressed by IP, and Node warns about it
+// on every connection (DEP0123). The certificate is still verified against the IP (its subjectAltName), so the
+// warning only adds noise to operator output: drop that one, print every other warning as Node would.
+process.removeAllListeners('warning');
+process.on('warning', (warning: Error & { code?: string }) => {
+  if (warning.code === 'DEP0123') return;
+  process.stderr.write(`(node:${process.pid}) ${warning.name}: ${warning.message}\n`);
+});
 
 void main();

@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { createRegistryClient, type RegistryClient } from '../client/registry-client.js';
 import { checkListen, parseDuration } from './config.js';
+import { clientCredentials, type ClientTlsFlags } from './tls-files.js';
 import {
   bestCommand,
   catalogDeregisterCommand,
@@ -23,7 +24,7 @@ export const DEFAULT_QUEEN = '127.0.0.1:50051';
 export const QUEEN_ENV = 'HIVE_REGISTRY_QUEEN';
 
 /** What every operator command takes. */
-interface CommonFlags {
+interface CommonFlags extends ClientTlsFlags {
   readonly queen?: string;
   readonly json?: boolean;
   readonly timeout?: string;
@@ -50,6 +51,9 @@ export function addOperatorCommands(
       )
       .option('--json', 'print the RPC response in protobuf JSON form (as grpcurl does)')
       .option('--timeout <duration>', 'deadline of each call, e.g. 2s (default 5s)')
+      .option('--tls-ca <file>', "connect with TLS, verifying the queen's certificate against this PEM CA")
+      .option('--tls-cert <file>', 'with --tls-key: a PEM client certificate, for a queen that requires one')
+      .option('--tls-key <file>', 'the PEM private key of --tls-cert')
       .allowExcessArguments(false);
 
   /** Runs `work` with a client for the command's --queen, then closes it and exits with the command's code. */
@@ -67,7 +71,10 @@ export function addOperatorCommands(
         if (flags.timeout !== undefined && (deadlineMs === undefined || deadlineMs <= 0)) {
           throw new UsageError(`--timeout: must be a duration such as 500ms or 5s, got ${JSON.stringify(flags.timeout)}`);
         }
-        client = createRegistryClient(queen, deadlineMs === undefined ? {} : { deadlineMs });
+        const problems: string[] = [];
+        const credentials = clientCredentials(flags, problems);
+        if (credentials === undefined) throw new UsageError(problems.join('; '));
+        client = createRegistryClient(queen, { credentials, ...(deadlineMs === undefined ? {} : { deadlineMs }) });
         await work(client, ...args);
       });
       client?.close();

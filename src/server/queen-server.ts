@@ -54,6 +54,16 @@ export interface ServerConfig {
   readonly keepaliveTimeMs: number;
   /** ...and closed (its streams ended, its hives offline) when the ping is not answered within this. */
   readonly keepaliveTimeoutMs: number;
+  /** Serve TLS (and with `clientCa`, mutual TLS); plaintext when absent. */
+  readonly tls?: ServerTls;
+}
+
+/** TLS material for the server, PEM-encoded. */
+export interface ServerTls {
+  readonly certChain: Buffer;
+  readonly privateKey: Buffer;
+  /** When set, clients must present a certificate signed by this CA (mutual TLS). */
+  readonly clientCa?: Buffer;
 }
 
 /** What only embedders and tests change. */
@@ -76,6 +86,16 @@ const MAX_CHECKPOINT_BACKOFF_MS = 30_000;
 
 /** The health service names we report: '' (the whole server) and our own services. */
 const HEALTH_NAMES = ['', HiveRegistryService.typeName, HiveCatalogService.typeName] as const;
+
+/** Plaintext, TLS, or mutual TLS (client certificates required and verified against `clientCa`). */
+function serverCredentials(tls: ServerTls | undefined): ServerCredentials {
+  if (tls === undefined) return ServerCredentials.createInsecure();
+  return ServerCredentials.createSsl(
+    tls.clientCa ?? null,
+    [{ cert_chain: tls.certChain, private_key: tls.privateKey }],
+    tls.clientCa !== undefined,
+  );
+}
 
 /**
  * How often the sweep runs. Short, because it is also how a stall is measured: a stall is known to have started
@@ -176,7 +196,7 @@ export class QueenServer {
     addReflection(server, [HiveRegistryService, HiveCatalogService, Health]);
 
     const port = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(config.listen, ServerCredentials.createInsecure(), (error, boundPort) =>
+      server.bindAsync(config.listen, serverCredentials(config.tls), (error, boundPort) =>
         error ? reject(error) : resolve(boundPort),
       );
     });
@@ -210,7 +230,15 @@ export class QueenServer {
       port,
     );
     logger.info(
-      { component: 'server', listen: config.listen, port, db: catalog.path, registration: config.registration, catalogHives: catalog.size },
+      {
+        component: 'server',
+        listen: config.listen,
+        port,
+        tls: config.tls === undefined ? 'off' : config.tls.clientCa === undefined ? 'on' : 'mutual',
+        db: catalog.path,
+        registration: config.registration,
+        catalogHives: catalog.size,
+      },
       'hive-registry serving',
     );
     return queen;

@@ -72,6 +72,9 @@ describe('buildServeConfig', () => {
         catalogFlushIntervalMs: 1_000,
         keepaliveTimeMs: 30_000,
         keepaliveTimeoutMs: 10_000,
+        tlsCertPath: '',
+        tlsKeyPath: '',
+        tlsClientCaPath: '',
         logLevel: 'info',
       },
     });
@@ -116,6 +119,21 @@ describe('buildServeConfig', () => {
         '--registration: must be one of open, required, got "closed"',
         '--catalog-flush-interval: must be more than 0 and at most 24h, got 0s',
       ],
+    });
+  });
+
+  test('TLS flags: cert and key go together, a client CA needs them', () => {
+    expect(buildServeConfig({ tlsCertPath: 'c.pem' }, {})).toEqual({
+      ok: false,
+      problems: ['--tls-cert and --tls-key go together: give both, or neither for plaintext'],
+    });
+    expect(buildServeConfig({}, { HIVE_REGISTRY_TLS_CLIENT_CA: 'ca.pem' })).toEqual({
+      ok: false,
+      problems: ['--tls-client-ca needs --tls-cert and --tls-key: client certificates are only asked for over TLS'],
+    });
+    expect(buildServeConfig({ tlsCertPath: 'c.pem', tlsKeyPath: 'k.pem' }, {})).toMatchObject({
+      ok: true,
+      config: { tlsCertPath: 'c.pem', tlsKeyPath: 'k.pem', tlsClientCaPath: '' },
     });
   });
 
