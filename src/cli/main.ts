@@ -41,9 +41,10 @@ async function serve(flags: Record<string, string | undefined>): Promise<void> {
   const config = tls === undefined ? parsed.config : { ...parsed.config, tls };
   const logger = createLogger(config.logLevel);
   if (!isLoopback(config.listen)) {
+    // Only reachable with --insecure (buildServeConfig refuses otherwise): say it at every start.
     logger.warn(
-      { component: 'server', listen: config.listen },
-      'listening beyond loopback: anyone who can reach this address can send heartbeats and call every RPC',
+      { component: 'server', listen: config.listen, tls: config.tls === undefined ? 'off' : 'on' },
+      '--insecure: listening beyond loopback without caller authentication; anyone who can reach this address can send heartbeats and call every RPC',
     );
   }
   // Signal handlers go in before the server starts, so a signal during startup still drains cleanly.
@@ -132,10 +133,11 @@ function program(): Command {
     .allowExcessArguments(false);
   const attributes = new Map<string, string>();
   for (const setting of SETTINGS) {
-    const option = new Option(
-      `--${setting.flag} <value>`,
-      `${setting.help} (env ${setting.env}; default ${setting.defaultValue})`,
-    );
+    const option =
+      setting.kind === 'switch'
+        ? // A switch takes no value: present means 'true' (the environment variable takes true or false).
+          new Option(`--${setting.flag}`, `${setting.help} (env ${setting.env}=true)`).argParser(() => 'true')
+        : new Option(`--${setting.flag} <value>`, `${setting.help} (env ${setting.env}; default ${setting.defaultValue})`);
     attributes.set(setting.key, option.attributeName());
     serveCommand.addOption(option);
   }

@@ -25,6 +25,13 @@ describe('hive-registry serve', () => {
     expect(result.stderr).toContain('--offline-after (15000 ms) must be longer than --heartbeat-interval (20000 ms)');
   });
 
+  test('a listen address beyond loopback is refused without --insecure (tests never bind beyond loopback)', async () => {
+    const refused = await run(process.execPath, [CLI, 'serve', '--listen', '0.0.0.0:0', '--db', ':memory:']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('--listen 0.0.0.0:0 is beyond loopback');
+    expect(refused.stderr).toContain('pass --insecure to accept that');
+  });
+
   test('an unknown flag exits 2', async () => {
     const result = await run(process.execPath, [CLI, 'serve', '--no-such-flag']);
     expect(result.code).toBe(2);

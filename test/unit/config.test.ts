@@ -72,6 +72,7 @@ describe('buildServeConfig', () => {
         catalogFlushIntervalMs: 1_000,
         keepaliveTimeMs: 30_000,
         keepaliveTimeoutMs: 10_000,
+        insecure: false,
         tlsCertPath: '',
         tlsKeyPath: '',
         tlsClientCaPath: '',
@@ -120,6 +121,18 @@ describe('buildServeConfig', () => {
         '--catalog-flush-interval: must be more than 0 and at most 24h, got 0s',
       ],
     });
+  });
+
+  test('beyond loopback needs --insecure (no caller authentication yet); loopback does not', () => {
+    const refused = buildServeConfig({ listen: '0.0.0.0:50051' }, {});
+    expect(refused).toMatchObject({ ok: false, problems: [expect.stringContaining('--listen 0.0.0.0:50051 is beyond loopback')] });
+    expect(buildServeConfig({ listen: '0.0.0.0:50051', insecure: 'true' }, {})).toMatchObject({ ok: true, config: { insecure: true } });
+    expect(buildServeConfig({ listen: '[::]:50051' }, { HIVE_REGISTRY_INSECURE: 'true' })).toMatchObject({ ok: true });
+    expect(buildServeConfig({}, { HIVE_REGISTRY_INSECURE: 'yes' })).toEqual({
+      ok: false,
+      problems: ['HIVE_REGISTRY_INSECURE: must be true or false, got "yes"'],
+    });
+    expect(buildServeConfig({ listen: 'localhost:0' }, {})).toMatchObject({ ok: true, config: { insecure: false } });
   });
 
   test('TLS flags: cert and key go together, a client CA needs them', () => {
