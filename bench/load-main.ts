@@ -2,7 +2,7 @@
 //   node dist/bench/load-main.js '<LoadSpec as JSON>'
 // Writes LoadEvent lines on stdout; exits when done, on SIGTERM, or when its stdin closes (the parent is gone).
 // The filler also reads commands from stdin, one a line (see FillSpec).
-import { createInterface } from 'node:readline';
+import { childLifecycle } from './child-lifecycle.js';
 import { runHeartbeatLoad } from './heartbeat-load.js';
 import { runFiller } from './hive-filler.js';
 import { emit, type LoadSpec } from './protocol.js';
@@ -12,19 +12,8 @@ import { runUnaryLoad } from './unary-load.js';
 const MAX_LIFETIME_MS = 120_000;
 
 async function main(): Promise<void> {
-  setTimeout(() => {
-    process.stderr.write(`load-main: still running after ${MAX_LIFETIME_MS} ms, exiting\n`);
-    process.exit(3);
-  }, MAX_LIFETIME_MS).unref();
+  const { stopped, onCommand } = childLifecycle('load-main', MAX_LIFETIME_MS);
   const spec = JSON.parse(process.argv[2] ?? '') as LoadSpec;
-
-  let stopped = false;
-  const stop = (): void => {
-    stopped = true;
-  };
-  process.on('SIGTERM', stop);
-  const commands = createInterface({ input: process.stdin });
-  commands.on('close', stop);
 
   switch (spec.mode) {
     case 'heartbeat':
@@ -34,7 +23,7 @@ async function main(): Promise<void> {
       emit({ event: 'result', result: await runUnaryLoad(spec, emit) });
       break;
     case 'fill':
-      await runFiller(spec, emit, () => stopped, (listener) => commands.on('line', listener));
+      await runFiller(spec, emit, stopped, onCommand);
       break;
   }
 }

@@ -3,7 +3,7 @@
 // Writes WatchChildEvent lines on stdout and reads commands from stdin, one a line (see watch-protocol.ts); exits
 // on SIGTERM, when its stdin closes (the parent is gone), or after its spec's lifetime (MAX_LIFETIME_MS at most).
 // A failure is said as a 'failed' event, then the process exits with 1.
-import { createInterface } from 'node:readline';
+import { childLifecycle } from './child-lifecycle.js';
 import { runWatchClients } from './watch-clients.js';
 import { runChanger } from './watch-changer.js';
 import { emitWatch, type WatchChildSpec } from './watch-protocol.js';
@@ -12,29 +12,15 @@ import { emitWatch, type WatchChildSpec } from './watch-protocol.js';
 const MAX_LIFETIME_MS = 120_000;
 
 async function main(): Promise<void> {
-  setTimeout(() => {
-    process.stderr.write(`watch-main: still running after ${MAX_LIFETIME_MS} ms, exiting\n`);
-    process.exit(3);
-  }, MAX_LIFETIME_MS).unref();
+  const { stopped, onCommand } = childLifecycle('watch-main', MAX_LIFETIME_MS);
   const spec = JSON.parse(process.argv[2] ?? '') as WatchChildSpec;
-
-  let stopped = false;
-  const stop = (): void => {
-    stopped = true;
-  };
-  process.on('SIGTERM', stop);
-  const commands = createInterface({ input: process.stdin });
-  commands.on('close', stop);
-  const onCommand = (listener: (command: string) => void): void => {
-    commands.on('line', listener);
-  };
 
   switch (spec.mode) {
     case 'change':
-      await runChanger(spec, emitWatch, () => stopped, onCommand);
+      await runChanger(spec, emitWatch, stopped, onCommand);
       break;
     case 'watch':
-      await runWatchClients(spec, emitWatch, () => stopped, onCommand);
+      await runWatchClients(spec, emitWatch, stopped, onCommand);
       break;
   }
 }

@@ -32,7 +32,8 @@ export class CatalogOpenError extends Error {
   }
 }
 
-interface HiveRow {
+/** A row of the `hives` table, as the driver returns it. */
+export interface HiveRow {
   hive_id: string;
   labels: string;
   description: string;

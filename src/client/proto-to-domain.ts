@@ -1,4 +1,5 @@
 import { timestampMs, type Timestamp } from '@bufbuild/protobuf/wkt';
+import { normalizeLabels } from '../catalog/labels.js';
 import type { CatalogRecord } from '../catalog/types.js';
 import type { Device, WallTime, Worker, WorkerEntry } from '../common/worker.js';
 import type { CatalogHive as ProtoCatalogHive } from '../../gen/hive/v1/catalog_pb.js';
@@ -93,7 +94,7 @@ export function hiveFromProto(h: HiveState): HiveView {
 export function catalogHiveFromProto(h: ProtoCatalogHive): CatalogHive {
   const hive: CatalogHive = {
     hiveId: h.hiveId,
-    labels: Object.freeze(Object.fromEntries(Object.keys(h.labels).sort().map((k) => [k, h.labels[k] ?? '']))),
+    labels: normalizeLabels(h.labels),
     description: h.description,
     createdAtMs: h.createdAt === undefined ? 0 : timestampMs(h.createdAt),
     updatedAtMs: h.updatedAt === undefined ? 0 : timestampMs(h.updatedAt),

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import type { HiveRow } from '../../src/catalog/catalog-store';
 import type { CatalogRecord } from '../../src/catalog/types';
 
 /** A fresh folder under the OS temp dir; remove it with `removeTempDir` in afterEach. */
@@ -40,16 +41,7 @@ export function withRawDb<T>(path: string, work: (db: Database.Database) => T): 
 }
 
 /** A row of `hives` as stored. */
-export interface RawHiveRow {
-  hive_id: string;
-  labels: string;
-  description: string;
-  created_at: number;
-  updated_at: number;
-  last_seen: number | null;
-  last_peer: string;
-  cordoned: number;
-}
+export type RawHiveRow = HiveRow;
 
 /** Every row of `hives`, sorted by id, read with a separate connection. */
 export function readHiveRows(path: string): RawHiveRow[] {
