@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { DomainError } from '../common/domain-error.js';
 import { normalizeLabels, type Labels } from './labels.js';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS } from './migrations.js';
-import type { CatalogRecord } from './types.js';
+import type { CatalogRecord, HiveTokenRecord } from './types.js';
 
 /** The `--db` value that keeps the catalog in memory only (nothing survives the process). */
 export const IN_MEMORY = ':memory:';
@@ -42,6 +42,32 @@ export interface HiveRow {
   last_seen: number | null;
   last_peer: string;
   cordoned: number;
+}
+
+/** A row of the `hive_tokens` table, as the driver returns it. */
+interface TokenRow {
+  token_id: string;
+  hive_id: string;
+  token_sha256: Buffer;
+  created_at: number;
+  last_used_at: number | null;
+  revoked_at: number | null;
+}
+
+function tokenRowToRecord(row: TokenRow): HiveTokenRecord {
+  const record: HiveTokenRecord = {
+    tokenId: row.token_id,
+    hiveId: row.hive_id,
+    sha256: Buffer.from(row.token_sha256),
+    createdAtMs: row.created_at,
+  };
+  return row.last_used_at === null ? record : { ...record, lastUsedAtMs: row.last_used_at };
+}
+
+/** When a live token was last used, for the checkpoint. */
+export interface TokenUse {
+  readonly tokenId: string;
+  readonly lastUsedAtMs: number;
 }
 
 function sqliteCode(error: unknown): string | undefined {
@@ -107,7 +133,10 @@ function recordToRow(record: CatalogRecord): HiveRow {
 export class CatalogStore {
   private readonly upsert: Database.Statement<HiveRow>;
   private readonly remove: Database.Statement<[string]>;
-  private readonly upsertMany: (rows: readonly HiveRow[]) => void;
+  private readonly upsertMany: (rows: readonly HiveRow[], uses: readonly TokenUse[]) => void;
+  private readonly insertToken: Database.Statement<TokenRow>;
+  private readonly revokeToken: Database.Statement<{ token_id: string; hive_id: string; revoked_at: number }>;
+  private readonly useToken: Database.Statement<{ token_id: string; last_used_at: number }>;
   private writes = 0;
 
   private constructor(
@@ -122,8 +151,17 @@ export class CatalogStore {
         labels = excluded.labels, description = excluded.description, updated_at = excluded.updated_at,
         last_seen = excluded.last_seen, last_peer = excluded.last_peer, cordoned = excluded.cordoned`);
     this.remove = db.prepare('DELETE FROM hives WHERE hive_id = ?');
-    this.upsertMany = db.transaction((rows: readonly HiveRow[]) => {
+    this.insertToken = db.prepare(`
+      INSERT INTO hive_tokens (token_id, hive_id, token_sha256, created_at, last_used_at, revoked_at)
+      VALUES (@token_id, @hive_id, @token_sha256, @created_at, @last_used_at, @revoked_at)`);
+    this.revokeToken = db.prepare(`
+      UPDATE hive_tokens SET revoked_at = @revoked_at
+      WHERE token_id = @token_id AND hive_id = @hive_id AND revoked_at IS NULL`);
+    this.useToken = db.prepare(`
+      UPDATE hive_tokens SET last_used_at = max(coalesce(last_used_at, 0), @last_used_at) WHERE token_id = @token_id`);
+    this.upsertMany = db.transaction((rows: readonly HiveRow[], uses: readonly TokenUse[]) => {
       for (const row of rows) this.upsert.run(row);
+      for (const use of uses) this.useToken.run({ token_id: use.tokenId, last_used_at: use.lastUsedAtMs });
     });
   }
 
@@ -177,16 +215,46 @@ export class CatalogStore {
     return (this.db.prepare('SELECT * FROM hives').all() as HiveRow[]).map(rowToRecord);
   }
 
+  /** Every live (not revoked) hive token on disk, oldest first. */
+  loadLiveTokens(): HiveTokenRecord[] {
+    const rows = this.db
+      .prepare('SELECT * FROM hive_tokens WHERE revoked_at IS NULL ORDER BY created_at, token_id')
+      .all() as TokenRow[];
+    return rows.map(tokenRowToRecord);
+  }
+
+  /** Adds a token (its hive must be on disk), committed before returning. */
+  saveToken(record: HiveTokenRecord): void {
+    this.write(() =>
+      this.insertToken.run({
+        token_id: record.tokenId,
+        hive_id: record.hiveId,
+        token_sha256: record.sha256,
+        created_at: record.createdAtMs,
+        last_used_at: record.lastUsedAtMs ?? null,
+        revoked_at: null,
+      }),
+    );
+  }
+
+  /** Marks a live token of `hiveId` revoked at `wallMs`; false when there was none. Committed before returning. */
+  revokeTokenOf(hiveId: string, tokenId: string, wallMs: number): boolean {
+    return this.write(() => this.revokeToken.run({ token_id: tokenId, hive_id: hiveId, revoked_at: wallMs }).changes > 0);
+  }
+
   /** Writes one hive's whole row (insert or replace its fields), committed before returning. */
   save(record: CatalogRecord): void {
     this.write(() => this.upsert.run(recordToRow(record)));
   }
 
-  /** Writes many hives' rows in one transaction: all of them or, on failure, none. */
-  saveAll(records: readonly CatalogRecord[]): void {
-    if (records.length === 0) return;
+  /**
+   * Writes many hives' rows and tokens' last use in one transaction: all of them or, on failure, none. Nothing
+   * to write: no transaction.
+   */
+  saveAll(records: readonly CatalogRecord[], uses: readonly TokenUse[] = []): void {
+    if (records.length === 0 && uses.length === 0) return;
     const rows = records.map(recordToRow);
-    this.write(() => this.upsertMany(rows));
+    this.write(() => this.upsertMany(rows, uses));
   }
 
   /** Deletes a hive (and its tokens); false when it was not on disk. */

@@ -2,7 +2,8 @@ import { DomainError } from '../common/domain-error.js';
 import { quote } from '../registry/ids.js';
 import { matchesSelector, normalizeLabels, type Labels } from './labels.js';
 import type { CatalogStore } from './catalog-store.js';
-import type { CatalogPatch, CatalogRecord, RegistrationMode } from './types.js';
+import { HiveTokens, type IssuedToken } from './hive-tokens.js';
+import type { CatalogPatch, CatalogRecord, HiveTokenRecord, RegistrationMode } from './types.js';
 
 function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
@@ -27,14 +28,19 @@ export class HiveCatalog {
   /** Hives whose memory record is newer than their row on disk (or that have no row yet). */
   private readonly dirty = new Set<string>();
   private sortedIds: string[] | undefined;
+  /** The hives' live tokens, for authenticating Heartbeat streams. */
+  readonly tokens: HiveTokens;
 
   constructor(
     private readonly store: CatalogStore,
     /** Wall-clock epoch milliseconds, for created/updated times. */
     private readonly wallNow: () => number,
     readonly registration: RegistrationMode,
+    /** Where token secrets come from (default: the system's CSPRNG). */
+    random?: (size: number) => Buffer,
   ) {
     for (const record of store.loadAll()) this.records.set(record.hiveId, record);
+    this.tokens = new HiveTokens(store, wallNow, random);
   }
 
   /** Where the catalog lives (`:memory:` when nowhere). */
@@ -46,9 +52,9 @@ export class HiveCatalog {
     return this.records.size;
   }
 
-  /** Hives changed by heartbeats and not yet on disk. */
+  /** Hives (and tokens' last use) changed by heartbeats and not yet on disk. */
   get pendingWrites(): number {
-    return this.dirty.size;
+    return this.dirty.size + this.tokens.pendingWrites;
   }
 
   /** Write transactions committed so far. */
@@ -111,8 +117,28 @@ export class HiveCatalog {
     this.store.delete(hiveId);
     this.records.delete(hiveId);
     this.dirty.delete(hiveId);
+    this.tokens.forgetHive(hiveId);
     this.sortedIds = undefined;
     return true;
+  }
+
+  /** A new token for a catalog hive's Heartbeat stream; not_found when absent. Committed before returning. */
+  issueToken(hiveId: string): IssuedToken {
+    const record = this.require(hiveId);
+    // A hive that joined by heartbeat may have no row yet, and the token's row refers to it.
+    if (this.dirty.has(hiveId)) this.commit(record);
+    return this.tokens.issue(hiveId);
+  }
+
+  /** Revokes one of a hive's tokens; false when it has no such live token. Committed before returning. */
+  revokeToken(hiveId: string, tokenId: string): boolean {
+    return this.tokens.revoke(hiveId, tokenId);
+  }
+
+  /** A catalog hive's live tokens, oldest first; not_found when the hive is absent. */
+  listTokens(hiveId: string): HiveTokenRecord[] {
+    this.require(hiveId);
+    return this.tokens.list(hiveId);
   }
 
   /**
@@ -158,15 +184,17 @@ export class HiveCatalog {
    * dirty: no transaction at all. On failure throws DomainError('unavailable') and keeps them for the next flush.
    */
   flush(): number {
-    if (this.dirty.size === 0) return 0;
+    if (this.pendingWrites === 0) return 0;
     const records: CatalogRecord[] = [];
     for (const id of this.dirty) {
       const record = this.records.get(id);
       if (record !== undefined) records.push(record);
     }
-    this.store.saveAll(records);
+    const uses = this.tokens.pendingUses();
+    this.store.saveAll(records, uses);
     this.dirty.clear();
-    return records.length;
+    this.tokens.written(uses);
+    return records.length + uses.length;
   }
 
   /** Closes the database. The caller flushes first. */

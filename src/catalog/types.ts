@@ -30,3 +30,17 @@ export interface CatalogPatch {
   readonly labels?: Labels;
   readonly description?: string;
 }
+
+/**
+ * A live hive token as the catalog keeps it: never the token itself, only its SHA-256. Times are wall-clock
+ * epoch ms.
+ */
+export interface HiveTokenRecord {
+  readonly tokenId: string;
+  readonly hiveId: string;
+  /** SHA-256 of the token's UTF-8 bytes, 32 bytes. */
+  readonly sha256: Buffer;
+  readonly createdAtMs: number;
+  /** When a Heartbeat stream last opened with it; undefined if never. */
+  readonly lastUsedAtMs?: number;
+}

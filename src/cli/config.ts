@@ -15,6 +15,8 @@ export interface ServeConfig extends ServerConfig {
   readonly tlsCertPath: string;
   readonly tlsKeyPath: string;
   readonly tlsClientCaPath: string;
+  /** The auth file ('' = auth off); read by the CLI into `callers` once the configuration is valid. */
+  readonly authFilePath: string;
 }
 
 type Kind = 'address' | 'duration' | 'count' | 'level' | 'path' | 'file' | 'registration' | 'switch';
@@ -160,12 +162,20 @@ export const SETTINGS: readonly Setting[] = [
     help: 'close a connection whose keepalive ping is not answered within this (its hives go offline at once)',
   },
   {
+    key: 'authFilePath',
+    flag: 'auth-file',
+    env: 'HIVE_REGISTRY_AUTH_FILE',
+    kind: 'file',
+    defaultValue: '',
+    help: "turn authentication on: a JSON file of callers' token SHA-256s and roles (re-read on SIGHUP); '' is off",
+  },
+  {
     key: 'insecure',
     flag: 'insecure',
     env: 'HIVE_REGISTRY_INSECURE',
     kind: 'switch',
     defaultValue: 'false',
-    help: 'allow a --listen address beyond loopback without authentication and TLS (warned at every start)',
+    help: 'allow a --listen address beyond loopback without both authentication and TLS (warned at every start)',
   },
   {
     key: 'tlsCertPath',
@@ -229,6 +239,14 @@ export function checkListen(text: string): string | undefined {
 export function isLoopback(listen: string): boolean {
   const host = listen.slice(0, listen.lastIndexOf(':')).replace(/^\[|\]$/g, '');
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** What a listener beyond loopback lacks: the flags naming authentication and TLS, when missing. */
+export function exposureGaps(config: Pick<ServeConfig, 'authFilePath' | 'tlsCertPath'>): string[] {
+  const missing: string[] = [];
+  if (config.authFilePath === '') missing.push('--auth-file');
+  if (config.tlsCertPath === '') missing.push('--tls-cert');
+  return missing;
 }
 
 export type ParseResult =
@@ -301,10 +319,10 @@ export function buildServeConfig(
   }
   const config = values as unknown as ServeConfig;
   if (problems.length === 0) {
-    if (!isLoopback(config.listen) && !config.insecure) {
-      // Authentication (caller and hive tokens) is not in this version yet, so beyond loopback needs --insecure.
+    const missing = exposureGaps(config);
+    if (!isLoopback(config.listen) && missing.length > 0 && !config.insecure) {
       problems.push(
-        `--listen ${config.listen} is beyond loopback: anyone who reaches it could send heartbeats and call every RPC, and this version has no caller authentication yet; listen on loopback, or pass --insecure to accept that (with --tls-client-ca, only holders of a client certificate can connect)`,
+        `--listen ${config.listen} is beyond loopback, which needs both authentication and TLS, and this configuration has no ${missing.join(' and no ')}: anyone who reaches the address could ${missing.includes('--auth-file') ? 'send heartbeats and call every RPC' : 'read and alter tokens and heartbeats on the wire'}; add them, listen on loopback, or pass --insecure to accept the risk`,
       );
     }
     if ((config.tlsCertPath === '') !== (config.tlsKeyPath === '')) {

@@ -2,7 +2,9 @@
 import { Command, CommanderError, Option } from 'commander';
 import { CatalogOpenError } from '../catalog/catalog-store.js';
 import { QueenServer } from '../server/queen-server.js';
-import { LOG_LEVELS, SETTINGS, buildServeConfig, isLoopback } from './config.js';
+import { readFileSync } from 'node:fs';
+import { AuthFileError, parseAuthFile, type Caller } from '../server/callers.js';
+import { LOG_LEVELS, SETTINGS, buildServeConfig, exposureGaps, isLoopback } from './config.js';
 import { buildAgentConfig, runAgent, WorkersFileError, type AgentFlags } from './agent-command.js';
 import { runDemo } from './demo.js';
 import { createLogger } from './logger.js';
@@ -26,6 +28,17 @@ function version(): string {
   return 'unknown';
 }
 
+/** The callers of the auth file at `path`; AuthFileError (exit 2) when it cannot be read or is malformed. */
+function readAuthFile(path: string): Caller[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new AuthFileError(`--auth-file ${path}: cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+  }
+  return parseAuthFile(text, `--auth-file ${path}`);
+}
+
 async function serve(flags: Record<string, string | undefined>): Promise<void> {
   const parsed = buildServeConfig(flags, process.env);
   if (!parsed.ok) {
@@ -34,17 +47,25 @@ async function serve(flags: Record<string, string | undefined>): Promise<void> {
   }
   const problems: string[] = [];
   const tls = serverTls(parsed.config, problems);
+  let callers: Caller[] | undefined;
+  try {
+    if (parsed.config.authFilePath !== '') callers = readAuthFile(parsed.config.authFilePath);
+  } catch (error) {
+    if (!(error instanceof AuthFileError)) throw error;
+    problems.push(error.message);
+  }
   if (problems.length > 0) {
     process.stderr.write(`hive-registry serve: bad configuration\n${problems.map((p) => `  - ${p}\n`).join('')}`);
     process.exit(EXIT_USAGE);
   }
-  const config = tls === undefined ? parsed.config : { ...parsed.config, tls };
+  const config = { ...parsed.config, ...(tls === undefined ? {} : { tls }), ...(callers === undefined ? {} : { callers }) };
   const logger = createLogger(config.logLevel);
-  if (!isLoopback(config.listen)) {
+  const gaps = exposureGaps(config);
+  if (!isLoopback(config.listen) && gaps.length > 0) {
     // Only reachable with --insecure (buildServeConfig refuses otherwise): say it at every start.
     logger.warn(
-      { component: 'server', listen: config.listen, tls: config.tls === undefined ? 'off' : 'on' },
-      '--insecure: listening beyond loopback without caller authentication; anyone who can reach this address can send heartbeats and call every RPC',
+      { component: 'server', listen: config.listen, missing: gaps },
+      `--insecure: listening beyond loopback without ${gaps.join(' and without ')}; anyone who can reach this address can ${gaps.includes('--auth-file') ? 'send heartbeats and call every RPC' : 'read and alter tokens and heartbeats on the wire'}`,
     );
   }
   // Signal handlers go in before the server starts, so a signal during startup still drains cleanly.
@@ -71,6 +92,20 @@ async function serve(flags: Record<string, string | undefined>): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // SIGHUP re-reads the auth file (adding or removing callers without a restart); a bad file keeps the old one.
+  process.on('SIGHUP', () => {
+    if (config.authFilePath === '') {
+      logger.warn({ component: 'auth' }, 'SIGHUP: auth is off (no --auth-file); nothing to reload');
+      return;
+    }
+    void (starting ?? Promise.resolve(undefined)).then((server) => {
+      try {
+        server?.reloadCallers(readAuthFile(config.authFilePath));
+      } catch (error) {
+        logger.error({ component: 'auth', err: error }, 'auth file not reloaded: the previous callers stay in force');
+      }
+    });
+  });
   starting = QueenServer.start(config, logger).catch((error: unknown) => {
     if (error instanceof CatalogOpenError) {
       // A configuration problem, like a bad flag: say which file, exit 2.

@@ -9,13 +9,19 @@ import {
   CatalogHiveSchema,
   DeregisterHiveResponseSchema,
   GetCatalogHiveResponseSchema,
+  IssueHiveTokenResponseSchema,
   ListCatalogHivesResponseSchema,
+  ListHiveTokensResponseSchema,
+  RevokeHiveTokenResponseSchema,
   RegisterHiveResponseSchema,
   UpdateHiveResponseSchema,
   type CatalogHive,
   type DeregisterHiveRequest,
   type GetCatalogHiveRequest,
+  type IssueHiveTokenRequest,
   type ListCatalogHivesRequest,
+  type ListHiveTokensRequest,
+  type RevokeHiveTokenRequest,
   type RegisterHiveRequest,
   type UpdateHiveRequest,
 } from '../../gen/hive/v1/catalog_pb.js';
@@ -24,6 +30,16 @@ import { quote } from '../registry/ids.js';
 import { wallMsToProto } from './domain-to-proto.js';
 import type { HeartbeatStreams } from './heartbeat-streams.js';
 import { requireId, requireValid, unary } from './unary.js';
+
+/** Token ids are issued as 16 hex digits; anything in this shape is looked up (unknown ones are not revoked). */
+const TOKEN_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+function requireTokenId(value: string): string {
+  if (!TOKEN_ID.test(value)) {
+    throw new DomainError('invalid_argument', 'token_id: must be 1-64 characters of [A-Za-z0-9_-] (as IssueHiveToken gave it)');
+  }
+  return value;
+}
 
 /** The fields UpdateHive may change, as update_mask paths. */
 const UPDATABLE_PATHS = ['labels', 'description'] as const;
@@ -138,5 +154,29 @@ export function catalogService(
       streams.removeHive(hiveId, 'was deregistered from the catalog');
       return { removed: true };
     }),
+
+    issueHiveToken: unary('IssueHiveToken', logger, IssueHiveTokenResponseSchema, (req: IssueHiveTokenRequest) => {
+      const hiveId = requireId('hive_id', req.hiveId);
+      const issued = catalog.issueToken(hiveId);
+      logger.info({ hiveId, tokenId: issued.tokenId }, 'hive token issued');
+      return { token: issued.token, tokenId: issued.tokenId };
+    }),
+
+    revokeHiveToken: unary('RevokeHiveToken', logger, RevokeHiveTokenResponseSchema, (req: RevokeHiveTokenRequest) => {
+      const hiveId = requireId('hive_id', req.hiveId);
+      const tokenId = requireTokenId(req.tokenId);
+      if (!catalog.revokeToken(hiveId, tokenId)) return { revoked: false };
+      const ended = streams.endToken(tokenId);
+      logger.info({ hiveId, tokenId, streamsEnded: ended }, 'hive token revoked');
+      return { revoked: true };
+    }),
+
+    listHiveTokens: unary('ListHiveTokens', logger, ListHiveTokensResponseSchema, (req: ListHiveTokensRequest) => ({
+      tokens: catalog.listTokens(requireId('hive_id', req.hiveId)).map((record) => ({
+        tokenId: record.tokenId,
+        createdAt: wallMsToProto(record.createdAtMs),
+        lastUsedAt: record.lastUsedAtMs === undefined ? undefined : wallMsToProto(record.lastUsedAtMs),
+      })),
+    })),
   };
 }

@@ -12,6 +12,7 @@ import {
 import type { HiveRegistry } from '../registry/hive-registry.js';
 import type { Heartbeat, StreamId } from '../registry/types.js';
 import { quote } from '../registry/ids.js';
+import type { Principal } from './access.js';
 import { wallMsToProto } from './domain-to-proto.js';
 import { payloadToHeartbeat, type PayloadLimits } from './payload-to-heartbeat.js';
 import { serviceError, statusOf, type CallStatus } from './status-map.js';
@@ -45,6 +46,8 @@ interface Session {
   hiveId?: string;
   /** The remote address, as grpc-js reports it. */
   readonly peer: string;
+  /** With auth on: the hive token the stream opened with; every payload must be that hive's. */
+  readonly token?: { readonly hiveId: string; readonly tokenId: string };
 }
 
 /**
@@ -72,8 +75,11 @@ export class HeartbeatStreams {
     return this.sessions.size;
   }
 
-  /** The grpc-js handler for HiveRegistry.Heartbeat. */
-  readonly handle = (call: HeartbeatCall): void => {
+  /**
+   * The grpc-js handler for HiveRegistry.Heartbeat. With auth on, the access layer calls it with the hive token's
+   * principal, which binds the stream to that hive before its first payload.
+   */
+  readonly handle = (call: HeartbeatCall, principal?: Principal): void => {
     if (this.draining) {
       call.emit('error', serviceError({ code: status.UNAVAILABLE, details: 'the server is shutting down' }));
       return;
@@ -89,7 +95,12 @@ export class HeartbeatStreams {
       return;
     }
     const stream = this.registry.openStream();
-    const session: Session = { call, ended: false, peer: call.getPeer() };
+    const session: Session = {
+      call,
+      ended: false,
+      peer: call.getPeer(),
+      ...(principal?.kind === 'hive' ? { token: { hiveId: principal.hiveId, tokenId: principal.tokenId } } : {}),
+    };
     this.sessions.set(stream, session);
     this.logger.debug({ stream, peer: session.peer }, 'heartbeat stream opened');
 
@@ -126,6 +137,18 @@ export class HeartbeatStreams {
     return true;
   }
 
+  /** Ends the streams opened with a revoked hive token, with UNAUTHENTICATED; returns how many. */
+  endToken(tokenId: string): number {
+    let ended = 0;
+    for (const [stream, session] of [...this.sessions]) {
+      if (session.token?.tokenId !== tokenId) continue;
+      this.logger.info({ hiveId: session.token.hiveId, tokenId }, 'heartbeat stream ended: its hive token was revoked');
+      this.end(stream, { code: status.UNAUTHENTICATED, details: `the hive token ${quote(tokenId)} of this stream was revoked` });
+      ended += 1;
+    }
+    return ended;
+  }
+
   /** Refuses new streams and ends every open one with UNAVAILABLE, for shutdown. */
   drain(): void {
     this.draining = true;
@@ -158,7 +181,12 @@ export class HeartbeatStreams {
       const heartbeat = payloadToHeartbeat(payload, this.options.limits);
       // Admission is asked only before the stream binds: a bound stream's hive was admitted (deregistering it
       // ends the stream), and a payload naming another hive is the registry's to reject.
-      const refusal = session.hiveId === undefined ? this.admission?.refusal(heartbeat.hiveId) : undefined;
+      const refusal =
+        session.token !== undefined && heartbeat.hiveId !== session.token.hiveId
+          ? `hive_id: this stream's token belongs to hive ${quote(session.token.hiveId)}; a payload for hive ${quote(heartbeat.hiveId)} is refused`
+          : session.hiveId === undefined
+            ? this.admission?.refusal(heartbeat.hiveId)
+            : undefined;
       if (refusal !== undefined) {
         ack.error = refusal;
         refused = { code: status.PERMISSION_DENIED, details: refusal };
@@ -181,7 +209,10 @@ export class HeartbeatStreams {
       session.call.once('drain', () => session.call.resume());
     }
     if (refused !== undefined) {
-      this.logger.info({ hiveId: payload.hiveId.slice(0, 128), peer: session.peer }, 'heartbeat stream refused: hive not admitted');
+      this.logger.info(
+        { hiveId: payload.hiveId.slice(0, 128), tokenHive: session.token?.hiveId, peer: session.peer },
+        'heartbeat stream refused: hive not admitted',
+      );
       this.end(stream, refused);
     }
   }

@@ -1,11 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { Server, ServerCredentials, status } from '@grpc/grpc-js';
-import { HealthImplementation } from 'grpc-health-check';
+import { status, type Server } from '@grpc/grpc-js';
+import type { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../common/clock.js';
-import { Health } from '../../gen/grpc/health/v1/health_pb.js';
-import { HiveCatalog as HiveCatalogService } from '../../gen/hive/v1/catalog_pb.js';
-import { HiveRegistry as HiveRegistryService } from '../../gen/hive/v1/registry_pb.js';
 import { CatalogStore } from '../catalog/catalog-store.js';
 import { Checkpointer } from '../catalog/checkpointer.js';
 import { HiveCatalog } from '../catalog/hive-catalog.js';
@@ -13,12 +10,13 @@ import type { RegistrationMode } from '../catalog/types.js';
 import { HiveRegistry } from '../registry/hive-registry.js';
 import { quote } from '../registry/ids.js';
 import { SchedulingIndex } from '../scheduler/scheduling-index.js';
-import { grpcServiceDefinition } from './grpc-service.js';
+import { AccessControl } from './access.js';
+import { CallerTokens, type Caller } from './callers.js';
+import { buildGrpcServer, HEALTH_NAMES, serverCredentials, type ServerTls } from './grpc-server.js';
 import { HeartbeatStreams } from './heartbeat-streams.js';
-import { catalogService } from './catalog-service.js';
-import { addReflection } from './reflection.js';
-import { registryService } from './registry-service.js';
 import { WatchStreams } from './watch-streams.js';
+
+export type { ServerTls } from './grpc-server.js';
 
 /** Everything the queen's server needs to know; parsed and validated by the CLI, frozen. */
 export interface ServerConfig {
@@ -56,14 +54,11 @@ export interface ServerConfig {
   readonly keepaliveTimeoutMs: number;
   /** Serve TLS (and with `clientCa`, mutual TLS); plaintext when absent. */
   readonly tls?: ServerTls;
-}
-
-/** TLS material for the server, PEM-encoded. */
-export interface ServerTls {
-  readonly certChain: Buffer;
-  readonly privateKey: Buffer;
-  /** When set, clients must present a certificate signed by this CA (mutual TLS). */
-  readonly clientCa?: Buffer;
+  /**
+   * Auth on: the callers (from the auth file) and their roles; hives need tokens issued by the catalog. Absent:
+   * auth off, every call is let in.
+   */
+  readonly callers?: readonly Caller[];
 }
 
 /** What only embedders and tests change. */
@@ -83,19 +78,6 @@ export interface QueenOptions {
 const STALL_TOLERANCE_MS = 500;
 /** Longest wait between two catalog checkpoint attempts while writes fail. */
 const MAX_CHECKPOINT_BACKOFF_MS = 30_000;
-
-/** The health service names we report: '' (the whole server) and our own services. */
-const HEALTH_NAMES = ['', HiveRegistryService.typeName, HiveCatalogService.typeName] as const;
-
-/** Plaintext, TLS, or mutual TLS (client certificates required and verified against `clientCa`). */
-function serverCredentials(tls: ServerTls | undefined): ServerCredentials {
-  if (tls === undefined) return ServerCredentials.createInsecure();
-  return ServerCredentials.createSsl(
-    tls.clientCa ?? null,
-    [{ cert_chain: tls.certChain, private_key: tls.privateKey }],
-    tls.clientCa !== undefined,
-  );
-}
 
 /**
  * How often the sweep runs. Short, because it is also how a stall is measured: a stall is known to have started
@@ -124,6 +106,7 @@ export class QueenServer {
     private readonly config: ServerConfig,
     private readonly clock: Clock,
     private readonly detectStalls: boolean,
+    private readonly callerTokens: CallerTokens | undefined,
     /** The registry, for embedding and tests. */
     readonly registry: HiveRegistry,
     /** The catalog, for embedding and tests. */
@@ -179,21 +162,14 @@ export class QueenServer {
       },
       catalog,
     );
-    const server = new Server({
-      'grpc.max_receive_message_length': config.maxMessageBytes,
-      // Ping idle connections so a hive whose machine vanished (no FIN) loses its stream, not just its liveness.
-      'grpc.keepalive_time_ms': config.keepaliveTimeMs,
-      'grpc.keepalive_timeout_ms': config.keepaliveTimeoutMs,
-    });
-    const rpcLogger = logger.child({ component: 'rpc' });
-    server.addService(
-      grpcServiceDefinition(HiveRegistryService),
-      registryService(registry, scheduling, streams, watches, rpcLogger),
+    const callerTokens = config.callers === undefined ? undefined : new CallerTokens(config.callers);
+    const access =
+      callerTokens === undefined ? undefined : new AccessControl(callerTokens, catalog.tokens, () => clock.wallNow());
+    const { server, health } = buildGrpcServer(
+      { registry, scheduling, catalog, streams, watches, ...(access === undefined ? {} : { access }) },
+      config,
+      logger,
     );
-    server.addService(grpcServiceDefinition(HiveCatalogService), catalogService(catalog, registry, streams, rpcLogger));
-    const health = new HealthImplementation(Object.fromEntries(HEALTH_NAMES.map((name) => [name, 'SERVING'])));
-    health.addToServer(server);
-    addReflection(server, [HiveRegistryService, HiveCatalogService, Health]);
 
     const port = await new Promise<number>((resolve, reject) => {
       server.bindAsync(config.listen, serverCredentials(config.tls), (error, boundPort) =>
@@ -225,6 +201,7 @@ export class QueenServer {
       config,
       clock,
       options.detectStalls ?? true,
+      callerTokens,
       registry,
       catalog,
       port,
@@ -237,6 +214,7 @@ export class QueenServer {
         tls: config.tls === undefined ? 'off' : config.tls.clientCa === undefined ? 'on' : 'mutual',
         db: catalog.path,
         registration: config.registration,
+        auth: callerTokens === undefined ? 'off' : `${callerTokens.size} callers`,
         catalogHives: catalog.size,
       },
       'hive-registry serving',
@@ -286,6 +264,17 @@ export class QueenServer {
         });
       }
     }
+  }
+
+  /**
+   * Replaces the callers (a reloaded auth file). Calls already let in keep going; every new call is checked
+   * against the new list. False when auth is off (it cannot be turned on without a restart).
+   */
+  reloadCallers(callers: readonly Caller[]): boolean {
+    if (this.callerTokens === undefined) return false;
+    this.callerTokens.replace(callers);
+    this.logger.info({ component: 'auth', callers: callers.length }, 'auth file reloaded');
+    return true;
   }
 
   /** Open Watch streams. */

@@ -1,6 +1,6 @@
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import type { GenService } from '@bufbuild/protobuf/codegenv2';
-import { credentials, status, type Client, type ClientDuplexStream, type StatusObject } from '@grpc/grpc-js';
+import { credentials, Metadata, status, type Client, type ClientDuplexStream, type StatusObject } from '@grpc/grpc-js';
 import { Health } from '../../gen/grpc/health/v1/health_pb';
 import {
   HiveHeartbeatPayloadSchema,
@@ -30,8 +30,19 @@ function rawClient(service: typeof HiveRegistry | typeof HiveCatalog | typeof He
   return grpcClient(service, address, credentials.createInsecure());
 }
 
-function unaryClient<S extends typeof HiveRegistry | typeof HiveCatalog | typeof Health>(service: S, raw: Client): MethodsOf<S> {
-  return unaryMethods(service as GenService<never>, raw, UNARY_DEADLINE_MS) as MethodsOf<S>;
+function unaryClient<S extends typeof HiveRegistry | typeof HiveCatalog | typeof Health>(
+  service: S,
+  raw: Client,
+  metadata?: () => Metadata,
+): MethodsOf<S> {
+  return unaryMethods(service as GenService<never>, raw, UNARY_DEADLINE_MS, metadata) as MethodsOf<S>;
+}
+
+/** Metadata carrying `authorization: Bearer <token>`, or none without a token. */
+export function bearer(token: string | undefined): Metadata {
+  const metadata = new Metadata();
+  if (token !== undefined) metadata.set('authorization', `Bearer ${token}`);
+  return metadata;
 }
 
 export type PayloadInit = MessageInitShape<typeof HiveHeartbeatPayloadSchema>;
@@ -137,18 +148,24 @@ export class QueenClient {
   private readonly rawCatalog: Client;
   private readonly streams = new Set<HeartbeatStream>();
 
-  constructor(address: string) {
+  /** With `token`, every call (streams included) carries it as `authorization: Bearer <token>`. */
+  constructor(
+    address: string,
+    private readonly token?: string,
+  ) {
     this.raw = rawClient(HiveRegistry, address);
-    this.rpc = unaryClient(HiveRegistry, this.raw);
+    this.rpc = unaryClient(HiveRegistry, this.raw, () => bearer(token));
     this.rawCatalog = rawClient(HiveCatalog, address);
-    this.catalog = unaryClient(HiveCatalog, this.rawCatalog);
+    this.catalog = unaryClient(HiveCatalog, this.rawCatalog, () => bearer(token));
   }
 
-  /** Opens a new Heartbeat stream. */
-  heartbeat(): HeartbeatStream {
-    const method = (this.raw as unknown as Record<string, (() => unknown) | undefined>)['heartbeat'];
+  /** Opens a new Heartbeat stream (with the client's token, or `token` when given). */
+  heartbeat(token: string | undefined = this.token): HeartbeatStream {
+    const method = (this.raw as unknown as Record<string, ((metadata: Metadata) => unknown) | undefined>)['heartbeat'];
     if (method === undefined) throw new Error('generic client has no heartbeat method');
-    const stream = new HeartbeatStream(method.call(this.raw) as ClientDuplexStream<HiveHeartbeatPayload, HeartbeatAck>);
+    const stream = new HeartbeatStream(
+      method.call(this.raw, bearer(token)) as ClientDuplexStream<HiveHeartbeatPayload, HeartbeatAck>,
+    );
     this.streams.add(stream);
     return stream;
   }

@@ -66,9 +66,9 @@ export class TestQueen {
     return this.client.rpc;
   }
 
-  /** Another connection (its own channel), closed by `stop()`. */
-  newClient(): QueenClient {
-    const client = new QueenClient(this.address);
+  /** Another connection (its own channel, sending `token` with every call when given), closed by `stop()`. */
+  newClient(token?: string): QueenClient {
+    const client = new QueenClient(this.address, token);
     this.clients.push(client);
     return client;
   }

@@ -76,6 +76,7 @@ describe('buildServeConfig', () => {
         tlsCertPath: '',
         tlsKeyPath: '',
         tlsClientCaPath: '',
+        authFilePath: '',
         logLevel: 'info',
       },
     });
@@ -123,9 +124,24 @@ describe('buildServeConfig', () => {
     });
   });
 
-  test('beyond loopback needs --insecure (no caller authentication yet); loopback does not', () => {
+  test('beyond loopback needs auth and TLS, or --insecure; loopback needs neither', () => {
     const refused = buildServeConfig({ listen: '0.0.0.0:50051' }, {});
-    expect(refused).toMatchObject({ ok: false, problems: [expect.stringContaining('--listen 0.0.0.0:50051 is beyond loopback')] });
+    expect(refused).toMatchObject({
+      ok: false,
+      problems: [expect.stringContaining('--listen 0.0.0.0:50051 is beyond loopback, which needs both authentication and TLS, and this configuration has no --auth-file and no --tls-cert')],
+    });
+    const tlsOnly = { listen: '10.0.0.1:50051', tlsCertPath: 'c.pem', tlsKeyPath: 'k.pem' };
+    expect(buildServeConfig(tlsOnly, {})).toMatchObject({
+      ok: false,
+      problems: [expect.stringContaining('has no --auth-file: anyone who reaches the address could send heartbeats')],
+    });
+    const authOnly = { listen: '10.0.0.1:50051', authFilePath: 'auth.json' };
+    expect(buildServeConfig(authOnly, {})).toMatchObject({
+      ok: false,
+      problems: [expect.stringContaining('has no --tls-cert: anyone who reaches the address could read and alter tokens')],
+    });
+    expect(buildServeConfig({ ...tlsOnly, authFilePath: 'auth.json' }, {})).toMatchObject({ ok: true, config: { insecure: false } });
+    expect(buildServeConfig({ ...tlsOnly }, { HIVE_REGISTRY_AUTH_FILE: 'auth.json' })).toMatchObject({ ok: true });
     expect(buildServeConfig({ listen: '0.0.0.0:50051', insecure: 'true' }, {})).toMatchObject({ ok: true, config: { insecure: true } });
     expect(buildServeConfig({ listen: '[::]:50051' }, { HIVE_REGISTRY_INSECURE: 'true' })).toMatchObject({ ok: true });
     expect(buildServeConfig({}, { HIVE_REGISTRY_INSECURE: 'yes' })).toEqual({

@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hive/v1/catalog.proto.
  */
 export const file_hive_v1_catalog: GenFile = /*@__PURE__*/
-  fileDesc("ChVoaXZlL3YxL2NhdGFsb2cucHJvdG8SB2hpdmUudjEi2AIKC0NhdGFsb2dIaXZlEg8KB2hpdmVfaWQYASABKAkSMAoGbGFiZWxzGAIgAygLMiAuaGl2ZS52MS5DYXRhbG9nSGl2ZS5MYWJlbHNFbnRyeRITCgtkZXNjcmlwdGlvbhgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCglsYXN0X3NlZW4YBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWxhc3RfcGVlchgHIAEoCRIOCgZvbmxpbmUYCCABKAgSEAoIY29yZG9uZWQYCSABKAgaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKkAQoTUmVnaXN0ZXJIaXZlUmVxdWVzdBIPCgdoaXZlX2lkGAEgASgJEjgKBmxhYmVscxgCIAMoCzIoLmhpdmUudjEuUmVnaXN0ZXJIaXZlUmVxdWVzdC5MYWJlbHNFbnRyeRITCgtkZXNjcmlwdGlvbhgDIAEoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIjoKFFJlZ2lzdGVySGl2ZVJlc3BvbnNlEiIKBGhpdmUYASABKAsyFC5oaXZlLnYxLkNhdGFsb2dIaXZlIigKFUdldENhdGFsb2dIaXZlUmVxdWVzdBIPCgdoaXZlX2lkGAEgASgJIjwKFkdldENhdGFsb2dIaXZlUmVzcG9uc2USIgoEaGl2ZRgBIAEoCzIULmhpdmUudjEuQ2F0YWxvZ0hpdmUijAEKF0xpc3RDYXRhbG9nSGl2ZXNSZXF1ZXN0EkAKCHNlbGVjdG9yGAEgAygLMi4uaGl2ZS52MS5MaXN0Q2F0YWxvZ0hpdmVzUmVxdWVzdC5TZWxlY3RvckVudHJ5Gi8KDVNlbGVjdG9yRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASI/ChhMaXN0Q2F0YWxvZ0hpdmVzUmVzcG9uc2USIwoFaGl2ZXMYASADKAsyFC5oaXZlLnYxLkNhdGFsb2dIaXZlImgKEVVwZGF0ZUhpdmVSZXF1ZXN0EiIKBGhpdmUYASABKAsyFC5oaXZlLnYxLkNhdGFsb2dIaXZlEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayI4ChJVcGRhdGVIaXZlUmVzcG9uc2USIgoEaGl2ZRgBIAEoCzIULmhpdmUudjEuQ2F0YWxvZ0hpdmUiKAoVRGVyZWdpc3RlckhpdmVSZXF1ZXN0Eg8KB2hpdmVfaWQYASABKAkiKQoWRGVyZWdpc3RlckhpdmVSZXNwb25zZRIPCgdyZW1vdmVkGAEgASgIMqADCgtIaXZlQ2F0YWxvZxJLCgxSZWdpc3RlckhpdmUSHC5oaXZlLnYxLlJlZ2lzdGVySGl2ZVJlcXVlc3QaHS5oaXZlLnYxLlJlZ2lzdGVySGl2ZVJlc3BvbnNlElEKDkdldENhdGFsb2dIaXZlEh4uaGl2ZS52MS5HZXRDYXRhbG9nSGl2ZVJlcXVlc3QaHy5oaXZlLnYxLkdldENhdGFsb2dIaXZlUmVzcG9uc2USVwoQTGlzdENhdGFsb2dIaXZlcxIgLmhpdmUudjEuTGlzdENhdGFsb2dIaXZlc1JlcXVlc3QaIS5oaXZlLnYxLkxpc3RDYXRhbG9nSGl2ZXNSZXNwb25zZRJFCgpVcGRhdGVIaXZlEhouaGl2ZS52MS5VcGRhdGVIaXZlUmVxdWVzdBobLmhpdmUudjEuVXBkYXRlSGl2ZVJlc3BvbnNlElEKDkRlcmVnaXN0ZXJIaXZlEh4uaGl2ZS52MS5EZXJlZ2lzdGVySGl2ZVJlcXVlc3QaHy5oaXZlLnYxLkRlcmVnaXN0ZXJIaXZlUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+  fileDesc("ChVoaXZlL3YxL2NhdGFsb2cucHJvdG8SB2hpdmUudjEi2AIKC0NhdGFsb2dIaXZlEg8KB2hpdmVfaWQYASABKAkSMAoGbGFiZWxzGAIgAygLMiAuaGl2ZS52MS5DYXRhbG9nSGl2ZS5MYWJlbHNFbnRyeRITCgtkZXNjcmlwdGlvbhgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCglsYXN0X3NlZW4YBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWxhc3RfcGVlchgHIAEoCRIOCgZvbmxpbmUYCCABKAgSEAoIY29yZG9uZWQYCSABKAgaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKkAQoTUmVnaXN0ZXJIaXZlUmVxdWVzdBIPCgdoaXZlX2lkGAEgASgJEjgKBmxhYmVscxgCIAMoCzIoLmhpdmUudjEuUmVnaXN0ZXJIaXZlUmVxdWVzdC5MYWJlbHNFbnRyeRITCgtkZXNjcmlwdGlvbhgDIAEoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIjoKFFJlZ2lzdGVySGl2ZVJlc3BvbnNlEiIKBGhpdmUYASABKAsyFC5oaXZlLnYxLkNhdGFsb2dIaXZlIigKFUdldENhdGFsb2dIaXZlUmVxdWVzdBIPCgdoaXZlX2lkGAEgASgJIjwKFkdldENhdGFsb2dIaXZlUmVzcG9uc2USIgoEaGl2ZRgBIAEoCzIULmhpdmUudjEuQ2F0YWxvZ0hpdmUijAEKF0xpc3RDYXRhbG9nSGl2ZXNSZXF1ZXN0EkAKCHNlbGVjdG9yGAEgAygLMi4uaGl2ZS52MS5MaXN0Q2F0YWxvZ0hpdmVzUmVxdWVzdC5TZWxlY3RvckVudHJ5Gi8KDVNlbGVjdG9yRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASI/ChhMaXN0Q2F0YWxvZ0hpdmVzUmVzcG9uc2USIwoFaGl2ZXMYASADKAsyFC5oaXZlLnYxLkNhdGFsb2dIaXZlImgKEVVwZGF0ZUhpdmVSZXF1ZXN0EiIKBGhpdmUYASABKAsyFC5oaXZlLnYxLkNhdGFsb2dIaXZlEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayI4ChJVcGRhdGVIaXZlUmVzcG9uc2USIgoEaGl2ZRgBIAEoCzIULmhpdmUudjEuQ2F0YWxvZ0hpdmUiKAoVRGVyZWdpc3RlckhpdmVSZXF1ZXN0Eg8KB2hpdmVfaWQYASABKAkiKQoWRGVyZWdpc3RlckhpdmVSZXNwb25zZRIPCgdyZW1vdmVkGAEgASgIIigKFUlzc3VlSGl2ZVRva2VuUmVxdWVzdBIPCgdoaXZlX2lkGAEgASgJIjkKFklzc3VlSGl2ZVRva2VuUmVzcG9uc2USDQoFdG9rZW4YASABKAkSEAoIdG9rZW5faWQYAiABKAkiOwoWUmV2b2tlSGl2ZVRva2VuUmVxdWVzdBIPCgdoaXZlX2lkGAEgASgJEhAKCHRva2VuX2lkGAIgASgJIioKF1Jldm9rZUhpdmVUb2tlblJlc3BvbnNlEg8KB3Jldm9rZWQYASABKAgiKAoVTGlzdEhpdmVUb2tlbnNSZXF1ZXN0Eg8KB2hpdmVfaWQYASABKAkifwoJSGl2ZVRva2VuEhAKCHRva2VuX2lkGAEgASgJEi4KCmNyZWF0ZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGxhc3RfdXNlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiPAoWTGlzdEhpdmVUb2tlbnNSZXNwb25zZRIiCgZ0b2tlbnMYASADKAsyEi5oaXZlLnYxLkhpdmVUb2tlbjKcBQoLSGl2ZUNhdGFsb2cSSwoMUmVnaXN0ZXJIaXZlEhwuaGl2ZS52MS5SZWdpc3RlckhpdmVSZXF1ZXN0Gh0uaGl2ZS52MS5SZWdpc3RlckhpdmVSZXNwb25zZRJRCg5HZXRDYXRhbG9nSGl2ZRIeLmhpdmUudjEuR2V0Q2F0YWxvZ0hpdmVSZXF1ZXN0Gh8uaGl2ZS52MS5HZXRDYXRhbG9nSGl2ZVJlc3BvbnNlElcKEExpc3RDYXRhbG9nSGl2ZXMSIC5oaXZlLnYxLkxpc3RDYXRhbG9nSGl2ZXNSZXF1ZXN0GiEuaGl2ZS52MS5MaXN0Q2F0YWxvZ0hpdmVzUmVzcG9uc2USRQoKVXBkYXRlSGl2ZRIaLmhpdmUudjEuVXBkYXRlSGl2ZVJlcXVlc3QaGy5oaXZlLnYxLlVwZGF0ZUhpdmVSZXNwb25zZRJRCg5EZXJlZ2lzdGVySGl2ZRIeLmhpdmUudjEuRGVyZWdpc3RlckhpdmVSZXF1ZXN0Gh8uaGl2ZS52MS5EZXJlZ2lzdGVySGl2ZVJlc3BvbnNlElEKDklzc3VlSGl2ZVRva2VuEh4uaGl2ZS52MS5Jc3N1ZUhpdmVUb2tlblJlcXVlc3QaHy5oaXZlLnYxLklzc3VlSGl2ZVRva2VuUmVzcG9uc2USVAoPUmV2b2tlSGl2ZVRva2VuEh8uaGl2ZS52MS5SZXZva2VIaXZlVG9rZW5SZXF1ZXN0GiAuaGl2ZS52MS5SZXZva2VIaXZlVG9rZW5SZXNwb25zZRJRCg5MaXN0SGl2ZVRva2VucxIeLmhpdmUudjEuTGlzdEhpdmVUb2tlbnNSZXF1ZXN0Gh8uaGl2ZS52MS5MaXN0SGl2ZVRva2Vuc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * One hive as the catalog knows it.
@@ -292,6 +292,155 @@ export const DeregisterHiveResponseSchema: GenMessage<DeregisterHiveResponse> = 
   messageDesc(file_hive_v1_catalog, 10);
 
 /**
+ * @generated from message hive.v1.IssueHiveTokenRequest
+ */
+export type IssueHiveTokenRequest = Message<"hive.v1.IssueHiveTokenRequest"> & {
+  /**
+   * @generated from field: string hive_id = 1;
+   */
+  hiveId: string;
+};
+
+/**
+ * Describes the message hive.v1.IssueHiveTokenRequest.
+ * Use `create(IssueHiveTokenRequestSchema)` to create a new message.
+ */
+export const IssueHiveTokenRequestSchema: GenMessage<IssueHiveTokenRequest> = /*@__PURE__*/
+  messageDesc(file_hive_v1_catalog, 11);
+
+/**
+ * @generated from message hive.v1.IssueHiveTokenResponse
+ */
+export type IssueHiveTokenResponse = Message<"hive.v1.IssueHiveTokenResponse"> & {
+  /**
+   * The secret the hive sends as `authorization: Bearer <token>`. Shown once: the catalog keeps only its SHA-256.
+   *
+   * @generated from field: string token = 1;
+   */
+  token: string;
+
+  /**
+   * Names the token in ListHiveTokens and RevokeHiveToken; not a secret.
+   *
+   * @generated from field: string token_id = 2;
+   */
+  tokenId: string;
+};
+
+/**
+ * Describes the message hive.v1.IssueHiveTokenResponse.
+ * Use `create(IssueHiveTokenResponseSchema)` to create a new message.
+ */
+export const IssueHiveTokenResponseSchema: GenMessage<IssueHiveTokenResponse> = /*@__PURE__*/
+  messageDesc(file_hive_v1_catalog, 12);
+
+/**
+ * @generated from message hive.v1.RevokeHiveTokenRequest
+ */
+export type RevokeHiveTokenRequest = Message<"hive.v1.RevokeHiveTokenRequest"> & {
+  /**
+   * @generated from field: string hive_id = 1;
+   */
+  hiveId: string;
+
+  /**
+   * @generated from field: string token_id = 2;
+   */
+  tokenId: string;
+};
+
+/**
+ * Describes the message hive.v1.RevokeHiveTokenRequest.
+ * Use `create(RevokeHiveTokenRequestSchema)` to create a new message.
+ */
+export const RevokeHiveTokenRequestSchema: GenMessage<RevokeHiveTokenRequest> = /*@__PURE__*/
+  messageDesc(file_hive_v1_catalog, 13);
+
+/**
+ * @generated from message hive.v1.RevokeHiveTokenResponse
+ */
+export type RevokeHiveTokenResponse = Message<"hive.v1.RevokeHiveTokenResponse"> & {
+  /**
+   * false when the hive has no such token, or it was already revoked.
+   *
+   * @generated from field: bool revoked = 1;
+   */
+  revoked: boolean;
+};
+
+/**
+ * Describes the message hive.v1.RevokeHiveTokenResponse.
+ * Use `create(RevokeHiveTokenResponseSchema)` to create a new message.
+ */
+export const RevokeHiveTokenResponseSchema: GenMessage<RevokeHiveTokenResponse> = /*@__PURE__*/
+  messageDesc(file_hive_v1_catalog, 14);
+
+/**
+ * @generated from message hive.v1.ListHiveTokensRequest
+ */
+export type ListHiveTokensRequest = Message<"hive.v1.ListHiveTokensRequest"> & {
+  /**
+   * @generated from field: string hive_id = 1;
+   */
+  hiveId: string;
+};
+
+/**
+ * Describes the message hive.v1.ListHiveTokensRequest.
+ * Use `create(ListHiveTokensRequestSchema)` to create a new message.
+ */
+export const ListHiveTokensRequestSchema: GenMessage<ListHiveTokensRequest> = /*@__PURE__*/
+  messageDesc(file_hive_v1_catalog, 15);
+
+/**
+ * One live hive token, without its secret.
+ *
+ * @generated from message hive.v1.HiveToken
+ */
+export type HiveToken = Message<"hive.v1.HiveToken"> & {
+  /**
+   * @generated from field: string token_id = 1;
+   */
+  tokenId: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 2;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * When a Heartbeat stream last opened with this token; unset if never.
+   *
+   * @generated from field: google.protobuf.Timestamp last_used_at = 3;
+   */
+  lastUsedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message hive.v1.HiveToken.
+ * Use `create(HiveTokenSchema)` to create a new message.
+ */
+export const HiveTokenSchema: GenMessage<HiveToken> = /*@__PURE__*/
+  messageDesc(file_hive_v1_catalog, 16);
+
+/**
+ * @generated from message hive.v1.ListHiveTokensResponse
+ */
+export type ListHiveTokensResponse = Message<"hive.v1.ListHiveTokensResponse"> & {
+  /**
+   * @generated from field: repeated hive.v1.HiveToken tokens = 1;
+   */
+  tokens: HiveToken[];
+};
+
+/**
+ * Describes the message hive.v1.ListHiveTokensResponse.
+ * Use `create(ListHiveTokensResponseSchema)` to create a new message.
+ */
+export const ListHiveTokensResponseSchema: GenMessage<ListHiveTokensResponse> = /*@__PURE__*/
+  messageDesc(file_hive_v1_catalog, 17);
+
+/**
  * The durable catalog of hives.
  *
  * @generated from service hive.v1.HiveCatalog
@@ -346,6 +495,39 @@ export const HiveCatalog: GenService<{
     methodKind: "unary";
     input: typeof DeregisterHiveRequestSchema;
     output: typeof DeregisterHiveResponseSchema;
+  },
+  /**
+   * Issues a new token for a hive's Heartbeat stream (admin). The token is in this response only; the catalog keeps
+   * its SHA-256. NOT_FOUND for a hive not in the catalog.
+   *
+   * @generated from rpc hive.v1.HiveCatalog.IssueHiveToken
+   */
+  issueHiveToken: {
+    methodKind: "unary";
+    input: typeof IssueHiveTokenRequestSchema;
+    output: typeof IssueHiveTokenResponseSchema;
+  },
+  /**
+   * Revokes one of a hive's tokens and ends a stream opened with it (UNAUTHENTICATED). false when unknown or
+   * already revoked.
+   *
+   * @generated from rpc hive.v1.HiveCatalog.RevokeHiveToken
+   */
+  revokeHiveToken: {
+    methodKind: "unary";
+    input: typeof RevokeHiveTokenRequestSchema;
+    output: typeof RevokeHiveTokenResponseSchema;
+  },
+  /**
+   * A hive's live (not revoked) tokens, oldest first; never the tokens themselves. NOT_FOUND for a hive not in the
+   * catalog.
+   *
+   * @generated from rpc hive.v1.HiveCatalog.ListHiveTokens
+   */
+  listHiveTokens: {
+    methodKind: "unary";
+    input: typeof ListHiveTokensRequestSchema;
+    output: typeof ListHiveTokensResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_hive_v1_catalog, 0);

@@ -1,0 +1,88 @@
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import type { Logger } from 'pino';
+import { Health } from '../../gen/grpc/health/v1/health_pb.js';
+import { HiveCatalog as HiveCatalogService } from '../../gen/hive/v1/catalog_pb.js';
+import { HiveRegistry as HiveRegistryService } from '../../gen/hive/v1/registry_pb.js';
+import type { HiveCatalog } from '../catalog/hive-catalog.js';
+import type { HiveRegistry } from '../registry/hive-registry.js';
+import type { SchedulingIndex } from '../scheduler/scheduling-index.js';
+import { guardService, type AccessControl } from './access.js';
+import { catalogService } from './catalog-service.js';
+import { grpcServiceDefinition } from './grpc-service.js';
+import type { HeartbeatStreams } from './heartbeat-streams.js';
+import { addReflection } from './reflection.js';
+import { registryService } from './registry-service.js';
+import type { WatchStreams } from './watch-streams.js';
+
+/** The health service names we report: '' (the whole server) and our own services. */
+export const HEALTH_NAMES = ['', HiveRegistryService.typeName, HiveCatalogService.typeName] as const;
+
+/** TLS material for the server, PEM-encoded. */
+export interface ServerTls {
+  readonly certChain: Buffer;
+  readonly privateKey: Buffer;
+  /** When set, clients must present a certificate signed by this CA (mutual TLS). */
+  readonly clientCa?: Buffer;
+}
+
+/** Plaintext, TLS, or mutual TLS (client certificates required and verified against `clientCa`). */
+export function serverCredentials(tls: ServerTls | undefined): ServerCredentials {
+  if (tls === undefined) return ServerCredentials.createInsecure();
+  return ServerCredentials.createSsl(
+    tls.clientCa ?? null,
+    [{ cert_chain: tls.certChain, private_key: tls.privateKey }],
+    tls.clientCa !== undefined,
+  );
+}
+
+/** What the services are served from. */
+export interface ServedParts {
+  readonly registry: HiveRegistry;
+  readonly scheduling: SchedulingIndex;
+  readonly catalog: HiveCatalog;
+  readonly streams: HeartbeatStreams;
+  readonly watches: WatchStreams;
+  /** With auth on: who may call what. Undefined: every call is let in (the loopback default). */
+  readonly access?: AccessControl;
+}
+
+/** grpc-js server options we set. */
+export interface GrpcServerOptions {
+  readonly maxMessageBytes: number;
+  readonly keepaliveTimeMs: number;
+  readonly keepaliveTimeoutMs: number;
+}
+
+/**
+ * A grpc-js server with hive.v1.HiveRegistry and hive.v1.HiveCatalog (behind the access layer when auth is on),
+ * grpc.health.v1.Health and server reflection (always open: probes and tools need no token). Not bound yet.
+ */
+export function buildGrpcServer(
+  parts: ServedParts,
+  options: GrpcServerOptions,
+  logger: Logger,
+): { server: Server; health: HealthImplementation } {
+  const server = new Server({
+    'grpc.max_receive_message_length': options.maxMessageBytes,
+    // Ping idle connections so a hive whose machine vanished (no FIN) loses its stream, not just its liveness.
+    'grpc.keepalive_time_ms': options.keepaliveTimeMs,
+    'grpc.keepalive_timeout_ms': options.keepaliveTimeoutMs,
+  });
+  const rpcLogger = logger.child({ component: 'rpc' });
+  const authLogger = logger.child({ component: 'auth' });
+  const services = [
+    [HiveRegistryService, registryService(parts.registry, parts.scheduling, parts.streams, parts.watches, rpcLogger)],
+    [HiveCatalogService, catalogService(parts.catalog, parts.registry, parts.streams, rpcLogger)],
+  ] as const;
+  for (const [service, implementation] of services) {
+    server.addService(
+      grpcServiceDefinition(service),
+      parts.access === undefined ? implementation : guardService(service, implementation, parts.access, authLogger),
+    );
+  }
+  const health = new HealthImplementation(Object.fromEntries(HEALTH_NAMES.map((name) => [name, 'SERVING'])));
+  health.addToServer(server);
+  addReflection(server, [HiveRegistryService, HiveCatalogService, Health]);
+  return { server, health };
+}
