@@ -29,9 +29,9 @@ async function main(): Promise<void> {
   let port: number;
   if (kind === 'queen') {
     // The production defaults (as `hive-registry serve` with no flags) but for the catalog, on a free loopback
-    // port, logging nothing.
+    // port, logging nothing; every simulated hive connects from 127.0.0.1, so one address holds them all.
     const db = process.argv[3] ?? DEFAULT_DB;
-    const parsed = buildServeConfig({ listen: LISTEN, drainTimeoutMs: '1s', db }, {});
+    const parsed = buildServeConfig({ listen: LISTEN, drainTimeoutMs: '1s', db, maxStreamsPerAddress: '10000' }, {});
     if (!parsed.ok) throw new Error(parsed.problems.join('; '));
     const queen = await QueenServer.start(parsed.config, pino({ level: 'silent' }));
     port = queen.port;

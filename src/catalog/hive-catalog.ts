@@ -3,7 +3,15 @@ import { quote } from '../registry/ids.js';
 import { matchesSelector, normalizeLabels, type Labels } from './labels.js';
 import type { CatalogStore } from './catalog-store.js';
 import { HiveTokens, type IssuedToken } from './hive-tokens.js';
-import type { CatalogPatch, CatalogRecord, HiveTokenRecord, RegistrationMode } from './types.js';
+import type { AdmissionRefusal, CatalogPatch, CatalogRecord, HiveTokenRecord, RegistrationMode } from './types.js';
+
+/** What only the queen's configuration and tests change. */
+export interface CatalogOptions {
+  /** Most hives in the catalog: a new one beyond it is refused (RegisterHive and open admission). */
+  readonly maxHives?: number;
+  /** Where token secrets come from (default: the system's CSPRNG). */
+  readonly random?: (size: number) => Buffer;
+}
 
 function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
@@ -36,11 +44,10 @@ export class HiveCatalog {
     /** Wall-clock epoch milliseconds, for created/updated times. */
     private readonly wallNow: () => number,
     readonly registration: RegistrationMode,
-    /** Where token secrets come from (default: the system's CSPRNG). */
-    random?: (size: number) => Buffer,
+    private readonly options: CatalogOptions = {},
   ) {
     for (const record of store.loadAll()) this.records.set(record.hiveId, record);
-    this.tokens = new HiveTokens(store, wallNow, random);
+    this.tokens = new HiveTokens(store, wallNow, options.random);
   }
 
   /** Where the catalog lives (`:memory:` when nowhere). */
@@ -78,10 +85,16 @@ export class HiveCatalog {
     return out;
   }
 
-  /** Adds a hive; already_exists when present. Committed before returning. */
+  /** Adds a hive; already_exists when present, limit_exceeded when full. Committed before returning. */
   register(hiveId: string, labels: Labels, description: string): CatalogRecord {
     if (this.records.has(hiveId)) {
       throw new DomainError('already_exists', `hive_id: hive ${quote(hiveId)} is already in the catalog`);
+    }
+    if (this.full) {
+      throw new DomainError(
+        'limit_exceeded',
+        `hive_id: the catalog holds its maximum of ${this.options.maxHives ?? 0} hives (--max-hives); deregister one first`,
+      );
     }
     const now = this.wallNow();
     const record: CatalogRecord = {
@@ -143,11 +156,27 @@ export class HiveCatalog {
 
   /**
    * Why a heartbeat stream for `hiveId` may not bind to it, or undefined when it may: in required registration,
-   * a hive must be in the catalog.
+   * a hive must be in the catalog; in open registration, a new hive needs room in it.
    */
-  refusal(hiveId: string): string | undefined {
-    if (this.registration === 'open' || this.records.has(hiveId)) return undefined;
-    return `hive_id: hive ${quote(hiveId)} is not registered in the catalog, and this queen admits only registered hives (--registration required)`;
+  refusal(hiveId: string): AdmissionRefusal | undefined {
+    if (this.records.has(hiveId)) return undefined;
+    if (this.registration === 'required') {
+      return {
+        reason: 'not_registered',
+        message: `hive_id: hive ${quote(hiveId)} is not registered in the catalog, and this queen admits only registered hives (--registration required)`,
+      };
+    }
+    if (this.full) {
+      return {
+        reason: 'catalog_full',
+        message: `hive_id: the catalog holds its maximum of ${this.options.maxHives ?? 0} hives (--max-hives); hive ${quote(hiveId)} cannot join until an operator deregisters one`,
+      };
+    }
+    return undefined;
+  }
+
+  private get full(): boolean {
+    return this.records.size >= (this.options.maxHives ?? Number.POSITIVE_INFINITY);
   }
 
   /**

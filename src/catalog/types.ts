@@ -25,6 +25,13 @@ export interface CatalogRecord {
 export type RegistrationMode = 'open' | 'required';
 export const REGISTRATION_MODES: readonly RegistrationMode[] = ['open', 'required'];
 
+/** Why a Heartbeat stream may not bind to a hive: not in the catalog (required registration), or no room left. */
+export interface AdmissionRefusal {
+  readonly reason: 'not_registered' | 'catalog_full';
+  /** For the ack and the stream's status; names the field and the limit. */
+  readonly message: string;
+}
+
 /** What an operator may change with UpdateHive; a field left undefined is kept. */
 export interface CatalogPatch {
   readonly labels?: Labels;

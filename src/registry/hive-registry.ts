@@ -1,5 +1,6 @@
 import type { Clock } from '../common/clock.js';
 import { DomainError } from '../common/domain-error.js';
+import { quote } from './ids.js';
 import type { PendingEvent } from './event-log.js';
 import { heartbeatRejection, type StreamRecord } from './heartbeat-rejection.js';
 import { newHiveRecord, takeSnapshot, type HiveRecord } from './hive-record.js';
@@ -35,6 +36,10 @@ export class HiveRegistry extends RegistryReads {
     private readonly observer?: SnapshotObserver,
   ) {
     super(clock, options);
+    const { maxHives } = options;
+    if (maxHives !== undefined && (!Number.isSafeInteger(maxHives) || maxHives < 1)) {
+      throw new RangeError(`maxHives must be an integer >= 1, got ${maxHives}`);
+    }
   }
 
   // ---- heartbeat streams --------------------------------------------------------------------------------------
@@ -88,6 +93,13 @@ export class HiveRegistry extends RegistryReads {
     if (error !== undefined) return { accepted: false, error };
 
     let hive = this.hives.get(heartbeat.hiveId);
+    const maxHives = this.options.maxHives ?? Number.POSITIVE_INFINITY;
+    if (hive === undefined && this.hives.size >= maxHives) {
+      return {
+        accepted: false,
+        error: `hive_id: the registry already knows its maximum of ${maxHives} hives; hive ${quote(heartbeat.hiveId)} cannot join until one is removed or evicted`,
+      };
+    }
     if (hive === undefined) {
       hive = newHiveRecord(heartbeat, this.clock.wallNow());
       this.hives.set(hive.hiveId, hive);

@@ -11,6 +11,11 @@ export interface RegistryOptions {
   readonly evictAfterMs: number;
   /** How many of the latest events `eventsAfter` can replay: an integer >= 1; default 10,000. */
   readonly historySize?: number;
+  /**
+   * Most hives known at once (online or not): a payload from a new hive beyond it is rejected, so a flood of
+   * made-up hive ids cannot grow memory without bound. Default unlimited.
+   */
+  readonly maxHives?: number;
 }
 
 /**

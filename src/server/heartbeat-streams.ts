@@ -2,6 +2,7 @@ import { create } from '@bufbuild/protobuf';
 import { durationFromMs } from '@bufbuild/protobuf/wkt';
 import { status, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import type { AdmissionRefusal } from '../catalog/types.js';
 import type { Clock } from '../common/clock.js';
 import { DomainError } from '../common/domain-error.js';
 import {
@@ -17,6 +18,9 @@ import { wallMsToProto } from './domain-to-proto.js';
 import { payloadToHeartbeat, type PayloadLimits } from './payload-to-heartbeat.js';
 import { serviceError, statusOf, type CallStatus } from './status-map.js';
 
+/** Why a payload may not bind its stream: the catalog's refusal, or a payload for another hive than the token's. */
+type Refusal = AdmissionRefusal | { readonly reason: 'other_hive'; readonly message: string };
+
 export type HeartbeatCall = ServerDuplexStream<HiveHeartbeatPayload, HeartbeatAck>;
 
 /**
@@ -25,7 +29,7 @@ export type HeartbeatCall = ServerDuplexStream<HiveHeartbeatPayload, HeartbeatAc
  */
 export interface HeartbeatAdmission {
   /** Why a stream may not bind to `hiveId`, or undefined when it may. */
-  refusal(hiveId: string): string | undefined;
+  refusal(hiveId: string): AdmissionRefusal | undefined;
   /** A payload from `hiveId` was accepted at `wallMs` on a stream from `peer`. */
   seen(hiveId: string, wallMs: number, peer: string): void;
 }
@@ -36,6 +40,22 @@ export interface HeartbeatStreamsOptions {
   readonly heartbeatIntervalMs: number;
   /** Most heartbeat streams open at once; one more is refused with RESOURCE_EXHAUSTED. */
   readonly maxStreams: number;
+  /** Most heartbeat streams open at once from one remote address; one more is refused with RESOURCE_EXHAUSTED. */
+  readonly maxStreamsPerAddress: number;
+  /**
+   * Most payloads one stream may send per heartbeat interval, on average (bursts up to this many at once). One
+   * beyond it is answered `accepted: false` and dropped unread: the hive is throttled, not disconnected.
+   */
+  readonly rateLimit: number;
+  /** A stream with no accepted payload this long after it opened is ended with DEADLINE_EXCEEDED. */
+  readonly unboundTimeoutMs: number;
+}
+
+/** The host part of a grpc-js peer string (`1.2.3.4:5678`, `[::1]:5678`): what the per-address limit counts. */
+export function peerAddress(peer: string): string {
+  const colon = peer.lastIndexOf(':');
+  const host = colon > 0 && /^\d+$/.test(peer.slice(colon + 1)) ? peer.slice(0, colon) : peer;
+  return host.replace(/^\[(.*)\]$/, '$1');
 }
 
 interface Session {
@@ -46,6 +66,13 @@ interface Session {
   hiveId?: string;
   /** The remote address, as grpc-js reports it. */
   readonly peer: string;
+  /** Its host part, for the per-address limit. */
+  readonly address: string;
+  /** Token bucket of the rate limit: payloads the stream may still send now, as of `refilledAt` (monotonic ms). */
+  allowance: number;
+  refilledAt: number;
+  /** Whether the stream has been throttled yet (logged once per stream). */
+  throttled: boolean;
   /** With auth on: the hive token the stream opened with; every payload must be that hive's. */
   readonly token?: { readonly hiveId: string; readonly tokenId: string };
 }
@@ -60,6 +87,10 @@ interface Session {
  */
 export class HeartbeatStreams {
   private readonly sessions = new Map<StreamId, Session>();
+  /** Open streams per remote address. */
+  private readonly perAddress = new Map<string, number>();
+  /** Streams with no accepted payload yet, and when they opened (monotonic ms), in opening order. */
+  private readonly unbound = new Map<StreamId, number>();
   private draining = false;
 
   constructor(
@@ -94,14 +125,35 @@ export class HeartbeatStreams {
       );
       return;
     }
+    const peer = call.getPeer();
+    const address = peerAddress(peer);
+    const fromAddress = this.perAddress.get(address) ?? 0;
+    if (fromAddress >= this.options.maxStreamsPerAddress) {
+      this.logger.info({ peer, open: fromAddress }, 'heartbeat stream refused: too many from one address');
+      call.emit(
+        'error',
+        serviceError({
+          code: status.RESOURCE_EXHAUSTED,
+          details: `Heartbeat: at most ${this.options.maxStreamsPerAddress} streams may be open from one address (${address}) at once`,
+        }),
+      );
+      return;
+    }
     const stream = this.registry.openStream();
+    const now = this.clock.now();
     const session: Session = {
       call,
       ended: false,
-      peer: call.getPeer(),
+      peer,
+      address,
+      allowance: this.options.rateLimit,
+      refilledAt: now,
+      throttled: false,
       ...(principal?.kind === 'hive' ? { token: { hiveId: principal.hiveId, tokenId: principal.tokenId } } : {}),
     };
     this.sessions.set(stream, session);
+    this.perAddress.set(address, fromAddress + 1);
+    this.unbound.set(stream, now);
     this.logger.debug({ stream, peer: session.peer }, 'heartbeat stream opened');
 
     call.on('data', (payload: HiveHeartbeatPayload) => this.onPayload(stream, session, payload));
@@ -149,6 +201,28 @@ export class HeartbeatStreams {
     return ended;
   }
 
+  /**
+   * Ends every stream that has had no payload accepted within the unbound timeout, with DEADLINE_EXCEEDED: a
+   * connection that only holds a slot, or only sends what is refused, does not hold it for ever. Run by the sweep.
+   */
+  endUnbound(): number {
+    const now = this.clock.now();
+    let ended = 0;
+    for (const [stream, openedAt] of this.unbound) {
+      // In opening order: the first stream still within its time means every later one is too.
+      if (now - openedAt < this.options.unboundTimeoutMs) break;
+      const session = this.sessions.get(stream);
+      this.logger.info({ stream, peer: session?.peer }, 'heartbeat stream ended: no accepted payload in time');
+      this.end(stream, {
+        code: status.DEADLINE_EXCEEDED,
+        details: `Heartbeat: no payload accepted within ${this.options.unboundTimeoutMs} ms of opening the stream; send a valid full snapshot first`,
+      });
+      this.unbound.delete(stream);
+      ended += 1;
+    }
+    return ended;
+  }
+
   /** Refuses new streams and ends every open one with UNAVAILABLE, for shutdown. */
   drain(): void {
     this.draining = true;
@@ -161,6 +235,10 @@ export class HeartbeatStreams {
     if (session.ended) return;
     session.ended = true;
     this.sessions.delete(stream);
+    this.unbound.delete(stream);
+    const fromAddress = (this.perAddress.get(session.address) ?? 1) - 1;
+    if (fromAddress > 0) this.perAddress.set(session.address, fromAddress);
+    else this.perAddress.delete(session.address);
     this.registry.closeStream(stream);
     this.logger.debug({ stream, hiveId: session.hiveId, code: callStatus?.code, details: callStatus?.details }, why);
     if (session.hiveId !== undefined && callStatus === undefined) {
@@ -176,20 +254,35 @@ export class HeartbeatStreams {
       heartbeatInterval: durationFromMs(this.options.heartbeatIntervalMs),
       receivedAt: wallMsToProto(receivedWallMs),
     });
+    if (!this.withinRate(session)) {
+      ack.error = `throttled: this stream sent more than ${this.options.rateLimit} payloads in one heartbeat interval (${this.options.heartbeatIntervalMs} ms); this one was dropped and changed nothing`;
+      if (!session.throttled) {
+        session.throttled = true;
+        this.logger.warn({ hiveId: session.hiveId, peer: session.peer, rateLimit: this.options.rateLimit }, 'heartbeat stream throttled');
+      }
+      this.reply(session, ack);
+      return;
+    }
     let refused: CallStatus | undefined;
     try {
       const heartbeat = payloadToHeartbeat(payload, this.options.limits);
       // Admission is asked only before the stream binds: a bound stream's hive was admitted (deregistering it
       // ends the stream), and a payload naming another hive is the registry's to reject.
-      const refusal =
+      const refusal: Refusal | undefined =
         session.token !== undefined && heartbeat.hiveId !== session.token.hiveId
-          ? `hive_id: this stream's token belongs to hive ${quote(session.token.hiveId)}; a payload for hive ${quote(heartbeat.hiveId)} is refused`
+          ? {
+              reason: 'other_hive',
+              message: `hive_id: this stream's token belongs to hive ${quote(session.token.hiveId)}; a payload for hive ${quote(heartbeat.hiveId)} is refused`,
+            }
           : session.hiveId === undefined
             ? this.admission?.refusal(heartbeat.hiveId)
             : undefined;
       if (refusal !== undefined) {
-        ack.error = refusal;
-        refused = { code: status.PERMISSION_DENIED, details: refusal };
+        ack.error = refusal.message;
+        refused = {
+          code: refusal.reason === 'catalog_full' ? status.RESOURCE_EXHAUSTED : status.PERMISSION_DENIED,
+          details: refusal.message,
+        };
       } else {
         this.apply(stream, session, heartbeat, receivedWallMs, ack);
       }
@@ -203,11 +296,7 @@ export class HeartbeatStreams {
     if (!ack.accepted) {
       this.logger.debug({ stream, hiveId: session.hiveId ?? payload.hiveId.slice(0, 128), error: ack.error }, 'heartbeat rejected');
     }
-    // Backpressure: a hive that does not read its acks stops being read, instead of growing our buffers.
-    if (!session.call.write(ack)) {
-      session.call.pause();
-      session.call.once('drain', () => session.call.resume());
-    }
+    this.reply(session, ack);
     if (refused !== undefined) {
       this.logger.info(
         { hiveId: payload.hiveId.slice(0, 128), tokenHive: session.token?.hiveId, peer: session.peer },
@@ -215,6 +304,25 @@ export class HeartbeatStreams {
       );
       this.end(stream, refused);
     }
+  }
+
+  /** Writes an ack. Backpressure: a hive that does not read its acks stops being read, instead of growing our buffers. */
+  private reply(session: Session, ack: HeartbeatAck): void {
+    if (!session.call.write(ack)) {
+      session.call.pause();
+      session.call.once('drain', () => session.call.resume());
+    }
+  }
+
+  /** Takes one payload from the stream's allowance (refilled at rateLimit per interval); false when none is left. */
+  private withinRate(session: Session): boolean {
+    const now = this.clock.now();
+    const perMs = this.options.rateLimit / this.options.heartbeatIntervalMs;
+    session.allowance = Math.min(this.options.rateLimit, session.allowance + Math.max(0, now - session.refilledAt) * perMs);
+    session.refilledAt = now;
+    if (session.allowance < 1) return false;
+    session.allowance -= 1;
+    return true;
   }
 
   /** Hands a validated payload to the registry and fills in the ack. */
@@ -234,6 +342,7 @@ export class HeartbeatStreams {
     this.admission?.seen(outcome.hiveId, receivedWallMs, session.peer);
     if (session.hiveId === undefined) {
       session.hiveId = outcome.hiveId;
+      this.unbound.delete(stream);
       this.logger.info({ hiveId: outcome.hiveId, peer: session.peer }, 'hive connected');
     }
     if (outcome.superseded !== undefined) {

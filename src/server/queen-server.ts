@@ -36,6 +36,14 @@ export interface ServerConfig {
   readonly maxDevicesPerHive: number;
   /** Most heartbeat streams open at once. */
   readonly maxStreams: number;
+  /** Most heartbeat streams open at once from one remote address. */
+  readonly maxStreamsPerAddress: number;
+  /** Most payloads one heartbeat stream may send per heartbeat interval; beyond it they are refused unread. */
+  readonly heartbeatRateLimit: number;
+  /** A heartbeat stream with no accepted payload this long after opening is ended with DEADLINE_EXCEEDED. */
+  readonly unboundStreamTimeoutMs: number;
+  /** Most hives known at once, in the registry and the catalog. */
+  readonly maxHives: number;
   /** Largest request message accepted, in bytes. */
   readonly maxMessageBytes: number;
   /** Registry events kept for watchers resuming from a revision. */
@@ -125,7 +133,12 @@ export class QueenServer {
     clock: Clock = systemClock,
     options: QueenOptions = {},
   ): Promise<QueenServer> {
-    const catalog = new HiveCatalog(CatalogStore.open(config.db, clock.wallNow()), () => clock.wallNow(), config.registration);
+    const catalog = new HiveCatalog(
+      CatalogStore.open(config.db, clock.wallNow()),
+      () => clock.wallNow(),
+      config.registration,
+      { maxHives: config.maxHives },
+    );
     try {
       return await QueenServer.serve(config, logger, clock, options, catalog);
     } catch (error) {
@@ -144,7 +157,12 @@ export class QueenServer {
     const scheduling = new SchedulingIndex();
     const registry = new HiveRegistry(
       clock,
-      { offlineAfterMs: config.offlineAfterMs, evictAfterMs: config.evictAfterMs, historySize: config.watchHistoryEvents },
+      {
+        offlineAfterMs: config.offlineAfterMs,
+        evictAfterMs: config.evictAfterMs,
+        historySize: config.watchHistoryEvents,
+        maxHives: config.maxHives,
+      },
       scheduling,
     );
     const watches = new WatchStreams(registry, logger.child({ component: 'watch' }), {
@@ -158,6 +176,9 @@ export class QueenServer {
       {
         heartbeatIntervalMs: config.heartbeatIntervalMs,
         maxStreams: config.maxStreams,
+        maxStreamsPerAddress: config.maxStreamsPerAddress,
+        rateLimit: config.heartbeatRateLimit,
+        unboundTimeoutMs: config.unboundStreamTimeoutMs,
         limits: { maxWorkersPerHive: config.maxWorkersPerHive, maxDevicesPerHive: config.maxDevicesPerHive },
       },
       catalog,
@@ -251,6 +272,7 @@ export class QueenServer {
       );
     }
     this.evictExpired();
+    this.streams.endUnbound();
   }
 
   /** Evicts every hive past the eviction threshold and ends its stream with ABORTED. */

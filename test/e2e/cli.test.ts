@@ -29,7 +29,8 @@ describe('hive-registry serve', () => {
     const refused = await run(process.execPath, [CLI, 'serve', '--listen', '0.0.0.0:0', '--db', ':memory:']);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain('--listen 0.0.0.0:0 is beyond loopback');
-    expect(refused.stderr).toContain('pass --insecure to accept that');
+    expect(refused.stderr).toContain('needs both authentication and TLS, and this configuration has no --auth-file and no --tls-cert');
+    expect(refused.stderr).toContain('pass --insecure to accept the risk');
   });
 
   test('an unknown flag exits 2', async () => {

@@ -14,6 +14,11 @@ export const TEST_CONFIG: ServerConfig = Object.freeze({
   maxWorkersPerHive: 1_024,
   maxDevicesPerHive: 64,
   maxStreams: 100,
+  maxStreamsPerAddress: 100,
+  // Tests send payloads back to back on a clock that does not move; the rate limit has its own tests.
+  heartbeatRateLimit: 1_000,
+  unboundStreamTimeoutMs: 10_000,
+  maxHives: 10_000,
   maxMessageBytes: 4_194_304,
   watchHistoryEvents: 10_000,
   watchQueueEvents: 10_000,

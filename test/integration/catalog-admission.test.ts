@@ -11,7 +11,7 @@ describe('Heartbeat admission with registration: required', () => {
   let q: TestQueen;
 
   beforeEach(async () => {
-    q = await TestQueen.start({ registration: 'required', maxStreams: 400, catalogFlushIntervalMs: 3_600_000 });
+    q = await TestQueen.start({ registration: 'required', maxStreams: 400, maxStreamsPerAddress: 400, catalogFlushIntervalMs: 3_600_000 });
   });
 
   afterEach(async () => {

@@ -336,10 +336,11 @@ describe('HiveCatalog heartbeats', () => {
     const { catalog } = openCatalog('required');
     expect(catalog.registration).toBe('required');
     const refusal = catalog.refusal('ghost');
-    expect(refusal).toBe(
-      'hive_id: hive "ghost" is not registered in the catalog, and this queen admits only registered hives (--registration required)',
-    );
-    expect(refusal).toContain('not registered');
+    expect(refusal).toEqual({
+      reason: 'not_registered',
+      message:
+        'hive_id: hive "ghost" is not registered in the catalog, and this queen admits only registered hives (--registration required)',
+    });
 
     catalog.seen('ghost', START_MS, PEER);
     expect(catalog.get('ghost')).toBeUndefined();
@@ -362,7 +363,7 @@ describe('HiveCatalog heartbeats', () => {
     const { catalog } = openCatalog('required');
     catalog.register('h1', {}, '');
     catalog.deregister('h1');
-    expect(catalog.refusal('h1')).toContain('"h1" is not registered');
+    expect(catalog.refusal('h1')?.message).toContain('"h1" is not registered');
     catalog.seen('h1', START_MS, PEER);
     expect(catalog.size).toBe(0);
   });

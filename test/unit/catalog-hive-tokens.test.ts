@@ -170,7 +170,7 @@ describe('hive tokens in the catalog', () => {
   test('tokens come from the injected source: prefix and base64url of 32 bytes', () => {
     let next = 0;
     const random = (size: number): Buffer => Buffer.alloc(size, next++);
-    const catalog = new HiveCatalog(CatalogStore.open(IN_MEMORY, wallMs), () => wallMs, 'open', random);
+    const catalog = new HiveCatalog(CatalogStore.open(IN_MEMORY, wallMs), () => wallMs, 'open', { random });
     catalogs.push(catalog);
     catalog.register('hive-a', {}, '');
     expect(catalog.issueToken('hive-a')).toEqual({ token: `hvt_${Buffer.alloc(32, 0).toString('base64url')}`, tokenId: '0101010101010101' });

@@ -50,6 +50,8 @@ describe('construction', () => {
     [{ offlineAfterMs: -1, evictAfterMs: 10 }, 'offlineAfterMs must be positive'],
     [{ offlineAfterMs: Number.NaN, evictAfterMs: 10 }, 'offlineAfterMs must be positive'],
     [{ offlineAfterMs: 10, evictAfterMs: 9 }, 'evictAfterMs must be at least offlineAfterMs'],
+    [{ offlineAfterMs: 10, evictAfterMs: 10, maxHives: 0 }, 'maxHives must be an integer >= 1, got 0'],
+    [{ offlineAfterMs: 10, evictAfterMs: 10, maxHives: 1.5 }, 'maxHives must be an integer >= 1, got 1.5'],
   ])('rejects %j', (options, message) => {
     expect(() => new HiveRegistry(new ManualClock(), options)).toThrow(new RangeError(message));
   });
@@ -61,6 +63,30 @@ describe('construction', () => {
     expect(registry.streamCount).toBe(0);
     expect(registry.allHiveIds()).toEqual([]);
     expect(registry.nextEvictionAt()).toBeUndefined();
+  });
+});
+
+describe('the cap on hives known at once', () => {
+  test('a new hive beyond maxHives is rejected and changes nothing; known hives go on; eviction frees a place', () => {
+    const clock = new ManualClock();
+    const registry = new HiveRegistry(clock, { offlineAfterMs: OFFLINE_AFTER_MS, evictAfterMs: EVICT_AFTER_MS, maxHives: 2 });
+    const a = connect(registry, snapshot('hive-a', 1, [makeWorker('wa')]));
+    connect(registry, snapshot('hive-b', 1, [makeWorker('wb')]));
+    const revision = registry.revision;
+    const flood = registry.openStream();
+    expect(rejected(registry.applyHeartbeat(flood, snapshot('hive-c', 1, [makeWorker('wc')])))).toBe(
+      'hive_id: the registry already knows its maximum of 2 hives; hive "hive-c" cannot join until one is removed or evicted',
+    );
+    expect(registry.allHiveIds()).toEqual(['hive-a', 'hive-b']);
+    expect(registry.findWorker('wc')).toBeUndefined();
+    expect(registry.revision).toBe(revision);
+    // Known hives are not new: they keep sending, even at the cap.
+    accepted(registry.applyHeartbeat(a, tick('hive-a', 2)));
+    accepted(registry.applyHeartbeat(registry.openStream(), snapshot('hive-b', 5, [makeWorker('wb')])));
+    registry.closeStream(a);
+    clock.advance(EVICT_AFTER_MS + 1);
+    expect(registry.evictExpired().map((d) => d.hiveId).sort()).toEqual(['hive-a', 'hive-b']);
+    accepted(registry.applyHeartbeat(flood, snapshot('hive-c', 1, [makeWorker('wc')])));
   });
 });
 
