@@ -28,7 +28,8 @@ export type { PayloadKind } from './payload-stream.js';
  * - `streaming`: one call open. A full snapshot at once, then every interval a snapshot if the provider's answer
  *   differs from the last one the queen accepted on this call (or the last payload was rejected), else a tick.
  * - `backoff`: the call ended with a status other than ABORTED (UNAVAILABLE on drain or no queen,
- *   PERMISSION_DENIED for a hive not admitted yet, ...); a timer reopens one after the jittered backoff delay.
+ *   PERMISSION_DENIED for a hive not admitted yet, UNAUTHENTICATED for a missing or revoked token, ...), or could
+ *   not be opened; a timer reopens one after the jittered backoff delay.
  * - `stopping`: `stop()` half-closed the call; waiting for the queen's OK (cancelled after `stopTimeoutMs`).
  * - `stopped`: final, after stop() or an ABORTED stream end. Nothing is scheduled; the transport is closed.
  */
@@ -276,8 +277,15 @@ export class HeartbeatAgent extends EventEmitter<HeartbeatAgentEvents> {
     const retryInMs = this.backoff.next();
     this.currentState = 'backoff';
     this.reconnectTimer = this.timers.setTimeout(() => this.connect(), retryInMs);
-    // The queen draining or not there yet is routine; anything else (refused admission, ...) needs a look.
-    const level = code === status.UNAVAILABLE ? 'info' : 'warn';
+    // The queen draining or not there yet is routine; a refused token or hive needs an operator (the queen's
+    // message says why); anything else needs a look. All of them retry: a token can be rotated into the token
+    // file, a hive registered, without restarting the agent.
+    const level =
+      code === status.UNAVAILABLE
+        ? 'info'
+        : code === status.UNAUTHENTICATED || code === status.PERMISSION_DENIED
+          ? 'error'
+          : 'warn';
     this.log[level]({ code: status[code], details, retryInMs }, 'heartbeat stream ended: reconnecting');
     this.emit('disconnected', { code, details, retryInMs });
   }

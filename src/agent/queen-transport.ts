@@ -13,12 +13,17 @@ import type { HeartbeatCall, HeartbeatTransport } from './heartbeat-transport.js
 
 /** How the agent reaches its queen over grpc-js. */
 export interface QueenTransportOptions {
-  /** Channel credentials. Default insecure (plaintext): TLS arrives with the auth work. */
+  /** Channel credentials. Default insecure (plaintext), for a queen on loopback. */
   readonly credentials?: ChannelCredentials;
   /** Extra grpc-js channel options (keepalive, message size, ...). Default none. */
   readonly channelOptions?: ChannelOptions;
-  /** Metadata sent when each Heartbeat call opens (a hive token, once auth exists). Default none. */
-  readonly metadata?: Metadata;
+  /**
+   * Metadata sent when each Heartbeat call opens, such as the hive token (`authorization: Bearer <token>`). A
+   * function is called at every open, so a rotated token is picked up at the next reconnect; if it throws, that
+   * open fails and the agent backs off and tries again. A Metadata object is sent as it is (a copy) every time.
+   * Default none.
+   */
+  readonly metadata?: Metadata | (() => Metadata);
 }
 
 type OpenHeartbeat = (metadata: Metadata) => ClientDuplexStream<HiveHeartbeatPayload, HeartbeatAck>;
@@ -35,11 +40,20 @@ const HiveRegistryClient = makeGenericClientConstructor(grpcServiceDefinition(Hi
 export function queenTransport(address: string, options: QueenTransportOptions = {}): HeartbeatTransport {
   const channelCredentials = options.credentials ?? grpcCredentials.createInsecure();
   const newClient = (): Client => new HiveRegistryClient(address, channelCredentials, options.channelOptions ?? {});
+  const metadataSource = options.metadata;
+  const metadata: () => Metadata =
+    metadataSource === undefined
+      ? () => new Metadata()
+      : typeof metadataSource === 'function'
+        ? metadataSource
+        : () => metadataSource.clone();
   let client: Client | undefined = newClient();
   let used = false;
   return {
     open(): HeartbeatCall {
       if (client === undefined) throw new Error('the transport is closed');
+      // Before the channel is replaced: a failure here (an unreadable token file) leaves the transport as it was.
+      const callMetadata = metadata();
       if (used) {
         client.close();
         client = newClient();
@@ -48,7 +62,7 @@ export function queenTransport(address: string, options: QueenTransportOptions =
       const method = (client as unknown as Record<string, OpenHeartbeat | undefined>)['heartbeat'];
       if (method === undefined) throw new Error('generic client has no heartbeat method');
       // Typed as grpc-js's own stream, so the compiler checks that it satisfies HeartbeatCall.
-      const call: HeartbeatCall = method.call(client, options.metadata?.clone() ?? new Metadata());
+      const call: HeartbeatCall = method.call(client, callMetadata);
       return call;
     },
     close(): void {

@@ -1,13 +1,15 @@
-import type { ChannelCredentials } from '@grpc/grpc-js';
+import type { ChannelCredentials, Metadata } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { HeartbeatAgent } from '../agent/heartbeat-agent.js';
 import type { SnapshotProvider } from '../agent/hive-snapshot.js';
 import { MAX_SIMULATED_WORKERS, SimulatedWorkers } from '../agent/simulated-workers.js';
 import { WorkersFile, WorkersFileError } from '../agent/workers-file.js';
 import { systemClock } from '../common/clock.js';
+import { bearerMetadata } from '../client/unary-client.js';
 import { checkId, checkModelId } from '../registry/ids.js';
 import { checkListen, LOG_LEVELS, type LogLevel } from './config.js';
 import { clientCredentials, type ClientTlsFlags } from './tls-files.js';
+import { readTokenFile, TOKEN_FILE_ENV, TokenFileError } from './token-file.js';
 
 /** `hive-registry agent` as parsed from its flags (and the environment). */
 export interface AgentConfig {
@@ -20,6 +22,8 @@ export interface AgentConfig {
   readonly logLevel: LogLevel;
   /** Plaintext or TLS, from the --tls-* flags. */
   readonly credentials: ChannelCredentials;
+  /** The hive token's file (--token-file or HIVE_REGISTRY_TOKEN_FILE), re-read at every connect; none without auth. */
+  readonly tokenFile?: string;
 }
 
 export interface AgentFlags extends ClientTlsFlags {
@@ -29,6 +33,7 @@ export interface AgentFlags extends ClientTlsFlags {
   readonly models?: string;
   readonly workersFile?: string;
   readonly logLevel?: string;
+  readonly tokenFile?: string;
 }
 
 /** Checks the agent's flags; returns every problem at once (exit 2), like `serve`. */
@@ -67,14 +72,26 @@ export function buildAgentConfig(
     source = { kind: 'workers-file', path: flags.workersFile };
   }
   const credentials = clientCredentials(flags, problems);
+  const tokenFile = flags.tokenFile ?? (env[TOKEN_FILE_ENV] || undefined);
+  if (tokenFile !== undefined) {
+    // Read once now so a wrong path is a usage error at start, not a reconnect loop; runAgent reads it again.
+    try {
+      readTokenFile(tokenFile);
+    } catch (error) {
+      if (!(error instanceof TokenFileError)) throw error;
+      problems.push(`${flags.tokenFile !== undefined ? '--token-file' : TOKEN_FILE_ENV}: ${error.message}`);
+    }
+  }
   if (problems.length > 0 || source === undefined || credentials === undefined) return { ok: false, problems };
-  return { ok: true, config: { queen, hiveId, source, logLevel, credentials } };
+  const config = { queen, hiveId, source, logLevel, credentials };
+  return { ok: true, config: tokenFile === undefined ? config : { ...config, tokenFile } };
 }
 
 /**
  * Runs a hive: one HeartbeatAgent fed by simulated workers or a workers file, until `stop` is called (SIGTERM,
  * SIGINT) or the queen aborts the stream (superseded, removed, deregistered). Resolves with the exit code: 0 when
- * stopped, 1 when aborted. A workers file that cannot be read at start rejects with WorkersFileError (exit 2).
+ * stopped, 1 when aborted. A workers file that cannot be read at start rejects with WorkersFileError (exit 2); the
+ * token file was checked by buildAgentConfig and is read again at every connect (see tokenFileMetadata).
  */
 export async function runAgent(
   config: AgentConfig,
@@ -96,10 +113,18 @@ export async function runAgent(
     provider = file.provider;
     close = () => file.close();
   }
-  const agent = HeartbeatAgent.forQueen(config.queen, config.hiveId, provider, { logger, credentials: config.credentials });
+  const tokenLog = logger.child({ component: 'agent', hiveId: config.hiveId });
+  const agent = HeartbeatAgent.forQueen(config.queen, config.hiveId, provider, {
+    logger,
+    credentials: config.credentials,
+    ...(config.tokenFile === undefined ? {} : { metadata: tokenFileMetadata(config.tokenFile, tokenLog) }),
+  });
   onStop(() => agent.stop());
   agent.start();
-  logger.info({ component: 'agent', hiveId: config.hiveId, queen: config.queen, source: config.source.kind }, 'hive agent started');
+  logger.info(
+    { component: 'agent', hiveId: config.hiveId, queen: config.queen, source: config.source.kind, tokenFile: config.tokenFile },
+    'hive agent started',
+  );
   const stopped = await agent.whenStopped();
   close();
   if (stopped.reason === 'aborted') {
@@ -107,6 +132,38 @@ export async function runAgent(
     return 1;
   }
   return 0;
+}
+
+/**
+ * Metadata carrying the token in `path`, read afresh at every call so that rotating a token needs no restart:
+ * write the new token into the file, then revoke the old one; the queen ends the stream, and the reconnect sends
+ * the new token. A file that cannot be used throws (the agent backs off and tries again) and is logged at error
+ * once per distinct problem; a file others can read is logged at warn once per distinct warning. Neither log
+ * holds the token.
+ */
+export function tokenFileMetadata(path: string, log: Logger): () => Metadata {
+  let lastProblem: string | undefined;
+  let lastWarning: string | undefined;
+  return () => {
+    let token: string;
+    try {
+      const read = readTokenFile(path);
+      token = read.token;
+      if (read.warning !== undefined && read.warning !== lastWarning) log.warn({ tokenFile: path }, read.warning);
+      lastWarning = read.warning;
+    } catch (error) {
+      const problem = error instanceof TokenFileError ? error.problem : String(error);
+      const level = problem === lastProblem ? 'debug' : 'error';
+      log[level]({ tokenFile: path, problem }, 'cannot use the token file: retrying with backoff');
+      lastProblem = problem;
+      throw error;
+    }
+    if (lastProblem !== undefined) {
+      log.info({ tokenFile: path }, 'the token file is usable again');
+      lastProblem = undefined;
+    }
+    return bearerMetadata(token)();
+  };
 }
 
 export { WorkersFileError };

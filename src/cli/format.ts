@@ -1,4 +1,4 @@
-import type { CatalogHive } from '../client/proto-to-domain.js';
+import type { CatalogHive, HiveToken } from '../client/proto-to-domain.js';
 import type { BestWorker } from '../client/registry-client.js';
 import type { WatchUpdate } from '../client/watch-stream.js';
 import type { Worker, WorkerEntry } from '../common/worker.js';
@@ -184,6 +184,23 @@ export function catalogReport(h: CatalogHive, nowMs: number): string {
       `created:      ${iso(h.createdAtMs)}`,
       `updated:      ${iso(h.updatedAtMs)}`,
     ].join('\n') + '\n'
+  );
+}
+
+/** A hive's live tokens: one row each, never the secrets (the queen does not have them). */
+export function tokensTable(hiveId: string, tokens: readonly HiveToken[], nowMs: number): string {
+  if (tokens.length === 0) return `hive ${hiveId} has no live tokens\n`;
+  return table(
+    ['TOKEN ID', 'CREATED', 'LAST USED'],
+    tokens.map((t) => [t.tokenId, age(t.createdAtMs, nowMs), age(t.lastUsedAtMs, nowMs)]),
+  );
+}
+
+/** What `catalog issue-token` says on stderr next to the token it prints on stdout. */
+export function issuedTokenNote(hiveId: string, tokenId: string): string {
+  return (
+    `issued token ${tokenId} for hive ${hiveId}. It is shown only once: the queen keeps only its hash.\n` +
+    `Store it in a file only the hive's agent can read (chmod 600) and start the agent with --token-file FILE.\n`
   );
 }
 

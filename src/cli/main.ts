@@ -9,6 +9,7 @@ import { buildAgentConfig, runAgent, WorkersFileError, type AgentFlags } from '.
 import { runDemo } from './demo.js';
 import { createLogger } from './logger.js';
 import { serverTls } from './tls-files.js';
+import { TOKEN_FILE_ENV } from './token-file.js';
 import type { CommandIo } from './operator-commands.js';
 import { DEFAULT_QUEEN, QUEEN_ENV } from './operator-program.js';
 import { addOperatorCommands } from './operator-program.js';
@@ -191,6 +192,10 @@ function program(): Command {
     .option('--tls-ca <file>', "connect with TLS, verifying the queen's certificate against this PEM CA")
     .option('--tls-cert <file>', 'with --tls-key: a PEM client certificate, for a queen that requires one')
     .option('--tls-key <file>', 'the PEM private key of --tls-cert')
+    .option(
+      '--token-file <file>',
+      `a file holding this hive's token, for a queen with authentication; re-read at every connect (env ${TOKEN_FILE_ENV})`,
+    )
     .allowExcessArguments(false)
     .action(async (flags: AgentFlags) => agent(flags));
   root

@@ -7,10 +7,20 @@ import { toProtoJson } from '../client/proto-json.js';
 import { updateHiveRequest, type RegistryClient } from '../client/registry-client.js';
 import type { Backend, WorkerEntry } from '../common/worker.js';
 import { entryToProto } from '../server/domain-to-proto.js';
-import { bestReport, catalogReport, catalogTable, hiveReport, hivesTable, watchLine, workersTable } from './format.js';
+import {
+  bestReport,
+  catalogReport,
+  catalogTable,
+  hiveReport,
+  hivesTable,
+  issuedTokenNote,
+  tokensTable,
+  watchLine,
+  workersTable,
+} from './format.js';
 
 /**
- * The operator commands (`hives`, `hive`, `workers`, `best`, `remove-hive`, `catalog ...`) against a queen, as
+ * The operator commands (`hives`, `hive`, `workers`, `best`, `remove-hive`, `watch`, `catalog ...`) against a queen, as
  * functions of a client and an output: tables for people, `--json` for scripts (the RPC responses in protobuf
  * JSON form, as grpcurl prints them). Each returns the process exit code: 0 success, 1 the queen answered with
  * an error or could not be reached (stderr names the gRPC code), 2 a usage error.
@@ -252,6 +262,47 @@ export async function catalogDeregisterCommand(
   const response = await client.catalog.deregisterHive({ hiveId });
   if (flags.json === true) printJson(io, toProtoJson(response));
   else io.out(response.removed ? `deregistered hive ${hiveId}\n` : `hive ${hiveId} is not in the catalog\n`);
+}
+
+/**
+ * `catalog issue-token ID`: the new token alone on stdout (so `> hive.token` makes a token file), and on stderr
+ * its id and that it is shown only once. With --json, the IssueHiveTokenResponse (token included).
+ */
+export async function catalogIssueTokenCommand(
+  client: RegistryClient,
+  io: CommandIo,
+  hiveId: string,
+  flags: OutputFlags,
+): Promise<void> {
+  const response = await client.catalog.issueHiveToken({ hiveId });
+  if (flags.json === true) {
+    printJson(io, toProtoJson(response));
+    return;
+  }
+  io.out(`${response.token}\n`);
+  io.err(issuedTokenNote(hiveId, response.tokenId));
+}
+
+/** `catalog revoke-token ID TOKEN-ID`: exit 0 whether or not the token was live (as deregister does). */
+export async function catalogRevokeTokenCommand(
+  client: RegistryClient,
+  io: CommandIo,
+  hiveId: string,
+  tokenId: string,
+  flags: OutputFlags,
+): Promise<void> {
+  const response = await client.catalog.revokeHiveToken({ hiveId, tokenId });
+  if (flags.json === true) printJson(io, toProtoJson(response));
+  else io.out(response.revoked ? `revoked token ${tokenId} of hive ${hiveId}\n` : `hive ${hiveId} has no live token ${tokenId}\n`);
+}
+
+/** `catalog tokens ID`: the hive's live tokens (ids and times, never secrets). */
+export async function catalogTokensCommand(client: RegistryClient, io: CommandIo, hiveId: string, flags: OutputFlags): Promise<void> {
+  if (flags.json === true) {
+    printJson(io, toProtoJson(await client.catalog.listHiveTokens({ hiveId })));
+    return;
+  }
+  io.out(tokensTable(hiveId, await client.listHiveTokens(hiveId), io.nowMs()));
 }
 
 export interface WatchFlags extends OutputFlags {

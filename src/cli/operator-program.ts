@@ -2,12 +2,16 @@ import { Command, Option } from 'commander';
 import { createRegistryClient, type RegistryClient } from '../client/registry-client.js';
 import { checkListen, parseDuration } from './config.js';
 import { clientCredentials, type ClientTlsFlags } from './tls-files.js';
+import { readTokenFile, TOKEN_FILE_ENV, TokenFileError } from './token-file.js';
 import {
   bestCommand,
   catalogDeregisterCommand,
   catalogGetCommand,
+  catalogIssueTokenCommand,
   catalogListCommand,
   catalogRegisterCommand,
+  catalogRevokeTokenCommand,
+  catalogTokensCommand,
   catalogUpdateCommand,
   hiveCommand,
   hivesCommand,
@@ -28,6 +32,7 @@ interface CommonFlags extends ClientTlsFlags {
   readonly queen?: string;
   readonly json?: boolean;
   readonly timeout?: string;
+  readonly tokenFile?: string;
 }
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -54,7 +59,26 @@ export function addOperatorCommands(
       .option('--tls-ca <file>', "connect with TLS, verifying the queen's certificate against this PEM CA")
       .option('--tls-cert <file>', 'with --tls-key: a PEM client certificate, for a queen that requires one')
       .option('--tls-key <file>', 'the PEM private key of --tls-cert')
+      .option('--token-file <file>', `a file holding the bearer token for a queen with authentication (env ${TOKEN_FILE_ENV})`)
       .allowExcessArguments(false);
+
+  /**
+   * The bearer token from --token-file (or the file the environment names), undefined without either. A file
+   * that cannot be used is a usage error; one others can read is used, with a warning on stderr (as ssh does).
+   */
+  const token = (name: string, flags: CommonFlags): string | undefined => {
+    const source = flags.tokenFile !== undefined ? '--token-file' : TOKEN_FILE_ENV;
+    const path = flags.tokenFile ?? (env[TOKEN_FILE_ENV] || undefined);
+    if (path === undefined) return undefined;
+    try {
+      const read = readTokenFile(path);
+      if (read.warning !== undefined) io.err(`hive-registry ${name}: ${read.warning}\n`);
+      return read.token;
+    } catch (error) {
+      if (error instanceof TokenFileError) throw new UsageError(`${source}: ${error.message}`);
+      throw error;
+    }
+  };
 
   /** Runs `work` with a client for the command's --queen, then closes it and exits with the command's code. */
   const action =
@@ -74,7 +98,12 @@ export function addOperatorCommands(
         const problems: string[] = [];
         const credentials = clientCredentials(flags, problems);
         if (credentials === undefined) throw new UsageError(problems.join('; '));
-        client = createRegistryClient(queen, { credentials, ...(deadlineMs === undefined ? {} : { deadlineMs }) });
+        const bearer = token(name, flags);
+        client = createRegistryClient(queen, {
+          credentials,
+          ...(deadlineMs === undefined ? {} : { deadlineMs }),
+          ...(bearer === undefined ? {} : { token: bearer }),
+        });
         await work(client, ...args);
       });
       client?.close();
@@ -120,7 +149,9 @@ export function addOperatorCommands(
 
   const catalog = root
     .command('catalog')
-    .description('the durable catalog of hives: list, get, register, update, deregister');
+    .description(
+      'the durable catalog of hives: list, get, register, update, deregister; hive tokens: issue-token, revoke-token, tokens',
+    );
   const sub = (name: string, description: string): Command => command(name, description, catalog);
   sub('list', 'list catalog hives, optionally by label')
     .option('--selector <k=v,...>', 'only hives with all these labels (repeatable)', collect)
@@ -159,5 +190,25 @@ export function addOperatorCommands(
       action('catalog deregister', (client, hiveId: string, flags: CommonFlags) =>
         catalogDeregisterCommand(client, io, hiveId, flags),
       ),
+    );
+  sub('issue-token', "issue a token for a hive's agent: printed once, alone on stdout (> hive.token)")
+    .argument('<hive-id>')
+    .action(
+      action('catalog issue-token', (client, hiveId: string, flags: CommonFlags) =>
+        catalogIssueTokenCommand(client, io, hiveId, flags),
+      ),
+    );
+  sub('revoke-token', "revoke one of a hive's tokens, ending a stream opened with it")
+    .argument('<hive-id>')
+    .argument('<token-id>')
+    .action(
+      action('catalog revoke-token', (client, hiveId: string, tokenId: string, flags: CommonFlags) =>
+        catalogRevokeTokenCommand(client, io, hiveId, tokenId, flags),
+      ),
+    );
+  sub('tokens', "list a hive's live tokens: ids and when each was issued and last used")
+    .argument('<hive-id>')
+    .action(
+      action('catalog tokens', (client, hiveId: string, flags: CommonFlags) => catalogTokensCommand(client, io, hiveId, flags)),
     );
 }

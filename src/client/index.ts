@@ -1,12 +1,13 @@
 // The package's entry point for embedders (routers, tools): the typed client and the types it speaks.
 export { ClientError } from './client-error.js';
-export type { CatalogHive } from './proto-to-domain.js';
+export type { CatalogHive, HiveToken } from './proto-to-domain.js';
 export type { WatchOptions, WatchUpdate, WatchUpdateType } from './watch-stream.js';
 export {
   createRegistryClient,
   DEFAULT_DEADLINE_MS,
   RegistryClient,
   type BestWorker,
+  type IssuedHiveToken,
   type RegistryClientOptions,
   type WorkerQuery,
 } from './registry-client.js';

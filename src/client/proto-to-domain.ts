@@ -2,7 +2,7 @@ import { timestampMs, type Timestamp } from '@bufbuild/protobuf/wkt';
 import { normalizeLabels } from '../catalog/labels.js';
 import type { CatalogRecord } from '../catalog/types.js';
 import type { Device, WallTime, Worker, WorkerEntry } from '../common/worker.js';
-import type { CatalogHive as ProtoCatalogHive } from '../../gen/hive/v1/catalog_pb.js';
+import type { CatalogHive as ProtoCatalogHive, HiveToken as ProtoHiveToken } from '../../gen/hive/v1/catalog_pb.js';
 import type {
   Device as ProtoDevice,
   HiveState,
@@ -22,6 +22,16 @@ import { BACKEND_FROM_PROTO, HEALTH_FROM_PROTO, WORKER_STATUS_FROM_PROTO } from 
 /** A catalog hive as the queen reports it: the durable record plus whether the hive is online now. */
 export interface CatalogHive extends CatalogRecord {
   readonly online: boolean;
+}
+
+/** One live token of a hive, as ListHiveTokens reports it: never the secret itself. */
+export interface HiveToken {
+  /** Names the token for revocation; not a secret. */
+  readonly tokenId: string;
+  /** When the token was issued, wall-clock ms since the epoch (0 if the queen did not say). */
+  readonly createdAtMs: number;
+  /** When a Heartbeat stream last opened with it, wall-clock ms since the epoch; absent if never. */
+  readonly lastUsedAtMs?: number;
 }
 
 function wallTime(t: Timestamp): WallTime {
@@ -103,4 +113,9 @@ export function catalogHiveFromProto(h: ProtoCatalogHive): CatalogHive {
     online: h.online,
   };
   return h.lastSeen === undefined ? hive : { ...hive, lastSeenMs: timestampMs(h.lastSeen) };
+}
+
+export function hiveTokenFromProto(t: ProtoHiveToken): HiveToken {
+  const token: HiveToken = { tokenId: t.tokenId, createdAtMs: t.createdAt === undefined ? 0 : timestampMs(t.createdAt) };
+  return t.lastUsedAt === undefined ? token : { ...token, lastUsedAtMs: timestampMs(t.lastUsedAt) };
 }

@@ -1,7 +1,7 @@
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import type { GenService } from '@bufbuild/protobuf/codegenv2';
 import { durationFromMs, FieldMaskSchema } from '@bufbuild/protobuf/wkt';
-import { credentials as grpcCredentials, type ChannelCredentials, type Client } from '@grpc/grpc-js';
+import { credentials as grpcCredentials, type ChannelCredentials, type Client, type Metadata } from '@grpc/grpc-js';
 import type { Labels } from '../catalog/labels.js';
 import type { CatalogPatch } from '../catalog/types.js';
 import type { Backend, Worker, WorkerEntry } from '../common/worker.js';
@@ -18,11 +18,13 @@ import {
   catalogHiveFromProto,
   entryFromProto,
   hiveFromProto,
+  hiveTokenFromProto,
   resourcesFromProto,
   workerFromProto,
   type CatalogHive,
+  type HiveToken,
 } from './proto-to-domain.js';
-import { rawClient, unaryMethods, type UnaryMethods } from './unary-client.js';
+import { bearerMetadata, rawClient, unaryMethods, type UnaryMethods } from './unary-client.js';
 import { watchEvents, watchUpdateFromProto, type WatchOptions, type WatchUpdate } from './watch-stream.js';
 
 type ServiceMethods<S> = S extends GenService<infer M> ? M : never;
@@ -33,6 +35,20 @@ export interface RegistryClientOptions {
   readonly deadlineMs?: number;
   /** Channel credentials (default: plaintext, for a queen on loopback). */
   readonly credentials?: ChannelCredentials;
+  /**
+   * Bearer token for a queen with authentication on: every call (unary and Watch) sends metadata
+   * `authorization: Bearer <token>`. Printable ASCII without spaces, or the constructor throws RangeError. Default
+   * none (a queen without authentication).
+   */
+  readonly token?: string;
+}
+
+/** A hive token just issued: the secret, shown this once (the queen keeps only its hash), and its id. */
+export interface IssuedHiveToken {
+  /** The secret the hive's agent sends; store it in a file only the agent can read. */
+  readonly token: string;
+  /** Names the token in listHiveTokens and revokeHiveToken; not a secret. */
+  readonly tokenId: string;
 }
 
 /** What FindBestWorkerForModel picked. */
@@ -72,6 +88,7 @@ export class RegistryClient {
   readonly catalog: UnaryMethods<ServiceMethods<typeof HiveCatalog>>;
   private readonly channels: Client[];
   private readonly rawRegistry: Client;
+  private readonly metadata: () => Metadata;
 
   constructor(
     /** host:port of the queen. */
@@ -82,6 +99,8 @@ export class RegistryClient {
     if (!Number.isFinite(deadlineMs) || deadlineMs <= 0) {
       throw new RangeError(`deadlineMs: must be a positive number of milliseconds, got ${deadlineMs}`);
     }
+    // Checked before any channel exists, so a bad token leaves nothing to close.
+    const metadata = bearerMetadata(options.token);
     const credentials = options.credentials ?? grpcCredentials.createInsecure();
     const registry = rawClient(HiveRegistry, address, credentials);
     // Two grpc-js clients with the same address, credentials and options share one subchannel from grpc-js's
@@ -89,8 +108,9 @@ export class RegistryClient {
     const catalog = rawClient(HiveCatalog, address, credentials);
     this.channels = [registry, catalog];
     this.rawRegistry = registry;
-    this.registry = unaryMethods(HiveRegistry, registry, deadlineMs);
-    this.catalog = unaryMethods(HiveCatalog, catalog, deadlineMs);
+    this.metadata = metadata;
+    this.registry = unaryMethods(HiveRegistry, registry, deadlineMs, metadata);
+    this.catalog = unaryMethods(HiveCatalog, catalog, deadlineMs, metadata);
   }
 
   // ---- hive.v1.HiveRegistry ---------------------------------------------------------------------------------
@@ -200,7 +220,7 @@ export class RegistryClient {
    * stream (see watchEvents). Iterate with `for await`; `break` or `options.signal` ends it.
    */
   async *watch(options: WatchOptions = {}): AsyncGenerator<WatchUpdate, void, undefined> {
-    for await (const event of watchEvents(this.rawRegistry, options)) {
+    for await (const event of watchEvents(this.rawRegistry, options, this.metadata)) {
       const update = watchUpdateFromProto(event);
       if (update !== undefined) yield update;
     }
@@ -208,7 +228,7 @@ export class RegistryClient {
 
   /** The same stream as `watch`, as protobuf WatchEvent messages (what the CLI prints with --json). */
   watchEvents(options: WatchOptions = {}): AsyncGenerator<WatchEvent, void, undefined> {
-    return watchEvents(this.rawRegistry, options);
+    return watchEvents(this.rawRegistry, options, this.metadata);
   }
 
   // ---- hive.v1.HiveCatalog ----------------------------------------------------------------------------------
@@ -239,6 +259,28 @@ export class RegistryClient {
   /** Removes a hive from the catalog and the registry (ending its stream); false when absent. */
   async deregisterHive(hiveId: string): Promise<boolean> {
     return (await this.catalog.deregisterHive({ hiveId })).removed;
+  }
+
+  /**
+   * Issues a new token for the hive's Heartbeat stream (admin). The token is in this answer only; earlier tokens
+   * stay valid until revoked, so a hive can rotate without a gap. NOT_FOUND for a hive not in the catalog.
+   */
+  async issueHiveToken(hiveId: string): Promise<IssuedHiveToken> {
+    const { token, tokenId } = await this.catalog.issueHiveToken({ hiveId });
+    return { token, tokenId };
+  }
+
+  /**
+   * Revokes one of the hive's tokens (admin); a stream opened with it is ended with UNAUTHENTICATED. False when the
+   * hive has no such live token.
+   */
+  async revokeHiveToken(hiveId: string, tokenId: string): Promise<boolean> {
+    return (await this.catalog.revokeHiveToken({ hiveId, tokenId })).revoked;
+  }
+
+  /** The hive's live tokens, oldest first, without their secrets (admin). NOT_FOUND for a hive not in the catalog. */
+  async listHiveTokens(hiveId: string): Promise<readonly HiveToken[]> {
+    return (await this.catalog.listHiveTokens({ hiveId })).tokens.map(hiveTokenFromProto);
   }
 
   /** Closes the connection; calls after this fail. */

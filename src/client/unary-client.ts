@@ -44,6 +44,28 @@ export function rawClient(
   return new Ctor(address, credentials, channelOptions);
 }
 
+/** gRPC metadata values must be printable ASCII; a space would also split `Bearer <token>` ambiguously. */
+const TOKEN_PATTERN = /^[\x21-\x7e]+$/;
+
+/**
+ * The metadata every call of a client sends: `authorization: Bearer <token>` when a token is given, else nothing.
+ * RangeError for a token that metadata cannot carry; the message never includes the token, which may end up in
+ * logs.
+ */
+export function bearerMetadata(token: string | undefined): () => Metadata {
+  if (token === undefined) return () => new Metadata();
+  if (!TOKEN_PATTERN.test(token)) {
+    throw new RangeError('token: must be non-empty printable ASCII without spaces (a gRPC metadata value)');
+  }
+  const value = `Bearer ${token}`;
+  return () => {
+    // A fresh object per call: grpc-js may add to the metadata it is given.
+    const metadata = new Metadata();
+    metadata.set('authorization', value);
+    return metadata;
+  };
+}
+
 /** Promise-returning unary methods over `raw`, each call bounded by `deadlineMs`. */
 export function unaryMethods<M extends GenServiceMethods>(
   service: GenService<M>,

@@ -87,9 +87,15 @@ export function watchUpdateFromProto(event: WatchEvent): WatchUpdate | undefined
  * the consumer's state is complete at, so the queen replays what was missed (or sends RESYNC and a snapshot when
  * it cannot). A stream lost in the middle of a snapshot yields a RESYNC (revision 0) before the fresh snapshot, so
  * the consumer drops the part it got. Ends when `signal` aborts or the consumer stops iterating; throws
- * ClientError for a refused request.
+ * ClientError for a refused request (UNAUTHENTICATED and PERMISSION_DENIED included: a new call with the same
+ * token would be refused too).
  */
-export async function* watchEvents(raw: Client, options: WatchOptions = {}): AsyncGenerator<WatchEvent, void, undefined> {
+export async function* watchEvents(
+  raw: Client,
+  options: WatchOptions = {},
+  /** Metadata for each (re)opened call, e.g. the caller's bearer token. */
+  metadata: () => Metadata = () => new Metadata(),
+): AsyncGenerator<WatchEvent, void, undefined> {
   const backoff = new Backoff(options.backoff);
   // Where to resume: the revision the consumer's state is complete at (the last SYNCED, or a replayed or live
   // event after it). Snapshot events all carry the snapshot's revision, so they never move it.
@@ -114,7 +120,7 @@ export async function* watchEvents(raw: Client, options: WatchOptions = {}): Asy
         hivesOnly: options.hivesOnly ?? false,
         loadChangeThreshold: options.loadChangeThreshold ?? 0,
       }),
-      new Metadata(),
+      metadata(),
     );
     const onAbort = (): void => call.cancel();
     signal?.addEventListener('abort', onAbort, { once: true });

@@ -26,6 +26,8 @@ import { seededRandom } from '../helpers/seeded-random';
 /** A Heartbeat call that records what the agent writes and lets the test play the queen. */
 class FakeCall extends EventEmitter implements HeartbeatCall {
   readonly writes: HiveHeartbeatPayload[] = [];
+  /** What the transport's metadata source gave when this call opened (see setup's `metadata`). */
+  metadata: string | undefined;
   halfClosed = false;
   cancelled = false;
   private over = false;
@@ -83,14 +85,23 @@ interface LogLine {
 }
 
 /** An agent wired to fakes: a ManualClock with ManualTimers, a fake transport, a recording logger. */
-function setup(options: { provider?: () => HiveSnapshot | Promise<HiveSnapshot>; seed?: number } = {}) {
+function setup(
+  options: {
+    provider?: () => HiveSnapshot | Promise<HiveSnapshot>;
+    seed?: number;
+    /** Evaluated at every open, as queenTransport evaluates its metadata; may throw (the open then fails). */
+    metadata?: () => string;
+  } = {},
+) {
   const clock = new ManualClock();
   const timers = new ManualTimers(clock);
   const calls: FakeCall[] = [];
   let closed = 0;
   const transport: HeartbeatTransport = {
     open: () => {
+      const metadata = options.metadata?.();
       const call = new FakeCall();
+      call.metadata = metadata;
       calls.push(call);
       return call;
     },
@@ -132,6 +143,7 @@ function setup(options: { provider?: () => HiveSnapshot | Promise<HiveSnapshot>;
     events,
     closed: () => closed,
     warnings: () => logs.filter((l) => l.level === 40),
+    errors: () => logs.filter((l) => l.level === 50),
     infos: () => logs.filter((l) => l.level === 30).map((l) => l.msg),
     setSnapshot: (snapshot: HiveSnapshot) => void (current = snapshot),
   };
@@ -291,7 +303,7 @@ describe('HeartbeatAgent', () => {
     expect(t.events.disconnected[2]?.retryInMs).toBe(Math.floor(rng() * 250));
   });
 
-  it('treats PERMISSION_DENIED (hive not admitted yet) as retryable, logged at warn', () => {
+  it('treats PERMISSION_DENIED (hive not admitted yet) as retryable, logged at error with the queen\'s message', () => {
     const t = setup();
     t.agent.start();
     t.call(0).ack(1, false, 'hive "hive-a" is not registered');
@@ -300,12 +312,69 @@ describe('HeartbeatAgent', () => {
     expect(t.events.disconnected.map((e) => [e.code, e.details])).toEqual([
       [status.PERMISSION_DENIED, 'hive "hive-a" is not registered'],
     ]);
-    expect(t.warnings().map((l) => [l.msg, l['code']])).toEqual([
-      ['queen rejected a heartbeat', undefined],
-      ['heartbeat stream ended: reconnecting', 'PERMISSION_DENIED'],
+    expect(t.warnings().map((l) => [l.msg, l['code']])).toEqual([['queen rejected a heartbeat', undefined]]);
+    expect(t.errors().map((l) => [l.msg, l['code'], l['details']])).toEqual([
+      ['heartbeat stream ended: reconnecting', 'PERMISSION_DENIED', 'hive "hive-a" is not registered'],
     ]);
     t.timers.advance(250);
     expect(t.calls).toHaveLength(2);
+  });
+
+  it('treats UNAUTHENTICATED (no, bad or revoked token) as retryable: error log, growing backoff, no tight loop', () => {
+    const t = setup({ seed: 11 });
+    const rng = seededRandom(11);
+    t.agent.start();
+    // Refused before any payload is accepted, three times running: each delay's ceiling doubles.
+    const delays: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      t.call(i).finish(status.UNAUTHENTICATED, 'missing or unknown token');
+      const delay = Math.floor(rng() * 250 * 2 ** i);
+      delays.push(delay);
+      expect(t.agent.state).toBe('backoff');
+      if (delay > 0) t.timers.advance(delay - 1);
+      expect(t.calls).toHaveLength(i + 1);
+      t.timers.advance(1);
+      expect(t.calls).toHaveLength(i + 2);
+    }
+    expect(t.events.disconnected.map((e) => e.retryInMs)).toEqual(delays);
+    expect(t.events.stopped).toEqual([]);
+    expect(t.errors().map((l) => [l.msg, l['code'], l['details'], l['retryInMs']])).toEqual(
+      delays.map((d) => ['heartbeat stream ended: reconnecting', 'UNAUTHENTICATED', 'missing or unknown token', d]),
+    );
+  });
+
+  it('rotation: the metadata source is evaluated at every open, so a reconnect after revocation sends the new token', () => {
+    let token = 'token-1';
+    let unreadable = false;
+    const t = setup({
+      metadata: () => {
+        if (unreadable) throw new Error('token file /etc/hive.token: is empty');
+        return token;
+      },
+    });
+    t.agent.start();
+    t.call(0).ack(1);
+    // The operator writes the new token into the file, then revokes the old one: the queen ends the stream.
+    token = 'token-2';
+    t.call(0).finish(status.UNAUTHENTICATED, 'the token was revoked');
+    t.timers.advance(250);
+    expect(t.calls.map((c) => c.metadata)).toEqual(['token-1', 'token-2']);
+    t.call(1).ack(1);
+
+    // A token file that cannot be read at a reconnect: the open fails, and is retried with backoff.
+    unreadable = true;
+    t.call(1).finish(status.UNAVAILABLE, 'the server is shutting down');
+    t.timers.advance(250);
+    expect(t.calls).toHaveLength(2);
+    expect(t.agent.state).toBe('backoff');
+    expect(t.events.disconnected.at(-1)?.details).toBe(
+      'could not open a heartbeat stream: Error: token file /etc/hive.token: is empty',
+    );
+    unreadable = false;
+    token = 'token-3';
+    t.timers.advance(500);
+    expect(t.calls.map((c) => c.metadata)).toEqual(['token-1', 'token-2', 'token-3']);
+    expect(t.agent.state).toBe('streaming');
   });
 
   it('stop() half-closes, resolves when the queen ends the call with OK, and is idempotent', async () => {

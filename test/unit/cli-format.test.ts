@@ -1,5 +1,5 @@
 // Golden output of the operator tables: the same data and the same "now" always print the same text.
-import type { CatalogHive } from '../../src/client/proto-to-domain';
+import type { CatalogHive, HiveToken } from '../../src/client/proto-to-domain';
 import { computeResources } from '../../src/registry/resources';
 import type { HiveView } from '../../src/registry/types';
 import type { Device, Worker } from '../../src/common/worker';
@@ -11,8 +11,10 @@ import {
   gib,
   hiveReport,
   hivesTable,
+  issuedTokenNote,
   percent,
   table,
+  tokensTable,
   workersTable,
 } from '../../src/cli/format';
 
@@ -195,5 +197,20 @@ describe('format', () => {
       ].join('\n'),
     );
     expect(catalogTable([], NOW)).toBe('no hives in the catalog\n');
+  });
+
+  test('hive tokens: the table (never the secrets) and the note next to an issued token', () => {
+    const tokens: HiveToken[] = [
+      { tokenId: 'tok-1a2b3c', createdAtMs: NOW - 3 * 86_400_000, lastUsedAtMs: NOW - 4_000 },
+      { tokenId: 'tok-9', createdAtMs: NOW - 90_000 },
+    ];
+    expect(tokensTable('hive-a', tokens, NOW)).toBe(
+      ['TOKEN ID    CREATED  LAST USED', 'tok-1a2b3c  3d ago   4s ago', 'tok-9       90s ago  never', ''].join('\n'),
+    );
+    expect(tokensTable('hive-a', [], NOW)).toBe('hive hive-a has no live tokens\n');
+    expect(issuedTokenNote('hive-a', 'tok-9')).toBe(
+      'issued token tok-9 for hive hive-a. It is shown only once: the queen keeps only its hash.\n' +
+        "Store it in a file only the hive's agent can read (chmod 600) and start the agent with --token-file FILE.\n",
+    );
   });
 });
