@@ -24,7 +24,7 @@ export function quote(value: string, max = 64): string {
 }
 
 /** Length in Unicode code points (what a person counts as characters), not UTF-16 units. */
-function codePoints(value: string): number {
+export function codePoints(value: string): number {
   let count = 0;
   for (const _ of value) count++;
   return count;

@@ -19,8 +19,8 @@ export class WorkerHolders {
 
   /**
    * Moves `hiveId`'s holdings from its `previous` snapshot to its `next` one (both sorted by worker id). `claimed`
-   * is told of every other hive that already held one of the added ids (each is offline, see above): its snapshot
-   * is no longer the truth.
+   * is told of every other hive that also holds one of the ids in `next` (each is offline, see above), whether the
+   * id is new here or kept: its snapshot is no longer the truth.
    */
   replace(
     hiveId: string,
@@ -42,6 +42,12 @@ export class WorkerHolders {
         this.add(added, hiveId, claimed);
         j++;
       } else {
+        // Kept, but another (offline) hive may have claimed it since: this full snapshot takes it back, so that
+        // hive's snapshot is no longer the truth either (else a tick could bring it back online holding the id too).
+        const holders = this.holders.get(added);
+        if (holders !== undefined && holders.size > 1) {
+          for (const other of holders) if (other !== hiveId) claimed(other, { workerId: added, byHive: hiveId });
+        }
         i++;
         j++;
       }

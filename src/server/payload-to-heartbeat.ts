@@ -10,7 +10,7 @@ import {
   type WorkerState,
 } from '../../gen/hive/v1/registry_pb.js';
 import type { Heartbeat } from '../registry/types.js';
-import { checkId, checkModelId, quote } from '../registry/ids.js';
+import { checkId, checkModelId, codePoints, quote } from '../registry/ids.js';
 
 /** Limits on what one heartbeat payload may carry. */
 export interface PayloadLimits {
@@ -114,8 +114,9 @@ function percent(field: string, value: number | undefined, problems: Problems): 
 /** An absolute http(s) URL with a host, at most MAX_URL_LENGTH characters. */
 export function checkUrl(field: string, value: string): string | undefined {
   if (value.length === 0) return `${field}: must be an absolute http(s) URL, got ""`;
-  if (value.length > MAX_URL_LENGTH) {
-    return `${field}: must be at most ${MAX_URL_LENGTH} characters, got ${value.length}`;
+  // value.length counts UTF-16 units: only a string longer than the limit in units can be too long in characters.
+  if (value.length > MAX_URL_LENGTH && codePoints(value) > MAX_URL_LENGTH) {
+    return `${field}: must be at most ${MAX_URL_LENGTH} characters, got ${codePoints(value)}`;
   }
   let url: URL;
   try {
@@ -155,8 +156,8 @@ function worker(field: string, w: WorkerState, problems: Problems): Worker {
 }
 
 function device(field: string, d: ProtoDevice, problems: Problems): Device {
-  if (d.name.length > MAX_DEVICE_NAME_LENGTH) {
-    problems.add(`${field}.name: must be at most ${MAX_DEVICE_NAME_LENGTH} characters, got ${d.name.length}`);
+  if (d.name.length > MAX_DEVICE_NAME_LENGTH && codePoints(d.name) > MAX_DEVICE_NAME_LENGTH) {
+    problems.add(`${field}.name: must be at most ${MAX_DEVICE_NAME_LENGTH} characters, got ${codePoints(d.name)}`);
   }
   const backend = enumValue(BACKEND_FROM_PROTO, 'Backend', `${field}.backend`, d.backend, problems);
   return {
