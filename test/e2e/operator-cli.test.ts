@@ -23,7 +23,9 @@ describe('operator commands (real CLI)', () => {
   };
 
   beforeAll(async () => {
-    server = await startServer();
+    // The test hives send one snapshot and no ticks: a long offline threshold keeps them online however slowly
+    // the machine runs the tests below.
+    server = await startServer(['--offline-after', '1h', '--evict-after', '2h']);
     client = new QueenClient(server.address);
     hiveA = client.heartbeat();
     const ack = await hiveA.send(

@@ -53,7 +53,12 @@ describe('event-loop stall', () => {
 
     expect(lines.filter((l) => String(l.msg).startsWith('hive offline'))).toEqual([]);
     expect((await client.rpc.isHiveOnline({ hiveId: 'steady' })).online).toBe(true);
-    const stall = lines.find((l) => String(l.msg).startsWith('event loop stalled'));
+    // A loaded machine may report shorter stalls of its own too: the one made here is the longest.
+    const stalls = lines.filter((l) => String(l.msg).startsWith('event loop stalled'));
+    const stall = stalls.reduce<(typeof stalls)[number] | undefined>(
+      (longest, l) => ((l.stalledMs as number) > ((longest?.stalledMs as number | undefined) ?? -1) ? l : longest),
+      undefined,
+    );
     expect(stall).toMatchObject({ level: 40, component: 'liveness' });
     expect(stall?.stalledMs as number).toBeGreaterThanOrEqual(3_000);
 
