@@ -100,26 +100,107 @@ function storedVariant(spec: DomainSpec, label: string, build: (i: number) => He
       detail: 'V8 %HasFastProperties false (slow properties)',
     });
   }
-  const indexed = timePerOp(() => scheduling.pick(SCHEDULED_MODEL, registry.onlineCheck()), 1, 400, maxMsPerTiming);
+  const indexed = timePerOp(() => scheduling.pick({ modelId: SCHEDULED_MODEL }, registry.onlineCheck()), 1, 400, maxMsPerTiming);
   figures.push({
     name: `SchedulingIndex.pick, ${n(workers)} workers on ${n(hives)} hives`,
     value: indexed.medianNs / 1e3,
     unit: 'µs/call',
     detail: `what FindBestWorkerForModel runs: the first online candidate of the model's ranked heap; ${indexed.ops} calls`,
   });
-  const fallback = timePerOp(() => scheduling.pick('no/such-model', registry.onlineCheck()), 1, 400, maxMsPerTiming);
+  const fallback = timePerOp(() => scheduling.pick({ modelId: 'no/such-model' }, registry.onlineCheck()), 1, 400, maxMsPerTiming);
   figures.push({
     name: `SchedulingIndex.pick, fallback (model loaded nowhere)`,
     value: fallback.medianNs / 1e3,
     unit: 'µs/call',
-    detail: `the first online candidate of the ranked heap of every hive's best idle worker; ${fallback.ops} calls`,
+    detail: `the first online candidate of the fleet-wide ranked heap of idle workers; ${fallback.ops} calls`,
   });
-  const flat = timePerOp(() => pickWorker(allWorkers, SCHEDULED_MODEL), 1, 400, maxMsPerTiming);
+  const scheduled = allWorkers.map((e) => ({ ...e, reserved: 0, excluded: false, cordoned: false, labels: {}, lastPicked: 0 }));
+  const flat = timePerOp(() => pickWorker(scheduled, { modelId: SCHEDULED_MODEL }), 1, 400, maxMsPerTiming);
   figures.push({
     name: `pickWorker over ${n(workers)} workers (flat reference policy)`,
     value: flat.medianNs / 1e6,
     unit: 'ms/call',
     detail: `the policy over a prebuilt list of every worker, for scale: ${(flat.medianNs / workers).toFixed(0)} ns per worker; ${flat.ops} calls`,
+  });
+  return figures;
+}
+
+/** A scheduling index alone, with `workers` equal-model idle workers of varied load (8 per hive). */
+function schedulingFleet(workers: number, clock: ManualClock): SchedulingIndex {
+  const index = new SchedulingIndex(() => clock.now());
+  let seed = 7;
+  const random = (): number => {
+    seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+    return seed / 2_147_483_648;
+  };
+  for (let h = 0; h < workers / WORKERS_PER_HIVE; h++) {
+    const list: Worker[] = [];
+    for (let w = 0; w < WORKERS_PER_HIVE; w++) {
+      list.push({
+        workerId: `w-${h}-${w}`,
+        state: 'idle',
+        url: `http://10.0.${h % 250}.${w}:8000`,
+        modelId: SCHEDULED_MODEL,
+        backend: 'cuda',
+        health: 'healthy',
+        gpuPercent: Math.floor(random() * 100),
+        maxConcurrency: 16,
+      });
+    }
+    index.snapshotReplaced(hiveId(h), list, []);
+  }
+  return index;
+}
+
+/**
+ * Reserving picks (each followed by the release of the oldest live reservation, so 1,000 stay live throughout) at
+ * 1,000, 10,000 and 100,000 workers: the time per pick must not grow with the fleet (no scan).
+ */
+function reservingPickFigures(maxMsPerTiming: number): DomainFigure[] {
+  const figures: DomainFigure[] = [];
+  const perWorkers = new Map<number, number>();
+  const online = (): boolean => true;
+  for (const workers of [1_000, 10_000, 100_000]) {
+    const clock = new ManualClock();
+    const index = schedulingFleet(workers, clock);
+    const live: string[] = [];
+    const reserve = (): void => {
+      const pick = index.pick({ modelId: SCHEDULED_MODEL, reserve: true, reservationTtlMs: 600_000 }, online);
+      if (pick.kind !== 'picked' || pick.reservation === undefined) throw new Error(`no pick: ${pick.kind}`);
+      live.push(pick.reservation.reservationId);
+    };
+    for (let i = 0; i < 1_000; i++) reserve();
+    const timing = timePerOp(
+      () => {
+        reserve();
+        index.release(live.shift() as string, true);
+      },
+      1_000,
+      2_000_000,
+      maxMsPerTiming,
+    );
+    perWorkers.set(workers, timing.medianNs);
+    figures.push({
+      name: `reserving pick + release, ${workers.toLocaleString('en-US')} workers, 1,000 live reservations`,
+      value: us(timing.medianNs),
+      unit: 'µs/op',
+      detail: `SchedulingIndex.pick with reserve, then ReleaseWorker's release of the oldest; ${timing.ops.toLocaleString('en-US')} ops`,
+    });
+    const plain = timePerOp(() => index.pick({ modelId: SCHEDULED_MODEL }, online), 1_000, 2_000_000, maxMsPerTiming);
+    figures.push({
+      name: `plain pick, ${workers.toLocaleString('en-US')} workers, 1,000 live reservations`,
+      value: us(plain.medianNs),
+      unit: 'µs/op',
+      detail: `${plain.ops.toLocaleString('en-US')} ops`,
+    });
+  }
+  const small = perWorkers.get(1_000) ?? Number.NaN;
+  const large = perWorkers.get(100_000) ?? Number.NaN;
+  figures.push({
+    name: 'reserving pick at 100,000 workers / at 1,000 workers',
+    value: large / small,
+    unit: 'x',
+    detail: 'a pick that scanned the fleet would be about 100x; the requirement is within 2x',
   });
   return figures;
 }
@@ -137,6 +218,8 @@ export function runDomainBench(spec: DomainSpec): DomainFigure[] {
   // Each variant in its own call, so its registry is garbage before the next one is measured.
   // In its own call, so its registry is garbage before the next one is measured.
   figures.push(...storedVariant(spec, 'as the server stores it', (i) => adapterHeartbeat(i, 1n)));
+
+  figures.push(...reservingPickFigures(maxMsPerTiming));
 
   // ---- time per heartbeat ------------------------------------------------------------------------------------
   const { registry, streams } = fill(hives, (i) => adapterHeartbeat(i, 1n));

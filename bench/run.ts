@@ -1,5 +1,5 @@
 // The benchmark suite: `npm run bench` (builds, then runs `node dist/bench/run.js`).
-//   node dist/bench/run.js [--rounds N] [--measure-seconds S] [--only catalog|watch]
+//   node dist/bench/run.js [--rounds N] [--measure-seconds S] [--only catalog|watch|domain]
 // Runs every scenario against the queen and against a bare grpc-js baseline in the same run, each server and
 // each load generator in its own child process on 127.0.0.1, then the in-process domain benchmark, then the
 // catalog checkpoint scenario (the queen with its catalog in memory, then in a file in a temporary folder; once
@@ -7,7 +7,8 @@
 // summary. Every child is killed on any way out.
 // --only catalog runs the catalog scenario alone (about 35 s) and prints its section of the report and its summary
 // line on stdout, leaving BENCHMARKS.md as it is; --only watch does the same for the watch scenario (100 watchers
-// while 1,000 hives heartbeat once a second, about a minute). Build first:
+// while 1,000 hives heartbeat once a second, about a minute); --only domain prints the in-process figures (heap,
+// applyHeartbeat, picks and reserving picks up to 100,000 workers). Build first:
 // `npm run -s build && npx tsc -p tsconfig.bench.json`.
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -32,7 +33,7 @@ import { nowMs } from './stats.js';
 const OUTPUT = join(__dirname, '..', '..', 'BENCHMARKS.md');
 const DOMAIN_TIMEOUT_MS = 90_000;
 /** What `--only` may name. */
-const ONLY = ['catalog', 'watch'] as const;
+const ONLY = ['catalog', 'watch', 'domain'] as const;
 /** The catalog scenario: 1,000 hives, a tick per hive per second, 20 streams per connection. */
 const CATALOG_SETTINGS: CatalogSettings = {
   hives: 1_000,
@@ -131,6 +132,14 @@ async function main(): Promise<void> {
   if (only === 'watch') {
     const watch = await watchFigures();
     process.stdout.write(`${watchSection(watch, cpus().length).join('\n')}\n${watchSummary(watch)}\n`);
+    log(`took ${Math.round((nowMs() - started) / 1_000)} s; BENCHMARKS.md left as it was`);
+    return;
+  }
+  if (only === 'domain') {
+    const spec: DomainSpec = { hives: 10_000, maxMsPerTiming: 1_500 };
+    for (const f of await domainFigures(spec)) {
+      process.stdout.write(`${f.name}: ${f.value.toFixed(f.value < 10 ? 2 : 1)} ${f.unit} (${f.detail})\n`);
+    }
     log(`took ${Math.round((nowMs() - started) / 1_000)} s; BENCHMARKS.md left as it was`);
     return;
   }

@@ -21,8 +21,8 @@ function compareStrings(a: string, b: string): number {
  * The durable catalog of hives: every record in memory (reads and admission never touch the disk), written
  * through to SQLite by operator writes and checkpointed for heartbeats.
  *
- * - Operator writes (register, update, deregister) are committed to disk before they change memory: a failed
- *   write throws and changes nothing.
+ * - Operator writes (register, update, deregister, cordon) are committed to disk before they change memory: a
+ *   failed write throws and changes nothing.
  * - Heartbeats only change memory (`seen`): the hive's `last_seen` and `last_peer`, and in open registration a
  *   new record for a hive never seen before. Such changes are marked dirty and written by `flush`, one
  *   transaction for all of them, called by the Checkpointer once per flush interval. A failed flush keeps them
@@ -117,6 +117,24 @@ export class HiveCatalog {
       ...current,
       ...(patch.labels === undefined ? {} : { labels: normalizeLabels(patch.labels) }),
       ...(patch.description === undefined ? {} : { description: patch.description }),
+      updatedAtMs: Math.max(this.wallNow(), current.updatedAtMs),
+    };
+    this.commit(record);
+    return record;
+  }
+
+  /**
+   * Cordons (`true`) or uncordons (`false`) a hive: a cordoned hive's workers stay listed but are never picked.
+   * not_found when absent. Committed before returning, moving updatedAtMs. Asking for the state the hive is already
+   * in returns its record as it is and writes nothing: nothing changed, so updatedAtMs stays when it last did, and
+   * a repeated cordon (a retried RPC, a script run twice) costs no write.
+   */
+  setCordoned(hiveId: string, cordoned: boolean): CatalogRecord {
+    const current = this.require(hiveId);
+    if (current.cordoned === cordoned) return current;
+    const record: CatalogRecord = {
+      ...current,
+      cordoned,
       updatedAtMs: Math.max(this.wallNow(), current.updatedAtMs),
     };
     this.commit(record);

@@ -139,21 +139,64 @@ export function hiveReport(view: HiveView, catalog: CatalogHive | undefined, now
   return text;
 }
 
-/** The scheduling decision and why it was made. */
-export function bestReport(modelId: string, best: BestWorker): string {
-  const { entry, modelLoaded } = best;
+/**
+ * A span of time for people: `500ms` under a second, whole seconds under two minutes (`30s`, `119s`), then
+ * minutes and seconds (`5m`, `2m 30s`).
+ */
+export function duration(ms: number): string {
+  if (ms < 1_000) return `${Math.max(0, Math.round(ms))}ms`;
+  const seconds = Math.round(ms / 1_000);
+  if (seconds < 120) return `${seconds}s`;
+  const rest = seconds % 60;
+  return `${Math.floor(seconds / 60)}m${rest === 0 ? '' : ` ${rest}s`}`;
+}
+
+/**
+ * The scheduling decision and why it was made. With a reservation (`best.reservationId`), also its id, how long
+ * it lives (`reservationTtlMs`, what was asked, or the queen's default) and how to release it.
+ */
+export function bestReport(modelId: string, best: BestWorker, reservationTtlMs?: number): string {
+  const { entry, modelLoaded, reservationId } = best;
   const w = entry.worker;
   const why = modelLoaded
     ? `the idle worker with ${modelId} loaded and the lowest GPU load`
     : `no idle worker has ${modelId} loaded: the idle worker with the lowest GPU load, to load it on`;
-  return (
+  let text =
     `${entry.hiveId}/${w.workerId}  ${w.url}\n` +
     `  why:      ${why}\n` +
     `  model:    ${w.modelId ?? '-'}${modelLoaded ? '' : ' (not the one asked for)'}\n` +
     `  load:     GPU ${percent(w.gpuPercent)}, CPU ${percent(w.cpuPercent)}` +
     `${w.vramBytes === undefined ? '' : `, VRAM ${gib(w.vramBytes)} GiB`}\n` +
-    `  backend:  ${w.backend}${w.deviceId === undefined ? '' : `, device ${w.deviceId}`}\n`
-  );
+    // Only when reported: an absent max_concurrency means one slot, which says nothing new.
+    (w.maxConcurrency === undefined ? '' : `  slots:    ${w.maxConcurrency} (requests at once)\n`) +
+    `  backend:  ${w.backend}${w.deviceId === undefined ? '' : `, device ${w.deviceId}`}\n`;
+  if (reservationId !== undefined) {
+    const held =
+      reservationTtlMs === undefined ? 'held until released or its TTL ends' : `held for ${duration(reservationTtlMs)} unless released`;
+    text +=
+      `  reserved: ${reservationId} (one slot, ${held})\n` +
+      `release it when the request is done: hive-registry release ${reservationId} (with --failed if it failed)\n`;
+  }
+  return text;
+}
+
+/** What `release` says: whether the reservation was still live, and how the request went. */
+export function releaseNote(reservationId: string, released: boolean, success: boolean): string {
+  if (!released) return `reservation ${reservationId} is unknown or expired: nothing to release\n`;
+  return success
+    ? `released reservation ${reservationId}\n`
+    : `released reservation ${reservationId}, its request reported as failed\n`;
+}
+
+/**
+ * What `report-failure` says: until when the queen will not pick the worker (by the queen's clock), and roughly
+ * how long from now (by this machine's: the round trip has already used a little of it).
+ */
+export function exclusionNote(workerId: string, excludedUntilMs: number, nowMs: number): string {
+  const remainingMs = excludedUntilMs - nowMs;
+  // 995 ms left of a 1 s exclusion reads better as "about 1s".
+  const about = remainingMs < 500 ? duration(remainingMs) : duration(Math.round(remainingMs / 1_000) * 1_000);
+  return `worker ${workerId} is not picked until ${new Date(excludedUntilMs).toISOString()} (in about ${about})\n`;
 }
 
 /** Catalog hives: one row each. */
@@ -185,6 +228,13 @@ export function catalogReport(h: CatalogHive, nowMs: number): string {
       `updated:      ${iso(h.updatedAtMs)}`,
     ].join('\n') + '\n'
   );
+}
+
+/** What `cordon` and `uncordon` say once the queen has answered. */
+export function cordonNote(hiveId: string, cordoned: boolean): string {
+  return cordoned
+    ? `cordoned hive ${hiveId}: its workers stay listed but are never picked\n`
+    : `uncordoned hive ${hiveId}: its workers may be picked again\n`;
 }
 
 /** A hive's live tokens: one row each, never the secrets (the queen does not have them). */

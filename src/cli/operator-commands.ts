@@ -4,23 +4,34 @@ import { checkLabels, type Labels } from '../catalog/labels.js';
 import { ClientError } from '../client/client-error.js';
 import { hiveFromProto, type CatalogHive } from '../client/proto-to-domain.js';
 import { toProtoJson } from '../client/proto-json.js';
-import { updateHiveRequest, type RegistryClient } from '../client/registry-client.js';
+import {
+  findBestWorkerRequest,
+  updateHiveRequest,
+  type FindBestWorkerOptions,
+  type RegistryClient,
+} from '../client/registry-client.js';
 import type { Backend, WorkerEntry } from '../common/worker.js';
 import { entryToProto } from '../server/domain-to-proto.js';
+import { DEFAULT_RESERVATION_TTL_MS } from '../server/registry-service.js';
+import { parseDuration } from './config.js';
 import {
   bestReport,
   catalogReport,
   catalogTable,
+  cordonNote,
+  exclusionNote,
   hiveReport,
   hivesTable,
   issuedTokenNote,
+  releaseNote,
   tokensTable,
   watchLine,
   workersTable,
 } from './format.js';
 
 /**
- * The operator commands (`hives`, `hive`, `workers`, `best`, `remove-hive`, `watch`, `catalog ...`) against a queen, as
+ * The operator commands (`hives`, `hive`, `workers`, `best`, `release`, `report-failure`, `remove-hive`, `cordon`,
+ * `uncordon`, `watch`, `catalog ...`) against a queen, as
  * functions of a client and an output: tables for people, `--json` for scripts (the RPC responses in protobuf
  * JSON form, as grpcurl prints them). Each returns the process exit code: 0 success, 1 the queen answered with
  * an error or could not be reached (stderr names the gRPC code), 2 a usage error.
@@ -63,6 +74,41 @@ export function parseLabels(flag: string, pairs: readonly string[]): Labels {
   const problem = checkLabels(flag, labels);
   if (problem !== undefined) throw new UsageError(problem);
   return labels;
+}
+
+const BYTE_SIZE = /^(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?$/i;
+const UNIT_BYTES: Readonly<Record<string, number>> = {
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  tb: 1e12,
+  kib: 2 ** 10,
+  mib: 2 ** 20,
+  gib: 2 ** 30,
+  tib: 2 ** 40,
+};
+
+/**
+ * Parses a byte count: a whole number (`21474836480`), or a number with a unit, decimal (`80GB`, `1.5TB`) or
+ * binary (`20GiB`, `512MiB`), case-insensitive, rounded to whole bytes. UsageError naming `flag` otherwise, or
+ * past 2^53 - 1 bytes (where numbers stop being exact).
+ */
+export function parseByteSize(flag: string, text: string): number {
+  const match = BYTE_SIZE.exec(text.trim());
+  let bytes = Number.NaN;
+  if (match !== null) {
+    const [, amount = '', unit = 'b'] = match;
+    const scale = UNIT_BYTES[unit.toLowerCase()] ?? Number.NaN;
+    // A fraction of a byte is a typo, not a size; a fraction of a larger unit is rounded to whole bytes.
+    if (scale > 1 || !amount.includes('.')) bytes = Math.round(Number(amount) * scale);
+  }
+  if (!Number.isSafeInteger(bytes)) {
+    throw new UsageError(
+      `${flag}: must be a number of bytes such as 21474836480, 20GiB, 512MiB or 80GB (at most ${Number.MAX_SAFE_INTEGER}), got ${JSON.stringify(text)}`,
+    );
+  }
+  return bytes;
 }
 
 export function parseBackend(value: string): Backend {
@@ -170,13 +216,95 @@ export async function workersCommand(client: RegistryClient, io: CommandIo, flag
   io.out(workersTable(entries, includeOffline));
 }
 
-/** `best --model M`: the scheduling decision and why. */
-export async function bestCommand(client: RegistryClient, io: CommandIo, modelId: string, flags: OutputFlags): Promise<void> {
+export interface BestFlags extends OutputFlags {
+  /** Hold a slot of the picked worker. */
+  readonly reserve?: boolean;
+  /** With `reserve`: the reservation's TTL, a duration such as `2m`. */
+  readonly ttl?: string;
+  /** A byte count such as `20GiB` (see parseByteSize). */
+  readonly minVram?: string;
+  /** `k=v` pairs, as `catalog list --selector`. */
+  readonly selector?: readonly string[];
+}
+
+/** The pick options `best`'s flags ask for; UsageError listing every problem. */
+export function bestOptions(flags: BestFlags): FindBestWorkerOptions {
+  const problems: string[] = [];
+  const check = <T>(parse: () => T): T | undefined => {
+    try {
+      return parse();
+    } catch (error) {
+      if (!(error instanceof UsageError)) throw error;
+      problems.push(error.message);
+      return undefined;
+    }
+  };
+  let reservationTtlMs: number | undefined;
+  if (flags.ttl !== undefined) {
+    reservationTtlMs = parseDuration(flags.ttl);
+    if (reservationTtlMs === undefined || reservationTtlMs <= 0) {
+      problems.push(`--ttl: must be a duration such as 30s or 2m, got ${JSON.stringify(flags.ttl)}`);
+    }
+    // A TTL alone would reserve nothing: say so rather than quietly ignore it.
+    if (flags.reserve !== true) problems.push('--ttl: only with --reserve');
+  }
+  const minVramBytes = flags.minVram === undefined ? undefined : check(() => parseByteSize('--min-vram', flags.minVram ?? ''));
+  const selector = check(() => parseLabels('--selector', flags.selector ?? []));
+  if (problems.length > 0) throw new UsageError(problems.join('; '));
+  return {
+    reserve: flags.reserve === true,
+    ...(reservationTtlMs === undefined ? {} : { reservationTtlMs }),
+    ...(minVramBytes === undefined ? {} : { minVramBytes }),
+    ...(selector === undefined ? {} : { selector }),
+  };
+}
+
+/**
+ * `best --model M [--reserve [--ttl D]] [--min-vram BYTES] [--selector k=v,...]`: the scheduling decision and
+ * why; with --reserve, the reservation held and how to release it.
+ */
+export async function bestCommand(client: RegistryClient, io: CommandIo, modelId: string, flags: BestFlags): Promise<void> {
+  const options = bestOptions(flags);
   if (flags.json === true) {
-    printJson(io, toProtoJson(await client.registry.findBestWorkerForModel({ modelId })));
+    printJson(io, toProtoJson(await client.registry.findBestWorkerForModel(findBestWorkerRequest(modelId, options))));
     return;
   }
-  io.out(bestReport(modelId, await client.findBestWorkerForModel(modelId)));
+  const best = await client.findBestWorkerForModel(modelId, options);
+  io.out(bestReport(modelId, best, best.reservationId === undefined ? undefined : (options.reservationTtlMs ?? DEFAULT_RESERVATION_TTL_MS)));
+}
+
+/**
+ * `release RESERVATION-ID [--failed]`: ends a reservation from `best --reserve`. Exit 0 whether or not it was
+ * still live (as deregister does); INVALID_ARGUMENT (exit 1) for an id the queen could never have issued.
+ */
+export async function releaseCommand(
+  client: RegistryClient,
+  io: CommandIo,
+  reservationId: string,
+  flags: OutputFlags & { readonly failed?: boolean },
+): Promise<void> {
+  const success = flags.failed !== true;
+  const response = await client.registry.releaseWorker({ reservationId, success });
+  if (flags.json === true) printJson(io, toProtoJson(response));
+  else io.out(releaseNote(reservationId, response.released, success));
+}
+
+/**
+ * `report-failure WORKER-ID [--reason TEXT]`: the queen stops picking the worker for a while (1 s, doubling with
+ * each failure in a row); prints until when. NOT_FOUND (exit 1) for an unknown worker.
+ */
+export async function reportFailureCommand(
+  client: RegistryClient,
+  io: CommandIo,
+  workerId: string,
+  flags: OutputFlags & { readonly reason?: string },
+): Promise<void> {
+  if (flags.json === true) {
+    printJson(io, toProtoJson(await client.registry.reportWorkerFailure({ workerId, reason: flags.reason ?? '' })));
+    return;
+  }
+  const { excludedUntilMs } = await client.reportWorkerFailure(workerId, flags.reason);
+  io.out(exclusionNote(workerId, excludedUntilMs, io.nowMs()));
 }
 
 /** `remove-hive ID`: removes a hive from the registry (the catalog keeps it); its stream is ended. */
@@ -184,6 +312,22 @@ export async function removeHiveCommand(client: RegistryClient, io: CommandIo, h
   const response = await client.registry.removeHive({ hiveId });
   if (flags.json === true) printJson(io, toProtoJson(response));
   else io.out(response.removed ? `removed hive ${hiveId} from the registry\n` : `hive ${hiveId} is not in the registry\n`);
+}
+
+/**
+ * `cordon ID` (`cordoned` true) and `uncordon ID`: the scheduler never picks a cordoned hive's workers, which stay
+ * listed. Exit 0 also when the hive already was in that state; NOT_FOUND (exit 1) for a hive not in the catalog.
+ */
+export async function cordonCommand(
+  client: RegistryClient,
+  io: CommandIo,
+  hiveId: string,
+  cordoned: boolean,
+  flags: OutputFlags,
+): Promise<void> {
+  const response = cordoned ? await client.catalog.cordonHive({ hiveId }) : await client.catalog.uncordonHive({ hiveId });
+  if (flags.json === true) printJson(io, toProtoJson(response));
+  else io.out(cordonNote(hiveId, cordoned));
 }
 
 /** `catalog list [--selector k=v,...]`. */

@@ -13,13 +13,17 @@ import {
   catalogRevokeTokenCommand,
   catalogTokensCommand,
   catalogUpdateCommand,
+  cordonCommand,
   hiveCommand,
   hivesCommand,
+  releaseCommand,
   removeHiveCommand,
+  reportFailureCommand,
   runCommand,
   UsageError,
   watchCommand,
   workersCommand,
+  type BestFlags,
   type CommandIo,
 } from './operator-commands.js';
 
@@ -125,16 +129,50 @@ export function addOperatorCommands(
     .option('--all', 'include workers of offline hives')
     .action(action('workers', (client, flags: CommonFlags) => workersCommand(client, io, flags)));
 
-  command('best', 'the worker the queen picks for a model now, and why')
+  command('best', 'the worker the queen picks for a model now, and why; with --reserve, hold one of its slots')
     .requiredOption('--model <model-id>', 'the model to serve')
+    .option('--reserve', "hold one of the worker's slots until `release` or the TTL; prints the reservation id")
+    .option('--ttl <duration>', 'with --reserve: how long the reservation lives unreleased, e.g. 2m (default 30s, at most 10m)')
+    .option('--min-vram <bytes>', 'pick a worker without the model only if its device has this much VRAM free, e.g. 20GiB')
+    .option('--selector <k=v,...>', 'only workers of hives with all these catalog labels (repeatable)', collect)
     .action(
-      action('best', (client, flags: CommonFlags & { model: string }) => bestCommand(client, io, flags.model, flags)),
+      action('best', (client, flags: CommonFlags & BestFlags & { model: string }) => bestCommand(client, io, flags.model, flags)),
+    );
+
+  command('release', 'end a reservation from best --reserve, freeing its slot')
+    .argument('<reservation-id>')
+    .option('--failed', 'the request served under it failed (default: it succeeded, which clears the worker of past failures)')
+    .action(
+      action('release', (client, reservationId: string, flags: CommonFlags & { failed?: boolean }) =>
+        releaseCommand(client, io, reservationId, flags),
+      ),
+    );
+
+  command('report-failure', 'a request to a worker failed: the queen stops picking it for a while (1s, doubling)')
+    .argument('<worker-id>')
+    .option('--reason <text>', "what went wrong, for the queen's log")
+    .action(
+      action('report-failure', (client, workerId: string, flags: CommonFlags & { reason?: string }) =>
+        reportFailureCommand(client, io, workerId, flags),
+      ),
     );
 
   command('remove-hive', 'remove a hive from the registry and end its stream (the catalog keeps it)')
     .argument('<hive-id>')
     .action(
       action('remove-hive', (client, hiveId: string, flags: CommonFlags) => removeHiveCommand(client, io, hiveId, flags)),
+    );
+
+  command('cordon', "stop the scheduler picking a hive's workers (they stay listed); kept across queen restarts")
+    .argument('<hive-id>')
+    .action(
+      action('cordon', (client, hiveId: string, flags: CommonFlags) => cordonCommand(client, io, hiveId, true, flags)),
+    );
+
+  command('uncordon', "let the scheduler pick a cordoned hive's workers again")
+    .argument('<hive-id>')
+    .action(
+      action('uncordon', (client, hiveId: string, flags: CommonFlags) => cordonCommand(client, io, hiveId, false, flags)),
     );
 
   command('watch', 'print registry changes as they happen, one line each (Ctrl-C ends)')

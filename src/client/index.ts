@@ -7,8 +7,10 @@ export {
   DEFAULT_DEADLINE_MS,
   RegistryClient,
   type BestWorker,
+  type FindBestWorkerOptions,
   type IssuedHiveToken,
   type RegistryClientOptions,
+  type WorkerExclusion,
   type WorkerQuery,
 } from './registry-client.js';
 export type { Backend, Device, Health, WallTime, Worker, WorkerEntry, WorkerStatus } from '../common/worker.js';

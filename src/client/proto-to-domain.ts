@@ -57,6 +57,7 @@ export function workerFromProto(w: WorkerState): Worker {
   if (w.cpuPercent !== undefined) worker.cpuPercent = w.cpuPercent;
   if (w.gpuPercent !== undefined) worker.gpuPercent = w.gpuPercent;
   if (w.lastHeartbeat !== undefined) worker.lastHeartbeat = wallTime(w.lastHeartbeat);
+  if (w.maxConcurrency !== undefined) worker.maxConcurrency = w.maxConcurrency;
   return worker;
 }
 

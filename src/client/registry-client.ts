@@ -1,6 +1,6 @@
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import type { GenService } from '@bufbuild/protobuf/codegenv2';
-import { durationFromMs, FieldMaskSchema } from '@bufbuild/protobuf/wkt';
+import { durationFromMs, FieldMaskSchema, timestampMs } from '@bufbuild/protobuf/wkt';
 import { credentials as grpcCredentials, type ChannelCredentials, type Client, type Metadata } from '@grpc/grpc-js';
 import type { Labels } from '../catalog/labels.js';
 import type { CatalogPatch } from '../catalog/types.js';
@@ -10,7 +10,11 @@ import {
   type CatalogHive as ProtoCatalogHive,
   type UpdateHiveRequestSchema,
 } from '../../gen/hive/v1/catalog_pb.js';
-import { HiveRegistry, type WatchEvent } from '../../gen/hive/v1/registry_pb.js';
+import {
+  HiveRegistry,
+  type FindBestWorkerForModelRequestSchema,
+  type WatchEvent,
+} from '../../gen/hive/v1/registry_pb.js';
 import type { Resources } from '../registry/resources.js';
 import type { HiveView } from '../registry/types.js';
 import { BACKEND_TO_PROTO } from '../server/domain-to-proto.js';
@@ -56,6 +60,36 @@ export interface BestWorker {
   readonly entry: WorkerEntry;
   /** False when no idle worker had the model and the pick is the fallback (a worker to load it on). */
   readonly modelLoaded: boolean;
+  /**
+   * Names the slot held on the worker, when the call asked to reserve: pass it to releaseWorker once the request
+   * is served. Absent otherwise.
+   */
+  readonly reservationId?: string;
+}
+
+/** How findBestWorkerForModel picks, beyond the model. Every field is optional; `{}` is a plain pick. */
+export interface FindBestWorkerOptions {
+  /**
+   * Hold one of the picked worker's slots (see Worker.maxConcurrency) until releaseWorker or the reservation's
+   * TTL, so concurrent callers are spread over free slots. The answer's reservationId names it. Default false.
+   */
+  readonly reserve?: boolean;
+  /**
+   * How long the reservation lives without releaseWorker, in milliseconds (rounded to whole ms): more than 0 and at
+   * most 10 min, which the queen checks (INVALID_ARGUMENT naming reservation_ttl). Default: the queen's, 30 s.
+   * Meant for `reserve`; the queen checks it either way.
+   */
+  readonly reservationTtlMs?: number;
+  /** A worker without the model is picked only when its device has this much VRAM free, in bytes. Default 0. */
+  readonly minVramBytes?: number;
+  /** Only workers of hives whose catalog labels include every entry (equality). Default: every hive. */
+  readonly selector?: Readonly<Record<string, string>>;
+}
+
+/** When a worker reported as failed may be picked again. */
+export interface WorkerExclusion {
+  /** Wall-clock ms since the epoch, by the queen's clock. */
+  readonly excludedUntilMs: number;
 }
 
 /** Filters of the worker lists. */
@@ -66,10 +100,42 @@ export interface WorkerQuery {
 
 export const DEFAULT_DEADLINE_MS = 5_000;
 
-/** A max_age from milliseconds: whole milliseconds, finite, or RangeError (the queen checks that it is positive). */
-function maxAge(ms: number) {
-  if (!Number.isFinite(ms)) throw new RangeError(`maxAgeMs: must be a finite number of milliseconds, got ${ms}`);
+/**
+ * A Duration from milliseconds: whole milliseconds, finite, or RangeError naming `option` (the queen checks the
+ * range). Beyond 2^53 ms the seconds would not convert exactly, so that is a RangeError too.
+ */
+function duration(option: string, ms: number) {
+  if (!Number.isFinite(ms) || Math.abs(ms) > Number.MAX_SAFE_INTEGER) {
+    throw new RangeError(`${option}: must be a finite number of milliseconds, got ${ms}`);
+  }
   return durationFromMs(Math.round(ms));
+}
+
+/** A max_age from milliseconds (the queen checks that it is positive). */
+function maxAge(ms: number) {
+  return duration('maxAgeMs', ms);
+}
+
+/**
+ * The FindBestWorkerForModel request for `modelId` and `options`: RangeError naming the option for a value the
+ * wire cannot carry (the queen checks the rest).
+ */
+export function findBestWorkerRequest(
+  modelId: string,
+  options: FindBestWorkerOptions,
+): MessageInitShape<typeof FindBestWorkerForModelRequestSchema> {
+  const { minVramBytes } = options;
+  // uint64 on the wire: a fraction or a negative number has no encoding, and past 2^53 a number is not exact.
+  if (minVramBytes !== undefined && !(Number.isSafeInteger(minVramBytes) && minVramBytes >= 0)) {
+    throw new RangeError(`minVramBytes: must be a whole number of bytes from 0 to ${Number.MAX_SAFE_INTEGER}, got ${minVramBytes}`);
+  }
+  return {
+    modelId,
+    reserve: options.reserve ?? false,
+    ...(options.reservationTtlMs === undefined ? {} : { reservationTtl: duration('reservationTtlMs', options.reservationTtlMs) }),
+    minVramBytes: BigInt(minVramBytes ?? 0),
+    selector: { ...options.selector },
+  };
 }
 
 /**
@@ -197,13 +263,37 @@ export class RegistryClient {
   }
 
   /**
-   * The worker that should serve `modelId` now. RESOURCE_EXHAUSTED when every eligible worker is busy or loading
-   * (retry later), UNAVAILABLE when none is eligible.
+   * The worker that should serve `modelId` now; with `options.reserve`, holding one of its slots (see
+   * FindBestWorkerOptions). RESOURCE_EXHAUSTED when every eligible worker is busy, loading, fully reserved or
+   * excluded after failures (retry later), or none without the model has `minVramBytes` free; UNAVAILABLE when
+   * none is eligible, or no online hive matches `selector`. RangeError, before any call, for an option the wire
+   * cannot carry.
    */
-  async findBestWorkerForModel(modelId: string): Promise<BestWorker> {
-    const { entry, modelLoaded } = await this.registry.findBestWorkerForModel({ modelId });
-    if (entry === undefined) throw new Error('FindBestWorkerForModel: the response has no entry');
-    return { entry: entryFromProto(entry), modelLoaded };
+  async findBestWorkerForModel(modelId: string, options: FindBestWorkerOptions = {}): Promise<BestWorker> {
+    const response = await this.registry.findBestWorkerForModel(findBestWorkerRequest(modelId, options));
+    if (response.entry === undefined) throw new Error('FindBestWorkerForModel: the response has no entry');
+    const best: BestWorker = { entry: entryFromProto(response.entry), modelLoaded: response.modelLoaded };
+    return response.reservationId === '' ? best : { ...best, reservationId: response.reservationId };
+  }
+
+  /**
+   * Ends a reservation from findBestWorkerForModel, freeing its slot. `success` says whether the request served
+   * under it succeeded: true also clears the worker's failure record (see reportWorkerFailure). False when the
+   * reservation is unknown or already expired; INVALID_ARGUMENT for an empty id.
+   */
+  async releaseWorker(reservationId: string, success: boolean): Promise<boolean> {
+    return (await this.registry.releaseWorker({ reservationId, success })).released;
+  }
+
+  /**
+   * Reports that a request to the worker failed: the queen does not pick it until the answer's time (1 s,
+   * doubling with each failure in a row, at most 5 min). `reason` is only logged (at most 1,024 characters).
+   * NOT_FOUND for an unknown worker.
+   */
+  async reportWorkerFailure(workerId: string, reason = ''): Promise<WorkerExclusion> {
+    const { excludedUntil } = await this.registry.reportWorkerFailure({ workerId, reason });
+    if (excludedUntil === undefined) throw new Error('ReportWorkerFailure: the response has no excluded_until');
+    return { excludedUntilMs: timestampMs(excludedUntil) };
   }
 
   async totalWorkerCount(): Promise<number> {
@@ -281,6 +371,19 @@ export class RegistryClient {
   /** The hive's live tokens, oldest first, without their secrets (admin). NOT_FOUND for a hive not in the catalog. */
   async listHiveTokens(hiveId: string): Promise<readonly HiveToken[]> {
     return (await this.catalog.listHiveTokens({ hiveId })).tokens.map(hiveTokenFromProto);
+  }
+
+  /**
+   * Cordons a hive (admin): its workers stay listed but are never picked, until uncordonHive. Persisted by the
+   * queen; cordoning a cordoned hive changes nothing. NOT_FOUND for a hive not in the catalog.
+   */
+  async cordonHive(hiveId: string): Promise<CatalogHive> {
+    return this.catalogHive(await this.catalog.cordonHive({ hiveId }));
+  }
+
+  /** Lets a cordoned hive's workers be picked again (admin). NOT_FOUND for a hive not in the catalog. */
+  async uncordonHive(hiveId: string): Promise<CatalogHive> {
+    return this.catalogHive(await this.catalog.uncordonHive({ hiveId }));
   }
 
   /** Closes the connection; calls after this fail. */

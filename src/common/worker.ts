@@ -40,6 +40,16 @@ export interface Worker {
   readonly health: Health;
   /** When the worker last reported to its hive (informational). */
   readonly lastHeartbeat?: WallTime;
+  /** Requests it takes at once (reservation slots), 1 to MAX_CONCURRENCY; absent means 1. */
+  readonly maxConcurrency?: number;
+}
+
+/** Most requests one worker may take at once, as reported by its hive. */
+export const MAX_CONCURRENCY = 4096;
+
+/** A worker's reservation slots: its reported concurrency, 1 when it reports none. */
+export function slotsOf(worker: Worker): number {
+  return worker.maxConcurrency ?? 1;
 }
 
 /** Capacity of one accelerator of a hive. */

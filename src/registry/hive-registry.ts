@@ -121,6 +121,7 @@ export class HiveRegistry extends RegistryReads {
       events.push({ type: 'hive_online', hiveId: hive.hiveId, hiveOnline: true });
     }
     if (!heartbeat.unchanged) this.replaceSnapshot(hive, heartbeat, events);
+    else this.observer?.heartbeatAccepted?.(hive.hiveId);
     hive.sequence = heartbeat.sequence;
     hive.senderTime = heartbeat.senderTime;
     hive.lastAcceptedWallMs = this.clock.wallNow();
@@ -139,7 +140,7 @@ export class HiveRegistry extends RegistryReads {
       const holder = this.hives.get(holderHiveId);
       if (holder !== undefined) holder.claimedMeanwhile = claim;
     });
-    this.observer?.snapshotReplaced(hive.hiveId, hive.workers);
+    this.observer?.snapshotReplaced(hive.hiveId, hive.workers, hive.devices);
     workerEvents(hive.hiveId, previous, hive.workers, events);
   }
 

@@ -23,8 +23,10 @@ export interface RegistryOptions {
  * layer (the scheduler's) stays exactly in step without the registry knowing what it computes.
  */
 export interface SnapshotObserver {
-  /** The hive's accepted full snapshot now holds `workers` (sorted by worker id). */
-  snapshotReplaced(hiveId: string, workers: readonly Worker[]): void;
+  /** The hive's accepted full snapshot now holds `workers` (sorted by worker id) and `devices`. */
+  snapshotReplaced(hiveId: string, workers: readonly Worker[], devices: readonly Device[]): void;
+  /** The hive's liveness tick was accepted: its workers are as in its last snapshot. */
+  heartbeatAccepted?(hiveId: string): void;
   /** The hive left the registry (removed or evicted). */
   hiveRemoved(hiveId: string): void;
 }

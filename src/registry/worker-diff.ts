@@ -28,6 +28,7 @@ export function workerChange(before: Worker, after: Worker): { readonly loadDelt
     !sameNumber(before.deviceId, after.deviceId) ||
     !sameNumber(before.vramBytes, after.vramBytes) ||
     !sameNumber(before.ramBytes, after.ramBytes) ||
+    before.maxConcurrency !== after.maxConcurrency ||
     // A percentage that appears or disappears is a real change; between two numbers it is load.
     (before.cpuPercent === undefined) !== (after.cpuPercent === undefined) ||
     (before.gpuPercent === undefined) !== (after.gpuPercent === undefined)
@@ -57,6 +58,7 @@ const COMPARED: Readonly<Record<keyof Worker, 'value' | 'load'>> = {
   gpuPercent: 'load',
   health: 'value',
   lastHeartbeat: 'load',
+  maxConcurrency: 'value',
 };
 void COMPARED;
 

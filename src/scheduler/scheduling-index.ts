@@ -1,132 +1,336 @@
-import type { Worker } from '../common/worker.js';
-import { compareCandidates, isBusy, isEligible, type Candidate, type Pick } from './pick-worker.js';
-import { RankedHeap, type Ranked } from './ranked-heap.js';
+import type { Device, Worker } from '../common/worker.js';
+import { Exclusions, type FailureRecord } from './exclusions.js';
+import { CandidateHeaps, type HeapPlaces } from './candidate-heaps.js';
+import { HivePolicies, type HivePolicy } from './hive-policies.js';
+import {
+  comparePlain,
+  compareSpread,
+  standingOf,
+  type Pick,
+  type PickRequest,
+  type Selector,
+  type Standing,
+} from './pick-worker.js';
+import { Reservations, slotKey, type Reservation } from './reservations.js';
 
-/** What scheduling needs of one hive's snapshot, computed once per snapshot instead of once per request. */
-interface HiveSummary {
-  /** The best eligible IDLE worker, whatever its model. */
-  readonly bestIdle?: Candidate;
-  /** The best eligible IDLE worker per loaded model. */
-  readonly bestIdleByModel: ReadonlyMap<string, Candidate>;
-  /** Eligible (not DEGRADED) workers. */
-  readonly eligible: number;
-  /** Eligible workers that are BUSY or LOADING. */
-  readonly busy: number;
+export type { HivePolicy } from './hive-policies.js';
+
+/**
+ * A selector matching at most this many online hives is answered by looking at those hives' workers only; a wider
+ * one walks the ranked heaps, passing over workers of other hives. Either way no pick looks at the whole fleet.
+ */
+const SELECTOR_SCAN_HIVES = 64;
+
+/** One worker as the index holds it: mutable, repositioned in its heaps whenever what ranks it changes. */
+interface Slot extends HeapPlaces<Slot> {
+  readonly hiveId: string;
+  readonly key: string;
+  worker: Worker;
+  reserved: number;
+  lastPicked: number;
+  standing: Standing;
 }
 
-/** A hive as the index holds it: its counts, and its best candidates' places in the heaps. */
-interface IndexedHive {
-  readonly eligible: number;
-  readonly busy: number;
-  readonly anyIdle?: Ranked;
-  readonly byModel: ReadonlyMap<string, Ranked>;
+/** A hive in the registry, as scheduling needs it. */
+interface HiveEntry {
+  readonly slots: Map<string, Slot>;
+  /** Free VRAM per device id: the device's total minus its workers' VRAM, floored at 0. */
+  freeVram: Map<number, number>;
+  eligible: number;
+  busy: number;
 }
 
-function summarize(hiveId: string, workers: readonly Worker[]): HiveSummary {
-  let bestIdle: Candidate | undefined;
-  const bestIdleByModel = new Map<string, Candidate>();
-  let eligible = 0;
-  let busy = 0;
+/** Free VRAM per device of a snapshot. */
+function freeVramOf(workers: readonly Worker[], devices: readonly Device[]): Map<number, number> {
+  const used = new Map<number, number>();
   for (const worker of workers) {
-    if (!isEligible(worker)) continue;
-    eligible++;
-    if (isBusy(worker)) busy++;
-    if (worker.state !== 'idle') continue;
-    const candidate: Candidate = { hiveId, worker };
-    if (bestIdle === undefined || compareCandidates(candidate, bestIdle) < 0) bestIdle = candidate;
-    if (worker.modelId !== undefined) {
-      const best = bestIdleByModel.get(worker.modelId);
-      if (best === undefined || compareCandidates(candidate, best) < 0) bestIdleByModel.set(worker.modelId, candidate);
+    if (worker.deviceId !== undefined && worker.vramBytes !== undefined) {
+      used.set(worker.deviceId, (used.get(worker.deviceId) ?? 0) + worker.vramBytes);
     }
   }
-  return { bestIdle, bestIdleByModel, eligible, busy };
+  const free = new Map<number, number>();
+  for (const device of devices) free.set(device.deviceId, Math.max(0, device.vramTotalBytes - (used.get(device.deviceId) ?? 0)));
+  return free;
 }
 
 /**
- * FindBestWorkerForModel's policy (see pickWorker) kept incrementally. Each hive's snapshot is summarized when it
- * arrives: its best idle worker overall and per model, its eligible and busy counts. Each hive's best per model
- * goes into that model's RankedHeap, its best overall into `anyIdle`, both kept in scheduling order. A request
- * takes the first candidate on an online hive from the model's heap, else from `anyIdle`: usually the very first.
- * Only when no idle worker is online at all does it add up the counts of every online hive, to tell "busy" (retry)
- * from "nothing there".
+ * FindBestWorkerForModel's policy (see pickWorker) kept incrementally, with reservations, failure exclusions,
+ * selectors and cordon. Every candidate worker (IDLE, not DEGRADED, a free slot, not excluded, hive not cordoned)
+ * sits in four heaps: its model's and the fleet-wide one, each in the plain order and in the reserving (rotating)
+ * order. A pick takes the first candidate on an online hive from the model's heap, else the fleet-wide one: a
+ * reservation or its end moves one worker in its heaps (O(log n)); expiries of reservations and exclusions come
+ * from their own heaps, handled when a call comes. Only when there is no candidate does a pick add up the online
+ * hives' counts, to tell "busy" (retry) from "nothing there".
  *
- * Liveness is not stored here (it changes with time alone): each request is given an `isOnline` check.
- * Implements the registry's SnapshotObserver, so the registry keeps it in step with every snapshot.
+ * Liveness is not stored here (it changes with time alone): each pick is given an `isOnline` check. Implements the
+ * registry's SnapshotObserver; the catalog tells it labels and cordon through `setPolicy`. Time is the injected
+ * monotonic clock (`now`).
  */
 export class SchedulingIndex {
-  private readonly hives = new Map<string, IndexedHive>();
-  private readonly idleByModel = new Map<string, RankedHeap>();
-  private readonly anyIdle = new RankedHeap();
+  private readonly hives = new Map<string, HiveEntry>();
+  private readonly slotsByWorker = new Map<string, Set<Slot>>();
+  private readonly candidates = new CandidateHeaps<Slot>();
+  private readonly policies = new HivePolicies();
+  private readonly reservations: Reservations;
+  private readonly exclusions = new Exclusions();
+  private pickSequence = 0;
 
-  /**
-   * A hive's new snapshot replaces what the index knew of it. A candidate that stays (same model, newer worker
-   * state) is updated in place in its heap rather than removed and inserted again.
-   */
-  snapshotReplaced(hiveId: string, workers: readonly Worker[]): void {
-    const old = this.hives.get(hiveId);
-    const summary = summarize(hiveId, workers);
-    const byModel = new Map<string, Ranked>();
-    for (const [modelId, candidate] of summary.bestIdleByModel) {
-      let heap = this.idleByModel.get(modelId);
-      if (heap === undefined) {
-        heap = new RankedHeap();
-        this.idleByModel.set(modelId, heap);
+  constructor(
+    private readonly now: () => number = () => 0,
+    newReservationId: () => string = counterIds(),
+  ) {
+    this.reservations = new Reservations(newReservationId);
+  }
+
+  /** Live reservations. */
+  get reservationCount(): number {
+    return this.reservations.size;
+  }
+
+  // ---- the registry's SnapshotObserver ------------------------------------------------------------------------
+
+  /** A hive's new snapshot replaces what the index knew of it; workers that stay are moved, not rebuilt. */
+  snapshotReplaced(hiveId: string, workers: readonly Worker[], devices: readonly Device[] = []): void {
+    const now = this.now();
+    let hive = this.hives.get(hiveId);
+    if (hive === undefined) {
+      hive = { slots: new Map(), freeVram: new Map(), eligible: 0, busy: 0 };
+      this.hives.set(hiveId, hive);
+    }
+    hive.freeVram = freeVramOf(workers, devices);
+    const seen = new Set<string>();
+    for (const worker of workers) {
+      seen.add(worker.workerId);
+      let slot = hive.slots.get(worker.workerId);
+      if (slot === undefined) {
+        const key = slotKey(hiveId, worker.workerId);
+        slot = { hiveId, key, worker, reserved: this.reservations.heldBy(key), lastPicked: 0, standing: 'none' };
+        hive.slots.set(worker.workerId, slot);
+        let same = this.slotsByWorker.get(worker.workerId);
+        if (same === undefined) this.slotsByWorker.set(worker.workerId, (same = new Set()));
+        same.add(slot);
+      } else {
+        slot.worker = worker;
       }
-      byModel.set(modelId, reposition(heap, old?.byModel.get(modelId), candidate) as Ranked);
+      // A worker reported HEALTHY once its exclusion is over starts afresh.
+      if (worker.health === 'healthy') this.clearEndedFailure(worker.workerId, now);
+      this.place(slot, hive, now);
     }
-    for (const [modelId, ranked] of old?.byModel ?? []) {
-      if (!byModel.has(modelId)) this.removeFromModel(modelId, ranked);
-    }
-    const anyIdle = reposition(this.anyIdle, old?.anyIdle, summary.bestIdle);
-    const { eligible, busy } = summary;
-    this.hives.set(hiveId, anyIdle === undefined ? { eligible, busy, byModel } : { eligible, busy, anyIdle, byModel });
+    for (const [workerId, slot] of hive.slots) if (!seen.has(workerId)) this.dropSlot(slot, hive);
   }
 
-  /** A hive left the registry. Idempotent. */
+  /** A tick from a hive: its workers are as before, so a HEALTHY one whose exclusion is over starts afresh. */
+  heartbeatAccepted(hiveId: string): void {
+    if (this.exclusions.size === 0) return;
+    const hive = this.hives.get(hiveId);
+    if (hive === undefined) return;
+    const now = this.now();
+    for (const slot of hive.slots.values()) {
+      if (slot.worker.health === 'healthy') this.clearEndedFailure(slot.worker.workerId, now);
+    }
+  }
+
+  /** A hive left the registry. Its reservations live on until released or expired. Idempotent. */
   hiveRemoved(hiveId: string): void {
-    const entry = this.hives.get(hiveId);
-    if (entry === undefined) return;
+    const hive = this.hives.get(hiveId);
+    if (hive === undefined) return;
+    for (const slot of hive.slots.values()) this.dropSlot(slot, hive);
     this.hives.delete(hiveId);
-    if (entry.anyIdle !== undefined) this.anyIdle.remove(entry.anyIdle);
-    for (const [modelId, ranked] of entry.byModel) this.removeFromModel(modelId, ranked);
   }
 
-  private removeFromModel(modelId: string, ranked: Ranked): void {
-    const heap = this.idleByModel.get(modelId);
-    if (heap === undefined) return;
-    heap.remove(ranked);
-    if (heap.size === 0) this.idleByModel.delete(modelId);
+  // ---- the catalog's view -------------------------------------------------------------------------------------
+
+  /** A catalog hive's labels and cordon (undefined: it left the catalog, so no labels and not cordoned). */
+  setPolicy(hiveId: string, policy: HivePolicy | undefined): void {
+    if (!this.policies.set(hiveId, policy)) return;
+    const hive = this.hives.get(hiveId);
+    const now = this.now();
+    if (hive !== undefined) for (const slot of hive.slots.values()) this.place(slot, hive, now);
   }
 
-  /** The same answer as pickWorker over every worker, with `isOnline` deciding each hive's liveness. */
-  pick(modelId: string, isOnline: (hiveId: string) => boolean): Pick {
-    const online = (candidate: Candidate): boolean => isOnline(candidate.hiveId);
-    const withModel = this.idleByModel.get(modelId)?.first(online);
-    if (withModel !== undefined) {
-      return { kind: 'picked', entry: { ...withModel, hiveOnline: true }, modelLoaded: true };
+  // ---- picks, reservations, failures --------------------------------------------------------------------------
+
+  /** The same answer as pickWorker over every worker; a reserving pick also holds a slot of the worker. */
+  pick(request: PickRequest, isOnline: (hiveId: string) => boolean): Pick {
+    const now = this.now();
+    this.advance(now);
+    const selector = request.selector ?? {};
+    let onHive: (hiveId: string) => boolean = isOnline;
+    if (Object.keys(selector).length > 0) {
+      const matching = this.policies.matching(selector).filter((hiveId) => isOnline(hiveId) && (this.hives.get(hiveId)?.slots.size ?? 0) > 0);
+      if (matching.length === 0) return { kind: 'no_selector_match' };
+      if (matching.length <= SELECTOR_SCAN_HIVES) return this.pickAmong(matching, request, now);
+      const allowed = new Set(matching);
+      onHive = (hiveId) => allowed.has(hiveId);
     }
-    const anyIdle = this.anyIdle.first(online);
-    if (anyIdle !== undefined) {
-      return { kind: 'picked', entry: { ...anyIdle, hiveOnline: true }, modelLoaded: false };
-    }
+    const mode = request.reserve === true ? 'spread' : 'plain';
+    const accept = (slot: Slot): boolean => onHive(slot.hiveId);
+    const withModel = this.candidates.first(request.modelId, mode, accept);
+    if (withModel !== undefined) return this.picked(withModel, true, request, now);
+
+    const minVram = request.minVramBytes ?? 0;
+    let anyFallback = false;
+    let mostFree = 0;
+    const fallback = this.candidates.first(undefined, mode, (slot) => {
+      if (!accept(slot)) return false;
+      anyFallback = true;
+      if (minVram <= 0) return true;
+      const free = this.freeVram(slot) ?? 0;
+      if (free >= minVram) return true;
+      mostFree = Math.max(mostFree, free);
+      return false;
+    });
+    if (fallback !== undefined) return this.picked(fallback, false, request, now);
+    if (anyFallback) return { kind: 'no_vram_fit', askedBytes: minVram, mostFreeBytes: mostFree };
+
     let eligible = 0;
     let busy = 0;
     for (const [hiveId, hive] of this.hives) {
-      if (!isOnline(hiveId)) continue;
+      if (!onHive(hiveId)) continue;
       eligible += hive.eligible;
       busy += hive.busy;
     }
     return busy > 0 ? { kind: 'no_capacity', eligible, busy } : { kind: 'unavailable', eligible };
   }
+
+  /** Ends a live reservation; with `success`, the worker's failure record goes too. Undefined when unknown/expired. */
+  release(reservationId: string, success: boolean): Reservation | undefined {
+    const now = this.now();
+    this.advance(now);
+    const reservation = this.reservations.release(reservationId);
+    if (reservation === undefined) return undefined;
+    this.reservedChanged(reservation, now);
+    if (success && this.exclusions.clear(reservation.workerId)) this.replaceWorker(reservation.workerId, now);
+    return reservation;
+  }
+
+  /**
+   * A request to `workerId` failed: it is not picked before the returned record's `excludedUntil` (monotonic ms).
+   * The exclusion doubles with each failure in a row.
+   */
+  reportFailure(workerId: string): FailureRecord {
+    const now = this.now();
+    this.advance(now);
+    const record = this.exclusions.report(workerId, now);
+    this.replaceWorker(workerId, now);
+    return record;
+  }
+
+  /** The failure record of a worker, if any (excluded now or not). */
+  failureOf(workerId: string): FailureRecord | undefined {
+    return this.exclusions.get(workerId);
+  }
+
+  // ---- internals ----------------------------------------------------------------------------------------------
+
+  /** Handles every reservation and exclusion that ended by `now`. */
+  private advance(now: number): void {
+    for (const reservation of this.reservations.expire(now)) this.reservedChanged(reservation, now);
+    for (const record of this.exclusions.expire(now)) this.replaceWorker(record.workerId, now);
+  }
+
+  private picked(slot: Slot, modelLoaded: boolean, request: PickRequest, now: number): Pick {
+    const entry = { hiveId: slot.hiveId, worker: slot.worker, hiveOnline: true };
+    if (request.reserve !== true) return { kind: 'picked', entry, modelLoaded };
+    const reservation = this.reservations.add(slot.hiveId, slot.worker.workerId, now + (request.reservationTtlMs ?? 30_000));
+    slot.lastPicked = ++this.pickSequence;
+    this.reservedChanged(reservation, now);
+    return { kind: 'picked', entry, modelLoaded, reservation };
+  }
+
+  /** The slot count of a reservation's worker changed: re-rank it (when its hive still reports it). */
+  private reservedChanged(reservation: Reservation, now: number): void {
+    const hive = this.hives.get(reservation.hiveId);
+    const slot = hive?.slots.get(reservation.workerId);
+    if (hive === undefined || slot === undefined) return;
+    slot.reserved = this.reservations.heldBy(slot.key);
+    this.place(slot, hive, now);
+  }
+
+  /** Re-ranks every slot of a worker id (its exclusion changed). */
+  private replaceWorker(workerId: string, now: number): void {
+    for (const slot of this.slotsByWorker.get(workerId) ?? []) {
+      const hive = this.hives.get(slot.hiveId);
+      if (hive !== undefined) this.place(slot, hive, now);
+    }
+  }
+
+  /** Forgets a failure record whose exclusion is over (and re-ranks the worker, whose exclusion end is now moot). */
+  private clearEndedFailure(workerId: string, now: number): void {
+    const record = this.exclusions.get(workerId);
+    if (record === undefined || record.excludedUntil > now) return;
+    this.exclusions.clear(workerId);
+    this.replaceWorker(workerId, now);
+  }
+
+  /** Puts a slot where it belongs now: its standing, its hive's counts, and its place in the heaps. */
+  private place(slot: Slot, hive: HiveEntry, now: number): void {
+    const cordoned = this.policies.isCordoned(slot.hiveId);
+    const excluded = this.exclusions.isExcluded(slot.worker.workerId, now);
+    const standing = standingOf(slot.worker, slot.reserved, excluded, cordoned);
+    this.count(hive, slot.standing, -1);
+    this.count(hive, standing, 1);
+    slot.standing = standing;
+    if (standing === 'candidate') this.candidates.place(slot, slot.worker.modelId);
+    else this.candidates.remove(slot);
+  }
+
+  private count(hive: HiveEntry, standing: Standing, delta: number): void {
+    if (standing === 'none') return;
+    hive.eligible += delta;
+    if (standing === 'busy') hive.busy += delta;
+  }
+
+  private dropSlot(slot: Slot, hive: HiveEntry): void {
+    this.candidates.remove(slot);
+    this.count(hive, slot.standing, -1);
+    slot.standing = 'none';
+    hive.slots.delete(slot.worker.workerId);
+    const same = this.slotsByWorker.get(slot.worker.workerId);
+    same?.delete(slot);
+    if (same?.size === 0) this.slotsByWorker.delete(slot.worker.workerId);
+  }
+
+  private freeVram(slot: Slot): number | undefined {
+    const deviceId = slot.worker.deviceId;
+    return deviceId === undefined ? undefined : this.hives.get(slot.hiveId)?.freeVram.get(deviceId);
+  }
+
+  /** A pick among a few hives' workers (a narrow selector): the same rules, over those workers only. */
+  private pickAmong(hiveIds: readonly string[], request: PickRequest, now: number): Pick {
+    const compare = request.reserve === true ? compareSpread : comparePlain;
+    const minVram = request.minVramBytes ?? 0;
+    let withModel: Slot | undefined;
+    let fallback: Slot | undefined;
+    let anyFallback = false;
+    let mostFree = 0;
+    let eligible = 0;
+    let busy = 0;
+    for (const hiveId of hiveIds) {
+      const hive = this.hives.get(hiveId) as HiveEntry;
+      eligible += hive.eligible;
+      busy += hive.busy;
+      for (const slot of hive.slots.values()) {
+        if (slot.standing !== 'candidate') continue;
+        if (slot.worker.modelId === request.modelId && (withModel === undefined || compare(slot, withModel) < 0)) withModel = slot;
+        anyFallback = true;
+        const free = this.freeVram(slot) ?? 0;
+        if (minVram > 0 && free < minVram) {
+          mostFree = Math.max(mostFree, free);
+          continue;
+        }
+        if (fallback === undefined || compare(slot, fallback) < 0) fallback = slot;
+      }
+    }
+    if (withModel !== undefined) return this.picked(withModel, true, request, now);
+    if (fallback !== undefined) return this.picked(fallback, false, request, now);
+    if (anyFallback) return { kind: 'no_vram_fit', askedBytes: minVram, mostFreeBytes: mostFree };
+    return busy > 0 ? { kind: 'no_capacity', eligible, busy } : { kind: 'unavailable', eligible };
+  }
 }
 
-/** Moves a hive's place in `heap` to its new best `candidate`: update, insert or remove as the case may be. */
-function reposition(heap: RankedHeap, ranked: Ranked | undefined, candidate: Candidate | undefined): Ranked | undefined {
-  if (candidate === undefined) {
-    if (ranked !== undefined) heap.remove(ranked);
-    return undefined;
-  }
-  if (ranked === undefined) return heap.insert(candidate);
-  heap.update(ranked, candidate);
-  return ranked;
+/** Reservation ids from a counter: deterministic, for tests and embedders; the server passes random ids. */
+function counterIds(): () => string {
+  let next = 0;
+  return () => `r-${++next}`;
 }

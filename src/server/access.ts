@@ -31,6 +31,8 @@ export const METHOD_ACCESS: Readonly<Record<string, Access>> = {
   'hive.v1.HiveRegistry/FindWorkersByModel': 'read',
   'hive.v1.HiveRegistry/FindWorkersByBackend': 'read',
   'hive.v1.HiveRegistry/FindBestWorkerForModel': 'read',
+  'hive.v1.HiveRegistry/ReleaseWorker': 'read',
+  'hive.v1.HiveRegistry/ReportWorkerFailure': 'read',
   'hive.v1.HiveRegistry/TotalWorkerCount': 'read',
   'hive.v1.HiveRegistry/GetWorkersOnHive': 'read',
   'hive.v1.HiveCatalog/RegisterHive': 'admin',
@@ -41,6 +43,8 @@ export const METHOD_ACCESS: Readonly<Record<string, Access>> = {
   'hive.v1.HiveCatalog/IssueHiveToken': 'admin',
   'hive.v1.HiveCatalog/RevokeHiveToken': 'admin',
   'hive.v1.HiveCatalog/ListHiveTokens': 'admin',
+  'hive.v1.HiveCatalog/CordonHive': 'admin',
+  'hive.v1.HiveCatalog/UncordonHive': 'admin',
 };
 
 /** Who made a call: an operator or program holding a caller token, or a hive holding its own token. */

@@ -7,6 +7,7 @@ import { checkDescription, checkLabels, type Labels } from '../catalog/labels.js
 import type { CatalogPatch, CatalogRecord } from '../catalog/types.js';
 import {
   CatalogHiveSchema,
+  CordonHiveResponseSchema,
   DeregisterHiveResponseSchema,
   GetCatalogHiveResponseSchema,
   IssueHiveTokenResponseSchema,
@@ -14,8 +15,10 @@ import {
   ListHiveTokensResponseSchema,
   RevokeHiveTokenResponseSchema,
   RegisterHiveResponseSchema,
+  UncordonHiveResponseSchema,
   UpdateHiveResponseSchema,
   type CatalogHive,
+  type CordonHiveRequest,
   type DeregisterHiveRequest,
   type GetCatalogHiveRequest,
   type IssueHiveTokenRequest,
@@ -23,6 +26,7 @@ import {
   type ListHiveTokensRequest,
   type RevokeHiveTokenRequest,
   type RegisterHiveRequest,
+  type UncordonHiveRequest,
   type UpdateHiveRequest,
 } from '../../gen/hive/v1/catalog_pb.js';
 import type { HiveRegistry } from '../registry/hive-registry.js';
@@ -101,15 +105,49 @@ function patchOf(request: UpdateHiveRequest, hive: CatalogHive): CatalogPatch {
   };
 }
 
+/** Who else wants to know when an RPC changed the catalog (the scheduler: labels and cordon). */
+export interface CatalogHooks {
+  /**
+   * Called after an RPC's write is committed (RegisterHive, UpdateHive, DeregisterHive, CordonHive, UncordonHive)
+   * with the hive's record as it now is, or undefined when it was deregistered. Also called for a cordon or
+   * uncordon that found the hive already in that state, so a listener must treat it as "this is the record now",
+   * not as "this changed". Not called for hives that join by heartbeat (open registration) nor for the records
+   * loaded at start: read those from the catalog. A throw is logged and does not fail the RPC, whose write stands.
+   */
+  hiveChanged?(hiveId: string, record: CatalogRecord | undefined): void;
+}
+
 /** The RPCs of hive.v1.HiveCatalog. `online` comes from the live registry at the time of the call. */
 export function catalogService(
   catalog: HiveCatalog,
   registry: HiveRegistry,
   streams: HeartbeatStreams,
   logger: Logger,
+  hooks: CatalogHooks = {},
 ): UntypedServiceImplementation {
   const toProto = (record: CatalogRecord): CatalogHive =>
     catalogHiveToProto(record, registry.isHiveOnline(record.hiveId));
+
+  /**
+   * Tells the hook about a committed write. The write cannot be undone, so a failing hook must not turn the RPC
+   * into an error: the caller would retry a change that already happened.
+   */
+  const changed = (rpc: string, hiveId: string, record: CatalogRecord | undefined): void => {
+    try {
+      hooks.hiveChanged?.(hiveId, record);
+    } catch (error) {
+      logger.error({ rpc, hiveId, err: error }, 'catalog change hook failed; the catalog write stands');
+    }
+  };
+
+  /** CordonHive and UncordonHive: the same write, in two directions. */
+  const cordon = (rpc: string, requestedHiveId: string, cordoned: boolean): { hive: CatalogHive } => {
+    const hiveId = requireId('hive_id', requestedHiveId);
+    const record = catalog.setCordoned(hiveId, cordoned);
+    logger.info({ hiveId }, cordoned ? 'hive cordoned: its workers are never picked' : 'hive uncordoned');
+    changed(rpc, hiveId, record);
+    return { hive: toProto(record) };
+  };
 
   return {
     registerHive: unary('RegisterHive', logger, RegisterHiveResponseSchema, (req: RegisterHiveRequest) => {
@@ -120,6 +158,7 @@ export function catalogService(
         requireDescription('description', req.description),
       );
       logger.info({ hiveId }, 'hive registered in the catalog');
+      changed('RegisterHive', hiveId, record);
       return { hive: toProto(record) };
     }),
 
@@ -144,6 +183,7 @@ export function catalogService(
       const hiveId = requireId('hive.hive_id', req.hive.hiveId);
       const record = catalog.update(hiveId, patchOf(req, req.hive));
       logger.info({ hiveId }, 'hive updated in the catalog');
+      changed('UpdateHive', hiveId, record);
       return { hive: toProto(record) };
     }),
 
@@ -152,6 +192,7 @@ export function catalogService(
       if (!catalog.deregister(hiveId)) return { removed: false };
       logger.info({ hiveId }, 'hive deregistered from the catalog');
       streams.removeHive(hiveId, 'was deregistered from the catalog');
+      changed('DeregisterHive', hiveId, undefined);
       return { removed: true };
     }),
 
@@ -178,5 +219,13 @@ export function catalogService(
         lastUsedAt: record.lastUsedAtMs === undefined ? undefined : wallMsToProto(record.lastUsedAtMs),
       })),
     })),
+
+    cordonHive: unary('CordonHive', logger, CordonHiveResponseSchema, (req: CordonHiveRequest) =>
+      cordon('CordonHive', req.hiveId, true),
+    ),
+
+    uncordonHive: unary('UncordonHive', logger, UncordonHiveResponseSchema, (req: UncordonHiveRequest) =>
+      cordon('UncordonHive', req.hiveId, false),
+    ),
   };
 }

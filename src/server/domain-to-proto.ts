@@ -77,6 +77,7 @@ export function workerToProto(w: Worker): WorkerState {
     gpuPercent: w.gpuPercent,
     health: HEALTH_TO_PROTO[w.health],
     lastHeartbeat: w.lastHeartbeat === undefined ? undefined : wallTimeToProto(w.lastHeartbeat),
+    maxConcurrency: w.maxConcurrency,
   });
 }
 

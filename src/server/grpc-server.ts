@@ -5,6 +5,7 @@ import { Health } from '../../gen/grpc/health/v1/health_pb.js';
 import { HiveCatalog as HiveCatalogService } from '../../gen/hive/v1/catalog_pb.js';
 import { HiveRegistry as HiveRegistryService } from '../../gen/hive/v1/registry_pb.js';
 import type { HiveCatalog } from '../catalog/hive-catalog.js';
+import type { Clock } from '../common/clock.js';
 import type { HiveRegistry } from '../registry/hive-registry.js';
 import type { SchedulingIndex } from '../scheduler/scheduling-index.js';
 import { guardService, type AccessControl } from './access.js';
@@ -43,6 +44,8 @@ export interface ServedParts {
   readonly catalog: HiveCatalog;
   readonly streams: HeartbeatStreams;
   readonly watches: WatchStreams;
+  /** The queen's clock: reservation and exclusion times are on it. */
+  readonly clock: Clock;
   /** With auth on: who may call what. Undefined: every call is let in (the loopback default). */
   readonly access?: AccessControl;
 }
@@ -72,8 +75,18 @@ export function buildGrpcServer(
   const rpcLogger = logger.child({ component: 'rpc' });
   const authLogger = logger.child({ component: 'auth' });
   const services = [
-    [HiveRegistryService, registryService(parts.registry, parts.scheduling, parts.streams, parts.watches, rpcLogger)],
-    [HiveCatalogService, catalogService(parts.catalog, parts.registry, parts.streams, rpcLogger)],
+    [
+      HiveRegistryService,
+      registryService(parts.registry, parts.scheduling, parts.streams, parts.watches, rpcLogger, parts.clock),
+    ],
+    [
+      HiveCatalogService,
+      // Labels and cordon reach the scheduler with every catalog write (selectors and cordon are its to apply).
+      catalogService(parts.catalog, parts.registry, parts.streams, rpcLogger, {
+        hiveChanged: (hiveId, record) =>
+          parts.scheduling.setPolicy(hiveId, record && { labels: record.labels, cordoned: record.cordoned }),
+      }),
+    ],
   ] as const;
   for (const [service, implementation] of services) {
     server.addService(

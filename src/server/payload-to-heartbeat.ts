@@ -1,6 +1,6 @@
 import type { Duration, Timestamp } from '@bufbuild/protobuf/wkt';
 import { DomainError } from '../common/domain-error.js';
-import type { Backend, Device, Health, WallTime, Worker, WorkerStatus } from '../common/worker.js';
+import { MAX_CONCURRENCY, type Backend, type Device, type Health, type WallTime, type Worker, type WorkerStatus } from '../common/worker.js';
 import {
   Backend as ProtoBackend,
   HealthStatus as ProtoHealth,
@@ -102,6 +102,15 @@ function bytes(field: string, value: bigint | undefined, problems: Problems): nu
   return Number(value);
 }
 
+function concurrency(field: string, value: number | undefined, problems: Problems): number | undefined {
+  if (value === undefined) return undefined;
+  if (value < 1 || value > MAX_CONCURRENCY) {
+    problems.add(`${field}: must be from 1 to ${MAX_CONCURRENCY} (absent means 1), got ${value}`);
+    return undefined;
+  }
+  return value;
+}
+
 function percent(field: string, value: number | undefined, problems: Problems): number | undefined {
   if (value === undefined) return undefined;
   if (!Number.isFinite(value) || value < 0 || value > 100) {
@@ -152,6 +161,7 @@ function worker(field: string, w: WorkerState, problems: Problems): Worker {
     gpuPercent: percent(`${field}.gpu_percent`, w.gpuPercent, problems),
     health: health ?? 'unspecified',
     lastHeartbeat: wallTime(`${field}.last_heartbeat`, w.lastHeartbeat, problems),
+    maxConcurrency: concurrency(`${field}.max_concurrency`, w.maxConcurrency, problems),
   };
 }
 

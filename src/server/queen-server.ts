@@ -154,7 +154,11 @@ export class QueenServer {
     options: QueenOptions,
     catalog: HiveCatalog,
   ): Promise<QueenServer> {
-    const scheduling = new SchedulingIndex();
+    // Reservation ids are random: a caller cannot release another's reservation by guessing its id.
+    const scheduling = new SchedulingIndex(() => clock.now(), () => randomUUID());
+    for (const record of catalog.list()) {
+      scheduling.setPolicy(record.hiveId, { labels: record.labels, cordoned: record.cordoned });
+    }
     const registry = new HiveRegistry(
       clock,
       {
@@ -187,7 +191,7 @@ export class QueenServer {
     const access =
       callerTokens === undefined ? undefined : new AccessControl(callerTokens, catalog.tokens, () => clock.wallNow());
     const { server, health } = buildGrpcServer(
-      { registry, scheduling, catalog, streams, watches, ...(access === undefined ? {} : { access }) },
+      { registry, scheduling, catalog, streams, watches, clock, ...(access === undefined ? {} : { access }) },
       config,
       logger,
     );

@@ -20,7 +20,9 @@ import {
   ListActiveHivesResponseSchema,
   ListAllHivesResponseSchema,
   ListAllWorkersResponseSchema,
+  ReleaseWorkerResponseSchema,
   RemoveHiveResponseSchema,
+  ReportWorkerFailureResponseSchema,
   TotalWorkerCountResponseSchema,
   type FindBestWorkerForModelRequest,
   type FindIdleWorkersRequest,
@@ -34,17 +36,84 @@ import {
   type GetWorkerUrlRequest,
   type IsHiveOnlineRequest,
   type ListActiveHivesRequest,
+  type ReleaseWorkerRequest,
   type RemoveHiveRequest,
+  type ReportWorkerFailureRequest,
 } from '../../gen/hive/v1/registry_pb.js';
+import type { Clock } from '../common/clock.js';
+import { checkLabels } from '../catalog/labels.js';
 import type { HiveRegistry } from '../registry/hive-registry.js';
 import type { HiveView } from '../registry/types.js';
 import { quote } from '../registry/ids.js';
+import type { Pick, PickRequest } from '../scheduler/pick-worker.js';
 import type { SchedulingIndex } from '../scheduler/scheduling-index.js';
-import { entryToProto, hiveToProto, resourcesToProto, uint32, workerToProto } from './domain-to-proto.js';
+import { entryToProto, hiveToProto, resourcesToProto, uint32, wallMsToProto, workerToProto } from './domain-to-proto.js';
 import type { HeartbeatStreams } from './heartbeat-streams.js';
 import type { WatchStreams } from './watch-streams.js';
 import { BACKEND_FROM_PROTO, positiveDurationMs } from './payload-to-heartbeat.js';
-import { requireId, requireModelId, unary } from './unary.js';
+import { requireId, requireModelId, requireValid, unary } from './unary.js';
+
+/** Default and longest life of a reservation without ReleaseWorker. */
+export const DEFAULT_RESERVATION_TTL_MS = 30_000;
+export const MAX_RESERVATION_TTL_MS = 600_000;
+/** Longest failure reason kept (it is only logged). */
+const MAX_REASON_LENGTH = 1_024;
+/** Reservation ids are issued as UUIDs; anything printable up to this length is looked up. */
+const RESERVATION_ID = /^[\x21-\x7e]{1,128}$/;
+
+/** FindBestWorkerForModel's request in the scheduler's terms, or INVALID_ARGUMENT naming the field. */
+function pickRequestOf(req: FindBestWorkerForModelRequest): PickRequest {
+  const modelId = requireModelId('model_id', req.modelId);
+  let reservationTtlMs = DEFAULT_RESERVATION_TTL_MS;
+  if (req.reservationTtl !== undefined) {
+    const ms = Number(req.reservationTtl.seconds) * 1_000 + req.reservationTtl.nanos / 1e6;
+    if (!(ms > 0) || ms > MAX_RESERVATION_TTL_MS) {
+      throw new DomainError(
+        'invalid_argument',
+        `reservation_ttl: must be more than 0 and at most ${MAX_RESERVATION_TTL_MS / 60_000} min, got ${ms} ms`,
+      );
+    }
+    reservationTtlMs = ms;
+  }
+  if (req.minVramBytes > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new DomainError('invalid_argument', `min_vram_bytes: must be at most ${Number.MAX_SAFE_INTEGER}, got ${req.minVramBytes}`);
+  }
+  requireValid(checkLabels('selector', req.selector));
+  return { modelId, reserve: req.reserve, reservationTtlMs, minVramBytes: Number(req.minVramBytes), selector: req.selector };
+}
+
+function selectorText(selector: Readonly<Record<string, string>> | undefined): string {
+  return Object.entries(selector ?? {})
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([key, value]) => `${key}=${value}`)
+    .join(',');
+}
+
+/** A pick that found no worker, as the DomainError the status table maps. */
+function noPick(pick: Exclude<Pick, { kind: 'picked' }>, request: PickRequest): DomainError {
+  const model = quote(request.modelId);
+  switch (pick.kind) {
+    case 'no_capacity':
+      return new DomainError(
+        'no_capacity',
+        `no idle worker for model ${model}: ${pick.busy} of ${pick.eligible} eligible workers are busy, loading, fully reserved or excluded after failures; retry later`,
+      );
+    case 'no_vram_fit':
+      return new DomainError(
+        'no_capacity',
+        `min_vram_bytes: no idle worker has model ${model} loaded, and none without it has ${pick.askedBytes} bytes of VRAM free on its device; the most free is ${pick.mostFreeBytes} bytes`,
+      );
+    case 'no_selector_match':
+      return new DomainError('unavailable', `selector: no online hive with workers has the labels ${selectorText(request.selector)}`);
+    case 'unavailable':
+      return new DomainError(
+        'unavailable',
+        pick.eligible === 0
+          ? `no eligible worker for model ${model}: no worker on an online hive is healthy and schedulable (not degraded, not cordoned)`
+          : `no eligible worker for model ${model}: none of the ${pick.eligible} healthy workers on online hives is idle, busy or loading`,
+      );
+  }
+}
 
 function maxAgeMs(value: Duration | undefined): number | undefined {
   return value === undefined ? undefined : positiveDurationMs('max_age', value);
@@ -66,6 +135,7 @@ export function registryService(
   streams: HeartbeatStreams,
   watches: WatchStreams,
   logger: Logger,
+  clock: Clock,
 ): UntypedServiceImplementation {
   const hiveOrNotFound = (hiveId: string): HiveView => {
     const hive = registry.getHive(requireId('hive_id', hiveId));
@@ -164,24 +234,43 @@ export function registryService(
       logger,
       FindBestWorkerForModelResponseSchema,
       (req: FindBestWorkerForModelRequest) => {
-        const modelId = requireModelId('model_id', req.modelId);
-        const pick = scheduling.pick(modelId, registry.onlineCheck());
-        switch (pick.kind) {
-          case 'picked':
-            return { entry: entryToProto(pick.entry), modelLoaded: pick.modelLoaded };
-          case 'no_capacity':
-            throw new DomainError(
-              'no_capacity',
-              `no idle worker for model ${quote(modelId)}: ${pick.busy} of ${pick.eligible} eligible workers are busy or loading; retry later`,
-            );
-          case 'unavailable':
-            throw new DomainError(
-              'unavailable',
-              pick.eligible === 0
-                ? `no eligible worker for model ${quote(modelId)}: no worker on an online hive is healthy`
-                : `no eligible worker for model ${quote(modelId)}: none of the ${pick.eligible} healthy workers on online hives is idle, busy or loading`,
-            );
+        const request = pickRequestOf(req);
+        const pick = scheduling.pick(request, registry.onlineCheck());
+        if (pick.kind !== 'picked') throw noPick(pick, request);
+        return {
+          entry: entryToProto(pick.entry),
+          modelLoaded: pick.modelLoaded,
+          reservationId: pick.reservation?.reservationId ?? '',
+        };
+      },
+    ),
+
+    releaseWorker: unary('ReleaseWorker', logger, ReleaseWorkerResponseSchema, (req: ReleaseWorkerRequest) => {
+      if (!RESERVATION_ID.test(req.reservationId)) {
+        throw new DomainError(
+          'invalid_argument',
+          'reservation_id: must be 1-128 printable characters, as FindBestWorkerForModel gave it',
+        );
+      }
+      return { released: scheduling.release(req.reservationId, req.success) !== undefined };
+    }),
+
+    reportWorkerFailure: unary(
+      'ReportWorkerFailure',
+      logger,
+      ReportWorkerFailureResponseSchema,
+      (req: ReportWorkerFailureRequest) => {
+        const entry = workerOrNotFound(req.workerId);
+        if (req.reason.length > MAX_REASON_LENGTH) {
+          throw new DomainError('invalid_argument', `reason: must be at most ${MAX_REASON_LENGTH} characters, got ${req.reason.length}`);
         }
+        const record = scheduling.reportFailure(entry.worker.workerId);
+        const excludedForMs = record.excludedUntil - clock.now();
+        logger.info(
+          { hiveId: entry.hiveId, workerId: entry.worker.workerId, failures: record.failures, excludedForMs, reason: req.reason },
+          'worker failure reported: not picked until the exclusion ends',
+        );
+        return { excludedUntil: wallMsToProto(clock.wallNow() + excludedForMs) };
       },
     ),
 

@@ -50,11 +50,14 @@ describe('operator session with buf curl through reflection', () => {
       'Heartbeat', 'GetHiveState', 'ListActiveHives', 'ListAllHives', 'GetAvailableResources', 'RemoveHive',
       'GetWorkerCount', 'IsHiveOnline', 'HiveCount', 'GetWorker', 'GetWorkerUrl', 'ListAllWorkers',
       'FindIdleWorkers', 'FindWorkersByModel', 'FindWorkersByBackend', 'FindBestWorkerForModel',
-      'TotalWorkerCount', 'GetWorkersOnHive',
+      'TotalWorkerCount', 'GetWorkersOnHive', 'ReleaseWorker', 'ReportWorkerFailure', 'Watch',
     ]) {
       expect(methods.stdout).toContain(`${REGISTRY}/${rpc}\n`);
     }
-    for (const rpc of ['RegisterHive', 'GetCatalogHive', 'ListCatalogHives', 'UpdateHive', 'DeregisterHive']) {
+    for (const rpc of [
+      'RegisterHive', 'GetCatalogHive', 'ListCatalogHives', 'UpdateHive', 'DeregisterHive', 'IssueHiveToken',
+      'RevokeHiveToken', 'ListHiveTokens', 'CordonHive', 'UncordonHive',
+    ]) {
       expect(methods.stdout).toContain(`${CATALOG}/${rpc}\n`);
     }
   });
@@ -195,5 +198,70 @@ describe('operator session with buf curl through reflection', () => {
     } finally {
       watch.kill();
     }
+  });
+});
+
+describe('scheduling v2 with buf curl through reflection', () => {
+  let server: ServerProcess;
+  let hive: BufCurlStream | undefined;
+
+  beforeAll(async () => {
+    // One snapshot and no ticks: a long offline threshold keeps the hive online however slow the machine.
+    server = await startServer(['--offline-after', '1h', '--evict-after', '2h']);
+  });
+
+  afterAll(async () => {
+    hive?.kill();
+    expect(await stopServer(server)).toBe(0);
+  });
+
+  test('reserve, release, report a failure, cordon and uncordon, each as the contract says', async () => {
+    hive = new BufCurlStream(server.address, `${REGISTRY}/Heartbeat`);
+    hive.send(payload('hive-s', 1, [{ ...worker('s-0', 'meta/llama-3-8b', 20), maxConcurrency: 2 }]));
+    expect(await hive.messages(1)).toMatchObject([{ sequence: '1', accepted: true }]);
+
+    const reserved = await bufCurl(server.address, `${REGISTRY}/FindBestWorkerForModel`, {
+      modelId: 'meta/llama-3-8b',
+      reserve: true,
+      reservationTtl: '60s',
+    });
+    expect(reserved).toMatchObject({ grpcCode: 0, body: { entry: { worker: { workerId: 's-0', maxConcurrency: 2 } } } });
+    const reservationId = (reserved.body as { reservationId: string }).reservationId;
+    expect(reservationId).toMatch(/^[0-9a-f-]{36}$/);
+    const released = await bufCurl(server.address, `${REGISTRY}/ReleaseWorker`, { reservationId, success: true });
+    expect(released).toMatchObject({ grpcCode: 0, body: { released: true } });
+    const again = await bufCurl(server.address, `${REGISTRY}/ReleaseWorker`, { reservationId });
+    expect(again).toMatchObject({ grpcCode: 0, body: {} });
+    const badTtl = await bufCurl(server.address, `${REGISTRY}/FindBestWorkerForModel`, {
+      modelId: 'meta/llama-3-8b',
+      reserve: true,
+      reservationTtl: '601s',
+    });
+    expect(badTtl).toMatchObject({ grpcCode: 3, body: { message: expect.stringContaining('reservation_ttl') } });
+
+    const failure = await bufCurl(server.address, `${REGISTRY}/ReportWorkerFailure`, { workerId: 's-0', reason: 'HTTP 502' });
+    expect(failure).toMatchObject({ grpcCode: 0, body: { excludedUntil: expect.any(String) } });
+    const excluded = await bufCurl(server.address, `${REGISTRY}/FindBestWorkerForModel`, { modelId: 'meta/llama-3-8b' });
+    expect(excluded.grpcCode).toBe(8); // RESOURCE_EXHAUSTED while excluded
+    const unknown = await bufCurl(server.address, `${REGISTRY}/ReportWorkerFailure`, { workerId: 'ghost' });
+    expect(unknown.grpcCode).toBe(5); // NOT_FOUND
+
+    const cordoned = await bufCurl(server.address, `${CATALOG}/CordonHive`, { hiveId: 'hive-s' });
+    expect(cordoned).toMatchObject({ grpcCode: 0, body: { hive: { hiveId: 'hive-s', cordoned: true } } });
+    const uncordoned = await bufCurl(server.address, `${CATALOG}/UncordonHive`, { hiveId: 'hive-s' });
+    expect(uncordoned).toMatchObject({ grpcCode: 0, body: { hive: { hiveId: 'hive-s' } } });
+    const missing = await bufCurl(server.address, `${CATALOG}/CordonHive`, { hiveId: 'nowhere' });
+    expect(missing.grpcCode).toBe(5); // NOT_FOUND
+
+    const vram = await bufCurl(server.address, `${REGISTRY}/FindBestWorkerForModel`, {
+      modelId: 'other/model',
+      minVramBytes: '1099511627776',
+    });
+    expect(vram.grpcCode).toBe(8);
+    const selector = await bufCurl(server.address, `${REGISTRY}/FindBestWorkerForModel`, {
+      modelId: 'meta/llama-3-8b',
+      selector: { zone: 'nowhere' },
+    });
+    expect(selector).toMatchObject({ grpcCode: 14, body: { message: expect.stringContaining('selector') } });
   });
 });

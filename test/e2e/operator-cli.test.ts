@@ -166,6 +166,8 @@ describe('operator commands (real CLI)', () => {
     [['best'], "required option '--model <model-id>' not specified"],
     [['hives', '--queen', 'no-port'], '--queen: must be HOST:PORT'],
     [['hives', '--timeout', 'soon'], '--timeout: must be a duration'],
+    [['cordon'], "missing required argument 'hive-id'"],
+    [['uncordon', 'a', 'b'], 'too many arguments'],
     [['no-such-command'], "unknown command 'no-such-command'"],
   ])('usage error %j exits 2', async (args, message) => {
     const result = await run(process.execPath, [CLI, ...args]);
@@ -186,5 +188,114 @@ describe('operator commands (real CLI)', () => {
     const viaEnv = await run(process.execPath, [CLI, 'hives', '--json'], { env: { HIVE_REGISTRY_QUEEN: server.address } });
     expect(viaEnv.code).toBe(0);
     expect((JSON.parse(viaEnv.stdout) as { hives: unknown[] }).hives.length).toBeGreaterThan(0);
+  });
+
+  // Last: ten CLI runs take a while, and the earlier tests need their hives online (one heartbeat, in beforeAll).
+  // Nothing here depends on liveness.
+  test('cordon and uncordon: a confirmation, --json, NOT_FOUND exits 1, and the catalog views show it', async () => {
+    const cordoned = await cli('cordon', 'hive-a');
+    expect(cordoned).toMatchObject({
+      code: 0,
+      stdout: 'cordoned hive hive-a: its workers stay listed but are never picked\n',
+      stderr: '',
+    });
+    const got = json(await cli('catalog', 'get', 'hive-a', '--json')) as { hive: Record<string, unknown> };
+    expect(got.hive).toMatchObject({ hiveId: 'hive-a', cordoned: true });
+    expect((await cli('catalog', 'list')).stdout).toMatch(/^hive-a\s+(online|offline),cordoned\s/m);
+    // Its workers stay listed (a-0 alone since the watch test's snapshot).
+    const workers = json(await cli('workers', '--all', '--json')) as { workers: { hiveId: string; worker: { workerId: string } }[] };
+    expect(workers.workers.filter((w) => w.hiveId === 'hive-a').map((w) => w.worker.workerId)).toEqual(['a-0']);
+    // A second cordon is fine, and --json prints the CordonHiveResponse.
+    const again = json(await cli('cordon', 'hive-a', '--json')) as { hive: Record<string, unknown> };
+    expect(again).toEqual({ hive: { ...got.hive, online: again.hive.online } });
+
+    expect((await cli('uncordon', 'hive-a')).stdout).toBe('uncordoned hive hive-a: its workers may be picked again\n');
+    const uncordoned = json(await cli('uncordon', 'hive-a', '--json')) as { hive: Record<string, unknown> };
+    expect(uncordoned.hive).toMatchObject({ hiveId: 'hive-a' });
+    expect(uncordoned.hive).not.toHaveProperty('cordoned'); // false: protobuf JSON leaves it out
+
+    for (const name of ['cordon', 'uncordon']) {
+      const missing = await cli(name, 'no-such-hive');
+      expect(missing).toMatchObject({
+        code: 1,
+        stdout: '',
+        stderr: `hive-registry ${name}: NOT_FOUND: hive_id: no hive "no-such-hive" in the catalog\n`,
+      });
+    }
+  });
+
+  // Reservations and failure reports. Only a-0 (meta/llama-3-8b, one slot) is left on hive-a by now; each test
+  // releases what it reserves, so nothing here waits for a TTL.
+  test('best --reserve prints a reservation to release; release says released, then not; --json both', async () => {
+    const reserved = await cli('best', '--model', 'meta/llama-3-8b', '--reserve', '--ttl', '2m');
+    expect({ code: reserved.code, stderr: reserved.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(reserved.stdout).toMatch(/^hive-a\/a-0  http:\/\/10\.0\.0\.1:9300\/a-0\n/);
+    const id = /^ {2}reserved: (\S+) \(one slot, held for 2m unless released\)$/m.exec(reserved.stdout)?.[1] ?? '';
+    expect(id).not.toBe('');
+    expect(reserved.stdout).toContain(`\nrelease it when the request is done: hive-registry release ${id} (with --failed if it failed)\n`);
+    // a-0's one slot is held: no call picks it now.
+    const held = await cli('best', '--model', 'meta/llama-3-8b');
+    expect({ code: held.code, stdout: held.stdout }).toEqual({ code: 1, stdout: '' });
+    expect(held.stderr).toMatch(/^hive-registry best: RESOURCE_EXHAUSTED: /);
+
+    expect(await cli('release', id)).toEqual({ code: 0, stdout: `released reservation ${id}\n`, stderr: '' });
+    expect(await cli('release', id)).toEqual({
+      code: 0,
+      stdout: `reservation ${id} is unknown or expired: nothing to release\n`,
+      stderr: '',
+    });
+
+    const best = json(await cli('best', '--model', 'meta/llama-3-8b', '--reserve', '--json')) as {
+      entry: { worker: { workerId: string } };
+      reservationId: string;
+    };
+    expect(best.entry.worker.workerId).toBe('a-0');
+    expect(best.reservationId).toMatch(/^\S+$/);
+    expect(json(await cli('release', best.reservationId, '--failed', '--json'))).toEqual({ released: true });
+    expect(json(await cli('release', best.reservationId, '--json'))).toEqual({});
+  });
+
+  test('the queen refusing release, report-failure and best exits 1 naming the code', async () => {
+    for (const blank of ['', '  ']) {
+      const release = await cli('release', blank);
+      expect({ code: release.code, stdout: release.stdout }).toEqual({ code: 1, stdout: '' });
+      expect(release.stderr).toMatch(/^hive-registry release: INVALID_ARGUMENT: reservation_id: /);
+    }
+    expect(await cli('report-failure', 'no-such-worker', '--reason', 'timeout')).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'hive-registry report-failure: NOT_FOUND: worker_id: no worker "no-such-worker" in the registry\n',
+    });
+    const tooBig = await cli('best', '--model', 'mistral/7b', '--min-vram', '1TiB');
+    expect({ code: tooBig.code, stdout: tooBig.stdout }).toEqual({ code: 1, stdout: '' });
+    expect(tooBig.stderr).toMatch(
+      /^hive-registry best: RESOURCE_EXHAUSTED: min_vram_bytes: .* 1099511627776 bytes of VRAM free .*; the most free is \d+ bytes\n$/,
+    );
+    const nowhere = await cli('best', '--model', 'meta/llama-3-8b', '--selector', 'zone=mars');
+    expect(nowhere).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'hive-registry best: UNAVAILABLE: selector: no online hive with workers has the labels zone=mars\n',
+    });
+    const longTtl = await cli('best', '--model', 'meta/llama-3-8b', '--reserve', '--ttl', '11m');
+    expect(longTtl.code).toBe(1);
+    expect(longTtl.stderr).toMatch(/^hive-registry best: INVALID_ARGUMENT: reservation_ttl: /);
+    // hive-a got zone=eu-1 in the catalog test: a selector it matches, and VRAM that fits, still pick a-0.
+    const picked = json(await cli('best', '--model', 'meta/llama-3-8b', '--selector', 'zone=eu-1', '--min-vram', '1GiB', '--json'));
+    expect(picked).toMatchObject({ entry: { hiveId: 'hive-a', worker: { workerId: 'a-0' } }, modelLoaded: true });
+  });
+
+  test.each([
+    [['best', '--model', 'm', '--ttl', '30s'], '--ttl: only with --reserve'],
+    [['best', '--model', 'm', '--reserve', '--ttl', 'soon'], '--ttl: must be a duration such as 30s or 2m, got "soon"'],
+    [['best', '--model', 'm', '--min-vram', '20G'], '--min-vram: must be a number of bytes such as 21474836480, 20GiB'],
+    [['best', '--model', 'm', '--selector', 'zone'], '--selector: expected KEY=VALUE, got "zone"'],
+    [['release'], "missing required argument 'reservation-id'"],
+    [['release', 'r-1', '--success'], "unknown option '--success'"],
+    [['report-failure'], "missing required argument 'worker-id'"],
+  ])('usage error %j exits 2', async (args, message) => {
+    const result = await run(process.execPath, [CLI, ...args]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(message);
   });
 });

@@ -31,6 +31,8 @@ const ADMIN_METHODS = new Set([
   'hive.v1.HiveCatalog/IssueHiveToken',
   'hive.v1.HiveCatalog/RevokeHiveToken',
   'hive.v1.HiveCatalog/ListHiveTokens',
+  'hive.v1.HiveCatalog/CordonHive',
+  'hive.v1.HiveCatalog/UncordonHive',
 ]);
 const STREAMS = new Set(['hive.v1.HiveRegistry/Heartbeat', 'hive.v1.HiveRegistry/Watch']);
 

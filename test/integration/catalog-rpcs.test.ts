@@ -1,8 +1,22 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { create } from '@bufbuild/protobuf';
 import { FieldMaskSchema, timestampFromMs, timestampMs, type Timestamp } from '@bufbuild/protobuf/wkt';
-import { status } from '@grpc/grpc-js';
-import type { CatalogHive } from '../../gen/hive/v1/catalog_pb';
-import { eventually, expectRpcError, expectStatus } from '../helpers/client';
+import { Server, ServerCredentials, status } from '@grpc/grpc-js';
+import pino from 'pino';
+import { HiveCatalog as HiveCatalogService, type CatalogHive } from '../../gen/hive/v1/catalog_pb';
+import { CatalogStore, IN_MEMORY } from '../../src/catalog/catalog-store';
+import { HiveCatalog } from '../../src/catalog/hive-catalog';
+import type { CatalogRecord } from '../../src/catalog/types';
+import { createRegistryClient } from '../../src/client/registry-client';
+import { ManualClock } from '../../src/common/manual-clock';
+import { HiveRegistry } from '../../src/registry/hive-registry';
+import { catalogService, type CatalogHooks } from '../../src/server/catalog-service';
+import { grpcServiceDefinition } from '../../src/server/grpc-service';
+import { HeartbeatStreams } from '../../src/server/heartbeat-streams';
+import { eventually, expectRpcError, expectStatus, QueenClient } from '../helpers/client';
 import { TestQueen } from '../helpers/queen';
 import { snapshotPayload, wireWorker } from '../helpers/wire-builders';
 
@@ -558,5 +572,259 @@ describe('HiveCatalog RPCs', () => {
       });
       expect((await q.catalog.listCatalogHives({})).hives.map((h) => h.hiveId)).toEqual(['hive-a']);
     });
+  });
+});
+
+describe('HiveCatalog CordonHive and UncordonHive', () => {
+  let q: TestQueen;
+
+  beforeEach(async () => {
+    q = await TestQueen.start({ catalogFlushIntervalMs: 3_600_000 });
+    await q.catalog.registerHive({ hiveId: 'hive-a', labels: { gpu: 'a100' }, description: 'rack 3' });
+  });
+
+  afterEach(async () => {
+    await q.stop();
+  });
+
+  it('CordonHive returns the hive cordoned, labels and description kept, updated_at moved; reads agree', async () => {
+    const createdMs = q.clock.wallNow();
+    q.clock.advance(30_000);
+    const { hive } = await q.catalog.cordonHive({ hiveId: 'hive-a' });
+    const expected = { hiveId: 'hive-a', labels: { gpu: 'a100' }, description: 'rack 3', online: false, cordoned: true };
+    expect(summary(hive)).toEqual(expected);
+    expect({ created: ms(hive?.createdAt), updated: ms(hive?.updatedAt) }).toEqual({
+      created: createdMs,
+      updated: createdMs + 30_000,
+    });
+    expect((await q.catalog.getCatalogHive({ hiveId: 'hive-a' })).hive).toEqual(hive);
+    expect((await q.catalog.listCatalogHives({ selector: { gpu: 'a100' } })).hives.map(summary)).toEqual([expected]);
+  });
+
+  it('UncordonHive returns the hive uncordoned, updated_at moved again', async () => {
+    await q.catalog.cordonHive({ hiveId: 'hive-a' });
+    q.clock.advance(5_000);
+    const { hive } = await q.catalog.uncordonHive({ hiveId: 'hive-a' });
+    expect(summary(hive)).toEqual({ hiveId: 'hive-a', labels: { gpu: 'a100' }, description: 'rack 3', online: false, cordoned: false });
+    expect(ms(hive?.updatedAt)).toBe(q.clock.wallNow());
+    expect((await q.catalog.getCatalogHive({ hiveId: 'hive-a' })).hive?.cordoned).toBe(false);
+  });
+
+  it('is idempotent: a second cordon (or an uncordon of an uncordoned hive) answers the hive as it is', async () => {
+    const first = (await q.catalog.cordonHive({ hiveId: 'hive-a' })).hive;
+    const writes = q.queen.catalog.writeTransactions;
+    q.clock.advance(5_000);
+    const again = (await q.catalog.cordonHive({ hiveId: 'hive-a' })).hive;
+    expect(again).toEqual(first);
+    expect(q.queen.catalog.writeTransactions).toBe(writes);
+
+    await q.catalog.registerHive({ hiveId: 'hive-b' });
+    const b = (await q.catalog.getCatalogHive({ hiveId: 'hive-b' })).hive;
+    expect((await q.catalog.uncordonHive({ hiveId: 'hive-b' })).hive).toEqual(b);
+  });
+
+  it("a connected hive's workers stay listed while it is cordoned, and it stays online", async () => {
+    await q.connectHive('hive-a', [wireWorker('w-1')]);
+    const { hive } = await q.catalog.cordonHive({ hiveId: 'hive-a' });
+    expect({ online: hive?.online, cordoned: hive?.cordoned }).toEqual({ online: true, cordoned: true });
+    expect((await q.rpc.getWorkersOnHive({ hiveId: 'hive-a' })).workers.map((w) => w.workerId)).toEqual(['w-1']);
+    expect((await q.rpc.listAllWorkers({})).workers.map((e) => e.worker?.workerId)).toEqual(['w-1']);
+    expect((await q.rpc.isHiveOnline({ hiveId: 'hive-a' })).online).toBe(true);
+  });
+
+  it('a hive that joined by heartbeat can be cordoned', async () => {
+    await q.connectHive('hive-j');
+    const { hive } = await q.catalog.cordonHive({ hiveId: 'hive-j' });
+    expect(summary(hive)).toEqual({ hiveId: 'hive-j', labels: {}, description: '', online: true, cordoned: true });
+  });
+
+  it('UpdateHive keeps the cordon; a deregistered and registered-again hive is not cordoned', async () => {
+    await q.catalog.cordonHive({ hiveId: 'hive-a' });
+    const { hive } = await q.catalog.updateHive({ hive: { hiveId: 'hive-a', labels: { gpu: 'h100' } }, updateMask: mask('labels') });
+    expect({ labels: hive?.labels, cordoned: hive?.cordoned }).toEqual({ labels: { gpu: 'h100' }, cordoned: true });
+    await q.catalog.deregisterHive({ hiveId: 'hive-a' });
+    expect((await q.catalog.registerHive({ hiveId: 'hive-a' })).hive?.cordoned).toBe(false);
+  });
+
+  it.each([
+    ['CordonHive', 'cordonHive'],
+    ['UncordonHive', 'uncordonHive'],
+  ] as const)('%s of a hive not in the catalog: NOT_FOUND naming it, nothing created', async (_rpc, method) => {
+    await expectRpcError(q.catalog[method]({ hiveId: 'hive-x' }), status.NOT_FOUND, /^hive_id: no hive "hive-x" in the catalog/);
+    expect((await q.catalog.listCatalogHives({})).hives.map((h) => h.hiveId)).toEqual(['hive-a']);
+  });
+
+  for (const method of ['cordonHive', 'uncordonHive'] as const) {
+    it.each(badHiveIds('hive_id'))(`${method} rejects a hive_id with %s: INVALID_ARGUMENT naming hive_id`, async (_l, hiveId, details) => {
+      await expectRpcError(q.catalog[method]({ hiveId }), status.INVALID_ARGUMENT, details);
+      expect((await q.catalog.getCatalogHive({ hiveId: 'hive-a' })).hive?.cordoned).toBe(false);
+    });
+  }
+
+  it('the typed client: cordonHive and uncordonHive return the CatalogHive; NOT_FOUND rejects with ClientError', async () => {
+    const client = createRegistryClient(q.address, { deadlineMs: 2_000 });
+    try {
+      q.clock.advance(1_000);
+      const cordoned = await client.cordonHive('hive-a');
+      expect(cordoned).toMatchObject({ hiveId: 'hive-a', labels: { gpu: 'a100' }, cordoned: true, updatedAtMs: q.clock.wallNow() });
+      expect((await client.getCatalogHive('hive-a')).cordoned).toBe(true);
+      expect((await client.uncordonHive('hive-a')).cordoned).toBe(false);
+      await expect(client.cordonHive('hive-x')).rejects.toMatchObject({ code: status.NOT_FOUND });
+    } finally {
+      client.close();
+    }
+  });
+});
+
+describe('cordon across a queen restart', () => {
+  let dir: string;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'catalog-cordon-'));
+  });
+
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a queen restarted on the same file still has the hive cordoned (and the uncordoned one not)', async () => {
+    const db = join(dir, 'catalog.db');
+    // No periodic flush: what survives was committed by the RPC itself.
+    const first = await TestQueen.start({ db, catalogFlushIntervalMs: 3_600_000 });
+    let cordonedHive: CatalogHive | undefined;
+    try {
+      await first.catalog.registerHive({ hiveId: 'hive-a', labels: { gpu: 'a100' } });
+      await first.catalog.registerHive({ hiveId: 'hive-b' });
+      first.clock.advance(1_000);
+      cordonedHive = (await first.catalog.cordonHive({ hiveId: 'hive-a' })).hive;
+      await first.catalog.cordonHive({ hiveId: 'hive-b' });
+      await first.catalog.uncordonHive({ hiveId: 'hive-b' });
+    } finally {
+      await first.stop();
+    }
+
+    const second = await TestQueen.start({ db, catalogFlushIntervalMs: 3_600_000 });
+    try {
+      const { hives } = await second.catalog.listCatalogHives({});
+      expect(hives.map((h) => [h.hiveId, h.cordoned])).toEqual([
+        ['hive-a', true],
+        ['hive-b', false],
+      ]);
+      expect(hives[0]).toEqual(cordonedHive);
+      // And it can be uncordoned after the restart.
+      expect((await second.catalog.uncordonHive({ hiveId: 'hive-a' })).hive?.cordoned).toBe(false);
+    } finally {
+      await second.stop();
+    }
+  });
+});
+
+describe('catalogService hooks', () => {
+  const clock = new ManualClock();
+  const silent = pino({ level: 'silent' });
+  let catalog: HiveCatalog;
+  let server: Server;
+  let client: QueenClient;
+  let calls: [string, CatalogRecord | undefined][];
+  let throwing: boolean;
+  let errors: Record<string, unknown>[];
+
+  beforeEach(async () => {
+    calls = [];
+    throwing = false;
+    errors = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        const line = JSON.parse(chunk.toString()) as Record<string, unknown>;
+        if (line.level === 50) errors.push(line);
+        done();
+      },
+    });
+    catalog = new HiveCatalog(CatalogStore.open(IN_MEMORY, clock.wallNow()), () => clock.wallNow(), 'open');
+    const registry = new HiveRegistry(clock, { offlineAfterMs: 15_000, evictAfterMs: 600_000 });
+    const streams = new HeartbeatStreams(
+      registry,
+      clock,
+      silent,
+      {
+        heartbeatIntervalMs: 5_000,
+        maxStreams: 10,
+        maxStreamsPerAddress: 10,
+        rateLimit: 100,
+        unboundTimeoutMs: 10_000,
+        limits: { maxWorkersPerHive: 16, maxDevicesPerHive: 4 },
+      },
+      catalog,
+    );
+    const hooks: CatalogHooks = {
+      hiveChanged(hiveId, record) {
+        calls.push([hiveId, record]);
+        if (throwing) throw new Error('listener bug');
+      },
+    };
+    server = new Server();
+    server.addService(
+      grpcServiceDefinition(HiveCatalogService),
+      catalogService(catalog, registry, streams, pino({ level: 'info' }, sink), hooks),
+    );
+    const port = await new Promise<number>((resolve, reject) => {
+      server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, bound) =>
+        error ? reject(error) : resolve(bound),
+      );
+    });
+    client = new QueenClient(`127.0.0.1:${port}`);
+  });
+
+  afterEach(async () => {
+    client.close();
+    await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+    catalog.close();
+  });
+
+  it('is told of every committed write by an RPC, with the record as it now is (undefined when deregistered)', async () => {
+    await client.catalog.registerHive({ hiveId: 'hive-a', labels: { gpu: 'a100' } });
+    await client.catalog.updateHive({ hive: { hiveId: 'hive-a', description: 'rack 3' }, updateMask: mask('description') });
+    await client.catalog.cordonHive({ hiveId: 'hive-a' });
+    await client.catalog.uncordonHive({ hiveId: 'hive-a' });
+    await client.catalog.deregisterHive({ hiveId: 'hive-a' });
+
+    expect(calls.map(([hiveId, record]) => [hiveId, record && { labels: record.labels, description: record.description, cordoned: record.cordoned }])).toEqual([
+      ['hive-a', { labels: { gpu: 'a100' }, description: '', cordoned: false }],
+      ['hive-a', { labels: { gpu: 'a100' }, description: 'rack 3', cordoned: false }],
+      ['hive-a', { labels: { gpu: 'a100' }, description: 'rack 3', cordoned: true }],
+      ['hive-a', { labels: { gpu: 'a100' }, description: 'rack 3', cordoned: false }],
+      ['hive-a', undefined],
+    ]);
+  });
+
+  it('is not told of failed calls, reads, or a deregister that removed nothing', async () => {
+    await client.catalog.registerHive({ hiveId: 'hive-a' });
+    calls = [];
+    await expectRpcError(client.catalog.registerHive({ hiveId: 'hive-a' }), status.ALREADY_EXISTS, /hive-a/);
+    await expectRpcError(client.catalog.cordonHive({ hiveId: 'hive-x' }), status.NOT_FOUND, /hive-x/);
+    await expectRpcError(client.catalog.uncordonHive({ hiveId: 'bad id' }), status.INVALID_ARGUMENT, /^hive_id: /);
+    await expectRpcError(
+      client.catalog.updateHive({ hive: { hiveId: 'hive-x', description: 'x' }, updateMask: mask('description') }),
+      status.NOT_FOUND,
+      /hive-x/,
+    );
+    await client.catalog.getCatalogHive({ hiveId: 'hive-a' });
+    await client.catalog.listCatalogHives({});
+    expect((await client.catalog.deregisterHive({ hiveId: 'hive-x' })).removed).toBe(false);
+    expect(calls).toEqual([]);
+  });
+
+  it('a throwing hook is logged and the RPC still answers OK: its write stands', async () => {
+    throwing = true;
+    const { hive } = await client.catalog.registerHive({ hiveId: 'hive-a' });
+    expect(hive?.hiveId).toBe('hive-a');
+    const cordoned = await client.catalog.cordonHive({ hiveId: 'hive-a' });
+    expect(cordoned.hive?.cordoned).toBe(true);
+    expect(catalog.get('hive-a')?.cordoned).toBe(true);
+    expect(calls.length).toBe(2);
+    expect(errors.map((e) => [e.rpc, e.hiveId, e.msg])).toEqual([
+      ['RegisterHive', 'hive-a', 'catalog change hook failed; the catalog write stands'],
+      ['CordonHive', 'hive-a', 'catalog change hook failed; the catalog write stands'],
+    ]);
   });
 });

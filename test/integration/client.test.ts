@@ -15,7 +15,7 @@ import {
   type Fleet,
 } from '../helpers/client-fixtures';
 import { TestQueen } from '../helpers/queen';
-import { snapshotPayload, wireWorker } from '../helpers/wire-builders';
+import { snapshotPayload, wireDevice, wireWorker } from '../helpers/wire-builders';
 import { HealthStatus, WorkerStatus } from '../../gen/hive/v1/registry_pb';
 
 const REGISTRY = 'hive.v1.HiveRegistry';
@@ -620,6 +620,208 @@ describe('RegistryClient: findBestWorkerForModel', () => {
       `${REGISTRY}/FindBestWorkerForModel`,
       /^model_id: must not be empty/,
     );
+  });
+});
+
+describe('RegistryClient: reservations, VRAM and selector, failure reports', () => {
+  let q: TestQueen;
+  let client: RegistryClient;
+  const MODEL = 'org/llama';
+  const picked = (best: { entry: WorkerEntry }) => `${best.entry.hiveId}/${best.entry.worker.workerId}`;
+
+  beforeEach(async () => {
+    q = await TestQueen.start();
+    client = createRegistryClient(q.address);
+  });
+
+  afterEach(async () => {
+    client.close();
+    await q.stop();
+  });
+
+  it('reserve answers a reservation id and holds the slot; releaseWorker frees it once (true, then false)', async () => {
+    await q.connectHive('hive-a', [
+      wireWorker('w-1', { modelId: MODEL, gpuPercent: 10 }),
+      wireWorker('w-2', { modelId: MODEL, gpuPercent: 60 }),
+    ]);
+    const first = await client.findBestWorkerForModel(MODEL, { reserve: true });
+    expect({ picked: picked(first), modelLoaded: first.modelLoaded }).toEqual({ picked: 'hive-a/w-1', modelLoaded: true });
+    expect(first.reservationId).toMatch(/^[\x21-\x7e]{1,128}$/);
+    // w-1 has one slot, now reserved: every call, reserving or not, picks w-2.
+    expect(picked(await client.findBestWorkerForModel(MODEL))).toBe('hive-a/w-2');
+    const second = await client.findBestWorkerForModel(MODEL, { reserve: true });
+    expect(picked(second)).toBe('hive-a/w-2');
+    expect(second.reservationId).not.toBe(first.reservationId);
+    await expectClientError(
+      client.findBestWorkerForModel(MODEL),
+      status.RESOURCE_EXHAUSTED,
+      `${REGISTRY}/FindBestWorkerForModel`,
+      /fully reserved/,
+    );
+
+    expect(await client.releaseWorker(first.reservationId ?? '', true)).toBe(true);
+    expect(await client.releaseWorker(first.reservationId ?? '', true)).toBe(false);
+    expect(picked(await client.findBestWorkerForModel(MODEL))).toBe('hive-a/w-1');
+    expect(await client.releaseWorker(second.reservationId ?? '', false)).toBe(true);
+  });
+
+  it('a plain pick has no reservationId property at all', async () => {
+    await q.connectHive('hive-a', [wireWorker('w-1', { modelId: MODEL })]);
+    expect(await client.findBestWorkerForModel(MODEL, {})).not.toHaveProperty('reservationId');
+    expect(await client.findBestWorkerForModel(MODEL, { reserve: false, minVramBytes: 0, selector: {} })).not.toHaveProperty(
+      'reservationId',
+    );
+  });
+
+  it('maxConcurrency round-trips, and a worker takes that many reservations', async () => {
+    await q.connectHive('hive-a', [wireWorker('w-1', { modelId: MODEL, maxConcurrency: 2 })]);
+    const one = await client.findBestWorkerForModel(MODEL, { reserve: true });
+    expect(one.entry.worker).toEqual({
+      workerId: 'w-1',
+      state: 'idle',
+      url: url('w-1'),
+      modelId: MODEL,
+      backend: 'cuda',
+      health: 'healthy',
+      maxConcurrency: 2,
+    });
+    expect((await client.getWorker('w-1')).worker.maxConcurrency).toBe(2);
+    expect(picked(await client.findBestWorkerForModel(MODEL, { reserve: true }))).toBe('hive-a/w-1');
+    await expectClientError(
+      client.findBestWorkerForModel(MODEL, { reserve: true }),
+      status.RESOURCE_EXHAUSTED,
+      `${REGISTRY}/FindBestWorkerForModel`,
+      /no idle worker for model "org\/llama"/,
+    );
+  });
+
+  it('reservationTtlMs: the reservation lapses after it (releaseWorker then answers false)', async () => {
+    await q.connectHive('hive-a', [wireWorker('w-1', { modelId: MODEL })]);
+    const { reservationId = '' } = await client.findBestWorkerForModel(MODEL, { reserve: true, reservationTtlMs: 2_000 });
+    q.clock.advance(1_999);
+    await expectClientError(
+      client.findBestWorkerForModel(MODEL),
+      status.RESOURCE_EXHAUSTED,
+      `${REGISTRY}/FindBestWorkerForModel`,
+      /fully reserved/,
+    );
+    q.clock.advance(1);
+    expect(picked(await client.findBestWorkerForModel(MODEL))).toBe('hive-a/w-1');
+    expect(await client.releaseWorker(reservationId, true)).toBe(false);
+  });
+
+  it('reservationTtlMs out of the queen\'s range: ClientError INVALID_ARGUMENT naming reservation_ttl', async () => {
+    await q.connectHive('hive-a', [wireWorker('w-1', { modelId: MODEL })]);
+    for (const reservationTtlMs of [0, -1_000, 600_001]) {
+      await expectClientError(
+        client.findBestWorkerForModel(MODEL, { reserve: true, reservationTtlMs }),
+        status.INVALID_ARGUMENT,
+        `${REGISTRY}/FindBestWorkerForModel`,
+        /^reservation_ttl: must be more than 0 and at most 10 min/,
+      );
+    }
+    // The longest TTL is fine.
+    expect((await client.findBestWorkerForModel(MODEL, { reserve: true, reservationTtlMs: 600_000 })).reservationId).toBeDefined();
+  });
+
+  it.each([
+    [{ reservationTtlMs: Number.NaN }, /^reservationTtlMs: must be a finite number of milliseconds, got NaN$/],
+    [{ reservationTtlMs: Number.POSITIVE_INFINITY }, /^reservationTtlMs: must be a finite number of milliseconds, got Infinity$/],
+    [{ reservationTtlMs: 1e300 }, /^reservationTtlMs: must be a finite number of milliseconds/],
+    [{ minVramBytes: -1 }, /^minVramBytes: must be a whole number of bytes from 0 to 9007199254740991, got -1$/],
+    [{ minVramBytes: 1.5 }, /^minVramBytes: must be a whole number of bytes .*, got 1\.5$/],
+    [{ minVramBytes: Number.NaN }, /^minVramBytes: must be a whole number of bytes .*, got NaN$/],
+    [{ minVramBytes: 2 ** 53 }, /^minVramBytes: must be a whole number of bytes .*, got 9007199254740992$/],
+  ])('option %p: RangeError naming it, before any call', async (options, message) => {
+    const error = await rejection(client.findBestWorkerForModel(MODEL, { reserve: true, ...options }));
+    expect({ isRangeError: error instanceof RangeError, message: (error as Error).message }).toEqual({
+      isRangeError: true,
+      message: expect.stringMatching(message),
+    });
+  });
+
+  it('minVramBytes: a worker without the model only when its device has that much free; else RESOURCE_EXHAUSTED with the figures', async () => {
+    await q.connectHive('hive-a', [wireWorker('w-1', { deviceId: 0, vramBytes: 2n * GiBn, gpuPercent: 10 })], {
+      devices: [wireDevice(0, 8n * GiBn)],
+    });
+    const free = 6 * GiB;
+    const fits = await client.findBestWorkerForModel('org/mistral', { minVramBytes: free });
+    expect({ picked: picked(fits), modelLoaded: fits.modelLoaded }).toEqual({ picked: 'hive-a/w-1', modelLoaded: false });
+    await expectClientError(
+      client.findBestWorkerForModel('org/mistral', { minVramBytes: free + 1 }),
+      status.RESOURCE_EXHAUSTED,
+      `${REGISTRY}/FindBestWorkerForModel`,
+      new RegExp(`^min_vram_bytes: .* ${free + 1} bytes .* the most free is ${free} bytes$`),
+    );
+  });
+
+  it('selector: only hives whose catalog labels include it; none matching is UNAVAILABLE naming the labels', async () => {
+    await q.connectHive('hive-a', [wireWorker('w-a', { modelId: MODEL, gpuPercent: 0 })]);
+    await q.connectHive('hive-b', [wireWorker('w-b', { modelId: MODEL, gpuPercent: 90 })]);
+    await client.updateHive('hive-b', { labels: { zone: 'eu-1', gpu: 'h100' } });
+    expect(picked(await client.findBestWorkerForModel(MODEL))).toBe('hive-a/w-a');
+    expect(picked(await client.findBestWorkerForModel(MODEL, { selector: { zone: 'eu-1' } }))).toBe('hive-b/w-b');
+    await expectClientError(
+      client.findBestWorkerForModel(MODEL, { selector: { zone: 'eu-1', gpu: 'a100' } }),
+      status.UNAVAILABLE,
+      `${REGISTRY}/FindBestWorkerForModel`,
+      /^selector: no online hive with workers has the labels gpu=a100,zone=eu-1$/,
+    );
+  });
+
+  it('reportWorkerFailure: excluded for 1 s, then 2 s; not picked meanwhile; a successful release clears it', async () => {
+    // w-2 lacks the model, so w-1 (reserved or not) wins whenever it is not excluded.
+    await q.connectHive('hive-a', [
+      wireWorker('w-1', { modelId: MODEL, gpuPercent: 10, maxConcurrency: 2 }),
+      wireWorker('w-2', { gpuPercent: 0 }),
+    ]);
+    const { reservationId = '' } = await client.findBestWorkerForModel(MODEL, { reserve: true });
+    expect(await client.reportWorkerFailure('w-1', 'connection refused')).toEqual({ excludedUntilMs: q.clock.wallNow() + 1_000 });
+    expect(picked(await client.findBestWorkerForModel(MODEL))).toBe('hive-a/w-2');
+    q.clock.advance(1_000);
+    expect(picked(await client.findBestWorkerForModel(MODEL))).toBe('hive-a/w-1');
+    // The second failure in a row doubles the exclusion; the reason is optional.
+    expect(await client.reportWorkerFailure('w-1')).toEqual({ excludedUntilMs: q.clock.wallNow() + 2_000 });
+    expect(picked(await client.findBestWorkerForModel(MODEL))).toBe('hive-a/w-2');
+    expect(await client.releaseWorker(reservationId, true)).toBe(true);
+    expect(picked(await client.findBestWorkerForModel(MODEL))).toBe('hive-a/w-1');
+    // Cleared: the next failure starts again at 1 s.
+    expect(await client.reportWorkerFailure('w-1')).toEqual({ excludedUntilMs: q.clock.wallNow() + 1_000 });
+  });
+
+  it('releaseWorker with success false keeps the failure record', async () => {
+    await q.connectHive('hive-a', [wireWorker('w-1', { modelId: MODEL, maxConcurrency: 2 })]);
+    const { reservationId = '' } = await client.findBestWorkerForModel(MODEL, { reserve: true });
+    await client.reportWorkerFailure('w-1');
+    expect(await client.releaseWorker(reservationId, false)).toBe(true);
+    await expectClientError(
+      client.findBestWorkerForModel(MODEL),
+      status.RESOURCE_EXHAUSTED,
+      `${REGISTRY}/FindBestWorkerForModel`,
+      /excluded after failures/,
+    );
+    q.clock.advance(1_000);
+    expect(await client.reportWorkerFailure('w-1')).toEqual({ excludedUntilMs: q.clock.wallNow() + 2_000 });
+  });
+
+  it('bad input: ClientError NOT_FOUND for an unknown worker, INVALID_ARGUMENT naming the field', async () => {
+    await q.connectHive('hive-a', [wireWorker('w-1', { modelId: MODEL })]);
+    await expectClientError(
+      client.reportWorkerFailure('w-nope'),
+      status.NOT_FOUND,
+      `${REGISTRY}/ReportWorkerFailure`,
+      /^worker_id: no worker "w-nope"/,
+    );
+    await expectClientError(client.reportWorkerFailure(''), status.INVALID_ARGUMENT, `${REGISTRY}/ReportWorkerFailure`, /^worker_id: /);
+    await expectClientError(
+      client.reportWorkerFailure('w-1', 'x'.repeat(1_025)),
+      status.INVALID_ARGUMENT,
+      `${REGISTRY}/ReportWorkerFailure`,
+      /^reason: must be at most 1024 characters, got 1025$/,
+    );
+    await expectClientError(client.releaseWorker('', true), status.INVALID_ARGUMENT, `${REGISTRY}/ReleaseWorker`, /^reservation_id: /);
+    // None of that excluded w-1.
+    expect(picked(await client.findBestWorkerForModel(MODEL))).toBe('hive-a/w-1');
   });
 });
 

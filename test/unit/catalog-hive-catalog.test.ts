@@ -235,6 +235,98 @@ describe('HiveCatalog operator writes', () => {
   });
 });
 
+describe('HiveCatalog cordon', () => {
+  test('setCordoned(true) then (false): returns the record, keeps labels and description, moves updatedAtMs, commits each', () => {
+    const { catalog, wall } = openCatalog();
+    catalog.register('h1', { zone: 'eu' }, 'rack 4');
+    const cordonedAt = wall.advance(2_000);
+    const cordoned = catalog.setCordoned('h1', true);
+    const expected: CatalogRecord = {
+      hiveId: 'h1',
+      labels: { zone: 'eu' },
+      description: 'rack 4',
+      createdAtMs: START_MS,
+      updatedAtMs: cordonedAt,
+      lastPeer: '',
+      cordoned: true,
+    };
+    expect(cordoned).toStrictEqual(expected);
+    expect(catalog.get('h1')).toStrictEqual(expected);
+    expect(catalog.writeTransactions).toBe(2);
+
+    const uncordonedAt = wall.advance(3_000);
+    const uncordoned = catalog.setCordoned('h1', false);
+    expect(uncordoned).toStrictEqual({ ...expected, updatedAtMs: uncordonedAt, cordoned: false });
+    expect(catalog.get('h1')).toStrictEqual(uncordoned);
+    expect(catalog.writeTransactions).toBe(3);
+  });
+
+  test('asking for the state the hive is already in returns it unchanged and writes nothing', () => {
+    const { catalog, wall } = openCatalog();
+    catalog.register('h1', {}, '');
+    wall.advance(1_000);
+    const cordoned = catalog.setCordoned('h1', true);
+    expect(catalog.writeTransactions).toBe(2);
+    wall.advance(1_000);
+    expect(catalog.setCordoned('h1', true)).toBe(cordoned);
+    expect(catalog.get('h1')).toBe(cordoned);
+    expect(catalog.writeTransactions).toBe(2);
+
+    catalog.register('h2', {}, '');
+    const h2 = catalog.get('h2');
+    expect(catalog.setCordoned('h2', false)).toBe(h2);
+    expect(catalog.writeTransactions).toBe(3);
+  });
+
+  test('updatedAtMs never goes back when the wall clock steps back', () => {
+    const { catalog, wall } = openCatalog();
+    catalog.register('h1', {}, '');
+    wall.ms = START_MS - 60_000;
+    expect(catalog.setCordoned('h1', true).updatedAtMs).toBe(START_MS);
+  });
+
+  test('an unknown hive: not_found naming it, nothing written', () => {
+    const { catalog } = openCatalog();
+    for (const cordoned of [true, false]) {
+      const error = domainError(() => catalog.setCordoned('nope', cordoned));
+      expect(error.reason).toBe('not_found');
+      expect(error.message).toBe('hive_id: no hive "nope" in the catalog');
+    }
+    expect(catalog.size).toBe(0);
+    expect(catalog.writeTransactions).toBe(0);
+  });
+
+  test('a hive that joined by heartbeat: cordon inserts its row, heartbeat fields included, and nothing is left pending', () => {
+    const path = dbPath();
+    const { catalog } = openCatalog('open', path);
+    catalog.seen('h1', START_MS + 3, PEER);
+    catalog.setCordoned('h1', true);
+    expect(catalog.pendingWrites).toBe(0);
+    expect(readHiveRows(path).map((r) => [r.hive_id, r.cordoned, r.last_seen, r.last_peer])).toEqual([
+      ['h1', 1, START_MS + 3, PEER],
+    ]);
+  });
+
+  test('a heartbeat after a cordon keeps the hive cordoned, and the flush writes it so', () => {
+    const path = dbPath();
+    const { catalog } = openCatalog('open', path);
+    catalog.register('h1', {}, '');
+    catalog.setCordoned('h1', true);
+    catalog.seen('h1', START_MS + 9, PEER);
+    expect(catalog.get('h1')).toMatchObject({ cordoned: true, lastSeenMs: START_MS + 9 });
+    expect(catalog.flush()).toBe(1);
+    expect(readHiveRows(path).map((r) => [r.cordoned, r.last_seen])).toEqual([[1, START_MS + 9]]);
+  });
+
+  test('deregister and register again: the new record is not cordoned', () => {
+    const { catalog } = openCatalog();
+    catalog.register('h1', {}, '');
+    catalog.setCordoned('h1', true);
+    catalog.deregister('h1');
+    expect(catalog.register('h1', {}, '').cordoned).toBe(false);
+  });
+});
+
 describe('HiveCatalog heartbeats', () => {
   test('seen never writes: 1,000 calls over 200 hives, then one flush writes all 200 in one transaction', () => {
     const { catalog } = openCatalog('required');
@@ -463,6 +555,36 @@ describe('HiveCatalog while the disk refuses writes', () => {
     expect(catalog.pendingWrites).toBe(1);
     expect(catalog.writeTransactions).toBe(1);
   });
+
+  test('a failing cordon or uncordon throws unavailable and changes nothing, in memory or on disk', () => {
+    const path = dbPath();
+    const { catalog, wall } = openCatalog('open', path);
+    catalog.register('h1', {}, '');
+    catalog.register('h2', {}, '');
+    const cordoned = catalog.setCordoned('h2', true);
+    const h1 = catalog.get('h1');
+    const transactions = catalog.writeTransactions;
+    wall.advance(1_000);
+    lock = holdWriteLock(path);
+
+    const error = domainError(() => catalog.setCordoned('h1', true));
+    expect(error.reason).toBe('unavailable');
+    expect(error.message).toContain('SQLITE_BUSY');
+    expect(catalog.get('h1')).toBe(h1);
+    expect(domainError(() => catalog.setCordoned('h2', false)).reason).toBe('unavailable');
+    expect(catalog.get('h2')).toBe(cordoned);
+    expect(catalog.writeTransactions).toBe(transactions);
+    expect(catalog.pendingWrites).toBe(0);
+
+    lock.release();
+    expect(readHiveRows(path).map((r) => [r.hive_id, r.cordoned, r.updated_at])).toEqual([
+      ['h1', 0, START_MS],
+      ['h2', 1, START_MS],
+    ]);
+    // Once the disk takes writes again, the same call succeeds.
+    expect(catalog.setCordoned('h1', true).cordoned).toBe(true);
+    expect(catalog.writeTransactions).toBe(transactions + 1);
+  });
 });
 
 describe('HiveCatalog across a restart', () => {
@@ -504,5 +626,32 @@ describe('HiveCatalog across a restart', () => {
     ]);
     expect(Object.keys(again.get('h1')?.labels ?? {})).toEqual(['gpu', 'zone']);
     expect(again.path).toBe(path);
+  });
+
+  test('a cordon survives close and reopen, and so does an uncordon', () => {
+    const path = dbPath();
+    const wall = new FakeWall();
+    const { catalog } = openCatalog('open', path, wall);
+    catalog.register('h1', { zone: 'eu' }, 'rack 4');
+    catalog.register('h2', {}, '');
+    const cordonedAt = wall.advance(1_000);
+    catalog.setCordoned('h1', true);
+    catalog.setCordoned('h2', true);
+    const uncordonedAt = wall.advance(1_000);
+    catalog.setCordoned('h2', false);
+    // No flush: operator writes are on disk already.
+    catalog.close();
+
+    const again = reopened(path);
+    expect(again.get('h1')).toStrictEqual({
+      hiveId: 'h1',
+      labels: { zone: 'eu' },
+      description: 'rack 4',
+      createdAtMs: START_MS,
+      updatedAtMs: cordonedAt,
+      lastPeer: '',
+      cordoned: true,
+    });
+    expect(again.get('h2')).toMatchObject({ cordoned: false, updatedAtMs: uncordonedAt });
   });
 });

@@ -8,11 +8,15 @@ import {
   bestReport,
   catalogReport,
   catalogTable,
+  cordonNote,
+  duration,
+  exclusionNote,
   gib,
   hiveReport,
   hivesTable,
   issuedTokenNote,
   percent,
+  releaseNote,
   table,
   tokensTable,
   workersTable,
@@ -168,6 +172,61 @@ describe('format', () => {
     );
   });
 
+  test.each([
+    [0, '0ms'],
+    [-20, '0ms'],
+    [500, '500ms'],
+    [1_000, '1s'],
+    [30_000, '30s'],
+    [90_000, '90s'],
+    [119_400, '119s'],
+    [120_000, '2m'],
+    [150_000, '2m 30s'],
+    [600_000, '10m'],
+  ])('duration(%p) is %p', (ms, expected) => {
+    expect(duration(ms)).toBe(expected);
+  });
+
+  test('best with a reservation: the id, its TTL and how to release it; the slots when reported', () => {
+    const entry = { hiveId: 'hive-a', worker: { ...hiveA.workers[0]!, maxConcurrency: 4 }, hiveOnline: true };
+    const reservationId = '0ae34a06-88df-4358-bfc0-e329fa83dca1';
+    expect(bestReport('meta/llama-3-8b', { entry, modelLoaded: true, reservationId }, 30_000)).toBe(
+      [
+        'hive-a/a-0  http://10.0.0.1:9300/a-0',
+        '  why:      the idle worker with meta/llama-3-8b loaded and the lowest GPU load',
+        '  model:    meta/llama-3-8b',
+        '  load:     GPU 35%, CPU -, VRAM 16.0 GiB',
+        '  slots:    4 (requests at once)',
+        '  backend:  cuda, device 0',
+        '  reserved: 0ae34a06-88df-4358-bfc0-e329fa83dca1 (one slot, held for 30s unless released)',
+        'release it when the request is done: hive-registry release 0ae34a06-88df-4358-bfc0-e329fa83dca1 (with --failed if it failed)',
+        '',
+      ].join('\n'),
+    );
+    expect(bestReport('meta/llama-3-8b', { entry, modelLoaded: true, reservationId: 'r-1' }, 150_000)).toContain(
+      '  reserved: r-1 (one slot, held for 2m 30s unless released)\n',
+    );
+    expect(bestReport('meta/llama-3-8b', { entry, modelLoaded: true, reservationId: 'r-1' })).toContain(
+      '  reserved: r-1 (one slot, held until released or its TTL ends)\n',
+    );
+    // No reservation: no reservation lines, even when a TTL is passed.
+    const plain = bestReport('meta/llama-3-8b', { entry, modelLoaded: true }, 30_000);
+    expect(plain).not.toMatch(/reserved|release/);
+    expect(plain).toContain('  slots:    4 (requests at once)\n');
+  });
+
+  test('release and report-failure: what each says', () => {
+    expect(releaseNote('r-1', true, true)).toBe('released reservation r-1\n');
+    expect(releaseNote('r-1', true, false)).toBe('released reservation r-1, its request reported as failed\n');
+    expect(releaseNote('r-1', false, true)).toBe('reservation r-1 is unknown or expired: nothing to release\n');
+    expect(releaseNote('r-1', false, false)).toBe('reservation r-1 is unknown or expired: nothing to release\n');
+    expect(exclusionNote('a-0', NOW + 1_000, NOW + 5)).toBe('worker a-0 is not picked until 2026-11-30T12:00:01.000Z (in about 1s)\n');
+    expect(exclusionNote('a-0', NOW + 300_000, NOW)).toBe('worker a-0 is not picked until 2026-11-30T12:05:00.000Z (in about 5m)\n');
+    expect(exclusionNote('a-0', NOW + 120, NOW)).toBe('worker a-0 is not picked until 2026-11-30T12:00:00.120Z (in about 120ms)\n');
+    // A CLI clock ahead of the queen's: never a negative span.
+    expect(exclusionNote('a-0', NOW, NOW + 2_000)).toBe('worker a-0 is not picked until 2026-11-30T12:00:00.000Z (in about 0ms)\n');
+  });
+
   test('catalog list and get', () => {
     const never: CatalogHive = {
       hiveId: 'hive-z',
@@ -197,6 +256,36 @@ describe('format', () => {
       ].join('\n'),
     );
     expect(catalogTable([], NOW)).toBe('no hives in the catalog\n');
+  });
+
+  test('cordon and uncordon: the confirmations, and a cordoned hive in every catalog view', () => {
+    expect(cordonNote('hive-a', true)).toBe('cordoned hive hive-a: its workers stay listed but are never picked\n');
+    expect(cordonNote('hive-a', false)).toBe('uncordoned hive hive-a: its workers may be picked again\n');
+
+    const base: CatalogHive = {
+      hiveId: 'hive-a',
+      labels: { gpu: 'a100' },
+      description: '',
+      createdAtMs: NOW - 60_000,
+      updatedAtMs: NOW - 1_000,
+      lastSeenMs: NOW - 2_000,
+      lastPeer: '10.0.0.1:50000',
+      cordoned: true,
+      online: true,
+    };
+    const other: CatalogHive = { ...base, hiveId: 'hive-b', cordoned: false };
+    expect(catalogTable([base, other], NOW)).toBe(
+      [
+        'HIVE    STATUS           LAST SEEN  LABELS    DESCRIPTION',
+        'hive-a  online,cordoned  2s ago     gpu=a100',
+        'hive-b  online           2s ago     gpu=a100',
+        '',
+      ].join('\n'),
+    );
+    expect(catalogReport(base, NOW).split('\n')[1]).toBe('status:       online, cordoned');
+    expect(catalogReport(other, NOW).split('\n')[1]).toBe('status:       online');
+    expect(hiveReport(hiveA, base, NOW)).toContain('labels:          gpu=a100\ncordoned:        yes (never picked)\n\n');
+    expect(hiveReport(hiveA, other, NOW)).not.toContain('cordoned');
   });
 
   test('hive tokens: the table (never the secrets) and the note next to an issued token', () => {

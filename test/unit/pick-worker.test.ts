@@ -1,25 +1,44 @@
-import type { Health, Worker, WorkerEntry, WorkerStatus } from '../../src/common/worker';
-import { ABSENT_GPU_PERCENT, pickWorker, type Pick } from '../../src/scheduler/pick-worker';
+import type { Health, Worker, WorkerStatus } from '../../src/common/worker';
+import { ABSENT_GPU_PERCENT, pickWorker, type Pick, type ScheduledWorker } from '../../src/scheduler/pick-worker';
 import { makeEntry, makeWorker } from '../helpers/domain-builders';
 import { seededRandom } from '../helpers/seeded-random';
 
 const MODEL = 'org/model';
 const OTHER_MODEL = 'org/other';
 
-/** A candidate: `workerId` on `hiveId`, idle, healthy, online, no model, no gpuPercent, unless overridden. */
-function cand(hiveId: string, workerId: string, overrides: Partial<Worker> = {}, hiveOnline = true): WorkerEntry {
-  return makeEntry(hiveId, makeWorker(workerId, overrides), hiveOnline);
+/**
+ * A candidate: `workerId` on `hiveId`, idle, healthy, online, no model, no gpuPercent, nothing reserved, not
+ * excluded, no labels, unless overridden.
+ */
+function cand(
+  hiveId: string,
+  workerId: string,
+  overrides: Partial<Worker> = {},
+  hiveOnline = true,
+  scheduling: Partial<Omit<ScheduledWorker, 'hiveId' | 'worker' | 'hiveOnline'>> = {},
+): ScheduledWorker {
+  return {
+    ...makeEntry(hiveId, makeWorker(workerId, overrides), hiveOnline),
+    reserved: 0,
+    excluded: false,
+    cordoned: false,
+    labels: {},
+    lastPicked: 0,
+    ...scheduling,
+  };
 }
 
 /** What a pick is expected to be, by ids (entries are compared by identity below). */
 type Expected =
   | { readonly picked: readonly [hiveId: string, workerId: string]; readonly modelLoaded: boolean }
   | { readonly kind: 'no_capacity'; readonly eligible: number; readonly busy: number }
-  | { readonly kind: 'unavailable'; readonly eligible: number };
+  | { readonly kind: 'unavailable'; readonly eligible: number }
+  | { readonly kind: 'no_vram_fit'; readonly askedBytes: number; readonly mostFreeBytes: number }
+  | { readonly kind: 'no_selector_match' };
 
 interface Case {
   readonly name: string;
-  readonly candidates: readonly WorkerEntry[];
+  readonly candidates: readonly ScheduledWorker[];
   readonly expected: Expected;
 }
 
@@ -288,11 +307,11 @@ describe('pickWorker', () => {
   });
 
   test.each(cases)('$name', ({ candidates, expected }) => {
-    const pick = pickWorker(candidates, MODEL);
+    const pick = pickWorker(candidates, { modelId: MODEL });
     expect(summary(pick)).toEqual(expected);
     if (pick.kind === 'picked') {
-      // The entry handed back is one of the candidates, untouched.
-      expect(candidates).toContain(pick.entry);
+      // The worker handed back is one of the candidates', untouched.
+      expect(candidates.map((c) => c.worker)).toContain(pick.entry.worker);
     }
   });
 
@@ -300,9 +319,9 @@ describe('pickWorker', () => {
     'does not depend on input order: $name',
     ({ candidates, expected }) => {
       for (let seed = 1; seed <= 25; seed++) {
-        expect(summary(pickWorker(shuffled(candidates, seed), MODEL))).toEqual(expected);
+        expect(summary(pickWorker(shuffled(candidates, seed), { modelId: MODEL }))).toEqual(expected);
       }
-      expect(summary(pickWorker([...candidates].reverse(), MODEL))).toEqual(expected);
+      expect(summary(pickWorker([...candidates].reverse(), { modelId: MODEL }))).toEqual(expected);
     },
   );
 
@@ -312,13 +331,13 @@ describe('pickWorker', () => {
       cand('h-a', 'w1', { gpuPercent: 30, modelId: MODEL }),
       cand('h-a', 'w2', { gpuPercent: 10, modelId: MODEL }),
     ];
-    const once: Iterable<WorkerEntry> = {
+    const once: Iterable<ScheduledWorker> = {
       *[Symbol.iterator]() {
         passes++;
         yield* candidates;
       },
     };
-    expect(summary(pickWorker(once, MODEL))).toEqual({ picked: ['h-a', 'w2'], modelLoaded: true });
+    expect(summary(pickWorker(once, { modelId: MODEL }))).toEqual({ picked: ['h-a', 'w2'], modelLoaded: true });
     expect(passes).toBe(1);
   });
 
@@ -336,6 +355,6 @@ describe('pickWorker', () => {
     ['degraded', 'busy', true, 'unavailable'],
     ['healthy', 'busy', false, 'unavailable'],
   ])('a lone worker with health %s, state %s, hive online %s: %s', (health, state, online, kind) => {
-    expect(pickWorker([cand('h-a', 'w1', { health, state, modelId: MODEL }, online)], MODEL).kind).toBe(kind);
+    expect(pickWorker([cand('h-a', 'w1', { health, state, modelId: MODEL }, online)], { modelId: MODEL }).kind).toBe(kind);
   });
 });

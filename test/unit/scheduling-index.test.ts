@@ -1,14 +1,16 @@
-import type { Backend, Health, Worker, WorkerStatus } from '../../src/common/worker';
-import { pickWorker, type Pick } from '../../src/scheduler/pick-worker';
+import type { Backend, Device, Health, Worker, WorkerStatus } from '../../src/common/worker';
+import { ManualClock } from '../../src/common/manual-clock';
+import { pickWorker, type Pick, type PickRequest, type ScheduledWorker, type Selector } from '../../src/scheduler/pick-worker';
 import { SchedulingIndex } from '../../src/scheduler/scheduling-index';
-import { makeWorker } from '../helpers/domain-builders';
+import { makeDevice, makeWorker } from '../helpers/domain-builders';
 import { seededRandom } from '../helpers/seeded-random';
 
 const STATES: WorkerStatus[] = ['idle', 'idle', 'idle', 'busy', 'loading', 'error', 'stopping', 'unspecified'];
-const HEALTHS: Health[] = ['healthy', 'unspecified', 'degraded'];
+const HEALTHS: Health[] = ['healthy', 'unspecified', 'degraded', 'healthy'];
 const MODELS = ['org/a', 'org/b', 'org/c', undefined];
 const BACKENDS: Backend[] = ['cuda', 'cpu'];
 const GPU = [undefined, 0, 10, 10, 50, 99, 100];
+const GiB = 2 ** 30;
 
 function pickOf<T>(random: () => number, items: readonly T[]): T {
   return items[Math.floor(random() * items.length)] as T;
@@ -23,59 +25,178 @@ function randomWorkers(random: () => number, hive: number): Worker[] {
       modelId: pickOf(random, MODELS),
       backend: pickOf(random, BACKENDS),
       gpuPercent: pickOf(random, GPU),
+      maxConcurrency: pickOf(random, [undefined, 1, 2, 4]),
+      deviceId: pickOf(random, [undefined, 0, 1]),
+      vramBytes: pickOf(random, [undefined, 4 * GiB, 20 * GiB]),
     }),
   );
 }
 
-/** A fleet the way the registry holds it, kept beside an index fed the same changes. */
-class Fleet {
-  readonly index = new SchedulingIndex();
-  readonly hives = new Map<string, { workers: Worker[]; online: boolean }>();
+function randomDevices(random: () => number): Device[] {
+  return pickOf(random, [[], [makeDevice(0, 24 * GiB)], [makeDevice(0, 24 * GiB), makeDevice(1, 80 * GiB)]]);
+}
 
-  set(hiveId: string, workers: Worker[], online: boolean): void {
-    this.hives.set(hiveId, { workers, online });
-    this.index.snapshotReplaced(hiveId, workers);
+/**
+ * A fleet as the registry and the catalog hold it, plus a model of reservations and exclusions kept by the test
+ * itself, beside an index fed the same changes: the index must answer as the flat policy over this model.
+ */
+class Fleet {
+  readonly clock = new ManualClock();
+  readonly index = new SchedulingIndex(() => this.clock.now());
+  readonly hives = new Map<string, { workers: Worker[]; devices: Device[]; online: boolean }>();
+  readonly policies = new Map<string, { labels: Selector; cordoned: boolean }>();
+  /** reservation id -> hive, worker, expiry (the test's own model). */
+  readonly reservations = new Map<string, { hiveId: string; workerId: string; expiresAt: number }>();
+  readonly lastPicked = new Map<string, number>();
+  readonly failures = new Map<string, { failures: number; until: number }>();
+  private sequence = 0;
+
+  set(hiveId: string, workers: Worker[], online: boolean, devices: Device[] = []): void {
+    // The rotation order is kept while a worker is reported; one that leaves starts afresh if it comes back.
+    for (const old of this.hives.get(hiveId)?.workers ?? []) {
+      if (!workers.some((w) => w.workerId === old.workerId)) this.lastPicked.delete(`${hiveId}/${old.workerId}`);
+    }
+    this.hives.set(hiveId, { workers, devices, online });
+    this.index.snapshotReplaced(hiveId, workers, devices);
+    const now = this.clock.now();
+    for (const worker of workers) {
+      const failure = this.failures.get(worker.workerId);
+      if (worker.health === 'healthy' && failure !== undefined && failure.until <= now) this.failures.delete(worker.workerId);
+    }
+  }
+
+  /** A liveness tick: a HEALTHY worker of the hive whose exclusion is over starts afresh. */
+  tick(hiveId: string): void {
+    this.index.heartbeatAccepted(hiveId);
+    const now = this.clock.now();
+    for (const worker of this.hives.get(hiveId)?.workers ?? []) {
+      const failure = this.failures.get(worker.workerId);
+      if (worker.health === 'healthy' && failure !== undefined && failure.until <= now) this.failures.delete(worker.workerId);
+    }
   }
 
   remove(hiveId: string): void {
+    for (const old of this.hives.get(hiveId)?.workers ?? []) this.lastPicked.delete(`${hiveId}/${old.workerId}`);
     this.hives.delete(hiveId);
     this.index.hiveRemoved(hiveId);
   }
 
-  /** The flat reference policy over every worker. */
-  reference(modelId: string): Pick {
-    const entries = [...this.hives].flatMap(([hiveId, hive]) =>
-      hive.workers.map((worker) => ({ hiveId, worker, hiveOnline: hive.online })),
-    );
-    return pickWorker(entries, modelId);
+  policy(hiveId: string, labels: Selector, cordoned: boolean): void {
+    this.policies.set(hiveId, { labels, cordoned });
+    this.index.setPolicy(hiveId, { labels, cordoned });
   }
 
-  indexed(modelId: string): Pick {
-    return this.index.pick(modelId, (hiveId) => this.hives.get(hiveId)?.online ?? false);
+  private expire(): void {
+    const now = this.clock.now();
+    for (const [id, r] of this.reservations) if (r.expiresAt <= now) this.reservations.delete(id);
+  }
+
+  /** The flat reference policy over every worker, with the test's model of reservations and exclusions. */
+  reference(request: PickRequest): Pick {
+    this.expire();
+    const now = this.clock.now();
+    const entries: ScheduledWorker[] = [...this.hives].flatMap(([hiveId, hive]) => {
+      const used = new Map<number, number>();
+      for (const w of hive.workers) {
+        if (w.deviceId !== undefined && w.vramBytes !== undefined) used.set(w.deviceId, (used.get(w.deviceId) ?? 0) + w.vramBytes);
+      }
+      return hive.workers.map((worker) => {
+        const device = worker.deviceId === undefined ? undefined : hive.devices.find((d) => d.deviceId === worker.deviceId);
+        const free = device === undefined ? undefined : Math.max(0, device.vramTotalBytes - (used.get(device.deviceId) ?? 0));
+        const key = `${hiveId}/${worker.workerId}`;
+        return {
+          hiveId,
+          worker,
+          hiveOnline: hive.online,
+          reserved: [...this.reservations.values()].filter((r) => r.hiveId === hiveId && r.workerId === worker.workerId).length,
+          excluded: (this.failures.get(worker.workerId)?.until ?? 0) > now,
+          cordoned: this.policies.get(hiveId)?.cordoned ?? false,
+          labels: this.policies.get(hiveId)?.labels ?? {},
+          ...(free === undefined ? {} : { freeVramBytes: free }),
+          lastPicked: this.lastPicked.get(key) ?? 0,
+        };
+      });
+    });
+    return pickWorker(entries, request);
+  }
+
+  /** The index's pick; a reserving one is recorded in the test's model as well. */
+  indexed(request: PickRequest): Pick {
+    const pick = this.index.pick(request, (hiveId) => this.hives.get(hiveId)?.online ?? false);
+    if (pick.kind === 'picked' && pick.reservation !== undefined) {
+      const { hiveId, worker } = pick.entry;
+      this.reservations.set(pick.reservation.reservationId, {
+        hiveId,
+        workerId: worker.workerId,
+        expiresAt: this.clock.now() + (request.reservationTtlMs ?? 30_000),
+      });
+      this.lastPicked.set(`${hiveId}/${worker.workerId}`, ++this.sequence);
+    }
+    return pick;
+  }
+
+  release(reservationId: string, success: boolean): boolean {
+    this.expire();
+    const known = this.reservations.delete(reservationId);
+    const released = this.index.release(reservationId, success);
+    expect(released !== undefined).toBe(known);
+    if (known && success && released !== undefined) this.failures.delete(released.workerId);
+    return known;
+  }
+
+  fail(workerId: string): void {
+    const now = this.clock.now();
+    const failures = (this.failures.get(workerId)?.failures ?? 0) + 1;
+    const until = now + Math.min(300_000, 1_000 * 2 ** (failures - 1));
+    this.failures.set(workerId, { failures, until });
+    expect(this.index.reportFailure(workerId)).toEqual({ workerId, failures, excludedUntil: until });
   }
 }
 
+/** What the test compares of a pick: without the reservation (its id and expiry are the index's). */
+function comparable(pick: Pick): unknown {
+  if (pick.kind !== 'picked') return pick;
+  return { kind: pick.kind, hiveId: pick.entry.hiveId, workerId: pick.entry.worker.workerId, modelLoaded: pick.modelLoaded };
+}
+
 describe('SchedulingIndex', () => {
-  test.each(Array.from({ length: 40 }, (_, seed) => [seed]))(
-    'gives the same answer as the flat policy on random fleet %i, through updates and removals',
+  test.each(Array.from({ length: 60 }, (_, seed) => [seed]))(
+    'gives the same answer as the flat policy on random fleet %i, through snapshots, reservations, failures, labels and cordon',
     (seed) => {
       const random = seededRandom(seed + 1);
       const fleet = new Fleet();
       const hiveCount = 1 + Math.floor(random() * 12);
-      for (let round = 0; round < 6; round++) {
+      for (let round = 0; round < 12; round++) {
         for (let h = 0; h < hiveCount; h++) {
           const roll = random();
-          if (roll < 0.15) fleet.remove(`hive-${h}`);
-          else if (roll < 0.8) fleet.set(`hive-${h}`, randomWorkers(random, h), random() < 0.8);
+          if (roll < 0.1) fleet.remove(`hive-${h}`);
+          else if (roll < 0.3) fleet.tick(`hive-${h}`);
+          else if (roll < 0.6) fleet.set(`hive-${h}`, randomWorkers(random, h), random() < 0.85, randomDevices(random));
+          if (random() < 0.2) {
+            fleet.policy(`hive-${h}`, pickOf<Selector>(random, [{}, { zone: 'a' }, { zone: 'b' }, { zone: 'a', gpu: 'h100' }]), random() < 0.15);
+          }
         }
-        for (const modelId of ['org/a', 'org/b', 'org/c', 'org/none']) {
-          expect({ round, modelId, pick: fleet.indexed(modelId) }).toEqual({
-            round,
-            modelId,
-            pick: fleet.reference(modelId),
-          });
+        for (let step = 0; step < 8; step++) {
+          const request: PickRequest = {
+            modelId: pickOf(random, ['org/a', 'org/b', 'org/c', 'org/none']),
+            reserve: random() < 0.6,
+            reservationTtlMs: pickOf(random, [1_000, 5_000, 30_000]),
+            minVramBytes: pickOf(random, [0, 0, 4 * GiB, 30 * GiB, 100 * GiB]),
+            selector: pickOf<Selector>(random, [{}, {}, { zone: 'a' }, { gpu: 'h100' }, { zone: 'c' }]),
+          };
+          const expected = comparable(fleet.reference(request));
+          expect({ round, step, request, pick: comparable(fleet.indexed(request)) }).toEqual({ round, step, request, pick: expected });
         }
+        const ids = [...fleet.reservations.keys()];
+        for (const id of ids) if (random() < 0.3) fleet.release(id, random() < 0.5);
+        if (random() < 0.3) fleet.release('unknown', true);
+        for (let f = 0; f < 2; f++) if (random() < 0.4) fleet.fail(`w-${Math.floor(random() * hiveCount)}-${Math.floor(random() * 4)}`);
+        fleet.clock.advance(pickOf(random, [0, 500, 1_000, 3_000, 40_000]));
       }
+      // Both drop expired reservations when asked: after one more call each, they hold the same ones.
+      fleet.reference({ modelId: 'org/none' });
+      fleet.indexed({ modelId: 'org/none' });
+      expect(fleet.index.reservationCount).toBe(fleet.reservations.size);
     },
   );
 
@@ -83,15 +204,15 @@ describe('SchedulingIndex', () => {
     const fleet = new Fleet();
     fleet.set('h-b', [makeWorker('w-1', { modelId: 'm', gpuPercent: 20 })], true);
     fleet.set('h-a', [makeWorker('w-9', { modelId: 'm', gpuPercent: 20 }), makeWorker('w-2', { modelId: 'm', gpuPercent: 20 })], true);
-    expect(fleet.indexed('m')).toMatchObject({ kind: 'picked', modelLoaded: true, entry: { hiveId: 'h-a', worker: { workerId: 'w-2' } } });
+    expect(fleet.indexed({ modelId: 'm' })).toMatchObject({ kind: 'picked', modelLoaded: true, entry: { hiveId: 'h-a', worker: { workerId: 'w-2' } } });
   });
 
   test('a new snapshot replaces the old one: a worker that became busy is no longer picked', () => {
     const fleet = new Fleet();
     fleet.set('h', [makeWorker('w', { modelId: 'm' })], true);
-    expect(fleet.indexed('m')).toMatchObject({ kind: 'picked', modelLoaded: true });
+    expect(fleet.indexed({ modelId: 'm' })).toMatchObject({ kind: 'picked', modelLoaded: true });
     fleet.set('h', [makeWorker('w', { modelId: 'm', state: 'busy' })], true);
-    expect(fleet.indexed('m')).toEqual({ kind: 'no_capacity', eligible: 1, busy: 1 });
+    expect(fleet.indexed({ modelId: 'm' })).toEqual({ kind: 'no_capacity', eligible: 1, busy: 1 });
   });
 
   test('a removed hive is forgotten, and removing twice is harmless', () => {
@@ -99,7 +220,7 @@ describe('SchedulingIndex', () => {
     fleet.set('h', [makeWorker('w', { modelId: 'm' })], true);
     fleet.remove('h');
     fleet.remove('h');
-    expect(fleet.indexed('m')).toEqual({ kind: 'unavailable', eligible: 0 });
+    expect(fleet.indexed({ modelId: 'm' })).toEqual({ kind: 'unavailable', eligible: 0 });
   });
 
   test('liveness is asked at pick time: an offline hive is skipped without any update', () => {
@@ -107,7 +228,7 @@ describe('SchedulingIndex', () => {
     fleet.set('h-a', [makeWorker('a', { modelId: 'm', gpuPercent: 0 })], true);
     fleet.set('h-b', [makeWorker('b', { gpuPercent: 50 })], true);
     const online = new Set(['h-b']);
-    expect(fleet.index.pick('m', (id) => online.has(id))).toMatchObject({
+    expect(fleet.index.pick({ modelId: 'm' }, (id) => online.has(id))).toMatchObject({
       kind: 'picked',
       modelLoaded: false,
       entry: { hiveId: 'h-b', hiveOnline: true, worker: { workerId: 'b' } },

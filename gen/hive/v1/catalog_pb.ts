@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hive/v1/catalog.proto.
  */
 export const file_hive_v1_catalog: GenFile = /*@__PURE__*/
-  fileDesc("ChVoaXZlL3YxL2NhdGFsb2cucHJvdG8SB2hpdmUudjEi2AIKC0NhdGFsb2dIaXZlEg8KB2hpdmVfaWQYASABKAkSMAoGbGFiZWxzGAIgAygLMiAuaGl2ZS52MS5DYXRhbG9nSGl2ZS5MYWJlbHNFbnRyeRITCgtkZXNjcmlwdGlvbhgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCglsYXN0X3NlZW4YBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWxhc3RfcGVlchgHIAEoCRIOCgZvbmxpbmUYCCABKAgSEAoIY29yZG9uZWQYCSABKAgaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKkAQoTUmVnaXN0ZXJIaXZlUmVxdWVzdBIPCgdoaXZlX2lkGAEgASgJEjgKBmxhYmVscxgCIAMoCzIoLmhpdmUudjEuUmVnaXN0ZXJIaXZlUmVxdWVzdC5MYWJlbHNFbnRyeRITCgtkZXNjcmlwdGlvbhgDIAEoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIjoKFFJlZ2lzdGVySGl2ZVJlc3BvbnNlEiIKBGhpdmUYASABKAsyFC5oaXZlLnYxLkNhdGFsb2dIaXZlIigKFUdldENhdGFsb2dIaXZlUmVxdWVzdBIPCgdoaXZlX2lkGAEgASgJIjwKFkdldENhdGFsb2dIaXZlUmVzcG9uc2USIgoEaGl2ZRgBIAEoCzIULmhpdmUudjEuQ2F0YWxvZ0hpdmUijAEKF0xpc3RDYXRhbG9nSGl2ZXNSZXF1ZXN0EkAKCHNlbGVjdG9yGAEgAygLMi4uaGl2ZS52MS5MaXN0Q2F0YWxvZ0hpdmVzUmVxdWVzdC5TZWxlY3RvckVudHJ5Gi8KDVNlbGVjdG9yRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASI/ChhMaXN0Q2F0YWxvZ0hpdmVzUmVzcG9uc2USIwoFaGl2ZXMYASADKAsyFC5oaXZlLnYxLkNhdGFsb2dIaXZlImgKEVVwZGF0ZUhpdmVSZXF1ZXN0EiIKBGhpdmUYASABKAsyFC5oaXZlLnYxLkNhdGFsb2dIaXZlEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayI4ChJVcGRhdGVIaXZlUmVzcG9uc2USIgoEaGl2ZRgBIAEoCzIULmhpdmUudjEuQ2F0YWxvZ0hpdmUiKAoVRGVyZWdpc3RlckhpdmVSZXF1ZXN0Eg8KB2hpdmVfaWQYASABKAkiKQoWRGVyZWdpc3RlckhpdmVSZXNwb25zZRIPCgdyZW1vdmVkGAEgASgIIigKFUlzc3VlSGl2ZVRva2VuUmVxdWVzdBIPCgdoaXZlX2lkGAEgASgJIjkKFklzc3VlSGl2ZVRva2VuUmVzcG9uc2USDQoFdG9rZW4YASABKAkSEAoIdG9rZW5faWQYAiABKAkiOwoWUmV2b2tlSGl2ZVRva2VuUmVxdWVzdBIPCgdoaXZlX2lkGAEgASgJEhAKCHRva2VuX2lkGAIgASgJIioKF1Jldm9rZUhpdmVUb2tlblJlc3BvbnNlEg8KB3Jldm9rZWQYASABKAgiKAoVTGlzdEhpdmVUb2tlbnNSZXF1ZXN0Eg8KB2hpdmVfaWQYASABKAkifwoJSGl2ZVRva2VuEhAKCHRva2VuX2lkGAEgASgJEi4KCmNyZWF0ZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGxhc3RfdXNlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiPAoWTGlzdEhpdmVUb2tlbnNSZXNwb25zZRIiCgZ0b2tlbnMYASADKAsyEi5oaXZlLnYxLkhpdmVUb2tlbjKcBQoLSGl2ZUNhdGFsb2cSSwoMUmVnaXN0ZXJIaXZlEhwuaGl2ZS52MS5SZWdpc3RlckhpdmVSZXF1ZXN0Gh0uaGl2ZS52MS5SZWdpc3RlckhpdmVSZXNwb25zZRJRCg5HZXRDYXRhbG9nSGl2ZRIeLmhpdmUudjEuR2V0Q2F0YWxvZ0hpdmVSZXF1ZXN0Gh8uaGl2ZS52MS5HZXRDYXRhbG9nSGl2ZVJlc3BvbnNlElcKEExpc3RDYXRhbG9nSGl2ZXMSIC5oaXZlLnYxLkxpc3RDYXRhbG9nSGl2ZXNSZXF1ZXN0GiEuaGl2ZS52MS5MaXN0Q2F0YWxvZ0hpdmVzUmVzcG9uc2USRQoKVXBkYXRlSGl2ZRIaLmhpdmUudjEuVXBkYXRlSGl2ZVJlcXVlc3QaGy5oaXZlLnYxLlVwZGF0ZUhpdmVSZXNwb25zZRJRCg5EZXJlZ2lzdGVySGl2ZRIeLmhpdmUudjEuRGVyZWdpc3RlckhpdmVSZXF1ZXN0Gh8uaGl2ZS52MS5EZXJlZ2lzdGVySGl2ZVJlc3BvbnNlElEKDklzc3VlSGl2ZVRva2VuEh4uaGl2ZS52MS5Jc3N1ZUhpdmVUb2tlblJlcXVlc3QaHy5oaXZlLnYxLklzc3VlSGl2ZVRva2VuUmVzcG9uc2USVAoPUmV2b2tlSGl2ZVRva2VuEh8uaGl2ZS52MS5SZXZva2VIaXZlVG9rZW5SZXF1ZXN0GiAuaGl2ZS52MS5SZXZva2VIaXZlVG9rZW5SZXNwb25zZRJRCg5MaXN0SGl2ZVRva2VucxIeLmhpdmUudjEuTGlzdEhpdmVUb2tlbnNSZXF1ZXN0Gh8uaGl2ZS52MS5MaXN0SGl2ZVRva2Vuc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+  fileDesc("ChVoaXZlL3YxL2NhdGFsb2cucHJvdG8SB2hpdmUudjEi2AIKC0NhdGFsb2dIaXZlEg8KB2hpdmVfaWQYASABKAkSMAoGbGFiZWxzGAIgAygLMiAuaGl2ZS52MS5DYXRhbG9nSGl2ZS5MYWJlbHNFbnRyeRITCgtkZXNjcmlwdGlvbhgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCglsYXN0X3NlZW4YBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWxhc3RfcGVlchgHIAEoCRIOCgZvbmxpbmUYCCABKAgSEAoIY29yZG9uZWQYCSABKAgaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKkAQoTUmVnaXN0ZXJIaXZlUmVxdWVzdBIPCgdoaXZlX2lkGAEgASgJEjgKBmxhYmVscxgCIAMoCzIoLmhpdmUudjEuUmVnaXN0ZXJIaXZlUmVxdWVzdC5MYWJlbHNFbnRyeRITCgtkZXNjcmlwdGlvbhgDIAEoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIjoKFFJlZ2lzdGVySGl2ZVJlc3BvbnNlEiIKBGhpdmUYASABKAsyFC5oaXZlLnYxLkNhdGFsb2dIaXZlIigKFUdldENhdGFsb2dIaXZlUmVxdWVzdBIPCgdoaXZlX2lkGAEgASgJIjwKFkdldENhdGFsb2dIaXZlUmVzcG9uc2USIgoEaGl2ZRgBIAEoCzIULmhpdmUudjEuQ2F0YWxvZ0hpdmUijAEKF0xpc3RDYXRhbG9nSGl2ZXNSZXF1ZXN0EkAKCHNlbGVjdG9yGAEgAygLMi4uaGl2ZS52MS5MaXN0Q2F0YWxvZ0hpdmVzUmVxdWVzdC5TZWxlY3RvckVudHJ5Gi8KDVNlbGVjdG9yRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASI/ChhMaXN0Q2F0YWxvZ0hpdmVzUmVzcG9uc2USIwoFaGl2ZXMYASADKAsyFC5oaXZlLnYxLkNhdGFsb2dIaXZlImgKEVVwZGF0ZUhpdmVSZXF1ZXN0EiIKBGhpdmUYASABKAsyFC5oaXZlLnYxLkNhdGFsb2dIaXZlEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayI4ChJVcGRhdGVIaXZlUmVzcG9uc2USIgoEaGl2ZRgBIAEoCzIULmhpdmUudjEuQ2F0YWxvZ0hpdmUiKAoVRGVyZWdpc3RlckhpdmVSZXF1ZXN0Eg8KB2hpdmVfaWQYASABKAkiKQoWRGVyZWdpc3RlckhpdmVSZXNwb25zZRIPCgdyZW1vdmVkGAEgASgIIigKFUlzc3VlSGl2ZVRva2VuUmVxdWVzdBIPCgdoaXZlX2lkGAEgASgJIjkKFklzc3VlSGl2ZVRva2VuUmVzcG9uc2USDQoFdG9rZW4YASABKAkSEAoIdG9rZW5faWQYAiABKAkiOwoWUmV2b2tlSGl2ZVRva2VuUmVxdWVzdBIPCgdoaXZlX2lkGAEgASgJEhAKCHRva2VuX2lkGAIgASgJIioKF1Jldm9rZUhpdmVUb2tlblJlc3BvbnNlEg8KB3Jldm9rZWQYASABKAgiKAoVTGlzdEhpdmVUb2tlbnNSZXF1ZXN0Eg8KB2hpdmVfaWQYASABKAkifwoJSGl2ZVRva2VuEhAKCHRva2VuX2lkGAEgASgJEi4KCmNyZWF0ZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGxhc3RfdXNlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiPAoWTGlzdEhpdmVUb2tlbnNSZXNwb25zZRIiCgZ0b2tlbnMYASADKAsyEi5oaXZlLnYxLkhpdmVUb2tlbiIkChFDb3Jkb25IaXZlUmVxdWVzdBIPCgdoaXZlX2lkGAEgASgJIjgKEkNvcmRvbkhpdmVSZXNwb25zZRIiCgRoaXZlGAEgASgLMhQuaGl2ZS52MS5DYXRhbG9nSGl2ZSImChNVbmNvcmRvbkhpdmVSZXF1ZXN0Eg8KB2hpdmVfaWQYASABKAkiOgoUVW5jb3Jkb25IaXZlUmVzcG9uc2USIgoEaGl2ZRgBIAEoCzIULmhpdmUudjEuQ2F0YWxvZ0hpdmUysAYKC0hpdmVDYXRhbG9nEksKDFJlZ2lzdGVySGl2ZRIcLmhpdmUudjEuUmVnaXN0ZXJIaXZlUmVxdWVzdBodLmhpdmUudjEuUmVnaXN0ZXJIaXZlUmVzcG9uc2USUQoOR2V0Q2F0YWxvZ0hpdmUSHi5oaXZlLnYxLkdldENhdGFsb2dIaXZlUmVxdWVzdBofLmhpdmUudjEuR2V0Q2F0YWxvZ0hpdmVSZXNwb25zZRJXChBMaXN0Q2F0YWxvZ0hpdmVzEiAuaGl2ZS52MS5MaXN0Q2F0YWxvZ0hpdmVzUmVxdWVzdBohLmhpdmUudjEuTGlzdENhdGFsb2dIaXZlc1Jlc3BvbnNlEkUKClVwZGF0ZUhpdmUSGi5oaXZlLnYxLlVwZGF0ZUhpdmVSZXF1ZXN0GhsuaGl2ZS52MS5VcGRhdGVIaXZlUmVzcG9uc2USUQoORGVyZWdpc3RlckhpdmUSHi5oaXZlLnYxLkRlcmVnaXN0ZXJIaXZlUmVxdWVzdBofLmhpdmUudjEuRGVyZWdpc3RlckhpdmVSZXNwb25zZRJRCg5Jc3N1ZUhpdmVUb2tlbhIeLmhpdmUudjEuSXNzdWVIaXZlVG9rZW5SZXF1ZXN0Gh8uaGl2ZS52MS5Jc3N1ZUhpdmVUb2tlblJlc3BvbnNlElQKD1Jldm9rZUhpdmVUb2tlbhIfLmhpdmUudjEuUmV2b2tlSGl2ZVRva2VuUmVxdWVzdBogLmhpdmUudjEuUmV2b2tlSGl2ZVRva2VuUmVzcG9uc2USUQoOTGlzdEhpdmVUb2tlbnMSHi5oaXZlLnYxLkxpc3RIaXZlVG9rZW5zUmVxdWVzdBofLmhpdmUudjEuTGlzdEhpdmVUb2tlbnNSZXNwb25zZRJFCgpDb3Jkb25IaXZlEhouaGl2ZS52MS5Db3Jkb25IaXZlUmVxdWVzdBobLmhpdmUudjEuQ29yZG9uSGl2ZVJlc3BvbnNlEksKDFVuY29yZG9uSGl2ZRIcLmhpdmUudjEuVW5jb3Jkb25IaXZlUmVxdWVzdBodLmhpdmUudjEuVW5jb3Jkb25IaXZlUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * One hive as the catalog knows it.
@@ -441,6 +441,74 @@ export const ListHiveTokensResponseSchema: GenMessage<ListHiveTokensResponse> = 
   messageDesc(file_hive_v1_catalog, 17);
 
 /**
+ * @generated from message hive.v1.CordonHiveRequest
+ */
+export type CordonHiveRequest = Message<"hive.v1.CordonHiveRequest"> & {
+  /**
+   * @generated from field: string hive_id = 1;
+   */
+  hiveId: string;
+};
+
+/**
+ * Describes the message hive.v1.CordonHiveRequest.
+ * Use `create(CordonHiveRequestSchema)` to create a new message.
+ */
+export const CordonHiveRequestSchema: GenMessage<CordonHiveRequest> = /*@__PURE__*/
+  messageDesc(file_hive_v1_catalog, 18);
+
+/**
+ * @generated from message hive.v1.CordonHiveResponse
+ */
+export type CordonHiveResponse = Message<"hive.v1.CordonHiveResponse"> & {
+  /**
+   * @generated from field: hive.v1.CatalogHive hive = 1;
+   */
+  hive?: CatalogHive | undefined;
+};
+
+/**
+ * Describes the message hive.v1.CordonHiveResponse.
+ * Use `create(CordonHiveResponseSchema)` to create a new message.
+ */
+export const CordonHiveResponseSchema: GenMessage<CordonHiveResponse> = /*@__PURE__*/
+  messageDesc(file_hive_v1_catalog, 19);
+
+/**
+ * @generated from message hive.v1.UncordonHiveRequest
+ */
+export type UncordonHiveRequest = Message<"hive.v1.UncordonHiveRequest"> & {
+  /**
+   * @generated from field: string hive_id = 1;
+   */
+  hiveId: string;
+};
+
+/**
+ * Describes the message hive.v1.UncordonHiveRequest.
+ * Use `create(UncordonHiveRequestSchema)` to create a new message.
+ */
+export const UncordonHiveRequestSchema: GenMessage<UncordonHiveRequest> = /*@__PURE__*/
+  messageDesc(file_hive_v1_catalog, 20);
+
+/**
+ * @generated from message hive.v1.UncordonHiveResponse
+ */
+export type UncordonHiveResponse = Message<"hive.v1.UncordonHiveResponse"> & {
+  /**
+   * @generated from field: hive.v1.CatalogHive hive = 1;
+   */
+  hive?: CatalogHive | undefined;
+};
+
+/**
+ * Describes the message hive.v1.UncordonHiveResponse.
+ * Use `create(UncordonHiveResponseSchema)` to create a new message.
+ */
+export const UncordonHiveResponseSchema: GenMessage<UncordonHiveResponse> = /*@__PURE__*/
+  messageDesc(file_hive_v1_catalog, 21);
+
+/**
  * The durable catalog of hives.
  *
  * @generated from service hive.v1.HiveCatalog
@@ -528,6 +596,27 @@ export const HiveCatalog: GenService<{
     methodKind: "unary";
     input: typeof ListHiveTokensRequestSchema;
     output: typeof ListHiveTokensResponseSchema;
+  },
+  /**
+   * Stops scheduling on a hive (admin, persisted): its workers stay listed but are never picked. NOT_FOUND for a
+   * hive not in the catalog.
+   *
+   * @generated from rpc hive.v1.HiveCatalog.CordonHive
+   */
+  cordonHive: {
+    methodKind: "unary";
+    input: typeof CordonHiveRequestSchema;
+    output: typeof CordonHiveResponseSchema;
+  },
+  /**
+   * Lets a cordoned hive's workers be picked again. NOT_FOUND for a hive not in the catalog.
+   *
+   * @generated from rpc hive.v1.HiveCatalog.UncordonHive
+   */
+  uncordonHive: {
+    methodKind: "unary";
+    input: typeof UncordonHiveRequestSchema;
+    output: typeof UncordonHiveResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_hive_v1_catalog, 0);

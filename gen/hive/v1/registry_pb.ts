@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hive/v1/registry.proto.
  */
 export const file_hive_v1_registry: GenFile = /*@__PURE__*/
-  fileDesc("ChZoaXZlL3YxL3JlZ2lzdHJ5LnByb3RvEgdoaXZlLnYxIr0DCgtXb3JrZXJTdGF0ZRIRCgl3b3JrZXJfaWQYASABKAkSJAoFc3RhdGUYAiABKA4yFS5oaXZlLnYxLldvcmtlclN0YXR1cxILCgN1cmwYAyABKAkSFQoIbW9kZWxfaWQYBCABKAlIAIgBARIhCgdiYWNrZW5kGAUgASgOMhAuaGl2ZS52MS5CYWNrZW5kEhYKCWRldmljZV9pZBgGIAEoDUgBiAEBEhcKCnZyYW1fYnl0ZXMYByABKARIAogBARIWCglyYW1fYnl0ZXMYCCABKARIA4gBARIYCgtjcHVfcGVyY2VudBgJIAEoAkgEiAEBEhgKC2dwdV9wZXJjZW50GAogASgCSAWIAQESJQoGaGVhbHRoGAsgASgOMhUuaGl2ZS52MS5IZWFsdGhTdGF0dXMSMgoObGFzdF9oZWFydGJlYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgsKCV9tb2RlbF9pZEIMCgpfZGV2aWNlX2lkQg0KC192cmFtX2J5dGVzQgwKCl9yYW1fYnl0ZXNCDgoMX2NwdV9wZXJjZW50Qg4KDF9ncHVfcGVyY2VudCJmCgZEZXZpY2USEQoJZGV2aWNlX2lkGAEgASgNEiEKB2JhY2tlbmQYAiABKA4yEC5oaXZlLnYxLkJhY2tlbmQSDAoEbmFtZRgDIAEoCRIYChB2cmFtX3RvdGFsX2J5dGVzGAQgASgEIvYBChRIaXZlSGVhcnRiZWF0UGF5bG9hZBIPCgdoaXZlX2lkGAEgASgJEi0KCXRpbWVzdGFtcBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJQoHd29ya2VycxgDIAMoCzIULmhpdmUudjEuV29ya2VyU3RhdGUSEAoIc2VxdWVuY2UYBCABKAQSIAoHZGV2aWNlcxgFIAMoCzIPLmhpdmUudjEuRGV2aWNlEhwKD3JhbV90b3RhbF9ieXRlcxgGIAEoBEgAiAEBEhEKCXVuY2hhbmdlZBgHIAEoCEISChBfcmFtX3RvdGFsX2J5dGVzIqkBCgxIZWFydGJlYXRBY2sSEAoIc2VxdWVuY2UYASABKAQSEAoIYWNjZXB0ZWQYAiABKAgSDQoFZXJyb3IYAyABKAkSNQoSaGVhcnRiZWF0X2ludGVydmFsGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi8KC3JlY2VpdmVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJZCgtXb3JrZXJFbnRyeRIPCgdoaXZlX2lkGAEgASgJEiQKBndvcmtlchgCIAEoCzIULmhpdmUudjEuV29ya2VyU3RhdGUSEwoLaGl2ZV9vbmxpbmUYAyABKAgingEKCVJlc291cmNlcxIUCgx3b3JrZXJfY291bnQYASABKA0SFwoPdnJhbV91c2VkX2J5dGVzGAIgASgEEhYKDnJhbV91c2VkX2J5dGVzGAMgASgEEhgKEHZyYW1fdG90YWxfYnl0ZXMYBCABKAQSFwoPdnJhbV9mcmVlX2J5dGVzGAUgASgEEhcKD3JhbV90b3RhbF9ieXRlcxgGIAEoBCKuAgoJSGl2ZVN0YXRlEg8KB2hpdmVfaWQYASABKAkSJQoHd29ya2VycxgCIAMoCzIULmhpdmUudjEuV29ya2VyU3RhdGUSFAoMd29ya2VyX2NvdW50GAMgASgNEg4KBm9ubGluZRgEIAEoCBIyCg5sYXN0X2hlYXJ0YmVhdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNAoQc2VuZGVyX3RpbWVzdGFtcBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIc2VxdWVuY2UYByABKAQSJQoJcmVzb3VyY2VzGAggASgLMhIuaGl2ZS52MS5SZXNvdXJjZXMSIAoHZGV2aWNlcxgJIAMoCzIPLmhpdmUudjEuRGV2aWNlIiYKE0dldEhpdmVTdGF0ZVJlcXVlc3QSDwoHaGl2ZV9pZBgBIAEoCSI4ChRHZXRIaXZlU3RhdGVSZXNwb25zZRIgCgRoaXZlGAEgASgLMhIuaGl2ZS52MS5IaXZlU3RhdGUiVQoWTGlzdEFjdGl2ZUhpdmVzUmVxdWVzdBIvCgdtYXhfYWdlGAEgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uSACIAQFCCgoIX21heF9hZ2UiKwoXTGlzdEFjdGl2ZUhpdmVzUmVzcG9uc2USEAoIaGl2ZV9pZHMYASADKAkiFQoTTGlzdEFsbEhpdmVzUmVxdWVzdCIoChRMaXN0QWxsSGl2ZXNSZXNwb25zZRIQCghoaXZlX2lkcxgBIAMoCSIvChxHZXRBdmFpbGFibGVSZXNvdXJjZXNSZXF1ZXN0Eg8KB2hpdmVfaWQYASABKAkiRgodR2V0QXZhaWxhYmxlUmVzb3VyY2VzUmVzcG9uc2USJQoJcmVzb3VyY2VzGAEgASgLMhIuaGl2ZS52MS5SZXNvdXJjZXMiJAoRUmVtb3ZlSGl2ZVJlcXVlc3QSDwoHaGl2ZV9pZBgBIAEoCSIlChJSZW1vdmVIaXZlUmVzcG9uc2USDwoHcmVtb3ZlZBgBIAEoCCIoChVHZXRXb3JrZXJDb3VudFJlcXVlc3QSDwoHaGl2ZV9pZBgBIAEoCSInChZHZXRXb3JrZXJDb3VudFJlc3BvbnNlEg0KBWNvdW50GAEgASgNImMKE0lzSGl2ZU9ubGluZVJlcXVlc3QSDwoHaGl2ZV9pZBgBIAEoCRIvCgdtYXhfYWdlGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uSACIAQFCCgoIX21heF9hZ2UiJgoUSXNIaXZlT25saW5lUmVzcG9uc2USDgoGb25saW5lGAEgASgIIhIKEEhpdmVDb3VudFJlcXVlc3QiIgoRSGl2ZUNvdW50UmVzcG9uc2USDQoFY291bnQYASABKA0iJQoQR2V0V29ya2VyUmVxdWVzdBIRCgl3b3JrZXJfaWQYASABKAkiOAoRR2V0V29ya2VyUmVzcG9uc2USIwoFZW50cnkYASABKAsyFC5oaXZlLnYxLldvcmtlckVudHJ5IigKE0dldFdvcmtlclVybFJlcXVlc3QSEQoJd29ya2VyX2lkGAEgASgJIjQKFEdldFdvcmtlclVybFJlc3BvbnNlEgsKA3VybBgBIAEoCRIPCgdoaXZlX2lkGAIgASgJIhcKFUxpc3RBbGxXb3JrZXJzUmVxdWVzdCI/ChZMaXN0QWxsV29ya2Vyc1Jlc3BvbnNlEiUKB3dvcmtlcnMYASADKAsyFC5oaXZlLnYxLldvcmtlckVudHJ5IjEKFkZpbmRJZGxlV29ya2Vyc1JlcXVlc3QSFwoPaW5jbHVkZV9vZmZsaW5lGAEgASgIIkAKF0ZpbmRJZGxlV29ya2Vyc1Jlc3BvbnNlEiUKB3dvcmtlcnMYASADKAsyFC5oaXZlLnYxLldvcmtlckVudHJ5IkYKGUZpbmRXb3JrZXJzQnlNb2RlbFJlcXVlc3QSEAoIbW9kZWxfaWQYASABKAkSFwoPaW5jbHVkZV9vZmZsaW5lGAIgASgIIkMKGkZpbmRXb3JrZXJzQnlNb2RlbFJlc3BvbnNlEiUKB3dvcmtlcnMYASADKAsyFC5oaXZlLnYxLldvcmtlckVudHJ5IlkKG0ZpbmRXb3JrZXJzQnlCYWNrZW5kUmVxdWVzdBIhCgdiYWNrZW5kGAEgASgOMhAuaGl2ZS52MS5CYWNrZW5kEhcKD2luY2x1ZGVfb2ZmbGluZRgCIAEoCCJFChxGaW5kV29ya2Vyc0J5QmFja2VuZFJlc3BvbnNlEiUKB3dvcmtlcnMYASADKAsyFC5oaXZlLnYxLldvcmtlckVudHJ5IjEKHUZpbmRCZXN0V29ya2VyRm9yTW9kZWxSZXF1ZXN0EhAKCG1vZGVsX2lkGAEgASgJIlsKHkZpbmRCZXN0V29ya2VyRm9yTW9kZWxSZXNwb25zZRIjCgVlbnRyeRgBIAEoCzIULmhpdmUudjEuV29ya2VyRW50cnkSFAoMbW9kZWxfbG9hZGVkGAIgASgIIhkKF1RvdGFsV29ya2VyQ291bnRSZXF1ZXN0IikKGFRvdGFsV29ya2VyQ291bnRSZXNwb25zZRINCgVjb3VudBgBIAEoDSIqChdHZXRXb3JrZXJzT25IaXZlUmVxdWVzdBIPCgdoaXZlX2lkGAEgASgJIkEKGEdldFdvcmtlcnNPbkhpdmVSZXNwb25zZRIlCgd3b3JrZXJzGAEgAygLMhQuaGl2ZS52MS5Xb3JrZXJTdGF0ZSJ5CgxXYXRjaFJlcXVlc3QSFgoOc3RhcnRfcmV2aXNpb24YASABKAQSDQoFZXBvY2gYAiABKAkSDwoHaGl2ZV9pZBgDIAEoCRISCgpoaXZlc19vbmx5GAQgASgIEh0KFWxvYWRfY2hhbmdlX3RocmVzaG9sZBgFIAEoAiKgAQoKV2F0Y2hFdmVudBIQCghyZXZpc2lvbhgBIAEoBBINCgVlcG9jaBgCIAEoCRIlCgR0eXBlGAMgASgOMhcuaGl2ZS52MS5XYXRjaEV2ZW50VHlwZRIPCgdoaXZlX2lkGAQgASgJEhMKC2hpdmVfb25saW5lGAUgASgIEiQKBndvcmtlchgGIAEoCzIULmhpdmUudjEuV29ya2VyU3RhdGUqrQEKDFdvcmtlclN0YXR1cxIdChlXT1JLRVJfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFgoSV09SS0VSX1NUQVRVU19JRExFEAESFgoSV09SS0VSX1NUQVRVU19CVVNZEAISGQoVV09SS0VSX1NUQVRVU19MT0FESU5HEAMSFwoTV09SS0VSX1NUQVRVU19FUlJPUhAEEhoKFldPUktFUl9TVEFUVVNfU1RPUFBJTkcQBSpqCgdCYWNrZW5kEhcKE0JBQ0tFTkRfVU5TUEVDSUZJRUQQABIPCgtCQUNLRU5EX0NQVRABEhAKDEJBQ0tFTkRfQ1VEQRACEhEKDUJBQ0tFTkRfTUVUQUwQAxIQCgxCQUNLRU5EX1JPQ00QBCpkCgxIZWFsdGhTdGF0dXMSHQoZSEVBTFRIX1NUQVRVU19VTlNQRUNJRklFRBAAEhkKFUhFQUxUSF9TVEFUVVNfSEVBTFRIWRABEhoKFkhFQUxUSF9TVEFUVVNfREVHUkFERUQQAiqfAgoOV2F0Y2hFdmVudFR5cGUSIAocV0FUQ0hfRVZFTlRfVFlQRV9VTlNQRUNJRklFRBAAEiAKHFdBVENIX0VWRU5UX1RZUEVfSElWRV9PTkxJTkUQARIhCh1XQVRDSF9FVkVOVF9UWVBFX0hJVkVfT0ZGTElORRACEiEKHVdBVENIX0VWRU5UX1RZUEVfSElWRV9SRU1PVkVEEAMSJAogV0FUQ0hfRVZFTlRfVFlQRV9XT1JLRVJfVVBTRVJURUQQBBIjCh9XQVRDSF9FVkVOVF9UWVBFX1dPUktFUl9SRU1PVkVEEAUSGwoXV0FUQ0hfRVZFTlRfVFlQRV9TWU5DRUQQBhIbChdXQVRDSF9FVkVOVF9UWVBFX1JFU1lOQxAHMqoMCgxIaXZlUmVnaXN0cnkSRQoJSGVhcnRiZWF0Eh0uaGl2ZS52MS5IaXZlSGVhcnRiZWF0UGF5bG9hZBoVLmhpdmUudjEuSGVhcnRiZWF0QWNrKAEwARJLCgxHZXRIaXZlU3RhdGUSHC5oaXZlLnYxLkdldEhpdmVTdGF0ZVJlcXVlc3QaHS5oaXZlLnYxLkdldEhpdmVTdGF0ZVJlc3BvbnNlElQKD0xpc3RBY3RpdmVIaXZlcxIfLmhpdmUudjEuTGlzdEFjdGl2ZUhpdmVzUmVxdWVzdBogLmhpdmUudjEuTGlzdEFjdGl2ZUhpdmVzUmVzcG9uc2USSwoMTGlzdEFsbEhpdmVzEhwuaGl2ZS52MS5MaXN0QWxsSGl2ZXNSZXF1ZXN0Gh0uaGl2ZS52MS5MaXN0QWxsSGl2ZXNSZXNwb25zZRJmChVHZXRBdmFpbGFibGVSZXNvdXJjZXMSJS5oaXZlLnYxLkdldEF2YWlsYWJsZVJlc291cmNlc1JlcXVlc3QaJi5oaXZlLnYxLkdldEF2YWlsYWJsZVJlc291cmNlc1Jlc3BvbnNlEkUKClJlbW92ZUhpdmUSGi5oaXZlLnYxLlJlbW92ZUhpdmVSZXF1ZXN0GhsuaGl2ZS52MS5SZW1vdmVIaXZlUmVzcG9uc2USUQoOR2V0V29ya2VyQ291bnQSHi5oaXZlLnYxLkdldFdvcmtlckNvdW50UmVxdWVzdBofLmhpdmUudjEuR2V0V29ya2VyQ291bnRSZXNwb25zZRJLCgxJc0hpdmVPbmxpbmUSHC5oaXZlLnYxLklzSGl2ZU9ubGluZVJlcXVlc3QaHS5oaXZlLnYxLklzSGl2ZU9ubGluZVJlc3BvbnNlEkIKCUhpdmVDb3VudBIZLmhpdmUudjEuSGl2ZUNvdW50UmVxdWVzdBoaLmhpdmUudjEuSGl2ZUNvdW50UmVzcG9uc2USQgoJR2V0V29ya2VyEhkuaGl2ZS52MS5HZXRXb3JrZXJSZXF1ZXN0GhouaGl2ZS52MS5HZXRXb3JrZXJSZXNwb25zZRJLCgxHZXRXb3JrZXJVcmwSHC5oaXZlLnYxLkdldFdvcmtlclVybFJlcXVlc3QaHS5oaXZlLnYxLkdldFdvcmtlclVybFJlc3BvbnNlElEKDkxpc3RBbGxXb3JrZXJzEh4uaGl2ZS52MS5MaXN0QWxsV29ya2Vyc1JlcXVlc3QaHy5oaXZlLnYxLkxpc3RBbGxXb3JrZXJzUmVzcG9uc2USVAoPRmluZElkbGVXb3JrZXJzEh8uaGl2ZS52MS5GaW5kSWRsZVdvcmtlcnNSZXF1ZXN0GiAuaGl2ZS52MS5GaW5kSWRsZVdvcmtlcnNSZXNwb25zZRJdChJGaW5kV29ya2Vyc0J5TW9kZWwSIi5oaXZlLnYxLkZpbmRXb3JrZXJzQnlNb2RlbFJlcXVlc3QaIy5oaXZlLnYxLkZpbmRXb3JrZXJzQnlNb2RlbFJlc3BvbnNlEmMKFEZpbmRXb3JrZXJzQnlCYWNrZW5kEiQuaGl2ZS52MS5GaW5kV29ya2Vyc0J5QmFja2VuZFJlcXVlc3QaJS5oaXZlLnYxLkZpbmRXb3JrZXJzQnlCYWNrZW5kUmVzcG9uc2USaQoWRmluZEJlc3RXb3JrZXJGb3JNb2RlbBImLmhpdmUudjEuRmluZEJlc3RXb3JrZXJGb3JNb2RlbFJlcXVlc3QaJy5oaXZlLnYxLkZpbmRCZXN0V29ya2VyRm9yTW9kZWxSZXNwb25zZRJXChBUb3RhbFdvcmtlckNvdW50EiAuaGl2ZS52MS5Ub3RhbFdvcmtlckNvdW50UmVxdWVzdBohLmhpdmUudjEuVG90YWxXb3JrZXJDb3VudFJlc3BvbnNlElcKEEdldFdvcmtlcnNPbkhpdmUSIC5oaXZlLnYxLkdldFdvcmtlcnNPbkhpdmVSZXF1ZXN0GiEuaGl2ZS52MS5HZXRXb3JrZXJzT25IaXZlUmVzcG9uc2USNQoFV2F0Y2gSFS5oaXZlLnYxLldhdGNoUmVxdWVzdBoTLmhpdmUudjEuV2F0Y2hFdmVudDABYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChZoaXZlL3YxL3JlZ2lzdHJ5LnByb3RvEgdoaXZlLnYxIu8DCgtXb3JrZXJTdGF0ZRIRCgl3b3JrZXJfaWQYASABKAkSJAoFc3RhdGUYAiABKA4yFS5oaXZlLnYxLldvcmtlclN0YXR1cxILCgN1cmwYAyABKAkSFQoIbW9kZWxfaWQYBCABKAlIAIgBARIhCgdiYWNrZW5kGAUgASgOMhAuaGl2ZS52MS5CYWNrZW5kEhYKCWRldmljZV9pZBgGIAEoDUgBiAEBEhcKCnZyYW1fYnl0ZXMYByABKARIAogBARIWCglyYW1fYnl0ZXMYCCABKARIA4gBARIYCgtjcHVfcGVyY2VudBgJIAEoAkgEiAEBEhgKC2dwdV9wZXJjZW50GAogASgCSAWIAQESJQoGaGVhbHRoGAsgASgOMhUuaGl2ZS52MS5IZWFsdGhTdGF0dXMSMgoObGFzdF9oZWFydGJlYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhwKD21heF9jb25jdXJyZW5jeRgNIAEoDUgGiAEBQgsKCV9tb2RlbF9pZEIMCgpfZGV2aWNlX2lkQg0KC192cmFtX2J5dGVzQgwKCl9yYW1fYnl0ZXNCDgoMX2NwdV9wZXJjZW50Qg4KDF9ncHVfcGVyY2VudEISChBfbWF4X2NvbmN1cnJlbmN5ImYKBkRldmljZRIRCglkZXZpY2VfaWQYASABKA0SIQoHYmFja2VuZBgCIAEoDjIQLmhpdmUudjEuQmFja2VuZBIMCgRuYW1lGAMgASgJEhgKEHZyYW1fdG90YWxfYnl0ZXMYBCABKAQi9gEKFEhpdmVIZWFydGJlYXRQYXlsb2FkEg8KB2hpdmVfaWQYASABKAkSLQoJdGltZXN0YW1wGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIlCgd3b3JrZXJzGAMgAygLMhQuaGl2ZS52MS5Xb3JrZXJTdGF0ZRIQCghzZXF1ZW5jZRgEIAEoBBIgCgdkZXZpY2VzGAUgAygLMg8uaGl2ZS52MS5EZXZpY2USHAoPcmFtX3RvdGFsX2J5dGVzGAYgASgESACIAQESEQoJdW5jaGFuZ2VkGAcgASgIQhIKEF9yYW1fdG90YWxfYnl0ZXMiqQEKDEhlYXJ0YmVhdEFjaxIQCghzZXF1ZW5jZRgBIAEoBBIQCghhY2NlcHRlZBgCIAEoCBINCgVlcnJvchgDIAEoCRI1ChJoZWFydGJlYXRfaW50ZXJ2YWwYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLwoLcmVjZWl2ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlkKC1dvcmtlckVudHJ5Eg8KB2hpdmVfaWQYASABKAkSJAoGd29ya2VyGAIgASgLMhQuaGl2ZS52MS5Xb3JrZXJTdGF0ZRITCgtoaXZlX29ubGluZRgDIAEoCCKeAQoJUmVzb3VyY2VzEhQKDHdvcmtlcl9jb3VudBgBIAEoDRIXCg92cmFtX3VzZWRfYnl0ZXMYAiABKAQSFgoOcmFtX3VzZWRfYnl0ZXMYAyABKAQSGAoQdnJhbV90b3RhbF9ieXRlcxgEIAEoBBIXCg92cmFtX2ZyZWVfYnl0ZXMYBSABKAQSFwoPcmFtX3RvdGFsX2J5dGVzGAYgASgEIq4CCglIaXZlU3RhdGUSDwoHaGl2ZV9pZBgBIAEoCRIlCgd3b3JrZXJzGAIgAygLMhQuaGl2ZS52MS5Xb3JrZXJTdGF0ZRIUCgx3b3JrZXJfY291bnQYAyABKA0SDgoGb25saW5lGAQgASgIEjIKDmxhc3RfaGVhcnRiZWF0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI0ChBzZW5kZXJfdGltZXN0YW1wGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghzZXF1ZW5jZRgHIAEoBBIlCglyZXNvdXJjZXMYCCABKAsyEi5oaXZlLnYxLlJlc291cmNlcxIgCgdkZXZpY2VzGAkgAygLMg8uaGl2ZS52MS5EZXZpY2UiJgoTR2V0SGl2ZVN0YXRlUmVxdWVzdBIPCgdoaXZlX2lkGAEgASgJIjgKFEdldEhpdmVTdGF0ZVJlc3BvbnNlEiAKBGhpdmUYASABKAsyEi5oaXZlLnYxLkhpdmVTdGF0ZSJVChZMaXN0QWN0aXZlSGl2ZXNSZXF1ZXN0Ei8KB21heF9hZ2UYASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25IAIgBAUIKCghfbWF4X2FnZSIrChdMaXN0QWN0aXZlSGl2ZXNSZXNwb25zZRIQCghoaXZlX2lkcxgBIAMoCSIVChNMaXN0QWxsSGl2ZXNSZXF1ZXN0IigKFExpc3RBbGxIaXZlc1Jlc3BvbnNlEhAKCGhpdmVfaWRzGAEgAygJIi8KHEdldEF2YWlsYWJsZVJlc291cmNlc1JlcXVlc3QSDwoHaGl2ZV9pZBgBIAEoCSJGCh1HZXRBdmFpbGFibGVSZXNvdXJjZXNSZXNwb25zZRIlCglyZXNvdXJjZXMYASABKAsyEi5oaXZlLnYxLlJlc291cmNlcyIkChFSZW1vdmVIaXZlUmVxdWVzdBIPCgdoaXZlX2lkGAEgASgJIiUKElJlbW92ZUhpdmVSZXNwb25zZRIPCgdyZW1vdmVkGAEgASgIIigKFUdldFdvcmtlckNvdW50UmVxdWVzdBIPCgdoaXZlX2lkGAEgASgJIicKFkdldFdvcmtlckNvdW50UmVzcG9uc2USDQoFY291bnQYASABKA0iYwoTSXNIaXZlT25saW5lUmVxdWVzdBIPCgdoaXZlX2lkGAEgASgJEi8KB21heF9hZ2UYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25IAIgBAUIKCghfbWF4X2FnZSImChRJc0hpdmVPbmxpbmVSZXNwb25zZRIOCgZvbmxpbmUYASABKAgiEgoQSGl2ZUNvdW50UmVxdWVzdCIiChFIaXZlQ291bnRSZXNwb25zZRINCgVjb3VudBgBIAEoDSIlChBHZXRXb3JrZXJSZXF1ZXN0EhEKCXdvcmtlcl9pZBgBIAEoCSI4ChFHZXRXb3JrZXJSZXNwb25zZRIjCgVlbnRyeRgBIAEoCzIULmhpdmUudjEuV29ya2VyRW50cnkiKAoTR2V0V29ya2VyVXJsUmVxdWVzdBIRCgl3b3JrZXJfaWQYASABKAkiNAoUR2V0V29ya2VyVXJsUmVzcG9uc2USCwoDdXJsGAEgASgJEg8KB2hpdmVfaWQYAiABKAkiFwoVTGlzdEFsbFdvcmtlcnNSZXF1ZXN0Ij8KFkxpc3RBbGxXb3JrZXJzUmVzcG9uc2USJQoHd29ya2VycxgBIAMoCzIULmhpdmUudjEuV29ya2VyRW50cnkiMQoWRmluZElkbGVXb3JrZXJzUmVxdWVzdBIXCg9pbmNsdWRlX29mZmxpbmUYASABKAgiQAoXRmluZElkbGVXb3JrZXJzUmVzcG9uc2USJQoHd29ya2VycxgBIAMoCzIULmhpdmUudjEuV29ya2VyRW50cnkiRgoZRmluZFdvcmtlcnNCeU1vZGVsUmVxdWVzdBIQCghtb2RlbF9pZBgBIAEoCRIXCg9pbmNsdWRlX29mZmxpbmUYAiABKAgiQwoaRmluZFdvcmtlcnNCeU1vZGVsUmVzcG9uc2USJQoHd29ya2VycxgBIAMoCzIULmhpdmUudjEuV29ya2VyRW50cnkiWQobRmluZFdvcmtlcnNCeUJhY2tlbmRSZXF1ZXN0EiEKB2JhY2tlbmQYASABKA4yEC5oaXZlLnYxLkJhY2tlbmQSFwoPaW5jbHVkZV9vZmZsaW5lGAIgASgIIkUKHEZpbmRXb3JrZXJzQnlCYWNrZW5kUmVzcG9uc2USJQoHd29ya2VycxgBIAMoCzIULmhpdmUudjEuV29ya2VyRW50cnkihwIKHUZpbmRCZXN0V29ya2VyRm9yTW9kZWxSZXF1ZXN0EhAKCG1vZGVsX2lkGAEgASgJEg8KB3Jlc2VydmUYAiABKAgSMgoPcmVzZXJ2YXRpb25fdHRsGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhYKDm1pbl92cmFtX2J5dGVzGAQgASgEEkYKCHNlbGVjdG9yGAUgAygLMjQuaGl2ZS52MS5GaW5kQmVzdFdvcmtlckZvck1vZGVsUmVxdWVzdC5TZWxlY3RvckVudHJ5Gi8KDVNlbGVjdG9yRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJzCh5GaW5kQmVzdFdvcmtlckZvck1vZGVsUmVzcG9uc2USIwoFZW50cnkYASABKAsyFC5oaXZlLnYxLldvcmtlckVudHJ5EhQKDG1vZGVsX2xvYWRlZBgCIAEoCBIWCg5yZXNlcnZhdGlvbl9pZBgDIAEoCSI/ChRSZWxlYXNlV29ya2VyUmVxdWVzdBIWCg5yZXNlcnZhdGlvbl9pZBgBIAEoCRIPCgdzdWNjZXNzGAIgASgIIikKFVJlbGVhc2VXb3JrZXJSZXNwb25zZRIQCghyZWxlYXNlZBgBIAEoCCI/ChpSZXBvcnRXb3JrZXJGYWlsdXJlUmVxdWVzdBIRCgl3b3JrZXJfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIlEKG1JlcG9ydFdvcmtlckZhaWx1cmVSZXNwb25zZRIyCg5leGNsdWRlZF91bnRpbBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiGQoXVG90YWxXb3JrZXJDb3VudFJlcXVlc3QiKQoYVG90YWxXb3JrZXJDb3VudFJlc3BvbnNlEg0KBWNvdW50GAEgASgNIioKF0dldFdvcmtlcnNPbkhpdmVSZXF1ZXN0Eg8KB2hpdmVfaWQYASABKAkiQQoYR2V0V29ya2Vyc09uSGl2ZVJlc3BvbnNlEiUKB3dvcmtlcnMYASADKAsyFC5oaXZlLnYxLldvcmtlclN0YXRlInkKDFdhdGNoUmVxdWVzdBIWCg5zdGFydF9yZXZpc2lvbhgBIAEoBBINCgVlcG9jaBgCIAEoCRIPCgdoaXZlX2lkGAMgASgJEhIKCmhpdmVzX29ubHkYBCABKAgSHQoVbG9hZF9jaGFuZ2VfdGhyZXNob2xkGAUgASgCIqABCgpXYXRjaEV2ZW50EhAKCHJldmlzaW9uGAEgASgEEg0KBWVwb2NoGAIgASgJEiUKBHR5cGUYAyABKA4yFy5oaXZlLnYxLldhdGNoRXZlbnRUeXBlEg8KB2hpdmVfaWQYBCABKAkSEwoLaGl2ZV9vbmxpbmUYBSABKAgSJAoGd29ya2VyGAYgASgLMhQuaGl2ZS52MS5Xb3JrZXJTdGF0ZSqtAQoMV29ya2VyU3RhdHVzEh0KGVdPUktFUl9TVEFUVVNfVU5TUEVDSUZJRUQQABIWChJXT1JLRVJfU1RBVFVTX0lETEUQARIWChJXT1JLRVJfU1RBVFVTX0JVU1kQAhIZChVXT1JLRVJfU1RBVFVTX0xPQURJTkcQAxIXChNXT1JLRVJfU1RBVFVTX0VSUk9SEAQSGgoWV09SS0VSX1NUQVRVU19TVE9QUElORxAFKmoKB0JhY2tlbmQSFwoTQkFDS0VORF9VTlNQRUNJRklFRBAAEg8KC0JBQ0tFTkRfQ1BVEAESEAoMQkFDS0VORF9DVURBEAISEQoNQkFDS0VORF9NRVRBTBADEhAKDEJBQ0tFTkRfUk9DTRAEKmQKDEhlYWx0aFN0YXR1cxIdChlIRUFMVEhfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGQoVSEVBTFRIX1NUQVRVU19IRUFMVEhZEAESGgoWSEVBTFRIX1NUQVRVU19ERUdSQURFRBACKp8CCg5XYXRjaEV2ZW50VHlwZRIgChxXQVRDSF9FVkVOVF9UWVBFX1VOU1BFQ0lGSUVEEAASIAocV0FUQ0hfRVZFTlRfVFlQRV9ISVZFX09OTElORRABEiEKHVdBVENIX0VWRU5UX1RZUEVfSElWRV9PRkZMSU5FEAISIQodV0FUQ0hfRVZFTlRfVFlQRV9ISVZFX1JFTU9WRUQQAxIkCiBXQVRDSF9FVkVOVF9UWVBFX1dPUktFUl9VUFNFUlRFRBAEEiMKH1dBVENIX0VWRU5UX1RZUEVfV09SS0VSX1JFTU9WRUQQBRIbChdXQVRDSF9FVkVOVF9UWVBFX1NZTkNFRBAGEhsKF1dBVENIX0VWRU5UX1RZUEVfUkVTWU5DEAcy3A0KDEhpdmVSZWdpc3RyeRJFCglIZWFydGJlYXQSHS5oaXZlLnYxLkhpdmVIZWFydGJlYXRQYXlsb2FkGhUuaGl2ZS52MS5IZWFydGJlYXRBY2soATABEksKDEdldEhpdmVTdGF0ZRIcLmhpdmUudjEuR2V0SGl2ZVN0YXRlUmVxdWVzdBodLmhpdmUudjEuR2V0SGl2ZVN0YXRlUmVzcG9uc2USVAoPTGlzdEFjdGl2ZUhpdmVzEh8uaGl2ZS52MS5MaXN0QWN0aXZlSGl2ZXNSZXF1ZXN0GiAuaGl2ZS52MS5MaXN0QWN0aXZlSGl2ZXNSZXNwb25zZRJLCgxMaXN0QWxsSGl2ZXMSHC5oaXZlLnYxLkxpc3RBbGxIaXZlc1JlcXVlc3QaHS5oaXZlLnYxLkxpc3RBbGxIaXZlc1Jlc3BvbnNlEmYKFUdldEF2YWlsYWJsZVJlc291cmNlcxIlLmhpdmUudjEuR2V0QXZhaWxhYmxlUmVzb3VyY2VzUmVxdWVzdBomLmhpdmUudjEuR2V0QXZhaWxhYmxlUmVzb3VyY2VzUmVzcG9uc2USRQoKUmVtb3ZlSGl2ZRIaLmhpdmUudjEuUmVtb3ZlSGl2ZVJlcXVlc3QaGy5oaXZlLnYxLlJlbW92ZUhpdmVSZXNwb25zZRJRCg5HZXRXb3JrZXJDb3VudBIeLmhpdmUudjEuR2V0V29ya2VyQ291bnRSZXF1ZXN0Gh8uaGl2ZS52MS5HZXRXb3JrZXJDb3VudFJlc3BvbnNlEksKDElzSGl2ZU9ubGluZRIcLmhpdmUudjEuSXNIaXZlT25saW5lUmVxdWVzdBodLmhpdmUudjEuSXNIaXZlT25saW5lUmVzcG9uc2USQgoJSGl2ZUNvdW50EhkuaGl2ZS52MS5IaXZlQ291bnRSZXF1ZXN0GhouaGl2ZS52MS5IaXZlQ291bnRSZXNwb25zZRJCCglHZXRXb3JrZXISGS5oaXZlLnYxLkdldFdvcmtlclJlcXVlc3QaGi5oaXZlLnYxLkdldFdvcmtlclJlc3BvbnNlEksKDEdldFdvcmtlclVybBIcLmhpdmUudjEuR2V0V29ya2VyVXJsUmVxdWVzdBodLmhpdmUudjEuR2V0V29ya2VyVXJsUmVzcG9uc2USUQoOTGlzdEFsbFdvcmtlcnMSHi5oaXZlLnYxLkxpc3RBbGxXb3JrZXJzUmVxdWVzdBofLmhpdmUudjEuTGlzdEFsbFdvcmtlcnNSZXNwb25zZRJUCg9GaW5kSWRsZVdvcmtlcnMSHy5oaXZlLnYxLkZpbmRJZGxlV29ya2Vyc1JlcXVlc3QaIC5oaXZlLnYxLkZpbmRJZGxlV29ya2Vyc1Jlc3BvbnNlEl0KEkZpbmRXb3JrZXJzQnlNb2RlbBIiLmhpdmUudjEuRmluZFdvcmtlcnNCeU1vZGVsUmVxdWVzdBojLmhpdmUudjEuRmluZFdvcmtlcnNCeU1vZGVsUmVzcG9uc2USYwoURmluZFdvcmtlcnNCeUJhY2tlbmQSJC5oaXZlLnYxLkZpbmRXb3JrZXJzQnlCYWNrZW5kUmVxdWVzdBolLmhpdmUudjEuRmluZFdvcmtlcnNCeUJhY2tlbmRSZXNwb25zZRJpChZGaW5kQmVzdFdvcmtlckZvck1vZGVsEiYuaGl2ZS52MS5GaW5kQmVzdFdvcmtlckZvck1vZGVsUmVxdWVzdBonLmhpdmUudjEuRmluZEJlc3RXb3JrZXJGb3JNb2RlbFJlc3BvbnNlEk4KDVJlbGVhc2VXb3JrZXISHS5oaXZlLnYxLlJlbGVhc2VXb3JrZXJSZXF1ZXN0Gh4uaGl2ZS52MS5SZWxlYXNlV29ya2VyUmVzcG9uc2USYAoTUmVwb3J0V29ya2VyRmFpbHVyZRIjLmhpdmUudjEuUmVwb3J0V29ya2VyRmFpbHVyZVJlcXVlc3QaJC5oaXZlLnYxLlJlcG9ydFdvcmtlckZhaWx1cmVSZXNwb25zZRJXChBUb3RhbFdvcmtlckNvdW50EiAuaGl2ZS52MS5Ub3RhbFdvcmtlckNvdW50UmVxdWVzdBohLmhpdmUudjEuVG90YWxXb3JrZXJDb3VudFJlc3BvbnNlElcKEEdldFdvcmtlcnNPbkhpdmUSIC5oaXZlLnYxLkdldFdvcmtlcnNPbkhpdmVSZXF1ZXN0GiEuaGl2ZS52MS5HZXRXb3JrZXJzT25IaXZlUmVzcG9uc2USNQoFV2F0Y2gSFS5oaXZlLnYxLldhdGNoUmVxdWVzdBoTLmhpdmUudjEuV2F0Y2hFdmVudDABYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * One worker (an inference process), as its hive sees it.
@@ -103,6 +103,14 @@ export type WorkerState = Message<"hive.v1.WorkerState"> & {
    * @generated from field: google.protobuf.Timestamp last_heartbeat = 12;
    */
   lastHeartbeat?: Timestamp | undefined;
+
+  /**
+   * Requests this worker takes at once: the reservation slots FindBestWorkerForModel may hand out for it. Absent
+   * means 1.
+   *
+   * @generated from field: optional uint32 max_concurrency = 13;
+   */
+  maxConcurrency?: number | undefined;
 };
 
 /**
@@ -918,6 +926,35 @@ export type FindBestWorkerForModelRequest = Message<"hive.v1.FindBestWorkerForMo
    * @generated from field: string model_id = 1;
    */
   modelId: string;
+
+  /**
+   * Hold one of the picked worker's slots until ReleaseWorker or reservation_ttl; the response's reservation_id
+   * names it.
+   *
+   * @generated from field: bool reserve = 2;
+   */
+  reserve: boolean;
+
+  /**
+   * How long a reservation lives without ReleaseWorker: more than 0, at most 10 min; default 30 s.
+   *
+   * @generated from field: google.protobuf.Duration reservation_ttl = 3;
+   */
+  reservationTtl?: Duration | undefined;
+
+  /**
+   * A worker without the model is picked only when its device has this much free VRAM.
+   *
+   * @generated from field: uint64 min_vram_bytes = 4;
+   */
+  minVramBytes: bigint;
+
+  /**
+   * Only workers of hives whose catalog labels include every entry.
+   *
+   * @generated from field: map<string, string> selector = 5;
+   */
+  selector: { [key: string]: string };
 };
 
 /**
@@ -942,6 +979,13 @@ export type FindBestWorkerForModelResponse = Message<"hive.v1.FindBestWorkerForM
    * @generated from field: bool model_loaded = 2;
    */
   modelLoaded: boolean;
+
+  /**
+   * Set when the request asked to reserve.
+   *
+   * @generated from field: string reservation_id = 3;
+   */
+  reservationId: string;
 };
 
 /**
@@ -950,6 +994,92 @@ export type FindBestWorkerForModelResponse = Message<"hive.v1.FindBestWorkerForM
  */
 export const FindBestWorkerForModelResponseSchema: GenMessage<FindBestWorkerForModelResponse> = /*@__PURE__*/
   messageDesc(file_hive_v1_registry, 36);
+
+/**
+ * @generated from message hive.v1.ReleaseWorkerRequest
+ */
+export type ReleaseWorkerRequest = Message<"hive.v1.ReleaseWorkerRequest"> & {
+  /**
+   * @generated from field: string reservation_id = 1;
+   */
+  reservationId: string;
+
+  /**
+   * Whether the request served under the reservation succeeded; true clears the worker's failure record.
+   *
+   * @generated from field: bool success = 2;
+   */
+  success: boolean;
+};
+
+/**
+ * Describes the message hive.v1.ReleaseWorkerRequest.
+ * Use `create(ReleaseWorkerRequestSchema)` to create a new message.
+ */
+export const ReleaseWorkerRequestSchema: GenMessage<ReleaseWorkerRequest> = /*@__PURE__*/
+  messageDesc(file_hive_v1_registry, 37);
+
+/**
+ * @generated from message hive.v1.ReleaseWorkerResponse
+ */
+export type ReleaseWorkerResponse = Message<"hive.v1.ReleaseWorkerResponse"> & {
+  /**
+   * false when the reservation is unknown or expired.
+   *
+   * @generated from field: bool released = 1;
+   */
+  released: boolean;
+};
+
+/**
+ * Describes the message hive.v1.ReleaseWorkerResponse.
+ * Use `create(ReleaseWorkerResponseSchema)` to create a new message.
+ */
+export const ReleaseWorkerResponseSchema: GenMessage<ReleaseWorkerResponse> = /*@__PURE__*/
+  messageDesc(file_hive_v1_registry, 38);
+
+/**
+ * @generated from message hive.v1.ReportWorkerFailureRequest
+ */
+export type ReportWorkerFailureRequest = Message<"hive.v1.ReportWorkerFailureRequest"> & {
+  /**
+   * @generated from field: string worker_id = 1;
+   */
+  workerId: string;
+
+  /**
+   * What went wrong (connection refused, 5xx, timeout), for the logs; at most 1024 characters.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message hive.v1.ReportWorkerFailureRequest.
+ * Use `create(ReportWorkerFailureRequestSchema)` to create a new message.
+ */
+export const ReportWorkerFailureRequestSchema: GenMessage<ReportWorkerFailureRequest> = /*@__PURE__*/
+  messageDesc(file_hive_v1_registry, 39);
+
+/**
+ * @generated from message hive.v1.ReportWorkerFailureResponse
+ */
+export type ReportWorkerFailureResponse = Message<"hive.v1.ReportWorkerFailureResponse"> & {
+  /**
+   * The worker is not picked before this time.
+   *
+   * @generated from field: google.protobuf.Timestamp excluded_until = 1;
+   */
+  excludedUntil?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message hive.v1.ReportWorkerFailureResponse.
+ * Use `create(ReportWorkerFailureResponseSchema)` to create a new message.
+ */
+export const ReportWorkerFailureResponseSchema: GenMessage<ReportWorkerFailureResponse> = /*@__PURE__*/
+  messageDesc(file_hive_v1_registry, 40);
 
 /**
  * @generated from message hive.v1.TotalWorkerCountRequest
@@ -962,7 +1092,7 @@ export type TotalWorkerCountRequest = Message<"hive.v1.TotalWorkerCountRequest">
  * Use `create(TotalWorkerCountRequestSchema)` to create a new message.
  */
 export const TotalWorkerCountRequestSchema: GenMessage<TotalWorkerCountRequest> = /*@__PURE__*/
-  messageDesc(file_hive_v1_registry, 37);
+  messageDesc(file_hive_v1_registry, 41);
 
 /**
  * @generated from message hive.v1.TotalWorkerCountResponse
@@ -979,7 +1109,7 @@ export type TotalWorkerCountResponse = Message<"hive.v1.TotalWorkerCountResponse
  * Use `create(TotalWorkerCountResponseSchema)` to create a new message.
  */
 export const TotalWorkerCountResponseSchema: GenMessage<TotalWorkerCountResponse> = /*@__PURE__*/
-  messageDesc(file_hive_v1_registry, 38);
+  messageDesc(file_hive_v1_registry, 42);
 
 /**
  * @generated from message hive.v1.GetWorkersOnHiveRequest
@@ -996,7 +1126,7 @@ export type GetWorkersOnHiveRequest = Message<"hive.v1.GetWorkersOnHiveRequest">
  * Use `create(GetWorkersOnHiveRequestSchema)` to create a new message.
  */
 export const GetWorkersOnHiveRequestSchema: GenMessage<GetWorkersOnHiveRequest> = /*@__PURE__*/
-  messageDesc(file_hive_v1_registry, 39);
+  messageDesc(file_hive_v1_registry, 43);
 
 /**
  * @generated from message hive.v1.GetWorkersOnHiveResponse
@@ -1013,7 +1143,7 @@ export type GetWorkersOnHiveResponse = Message<"hive.v1.GetWorkersOnHiveResponse
  * Use `create(GetWorkersOnHiveResponseSchema)` to create a new message.
  */
 export const GetWorkersOnHiveResponseSchema: GenMessage<GetWorkersOnHiveResponse> = /*@__PURE__*/
-  messageDesc(file_hive_v1_registry, 40);
+  messageDesc(file_hive_v1_registry, 44);
 
 /**
  * @generated from message hive.v1.WatchRequest
@@ -1060,7 +1190,7 @@ export type WatchRequest = Message<"hive.v1.WatchRequest"> & {
  * Use `create(WatchRequestSchema)` to create a new message.
  */
 export const WatchRequestSchema: GenMessage<WatchRequest> = /*@__PURE__*/
-  messageDesc(file_hive_v1_registry, 41);
+  messageDesc(file_hive_v1_registry, 45);
 
 /**
  * @generated from message hive.v1.WatchEvent
@@ -1110,7 +1240,7 @@ export type WatchEvent = Message<"hive.v1.WatchEvent"> & {
  * Use `create(WatchEventSchema)` to create a new message.
  */
 export const WatchEventSchema: GenMessage<WatchEvent> = /*@__PURE__*/
-  messageDesc(file_hive_v1_registry, 42);
+  messageDesc(file_hive_v1_registry, 46);
 
 /**
  * What a worker is doing, as its hive sees it.
@@ -1461,8 +1591,11 @@ export const HiveRegistry: GenService<{
     output: typeof FindWorkersByBackendResponseSchema;
   },
   /**
-   * The worker that should serve this model now (eligible: on an online hive, not DEGRADED). No eligible IDLE
-   * worker: RESOURCE_EXHAUSTED when some eligible workers are BUSY or LOADING, else UNAVAILABLE.
+   * The worker that should serve this model now (eligible: on an online hive, not DEGRADED, not cordoned, not
+   * excluded after a failure, with a free reservation slot). Order: model loaded first, then the fewest reserved
+   * slots, then the lowest GPU load. No eligible IDLE worker: RESOURCE_EXHAUSTED when some eligible workers are
+   * BUSY or LOADING (or every slot is reserved), else UNAVAILABLE. With `reserve`, the pick holds a slot until
+   * ReleaseWorker or its TTL.
    *
    * @generated from rpc hive.v1.HiveRegistry.FindBestWorkerForModel
    */
@@ -1470,6 +1603,27 @@ export const HiveRegistry: GenService<{
     methodKind: "unary";
     input: typeof FindBestWorkerForModelRequestSchema;
     output: typeof FindBestWorkerForModelResponseSchema;
+  },
+  /**
+   * Ends a reservation. released = false when unknown or expired.
+   *
+   * @generated from rpc hive.v1.HiveRegistry.ReleaseWorker
+   */
+  releaseWorker: {
+    methodKind: "unary";
+    input: typeof ReleaseWorkerRequestSchema;
+    output: typeof ReleaseWorkerResponseSchema;
+  },
+  /**
+   * A request to this worker failed: it is not picked until excluded_until (1 s, doubling with each failure in a
+   * row, at most 5 min).
+   *
+   * @generated from rpc hive.v1.HiveRegistry.ReportWorkerFailure
+   */
+  reportWorkerFailure: {
+    methodKind: "unary";
+    input: typeof ReportWorkerFailureRequestSchema;
+    output: typeof ReportWorkerFailureResponseSchema;
   },
   /**
    * Workers of every hive in the registry, offline ones not yet evicted included.
