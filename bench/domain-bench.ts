@@ -159,6 +159,7 @@ function schedulingFleet(workers: number, clock: ManualClock): SchedulingIndex {
 function reservingPickFigures(maxMsPerTiming: number): DomainFigure[] {
   const figures: DomainFigure[] = [];
   const perWorkers = new Map<number, number>();
+  const plainPerWorkers = new Map<number, number>();
   const online = (): boolean => true;
   for (const workers of [1_000, 10_000, 100_000]) {
     const clock = new ManualClock();
@@ -187,6 +188,7 @@ function reservingPickFigures(maxMsPerTiming: number): DomainFigure[] {
       detail: `SchedulingIndex.pick with reserve, then ReleaseWorker's release of the oldest; ${timing.ops.toLocaleString('en-US')} ops`,
     });
     const plain = timePerOp(() => index.pick({ modelId: SCHEDULED_MODEL }, online), 1_000, 2_000_000, maxMsPerTiming);
+    plainPerWorkers.set(workers, plain.medianNs);
     figures.push({
       name: `plain pick, ${workers.toLocaleString('en-US')} workers, 1,000 live reservations`,
       value: us(plain.medianNs),
@@ -197,10 +199,16 @@ function reservingPickFigures(maxMsPerTiming: number): DomainFigure[] {
   const small = perWorkers.get(1_000) ?? Number.NaN;
   const large = perWorkers.get(100_000) ?? Number.NaN;
   figures.push({
-    name: 'reserving pick at 100,000 workers / at 1,000 workers',
+    name: 'plain pick at 100,000 workers / at 1,000 workers',
+    value: (plainPerWorkers.get(100_000) ?? Number.NaN) / (plainPerWorkers.get(1_000) ?? Number.NaN),
+    unit: 'x',
+    detail: 'no scan: a pick that looked at every worker would take about 100x as long (the requirement is within 2x)',
+  });
+  figures.push({
+    name: 'reserving pick + release at 100,000 workers / at 1,000 workers',
     value: large / small,
     unit: 'x',
-    detail: 'a pick that scanned the fleet would be about 100x; the requirement is within 2x',
+    detail: 'no scan either, but each reservation moves its worker in four heaps and back (O(log n)), and at 100,000 workers those moves miss the CPU cache',
   });
   return figures;
 }

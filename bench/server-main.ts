@@ -29,9 +29,14 @@ async function main(): Promise<void> {
   let port: number;
   if (kind === 'queen') {
     // The production defaults (as `hive-registry serve` with no flags) but for the catalog, on a free loopback
-    // port, logging nothing; every simulated hive connects from 127.0.0.1, so one address holds them all.
+    // port, logging nothing; every simulated hive connects from 127.0.0.1, so one address holds them all, and the
+    // heartbeat scenarios drive each stream as fast as its acks come back (far above any real hive), so the rate
+    // limit is raised: they measure the heartbeat path, not the throttle.
     const db = process.argv[3] ?? DEFAULT_DB;
-    const parsed = buildServeConfig({ listen: LISTEN, drainTimeoutMs: '1s', db, maxStreamsPerAddress: '10000' }, {});
+    const parsed = buildServeConfig(
+      { listen: LISTEN, drainTimeoutMs: '1s', db, maxStreamsPerAddress: '10000', heartbeatRateLimit: '100000000' },
+      {},
+    );
     if (!parsed.ok) throw new Error(parsed.problems.join('; '));
     const queen = await QueenServer.start(parsed.config, pino({ level: 'silent' }));
     port = queen.port;

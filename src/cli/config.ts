@@ -110,7 +110,7 @@ export const SETTINGS: readonly Setting[] = [
     flag: 'heartbeat-rate-limit',
     env: 'HIVE_REGISTRY_HEARTBEAT_RATE_LIMIT',
     kind: 'count',
-    defaultValue: '20',
+    defaultValue: '1000',
     help: 'most payloads one heartbeat stream may send per heartbeat interval; beyond it they are refused unread (throttled, not disconnected)',
   },
   {

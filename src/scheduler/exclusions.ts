@@ -1,4 +1,4 @@
-import { IndexedHeap, type HeapNode } from './indexed-heap.js';
+import { IndexedHeap } from './indexed-heap.js';
 
 /** First exclusion after a failure, in ms; each further failure in a row doubles it. */
 export const FIRST_EXCLUSION_MS = 1_000;
@@ -23,9 +23,20 @@ export function exclusionMs(failures: number): number {
  * release, or a heartbeat reporting the worker HEALTHY after the exclusion ended. Ends of exclusions come from a
  * heap: `expire(now)` pops exactly those that ended.
  */
+/** A worker's record, and its place in the heap of exclusion ends (-1 once its exclusion ended). */
+interface Entry {
+  readonly record: FailureRecord;
+  index: number;
+}
+
 export class Exclusions {
-  private readonly records = new Map<string, { record: FailureRecord; node?: HeapNode<FailureRecord> }>();
-  private readonly ends = new IndexedHeap<FailureRecord>((a, b) => a.excludedUntil - b.excludedUntil);
+  private readonly records = new Map<string, Entry>();
+  private readonly ends = new IndexedHeap<Entry>((a, b) => a.record.excludedUntil - b.record.excludedUntil, {
+    get: (entry) => entry.index,
+    set: (entry, index) => {
+      entry.index = index;
+    },
+  });
 
   /** Workers with a failure record (excluded now or not). */
   get size(): number {
@@ -45,10 +56,12 @@ export class Exclusions {
   /** One more failure in a row at `now`: the worker is excluded until the returned record's `excludedUntil`. */
   report(workerId: string, now: number): FailureRecord {
     const previous = this.records.get(workerId);
-    if (previous?.node !== undefined) this.ends.remove(previous.node);
+    if (previous !== undefined) this.ends.remove(previous);
     const failures = (previous?.record.failures ?? 0) + 1;
     const record: FailureRecord = { workerId, failures, excludedUntil: now + exclusionMs(failures) };
-    this.records.set(workerId, { record, node: this.ends.insert(record) });
+    const entry: Entry = { record, index: -1 };
+    this.records.set(workerId, entry);
+    this.ends.insert(entry);
     return record;
   }
 
@@ -56,7 +69,7 @@ export class Exclusions {
   clear(workerId: string): boolean {
     const entry = this.records.get(workerId);
     if (entry === undefined) return false;
-    if (entry.node !== undefined) this.ends.remove(entry.node);
+    this.ends.remove(entry);
     this.records.delete(workerId);
     return true;
   }
@@ -64,11 +77,10 @@ export class Exclusions {
   /** Exclusions that ended at `now` (excludedUntil <= now): the records stay, the workers may be picked again. */
   expire(now: number): FailureRecord[] {
     const ended: FailureRecord[] = [];
-    for (let next = this.ends.peek(); next !== undefined && next.excludedUntil <= now; next = this.ends.peek()) {
+    for (let next = this.ends.peek(); next !== undefined && next.record.excludedUntil <= now; next = this.ends.peek()) {
+      // Out of the heap (its index is -1 now); the record stays for the next failure in a row.
       this.ends.pop();
-      const entry = this.records.get(next.workerId);
-      if (entry !== undefined) this.records.set(next.workerId, { record: entry.record });
-      ended.push(next);
+      ended.push(next.record);
     }
     return ended;
   }

@@ -1,4 +1,4 @@
-import { IndexedHeap, type HeapNode } from './indexed-heap.js';
+import { IndexedHeap } from './indexed-heap.js';
 
 /** One live reservation: a slot of a worker held until `expiresAt` (monotonic ms) or its release. */
 export interface Reservation {
@@ -17,10 +17,21 @@ export function slotKey(hiveId: string, workerId: string): string {
  * Live reservations and how many each worker holds. Expiry is a heap on `expiresAt`: `expire(now)` pops exactly
  * the reservations that ended, never scanning the others.
  */
+/** A live reservation and its place in the expiry heap. */
+interface Entry {
+  readonly reservation: Reservation;
+  index: number;
+}
+
 export class Reservations {
-  private readonly byId = new Map<string, { reservation: Reservation; node: HeapNode<Reservation> }>();
+  private readonly byId = new Map<string, Entry>();
   private readonly held = new Map<string, number>();
-  private readonly expiry = new IndexedHeap<Reservation>((a, b) => a.expiresAt - b.expiresAt);
+  private readonly expiry = new IndexedHeap<Entry>((a, b) => a.reservation.expiresAt - b.reservation.expiresAt, {
+    get: (entry) => entry.index,
+    set: (entry, index) => {
+      entry.index = index;
+    },
+  });
 
   constructor(private readonly newId: () => string) {}
 
@@ -39,7 +50,9 @@ export class Reservations {
     let reservationId = this.newId();
     while (this.byId.has(reservationId)) reservationId = this.newId();
     const reservation: Reservation = { reservationId, hiveId, workerId, expiresAt };
-    this.byId.set(reservationId, { reservation, node: this.expiry.insert(reservation) });
+    const entry: Entry = { reservation, index: -1 };
+    this.byId.set(reservationId, entry);
+    this.expiry.insert(entry);
     const key = slotKey(hiveId, workerId);
     this.held.set(key, (this.held.get(key) ?? 0) + 1);
     return reservation;
@@ -49,24 +62,24 @@ export class Reservations {
   release(reservationId: string): Reservation | undefined {
     const entry = this.byId.get(reservationId);
     if (entry === undefined) return undefined;
-    this.drop(entry.reservation, entry.node);
+    this.drop(entry);
     return entry.reservation;
   }
 
   /** Ends every reservation whose time is up at `now` (expiresAt <= now); returns them. */
   expire(now: number): Reservation[] {
     const ended: Reservation[] = [];
-    for (let next = this.expiry.peek(); next !== undefined && next.expiresAt <= now; next = this.expiry.peek()) {
-      const entry = this.byId.get(next.reservationId) as { reservation: Reservation; node: HeapNode<Reservation> };
-      this.drop(entry.reservation, entry.node);
-      ended.push(next);
+    for (let next = this.expiry.peek(); next !== undefined && next.reservation.expiresAt <= now; next = this.expiry.peek()) {
+      this.drop(next);
+      ended.push(next.reservation);
     }
     return ended;
   }
 
-  private drop(reservation: Reservation, node: HeapNode<Reservation>): void {
+  private drop(entry: Entry): void {
+    const { reservation } = entry;
     this.byId.delete(reservation.reservationId);
-    this.expiry.remove(node);
+    this.expiry.remove(entry);
     const key = slotKey(reservation.hiveId, reservation.workerId);
     const count = (this.held.get(key) ?? 1) - 1;
     if (count > 0) this.held.set(key, count);

@@ -3,8 +3,7 @@ import { Exclusions, type FailureRecord } from './exclusions.js';
 import { CandidateHeaps, type HeapPlaces } from './candidate-heaps.js';
 import { HivePolicies, type HivePolicy } from './hive-policies.js';
 import {
-  comparePlain,
-  compareSpread,
+  ABSENT_GPU_PERCENT,
   standingOf,
   type Pick,
   type PickRequest,
@@ -22,14 +21,34 @@ export type { HivePolicy } from './hive-policies.js';
 const SELECTOR_SCAN_HIVES = 64;
 
 /** One worker as the index holds it: mutable, repositioned in its heaps whenever what ranks it changes. */
-interface Slot extends HeapPlaces<Slot> {
+interface Slot extends HeapPlaces {
   readonly hiveId: string;
+  /** `hiveId \0 workerId`: sorts as (hive id, worker id), since \0 is below every id character. */
   readonly key: string;
   worker: Worker;
   reserved: number;
+  /** The worker's GPU load as ranked (absent: 100), copied here so comparisons read one object. */
+  load: number;
   lastPicked: number;
   standing: Standing;
 }
+
+/**
+ * The plain and rotating orders of pickWorker (comparePlain, compareSpread) on slots: the same order, read from
+ * the slot's own fields (heaps compare often, and at 100,000 workers every pointer followed is a cache miss).
+ */
+function compareKeys(a: Slot, b: Slot): number {
+  return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
+}
+const SLOT_ORDERS = {
+  plain: (a: Slot, b: Slot): number =>
+    a.reserved - b.reserved || (a.load === b.load ? 0 : a.load < b.load ? -1 : 1) || compareKeys(a, b),
+  spread: (a: Slot, b: Slot): number =>
+    a.reserved - b.reserved ||
+    (a.load === b.load ? 0 : a.load < b.load ? -1 : 1) ||
+    a.lastPicked - b.lastPicked ||
+    compareKeys(a, b),
+};
 
 /** A hive in the registry, as scheduling needs it. */
 interface HiveEntry {
@@ -69,7 +88,7 @@ function freeVramOf(workers: readonly Worker[], devices: readonly Device[]): Map
 export class SchedulingIndex {
   private readonly hives = new Map<string, HiveEntry>();
   private readonly slotsByWorker = new Map<string, Set<Slot>>();
-  private readonly candidates = new CandidateHeaps<Slot>();
+  private readonly candidates = new CandidateHeaps<Slot>(SLOT_ORDERS);
   private readonly policies = new HivePolicies();
   private readonly reservations: Reservations;
   private readonly exclusions = new Exclusions();
@@ -104,7 +123,19 @@ export class SchedulingIndex {
       let slot = hive.slots.get(worker.workerId);
       if (slot === undefined) {
         const key = slotKey(hiveId, worker.workerId);
-        slot = { hiveId, key, worker, reserved: this.reservations.heldBy(key), lastPicked: 0, standing: 'none' };
+        slot = {
+          hiveId,
+          key,
+          worker,
+          reserved: this.reservations.heldBy(key),
+          load: 0,
+          lastPicked: 0,
+          standing: 'none',
+          modelPlainIndex: -1,
+          modelSpreadIndex: -1,
+          anyPlainIndex: -1,
+          anySpreadIndex: -1,
+        };
         hive.slots.set(worker.workerId, slot);
         let same = this.slotsByWorker.get(worker.workerId);
         if (same === undefined) this.slotsByWorker.set(worker.workerId, (same = new Set()));
@@ -271,6 +302,7 @@ export class SchedulingIndex {
     this.count(hive, slot.standing, -1);
     this.count(hive, standing, 1);
     slot.standing = standing;
+    slot.load = slot.worker.gpuPercent ?? ABSENT_GPU_PERCENT;
     if (standing === 'candidate') this.candidates.place(slot, slot.worker.modelId);
     else this.candidates.remove(slot);
   }
@@ -298,7 +330,7 @@ export class SchedulingIndex {
 
   /** A pick among a few hives' workers (a narrow selector): the same rules, over those workers only. */
   private pickAmong(hiveIds: readonly string[], request: PickRequest, now: number): Pick {
-    const compare = request.reserve === true ? compareSpread : comparePlain;
+    const compare = request.reserve === true ? SLOT_ORDERS.spread : SLOT_ORDERS.plain;
     const minVram = request.minVramBytes ?? 0;
     let withModel: Slot | undefined;
     let fallback: Slot | undefined;

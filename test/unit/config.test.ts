@@ -65,7 +65,7 @@ describe('buildServeConfig', () => {
         maxDevicesPerHive: 64,
         maxStreams: 10_000,
         maxStreamsPerAddress: 1_000,
-        heartbeatRateLimit: 20,
+        heartbeatRateLimit: 1_000,
         unboundStreamTimeoutMs: 10_000,
         maxHives: 10_000,
         maxMessageBytes: 4_194_304,
