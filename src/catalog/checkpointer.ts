@@ -16,11 +16,21 @@ const nodeTimers: Timers = {
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
 };
 
+/**
+ * Told of every flush attempt (metrics), so the catalog needs no metrics library: `flushed` after a flush that
+ * wrote something (those that find nothing pending take no time worth measuring), `failed` after one that threw.
+ */
+export interface CheckpointObserver {
+  flushed(durationMs: number, written: number): void;
+  failed(): void;
+}
+
 export interface CheckpointerOptions {
   /** Time between two flushes while writes succeed. */
   readonly intervalMs: number;
   /** Longest wait between two attempts after failures (the wait doubles with each failure in a row). */
   readonly maxBackoffMs: number;
+  readonly observer?: CheckpointObserver;
 }
 
 /**
@@ -92,6 +102,7 @@ export class Checkpointer {
       written = this.flush();
     } catch (error) {
       this.failures += 1;
+      this.options.observer?.failed();
       const message = error instanceof Error ? error.message : String(error);
       if (kind === 'final') {
         this.logger.error({ err: message, failures: this.failures }, 'final catalog checkpoint failed: the last heartbeat times are lost');
@@ -108,7 +119,9 @@ export class Checkpointer {
       this.failures = 0;
     }
     if (written > 0) {
-      this.logger.debug({ written, ms: Math.round((performance.now() - started) * 1000) / 1000, kind }, 'catalog checkpoint');
+      const ms = performance.now() - started;
+      this.options.observer?.flushed(ms, written);
+      this.logger.debug({ written, ms: Math.round(ms * 1000) / 1000, kind }, 'catalog checkpoint');
     }
     return true;
   }

@@ -42,6 +42,14 @@ export const SETTINGS: readonly Setting[] = [
     help: 'address to listen on, HOST:PORT or [IPv6]:PORT (port 0 picks a free one); loopback unless told otherwise',
   },
   {
+    key: 'httpListen',
+    flag: 'http-listen',
+    env: 'HIVE_REGISTRY_HTTP_LISTEN',
+    kind: 'address',
+    defaultValue: '',
+    help: "HTTP listener for /metrics (Prometheus) and /healthz, HOST:PORT; same TLS and auth as gRPC; '' is off",
+  },
+  {
     key: 'heartbeatIntervalMs',
     flag: 'heartbeat-interval',
     env: 'HIVE_REGISTRY_HEARTBEAT_INTERVAL',
@@ -273,12 +281,33 @@ export function isLoopback(listen: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
+/** The listeners (flag and address) bound beyond loopback: gRPC's, and the HTTP listener's when it is on. */
+export function exposedListeners(config: Pick<ServeConfig, 'listen' | 'httpListen'>): { flag: string; address: string }[] {
+  const listeners = [{ flag: '--listen', address: config.listen }];
+  if (config.httpListen !== undefined && config.httpListen !== '') {
+    listeners.push({ flag: '--http-listen', address: config.httpListen });
+  }
+  return listeners.filter((listener) => !isLoopback(listener.address));
+}
+
 /** What a listener beyond loopback lacks: the flags naming authentication and TLS, when missing. */
 export function exposureGaps(config: Pick<ServeConfig, 'authFilePath' | 'tlsCertPath'>): string[] {
   const missing: string[] = [];
   if (config.authFilePath === '') missing.push('--auth-file');
   if (config.tlsCertPath === '') missing.push('--tls-cert');
   return missing;
+}
+
+/** What an exposed listener without `missing` lets anyone who reaches it do. */
+export function exposureRisk(flag: string, missing: readonly string[]): string {
+  if (flag === '--http-listen') {
+    return missing.includes('--auth-file')
+      ? "read the fleet's metrics"
+      : 'read the tokens of metrics requests on the wire';
+  }
+  return missing.includes('--auth-file')
+    ? 'send heartbeats and call every RPC'
+    : 'read and alter tokens and heartbeats on the wire';
 }
 
 export type ParseResult =
@@ -305,7 +334,8 @@ export function buildServeConfig(
     };
     switch (setting.kind) {
       case 'address': {
-        const bad = checkListen(raw);
+        // A setting that is off by default ('') may be turned off explicitly.
+        const bad = raw === '' && setting.defaultValue === '' ? undefined : checkListen(raw);
         if (bad !== undefined) problem(bad);
         values[setting.key] = raw;
         break;
@@ -352,9 +382,9 @@ export function buildServeConfig(
   const config = values as unknown as ServeConfig;
   if (problems.length === 0) {
     const missing = exposureGaps(config);
-    if (!isLoopback(config.listen) && missing.length > 0 && !config.insecure) {
+    for (const { flag, address } of missing.length > 0 && !config.insecure ? exposedListeners(config) : []) {
       problems.push(
-        `--listen ${config.listen} is beyond loopback, which needs both authentication and TLS, and this configuration has no ${missing.join(' and no ')}: anyone who reaches the address could ${missing.includes('--auth-file') ? 'send heartbeats and call every RPC' : 'read and alter tokens and heartbeats on the wire'}; add them, listen on loopback, or pass --insecure to accept the risk`,
+        `${flag} ${address} is beyond loopback, which needs both authentication and TLS, and this configuration has no ${missing.join(' and no ')}: anyone who reaches the address could ${exposureRisk(flag, missing)}; add them, listen on loopback, or pass --insecure to accept the risk`,
       );
     }
     if ((config.tlsCertPath === '') !== (config.tlsKeyPath === '')) {

@@ -4,7 +4,7 @@ import { CatalogOpenError } from '../catalog/catalog-store.js';
 import { QueenServer } from '../server/queen-server.js';
 import { readFileSync } from 'node:fs';
 import { AuthFileError, parseAuthFile, type Caller } from '../server/callers.js';
-import { LOG_LEVELS, SETTINGS, buildServeConfig, exposureGaps, isLoopback } from './config.js';
+import { LOG_LEVELS, SETTINGS, buildServeConfig, exposedListeners, exposureGaps, exposureRisk } from './config.js';
 import { buildAgentConfig, runAgent, WorkersFileError, type AgentFlags } from './agent-command.js';
 import { runDemo } from './demo.js';
 import { createLogger } from './logger.js';
@@ -62,11 +62,11 @@ async function serve(flags: Record<string, string | undefined>): Promise<void> {
   const config = { ...parsed.config, ...(tls === undefined ? {} : { tls }), ...(callers === undefined ? {} : { callers }) };
   const logger = createLogger(config.logLevel);
   const gaps = exposureGaps(config);
-  if (!isLoopback(config.listen) && gaps.length > 0) {
+  for (const { flag, address } of gaps.length > 0 ? exposedListeners(config) : []) {
     // Only reachable with --insecure (buildServeConfig refuses otherwise): say it at every start.
     logger.warn(
-      { component: 'server', listen: config.listen, missing: gaps },
-      `--insecure: listening beyond loopback without ${gaps.join(' and without ')}; anyone who can reach this address can ${gaps.includes('--auth-file') ? 'send heartbeats and call every RPC' : 'read and alter tokens and heartbeats on the wire'}`,
+      { component: 'server', listen: address, missing: gaps },
+      `--insecure: ${flag} listening beyond loopback without ${gaps.join(' and without ')}; anyone who can reach this address can ${exposureRisk(flag, gaps)}`,
     );
   }
   // Signal handlers go in before the server starts, so a signal during startup still drains cleanly.

@@ -87,16 +87,17 @@ export class HiveRegistry extends RegistryReads {
     }
     const isOnline = this.onlineCheck();
     const claimed = this.hives.get(heartbeat.hiveId)?.claimedMeanwhile;
-    const error = heartbeatRejection(streamRecord, heartbeat, claimed, (workerId) =>
+    const rejection = heartbeatRejection(streamRecord, heartbeat, claimed, (workerId) =>
       this.workerHolders.onlineHolderOtherThan(workerId, heartbeat.hiveId, isOnline),
     );
-    if (error !== undefined) return { accepted: false, error };
+    if (rejection !== undefined) return { accepted: false, ...rejection };
 
     let hive = this.hives.get(heartbeat.hiveId);
     const maxHives = this.options.maxHives ?? Number.POSITIVE_INFINITY;
     if (hive === undefined && this.hives.size >= maxHives) {
       return {
         accepted: false,
+        reason: 'max_hives',
         error: `hive_id: the registry already knows its maximum of ${maxHives} hives; hive ${quote(heartbeat.hiveId)} cannot join until one is removed or evicted`,
       };
     }

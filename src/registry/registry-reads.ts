@@ -1,10 +1,10 @@
 import type { Clock } from '../common/clock.js';
-import type { Worker, WorkerEntry } from '../common/worker.js';
+import type { Worker, WorkerEntry, WorkerStatus } from '../common/worker.js';
 import { EventLog } from './event-log.js';
 import { HiveLeases } from './hive-leases.js';
 import { hiveView, watchedHive, type HiveRecord } from './hive-record.js';
 import { compareIds } from './ids.js';
-import type { HiveView, RegistryEvent, RegistryOptions, WatchedHive, WatchSnapshot } from './types.js';
+import type { FleetCounts, HiveView, RegistryEvent, RegistryOptions, WatchedHive, WatchSnapshot } from './types.js';
 import { WorkerHolders, type OnlineCheck } from './worker-holders.js';
 
 /**
@@ -85,6 +85,26 @@ export abstract class RegistryReads {
     let count = 0;
     for (const hive of this.hives.values()) count += hive.workers.length;
     return count;
+  }
+
+  /** Hives by liveness and online hives' workers by state, in one pass over the registry (a metrics scrape). */
+  fleetCounts(): FleetCounts {
+    const now = this.leases.now();
+    const workersByState: Record<WorkerStatus, number> = {
+      unspecified: 0,
+      idle: 0,
+      busy: 0,
+      loading: 0,
+      error: 0,
+      stopping: 0,
+    };
+    let onlineHives = 0;
+    for (const hive of this.hives.values()) {
+      if (!this.isOnline(hive, now)) continue;
+      onlineHives += 1;
+      for (const worker of hive.workers) workersByState[worker.state] += 1;
+    }
+    return { onlineHives, offlineHives: this.hives.size - onlineHives, workersByState };
   }
 
   /** A snapshot of one hive, or undefined for an unknown hive. */

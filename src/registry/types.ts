@@ -1,4 +1,4 @@
-import type { Device, WallTime, Worker } from '../common/worker.js';
+import type { Device, WallTime, Worker, WorkerStatus } from '../common/worker.js';
 import type { Resources } from './resources.js';
 
 // The registry's public types: what goes in (heartbeats), what comes out (views, outcomes, departures).
@@ -47,10 +47,32 @@ export interface Heartbeat {
 /** A registry-issued handle for one open heartbeat stream. */
 export type StreamId = number;
 
+/**
+ * Why the registry rejected a payload, as a small closed set (metrics count rejections by it; `error` has the
+ * detail): `invalid_payload` the payload contradicts itself (duplicate ids, a tick with workers, a tick first);
+ * `sequence` not above the stream's last accepted one; `wrong_hive` another hive than the stream's; `worker_claimed`
+ * a worker id held by another online hive; `max_hives` a new hive beyond the limit.
+ */
+export type HeartbeatRejectionReason = 'invalid_payload' | 'sequence' | 'wrong_hive' | 'worker_claimed' | 'max_hives';
+
+/** A rejection: its reason class and the message for the ack (naming the field). */
+export interface HeartbeatRejection {
+  readonly reason: HeartbeatRejectionReason;
+  readonly error: string;
+}
+
 /** What became of one payload. A rejection changes nothing in the registry, stream ownership included. */
 export type HeartbeatOutcome =
   | { readonly accepted: true; readonly hiveId: string; readonly superseded?: StreamId }
-  | { readonly accepted: false; readonly error: string };
+  | ({ readonly accepted: false } & HeartbeatRejection);
+
+/** Hives by liveness, and the workers of online hives by state: what a metrics scrape reads. */
+export interface FleetCounts {
+  readonly onlineHives: number;
+  readonly offlineHives: number;
+  /** Workers of offline hives are left out: their state is stale. */
+  readonly workersByState: Readonly<Record<WorkerStatus, number>>;
+}
 
 /** A hive that left the registry (removed or evicted) and the stream that must be ended, if it had one. */
 export interface Departure {

@@ -101,8 +101,9 @@ export class SchedulingIndex {
     this.reservations = new Reservations(newReservationId);
   }
 
-  /** Live reservations. */
+  /** Live reservations (those whose TTL ran out are ended first, as any call does). */
   get reservationCount(): number {
+    this.advance(this.now());
     return this.reservations.size;
   }
 

@@ -69,7 +69,13 @@ export type AccessDecision = { readonly principal: Principal } | { readonly deni
 /** `Bearer <token>`; the scheme is case-insensitive (RFC 6750), the token is one run of visible characters. */
 const BEARER = /^bearer +([\x21-\x7e]+) *$/i;
 
-function roleAllows(role: Role, needed: Role): boolean {
+/** The token of an `authorization` value (gRPC metadata or HTTP header), or undefined when it is not one bearer. */
+export function bearerToken(authorization: string): string | undefined {
+  return BEARER.exec(authorization)?.[1];
+}
+
+/** Whether a caller with `role` may call what needs `needed` (admin includes read). */
+export function roleAllows(role: Role, needed: Role): boolean {
   return role === 'admin' || needed === 'read';
 }
 
@@ -137,7 +143,7 @@ export class AccessControl {
       };
     }
     const value = values.length === 1 ? values[0] : undefined;
-    const token = typeof value === 'string' ? BEARER.exec(value)?.[1] : undefined;
+    const token = typeof value === 'string' ? bearerToken(value) : undefined;
     if (token === undefined) {
       return {
         denied: {
@@ -146,11 +152,21 @@ export class AccessControl {
         },
       };
     }
-    const caller = this.callers.match(tokenSha256(token));
-    if (caller !== undefined) return { principal: { kind: 'caller', name: caller.name, role: caller.role } };
-    const hive = this.hiveTokens.verify(token);
-    if (hive !== undefined) return { principal: { kind: 'hive', hiveId: hive.hiveId, tokenId: hive.tokenId } };
+    const principal = this.principalOf(token);
+    if (principal !== undefined) return { principal };
     return { denied: { code: status.UNAUTHENTICATED, details: `${method}: unknown or revoked token` } };
+  }
+
+  /**
+   * Whose token this is: a caller (hashed once, matched against every caller in constant time), else a live hive
+   * token (the catalog, by hash); undefined when unknown or revoked. Shared by gRPC calls and the HTTP listener.
+   */
+  principalOf(token: string): Principal | undefined {
+    const caller = this.callers.match(tokenSha256(token));
+    if (caller !== undefined) return { kind: 'caller', name: caller.name, role: caller.role };
+    const hive = this.hiveTokens.verify(token);
+    if (hive !== undefined) return { kind: 'hive', hiveId: hive.hiveId, tokenId: hive.tokenId };
+    return undefined;
   }
 }
 

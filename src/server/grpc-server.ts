@@ -14,6 +14,7 @@ import { grpcServiceDefinition } from './grpc-service.js';
 import type { HeartbeatStreams } from './heartbeat-streams.js';
 import { addReflection } from './reflection.js';
 import { registryService } from './registry-service.js';
+import { timeService, type RpcObserver } from './rpc-timing.js';
 import type { WatchStreams } from './watch-streams.js';
 
 /** The health service names we report: '' (the whole server) and our own services. */
@@ -48,6 +49,8 @@ export interface ServedParts {
   readonly clock: Clock;
   /** With auth on: who may call what. Undefined: every call is let in (the loopback default). */
   readonly access?: AccessControl;
+  /** Told of every unary call's code and duration (metrics), refused calls included. */
+  readonly rpcObserver?: RpcObserver;
 }
 
 /** grpc-js server options we set. */
@@ -89,9 +92,13 @@ export function buildGrpcServer(
     ],
   ] as const;
   for (const [service, implementation] of services) {
+    const guarded =
+      parts.access === undefined ? implementation : guardService(service, implementation, parts.access, authLogger);
+    // Timing wraps the access layer, so refused calls are measured with the code their caller gets.
+    const observer = parts.rpcObserver;
     server.addService(
       grpcServiceDefinition(service),
-      parts.access === undefined ? implementation : guardService(service, implementation, parts.access, authLogger),
+      observer === undefined ? guarded : timeService(service, guarded, observer, () => parts.clock.now()),
     );
   }
   const health = new HealthImplementation(Object.fromEntries(HEALTH_NAMES.map((name) => [name, 'SERVING'])));

@@ -11,9 +11,10 @@ import {
   type HiveHeartbeatPayload,
 } from '../../gen/hive/v1/registry_pb.js';
 import type { HiveRegistry } from '../registry/hive-registry.js';
-import type { Heartbeat, StreamId } from '../registry/types.js';
+import type { Heartbeat, HeartbeatRejectionReason, StreamId } from '../registry/types.js';
 import { quote } from '../registry/ids.js';
 import type { Principal } from './access.js';
+import type { HeartbeatObserver, HeartbeatRejectionClass } from './heartbeat-outcomes.js';
 import { wallMsToProto } from './domain-to-proto.js';
 import { payloadToHeartbeat, type PayloadLimits } from './payload-to-heartbeat.js';
 import { serviceError, statusOf, type CallStatus } from './status-map.js';
@@ -99,6 +100,7 @@ export class HeartbeatStreams {
     private readonly logger: Logger,
     private readonly options: HeartbeatStreamsOptions,
     private readonly admission?: HeartbeatAdmission,
+    private readonly observer?: HeartbeatObserver,
   ) {}
 
   /** Open heartbeat streams. */
@@ -260,10 +262,12 @@ export class HeartbeatStreams {
         session.throttled = true;
         this.logger.warn({ hiveId: session.hiveId, peer: session.peer, rateLimit: this.options.rateLimit }, 'heartbeat stream throttled');
       }
+      this.observer?.rejected('throttled');
       this.reply(session, ack);
       return;
     }
     let refused: CallStatus | undefined;
+    let rejection: HeartbeatRejectionClass | undefined;
     try {
       const heartbeat = payloadToHeartbeat(payload, this.options.limits);
       // Admission is asked only before the stream binds: a bound stream's hive was admitted (deregistering it
@@ -279,20 +283,26 @@ export class HeartbeatStreams {
             : undefined;
       if (refusal !== undefined) {
         ack.error = refusal.message;
+        rejection =
+          refusal.reason === 'catalog_full' ? 'max_hives' : refusal.reason === 'other_hive' ? 'wrong_hive' : 'not_admitted';
         refused = {
           code: refusal.reason === 'catalog_full' ? status.RESOURCE_EXHAUSTED : status.PERMISSION_DENIED,
           details: refusal.message,
         };
       } else {
-        this.apply(stream, session, heartbeat, receivedWallMs, ack);
+        rejection = this.apply(stream, session, heartbeat, receivedWallMs, ack);
       }
     } catch (error) {
       if (!(error instanceof DomainError && error.reason === 'invalid_argument')) {
+        this.observer?.rejected('internal');
         this.end(stream, statusOf(error, this.logger, 'Heartbeat'));
         return;
       }
       ack.error = error.message;
+      rejection = 'invalid_payload';
     }
+    if (ack.accepted) this.observer?.accepted();
+    else this.observer?.rejected(rejection ?? 'internal');
     if (!ack.accepted) {
       this.logger.debug({ stream, hiveId: session.hiveId ?? payload.hiveId.slice(0, 128), error: ack.error }, 'heartbeat rejected');
     }
@@ -325,18 +335,18 @@ export class HeartbeatStreams {
     return true;
   }
 
-  /** Hands a validated payload to the registry and fills in the ack. */
+  /** Hands a validated payload to the registry and fills in the ack; the registry's reason when it rejected it. */
   private apply(
     stream: StreamId,
     session: Session,
     heartbeat: Heartbeat,
     receivedWallMs: number,
     ack: HeartbeatAck,
-  ): void {
+  ): HeartbeatRejectionReason | undefined {
     const outcome = this.registry.applyHeartbeat(stream, heartbeat);
     if (!outcome.accepted) {
       ack.error = outcome.error;
-      return;
+      return outcome.reason;
     }
     ack.accepted = true;
     this.admission?.seen(outcome.hiveId, receivedWallMs, session.peer);
@@ -352,5 +362,6 @@ export class HeartbeatStreams {
         details: `superseded by a newer heartbeat stream for hive ${quote(outcome.hiveId)}`,
       });
     }
+    return undefined;
   }
 }

@@ -6,78 +6,20 @@ import { systemClock, type Clock } from '../common/clock.js';
 import { CatalogStore } from '../catalog/catalog-store.js';
 import { Checkpointer } from '../catalog/checkpointer.js';
 import { HiveCatalog } from '../catalog/hive-catalog.js';
-import type { RegistrationMode } from '../catalog/types.js';
 import { HiveRegistry } from '../registry/hive-registry.js';
 import { quote } from '../registry/ids.js';
 import { SchedulingIndex } from '../scheduler/scheduling-index.js';
 import { AccessControl } from './access.js';
 import { CallerTokens, type Caller } from './callers.js';
-import { buildGrpcServer, HEALTH_NAMES, serverCredentials, type ServerTls } from './grpc-server.js';
+import { buildGrpcServer, HEALTH_NAMES, serverCredentials } from './grpc-server.js';
 import { HeartbeatStreams } from './heartbeat-streams.js';
+import { bearerAuthorizer, HttpListener } from './http-listener.js';
+import { QueenMetrics } from './metrics.js';
+import type { QueenOptions, ServerConfig } from './server-config.js';
 import { WatchStreams } from './watch-streams.js';
 
 export type { ServerTls } from './grpc-server.js';
-
-/** Everything the queen's server needs to know; parsed and validated by the CLI, frozen. */
-export interface ServerConfig {
-  /** HOST:PORT to listen on ([v6]:PORT for IPv6); port 0 picks a free port. */
-  readonly listen: string;
-  /** How often hives should send heartbeats (told to them in every ack). */
-  readonly heartbeatIntervalMs: number;
-  /** A hive is offline once its last accepted heartbeat is this old. */
-  readonly offlineAfterMs: number;
-  /** A hive is evicted once its last accepted heartbeat is this old. */
-  readonly evictAfterMs: number;
-  /** How long shutdown waits for calls in flight before cutting them. */
-  readonly drainTimeoutMs: number;
-  /** Most workers one heartbeat may list. */
-  readonly maxWorkersPerHive: number;
-  /** Most devices one heartbeat may list. */
-  readonly maxDevicesPerHive: number;
-  /** Most heartbeat streams open at once. */
-  readonly maxStreams: number;
-  /** Most heartbeat streams open at once from one remote address. */
-  readonly maxStreamsPerAddress: number;
-  /** Most payloads one heartbeat stream may send per heartbeat interval; beyond it they are refused unread. */
-  readonly heartbeatRateLimit: number;
-  /** A heartbeat stream with no accepted payload this long after opening is ended with DEADLINE_EXCEEDED. */
-  readonly unboundStreamTimeoutMs: number;
-  /** Most hives known at once, in the registry and the catalog. */
-  readonly maxHives: number;
-  /** Largest request message accepted, in bytes. */
-  readonly maxMessageBytes: number;
-  /** Registry events kept for watchers resuming from a revision. */
-  readonly watchHistoryEvents: number;
-  /** Events a watcher may fall behind before it is ended with RESOURCE_EXHAUSTED. */
-  readonly watchQueueEvents: number;
-  /** The catalog's SQLite file (created with its folder), or `:memory:` to keep nothing. */
-  readonly db: string;
-  /** `open`: hives join the catalog on their first accepted heartbeat; `required`: only registered hives may. */
-  readonly registration: RegistrationMode;
-  /** How often heartbeat-driven catalog changes (last_seen, last_peer, new hives) are written: one transaction each. */
-  readonly catalogFlushIntervalMs: number;
-  /** HTTP/2 keepalive: a connection is pinged after this long without activity... */
-  readonly keepaliveTimeMs: number;
-  /** ...and closed (its streams ended, its hives offline) when the ping is not answered within this. */
-  readonly keepaliveTimeoutMs: number;
-  /** Serve TLS (and with `clientCa`, mutual TLS); plaintext when absent. */
-  readonly tls?: ServerTls;
-  /**
-   * Auth on: the callers (from the auth file) and their roles; hives need tokens issued by the catalog. Absent:
-   * auth off, every call is let in.
-   */
-  readonly callers?: readonly Caller[];
-}
-
-/** What only embedders and tests change. */
-export interface QueenOptions {
-  /**
-   * Measure event-loop stalls (the sweep timer firing late) and tell the registry, so a stall does not count
-   * toward hives' leases. On by default; tests that drive a manual clock turn it off (their clock jumps are not
-   * stalls).
-   */
-  readonly detectStalls?: boolean;
-}
+export type { QueenOptions, ServerConfig } from './server-config.js';
 
 /**
  * Lateness of the sweep timer beyond which it counts as a stall of the event loop, in ms. Shorter delays (GC,
@@ -115,6 +57,7 @@ export class QueenServer {
     private readonly clock: Clock,
     private readonly detectStalls: boolean,
     private readonly callerTokens: CallerTokens | undefined,
+    private readonly http: HttpListener | undefined,
     /** The registry, for embedding and tests. */
     readonly registry: HiveRegistry,
     /** The catalog, for embedding and tests. */
@@ -173,6 +116,16 @@ export class QueenServer {
       epoch: randomUUID(),
       maxQueuedEvents: config.watchQueueEvents,
     });
+    // Metrics only exist to be scraped: without the HTTP listener nothing is counted.
+    const metrics: QueenMetrics | undefined =
+      config.httpListen === undefined || config.httpListen === ''
+        ? undefined
+        : new QueenMetrics({
+            fleetCounts: () => registry.fleetCounts(),
+            heartbeatStreams: (): number => streams.size,
+            watchStreams: () => watches.size,
+            reservations: () => scheduling.reservationCount,
+          });
     const streams = new HeartbeatStreams(
       registry,
       clock,
@@ -186,12 +139,22 @@ export class QueenServer {
         limits: { maxWorkersPerHive: config.maxWorkersPerHive, maxDevicesPerHive: config.maxDevicesPerHive },
       },
       catalog,
+      metrics?.heartbeats,
     );
     const callerTokens = config.callers === undefined ? undefined : new CallerTokens(config.callers);
     const access =
       callerTokens === undefined ? undefined : new AccessControl(callerTokens, catalog.tokens, () => clock.wallNow());
     const { server, health } = buildGrpcServer(
-      { registry, scheduling, catalog, streams, watches, clock, ...(access === undefined ? {} : { access }) },
+      {
+        registry,
+        scheduling,
+        catalog,
+        streams,
+        watches,
+        clock,
+        ...(access === undefined ? {} : { access }),
+        ...(metrics === undefined ? {} : { rpcObserver: metrics.rpcs }),
+      },
       config,
       logger,
     );
@@ -201,12 +164,30 @@ export class QueenServer {
         error ? reject(error) : resolve(boundPort),
       );
     });
+    let http: HttpListener | undefined;
+    if (metrics !== undefined && config.httpListen !== undefined) {
+      try {
+        http = await HttpListener.start(
+          {
+            listen: config.httpListen,
+            metrics,
+            ...(config.tls === undefined ? {} : { tls: config.tls }),
+            ...(access === undefined ? {} : { authorize: bearerAuthorizer(access) }),
+          },
+          logger.child({ component: 'http' }),
+        );
+      } catch (error) {
+        server.forceShutdown();
+        throw error;
+      }
+    }
 
     const checkpointer = new Checkpointer(
       () => catalog.flush(),
       {
         intervalMs: config.catalogFlushIntervalMs,
         maxBackoffMs: Math.max(MAX_CHECKPOINT_BACKOFF_MS, config.catalogFlushIntervalMs),
+        ...(metrics === undefined ? {} : { observer: metrics.checkpoints }),
       },
       logger.child({ component: 'catalog' }),
     );
@@ -227,6 +208,7 @@ export class QueenServer {
       clock,
       options.detectStalls ?? true,
       callerTokens,
+      http,
       registry,
       catalog,
       port,
@@ -236,6 +218,7 @@ export class QueenServer {
         component: 'server',
         listen: config.listen,
         port,
+        ...(http === undefined ? {} : { httpListen: config.httpListen, httpPort: http.port }),
         tls: config.tls === undefined ? 'off' : config.tls.clientCa === undefined ? 'on' : 'mutual',
         db: catalog.path,
         registration: config.registration,
@@ -308,6 +291,11 @@ export class QueenServer {
     return this.watches.size;
   }
 
+  /** The HTTP listener's bound port; undefined when it is off. */
+  get httpPort(): number | undefined {
+    return this.http?.port;
+  }
+
   /** Graceful stop; idempotent (a second call returns the same promise). */
   stop(): Promise<void> {
     this.stopping ??= this.drain();
@@ -318,6 +306,7 @@ export class QueenServer {
     const log = this.logger.child({ component: 'server' });
     log.info({ drainTimeoutMs: this.config.drainTimeoutMs }, 'draining');
     for (const name of HEALTH_NAMES) this.health.setStatus(name, 'NOT_SERVING');
+    this.http?.beginDrain();
     clearInterval(this.sweepTimer);
     // Watches first: a watcher resumes on the next queen (RESYNC, new epoch) and should not be told that every
     // hive went offline only because this queen is stopping.
@@ -335,6 +324,8 @@ export class QueenServer {
       log.warn('drain timeout reached: cancelling calls still open');
       this.server.forceShutdown();
     }
+    // Last, so probes see /healthz answer 503 for the whole drain.
+    await this.http?.close();
     // Every stream is gone, so nothing changes the catalog any more: the final checkpoint holds everything.
     const flushed = this.checkpointer.stop();
     this.catalog.close();

@@ -24,6 +24,8 @@ export interface ServerProcess {
   readonly child: ChildProcess;
   readonly port: number;
   readonly address: string;
+  /** The HTTP listener's port, when started with --http-listen. */
+  readonly httpPort?: number;
   readonly logs: LogLine[];
   /** Resolves with the exit code (or signal name) once the process is gone. */
   readonly exited: Promise<number | string>;
@@ -45,6 +47,7 @@ export async function startServer(args: string[] = [], env: NodeJS.ProcessEnv = 
   const exited = new Promise<number | string>((resolve) => {
     child.on('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'));
   });
+  let httpPort: number | undefined;
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start in 15 s; stderr: ${stderr}`)), 15_000);
     createInterface({ input: child.stdout! }).on('line', (line) => {
@@ -56,6 +59,7 @@ export async function startServer(args: string[] = [], env: NodeJS.ProcessEnv = 
       }
       logs.push(parsed);
       if (parsed.msg === 'hive-registry serving' && typeof parsed.port === 'number') {
+        if (typeof parsed.httpPort === 'number') httpPort = parsed.httpPort;
         clearTimeout(timer);
         resolve(parsed.port);
       }
@@ -65,7 +69,7 @@ export async function startServer(args: string[] = [], env: NodeJS.ProcessEnv = 
       reject(new Error(`server exited (${code}) before serving; stderr: ${stderr}`));
     });
   });
-  return { child, port, address: `127.0.0.1:${port}`, logs, exited };
+  return { child, port, address: `127.0.0.1:${port}`, ...(httpPort === undefined ? {} : { httpPort }), logs, exited };
 }
 
 /** Sends SIGTERM and waits for the exit code; SIGKILLs after `timeoutMs` so a test never leaks a process. */

@@ -61,6 +61,13 @@ export class TestQueen {
     return `127.0.0.1:${this.queen.port}`;
   }
 
+  /** The HTTP listener's port; throws when the queen was started without `httpListen`. */
+  get httpPort(): number {
+    const port = this.queen.httpPort;
+    if (port === undefined) throw new Error('this TestQueen has no HTTP listener: start it with httpListen');
+    return port;
+  }
+
   /** The default client's catalog RPCs. */
   get catalog(): QueenClient['catalog'] {
     return this.client.catalog;

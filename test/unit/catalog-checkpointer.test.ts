@@ -319,3 +319,32 @@ describe('Checkpointer with the default (node) timers', () => {
     expect(calls).toBe(1);
   });
 });
+
+describe('Checkpointer observer', () => {
+  test('is told of every flush that wrote something (with its count and a duration) and of every failure', () => {
+    const seen: string[] = [];
+    const durations: number[] = [];
+    const { checkpointer, timers, flush } = setup({
+      ...OPTIONS,
+      observer: {
+        flushed: (durationMs, written) => {
+          durations.push(durationMs);
+          seen.push(`flushed ${written}`);
+        },
+        failed: () => seen.push('failed'),
+      },
+    });
+    checkpointer.start();
+    timers.runNext(); // nothing pending: not an observation
+    flush.written = 7;
+    timers.runNext();
+    flush.failing = true;
+    timers.runNext();
+    timers.runNext();
+    flush.failing = false;
+    flush.written = 2;
+    expect(checkpointer.stop()).toBe(true);
+    expect(seen).toEqual(['flushed 7', 'failed', 'failed', 'flushed 2']);
+    expect(durations.every((ms) => ms >= 0 && Number.isFinite(ms))).toBe(true);
+  });
+});

@@ -57,6 +57,7 @@ describe('buildServeConfig', () => {
       ok: true,
       config: {
         listen: '127.0.0.1:50051',
+        httpListen: '',
         heartbeatIntervalMs: 5_000,
         offlineAfterMs: 15_000,
         evictAfterMs: 600_000,
@@ -153,6 +154,42 @@ describe('buildServeConfig', () => {
       problems: ['HIVE_REGISTRY_INSECURE: must be true or false, got "yes"'],
     });
     expect(buildServeConfig({ listen: 'localhost:0' }, {})).toMatchObject({ ok: true, config: { insecure: false } });
+  });
+
+  test('--http-listen: off by default and when empty; an address is checked like --listen', () => {
+    expect(buildServeConfig({ httpListen: '' }, {})).toMatchObject({ ok: true, config: { httpListen: '' } });
+    expect(buildServeConfig({}, { HIVE_REGISTRY_HTTP_LISTEN: '127.0.0.1:9090' })).toMatchObject({
+      ok: true,
+      config: { httpListen: '127.0.0.1:9090' },
+    });
+    expect(buildServeConfig({ httpListen: '[::1]:0' }, {})).toMatchObject({ ok: true, config: { httpListen: '[::1]:0' } });
+    expect(buildServeConfig({ httpListen: 'metrics' }, {})).toEqual({
+      ok: false,
+      problems: ['--http-listen: must be HOST:PORT or [IPv6]:PORT, got "metrics"'],
+    });
+    // '' is only "off" for a setting that is off by default: --listen must name an address.
+    expect(buildServeConfig({ listen: '' }, {})).toMatchObject({ ok: false, problems: [expect.stringContaining('--listen: must be HOST:PORT')] });
+  });
+
+  test('--http-listen beyond loopback needs auth and TLS too, or --insecure; each exposed listener is named', () => {
+    expect(buildServeConfig({ httpListen: '0.0.0.0:9090' }, {})).toEqual({
+      ok: false,
+      problems: [
+        expect.stringContaining(
+          "--http-listen 0.0.0.0:9090 is beyond loopback, which needs both authentication and TLS, and this configuration has no --auth-file and no --tls-cert: anyone who reaches the address could read the fleet's metrics",
+        ),
+      ],
+    });
+    const both = buildServeConfig({ listen: '0.0.0.0:50051', httpListen: '0.0.0.0:9090', authFilePath: 'auth.json' }, {});
+    expect(both).toMatchObject({ ok: false });
+    expect(both.ok ? [] : both.problems.map((p) => p.split(' is beyond')[0])).toEqual([
+      '--listen 0.0.0.0:50051',
+      '--http-listen 0.0.0.0:9090',
+    ]);
+    expect(both.ok ? '' : both.problems[1]).toContain('has no --tls-cert: anyone who reaches the address could read the tokens');
+    const secured = { httpListen: '0.0.0.0:9090', authFilePath: 'auth.json', tlsCertPath: 'c.pem', tlsKeyPath: 'k.pem' };
+    expect(buildServeConfig(secured, {})).toMatchObject({ ok: true });
+    expect(buildServeConfig({ httpListen: '0.0.0.0:9090', insecure: 'true' }, {})).toMatchObject({ ok: true });
   });
 
   test('TLS flags: cert and key go together, a client CA needs them', () => {

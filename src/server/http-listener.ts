@@ -1,0 +1,200 @@
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { bearerToken, roleAllows, type AccessControl } from './access.js';
+import type { ServerTls } from './grpc-server.js';
+
+// The queen's one HTTP listener (metrics now; the dashboard and the gateway are to be served from it too). It lives
+// in server/ beside the gRPC composition because it shares the queen's life cycle (start, drain, stop), its TLS
+// material and its access layer; a separate layer would have to import server/ while server/ starts it.
+
+/** What a request's `Authorization` header gets: in, 401 (none, malformed, unknown or revoked), or 403. */
+export type HttpAccess = 'allowed' | 'unauthenticated' | 'forbidden';
+
+/** Decides on one request's `Authorization` header value (undefined when absent). */
+export type HttpAuthorizer = (authorization: string | undefined) => HttpAccess;
+
+/** What `/metrics` serves. */
+export interface MetricsExposition {
+  readonly contentType: string;
+  exposition(): Promise<string>;
+}
+
+export interface HttpListenerOptions {
+  /** HOST:PORT or [IPv6]:PORT; port 0 picks a free one. */
+  readonly listen: string;
+  /** Serve HTTPS with the gRPC listener's certificate (and with `clientCa`, require client certificates). */
+  readonly tls?: ServerTls;
+  /** Auth on: every path but /healthz needs a token this lets in. Absent: auth off, every request is let in. */
+  readonly authorize?: HttpAuthorizer;
+  readonly metrics: MetricsExposition;
+}
+
+/** With auth on: a caller token with at least the `read` role; a hive token is known but refused (403). */
+export function bearerAuthorizer(access: AccessControl): HttpAuthorizer {
+  return (authorization) => {
+    const token = authorization === undefined ? undefined : bearerToken(authorization);
+    const principal = token === undefined ? undefined : access.principalOf(token);
+    if (principal === undefined) return 'unauthenticated';
+    return principal.kind === 'caller' && roleAllows(principal.role, 'read') ? 'allowed' : 'forbidden';
+  };
+}
+
+/** Connections open at once; a scraper and a few people need a handful, so this only stops a flood. */
+const MAX_CONNECTIONS = 256;
+/** A request must arrive whole (headers included) within this; a slow sender does not hold a connection for ever. */
+const REQUEST_TIMEOUT_MS = 10_000;
+/** Largest request head accepted, in bytes (Node's default, said here on purpose). */
+const MAX_HEADER_BYTES = 16_384;
+/** On close, connections still busy after this long are cut. */
+const CLOSE_GRACE_MS = 1_000;
+/** Longest request path written to a log line. */
+const LOGGED_PATH_CHARS = 128;
+
+const NOT_FOUND_BODY =
+  'not found: this listener serves GET /metrics (Prometheus text format) and GET /healthz; ' +
+  'the dashboard is not built yet\n';
+
+function splitListen(listen: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(listen);
+  if (match === null) {
+    throw new RangeError(`http listen address must be HOST:PORT or [IPv6]:PORT, got ${JSON.stringify(listen)}`);
+  }
+  return { host: match[1] ?? match[2] ?? '', port: Number(match[3]) };
+}
+
+/** Whether a request announces a body (which is never read: the connection is closed after the answer instead). */
+function hasBody(request: IncomingMessage): boolean {
+  const length = request.headers['content-length'];
+  return (length !== undefined && length !== '0') || request.headers['transfer-encoding'] !== undefined;
+}
+
+/**
+ * The queen's HTTP(S) listener: `GET /healthz` (open: 200 `ok` while serving, 503 once draining) and `GET /metrics`
+ * (Prometheus text format). Only GET and HEAD are answered (405 otherwise), no request body is ever read, and
+ * requests are bounded in time, header size and connections. With auth on, every path but /healthz needs
+ * `Authorization: Bearer <token>` of a caller with the `read` role: 401 with `WWW-Authenticate: Bearer` when it is
+ * missing, malformed, unknown or revoked, 403 for a hive token.
+ */
+export class HttpListener {
+  private draining = false;
+  private boundPort = 0;
+
+  private constructor(
+    private readonly server: Server,
+    private readonly options: HttpListenerOptions,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Binds `options.listen` and serves; rejects if the address cannot be bound. */
+  static async start(options: HttpListenerOptions, logger: Logger): Promise<HttpListener> {
+    const { host, port } = splitListen(options.listen);
+    const serverOptions = {
+      requestTimeout: REQUEST_TIMEOUT_MS,
+      headersTimeout: REQUEST_TIMEOUT_MS,
+      maxHeaderSize: MAX_HEADER_BYTES,
+    };
+    const tls = options.tls;
+    const server =
+      tls === undefined
+        ? createHttpServer(serverOptions)
+        : createHttpsServer({
+            ...serverOptions,
+            cert: tls.certChain,
+            key: tls.privateKey,
+            ...(tls.clientCa === undefined ? {} : { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true }),
+          });
+    server.maxConnections = MAX_CONNECTIONS;
+    const listener = new HttpListener(server, options, logger);
+    server.on('request', (request: IncomingMessage, response: ServerResponse) => listener.handle(request, response));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host, port }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (error) => logger.error({ err: error }, 'http listener error'));
+    listener.boundPort = (server.address() as AddressInfo).port;
+    return listener;
+  }
+
+  /** The port actually bound (useful with port 0); still answered once closed. */
+  get port(): number {
+    return this.boundPort;
+  }
+
+  /** From now on /healthz answers 503: load balancers stop sending before the queen goes away. */
+  beginDrain(): void {
+    this.draining = true;
+  }
+
+  /** Stops accepting, lets requests in flight finish for a moment, then cuts what is left. */
+  close(): Promise<void> {
+    this.draining = true;
+    return new Promise((resolve) => {
+      const cut = setTimeout(() => this.server.closeAllConnections(), CLOSE_GRACE_MS);
+      cut.unref();
+      this.server.close(() => {
+        clearTimeout(cut);
+        resolve();
+      });
+      this.server.closeIdleConnections();
+    });
+  }
+
+  private handle(request: IncomingMessage, response: ServerResponse): void {
+    const path = (request.url ?? '/').split('?', 1)[0] ?? '/';
+    response.setHeader('Cache-Control', 'no-store');
+    if (hasBody(request)) response.setHeader('Connection', 'close');
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      response.setHeader('Allow', 'GET, HEAD');
+      response.setHeader('Connection', 'close');
+      this.text(response, 405, `method ${request.method ?? ''} not allowed: this listener answers GET and HEAD only\n`);
+      return;
+    }
+    if (path === '/healthz') {
+      this.text(response, this.draining ? 503 : 200, this.draining ? 'draining\n' : 'ok\n');
+      return;
+    }
+    const access = this.options.authorize?.(request.headers.authorization) ?? 'allowed';
+    if (access !== 'allowed') {
+      this.logger.info(
+        { path: path.slice(0, LOGGED_PATH_CHARS), peer: request.socket.remoteAddress, access },
+        'http request refused',
+      );
+      if (access === 'unauthenticated') {
+        response.setHeader('WWW-Authenticate', 'Bearer realm="hive-registry"');
+        this.text(response, 401, 'authentication required: send "Authorization: Bearer <token>" with a caller token\n');
+      } else {
+        const why = 'a hive token only opens its Heartbeat stream; use a caller token with the read role';
+        this.text(response, 403, `forbidden: ${why}\n`);
+      }
+      return;
+    }
+    if (path === '/metrics') {
+      void this.serveMetrics(response);
+      return;
+    }
+    this.text(response, 404, NOT_FOUND_BODY);
+  }
+
+  private async serveMetrics(response: ServerResponse): Promise<void> {
+    let body: string;
+    try {
+      body = await this.options.metrics.exposition();
+    } catch (error) {
+      this.logger.error({ err: error }, 'metrics could not be collected');
+      this.text(response, 500, 'internal error\n');
+      return;
+    }
+    response.writeHead(200, { 'Content-Type': this.options.metrics.contentType });
+    response.end(body);
+  }
+
+  private text(response: ServerResponse, statusCode: number, body: string): void {
+    response.writeHead(statusCode, { 'Content-Type': 'text/plain; charset=utf-8' });
+    response.end(body);
+  }
+}

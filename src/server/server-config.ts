@@ -1,0 +1,69 @@
+import type { RegistrationMode } from '../catalog/types.js';
+import type { Caller } from './callers.js';
+import type { ServerTls } from './grpc-server.js';
+
+/** Everything the queen's server needs to know; parsed and validated by the CLI, frozen. */
+export interface ServerConfig {
+  /** HOST:PORT to listen on ([v6]:PORT for IPv6); port 0 picks a free port. */
+  readonly listen: string;
+  /**
+   * HOST:PORT of the HTTP listener (/healthz, /metrics), with the same TLS and auth as gRPC; absent or '' = off
+   * (and then no metrics are kept at all).
+   */
+  readonly httpListen?: string;
+  /** How often hives should send heartbeats (told to them in every ack). */
+  readonly heartbeatIntervalMs: number;
+  /** A hive is offline once its last accepted heartbeat is this old. */
+  readonly offlineAfterMs: number;
+  /** A hive is evicted once its last accepted heartbeat is this old. */
+  readonly evictAfterMs: number;
+  /** How long shutdown waits for calls in flight before cutting them. */
+  readonly drainTimeoutMs: number;
+  /** Most workers one heartbeat may list. */
+  readonly maxWorkersPerHive: number;
+  /** Most devices one heartbeat may list. */
+  readonly maxDevicesPerHive: number;
+  /** Most heartbeat streams open at once. */
+  readonly maxStreams: number;
+  /** Most heartbeat streams open at once from one remote address. */
+  readonly maxStreamsPerAddress: number;
+  /** Most payloads one heartbeat stream may send per heartbeat interval; beyond it they are refused unread. */
+  readonly heartbeatRateLimit: number;
+  /** A heartbeat stream with no accepted payload this long after opening is ended with DEADLINE_EXCEEDED. */
+  readonly unboundStreamTimeoutMs: number;
+  /** Most hives known at once, in the registry and the catalog. */
+  readonly maxHives: number;
+  /** Largest request message accepted, in bytes. */
+  readonly maxMessageBytes: number;
+  /** Registry events kept for watchers resuming from a revision. */
+  readonly watchHistoryEvents: number;
+  /** Events a watcher may fall behind before it is ended with RESOURCE_EXHAUSTED. */
+  readonly watchQueueEvents: number;
+  /** The catalog's SQLite file (created with its folder), or `:memory:` to keep nothing. */
+  readonly db: string;
+  /** `open`: hives join the catalog on their first accepted heartbeat; `required`: only registered hives may. */
+  readonly registration: RegistrationMode;
+  /** How often heartbeat-driven catalog changes (last_seen, last_peer, new hives) are written: one transaction each. */
+  readonly catalogFlushIntervalMs: number;
+  /** HTTP/2 keepalive: a connection is pinged after this long without activity... */
+  readonly keepaliveTimeMs: number;
+  /** ...and closed (its streams ended, its hives offline) when the ping is not answered within this. */
+  readonly keepaliveTimeoutMs: number;
+  /** Serve TLS (and with `clientCa`, mutual TLS); plaintext when absent. */
+  readonly tls?: ServerTls;
+  /**
+   * Auth on: the callers (from the auth file) and their roles; hives need tokens issued by the catalog. Absent:
+   * auth off, every call is let in.
+   */
+  readonly callers?: readonly Caller[];
+}
+
+/** What only embedders and tests change. */
+export interface QueenOptions {
+  /**
+   * Measure event-loop stalls (the sweep timer firing late) and tell the registry, so a stall does not count
+   * toward hives' leases. On by default; tests that drive a manual clock turn it off (their clock jumps are not
+   * stalls).
+   */
+  readonly detectStalls?: boolean;
+}

@@ -1,0 +1,165 @@
+// The metrics pieces on their own: the registry's rejection reasons and fleet counts (pure domain), the RPC timing
+// wrapper, and QueenMetrics' exposition fed by fake sources.
+import { HiveRegistry as HiveRegistryService } from '../../gen/hive/v1/registry_pb';
+import { ManualClock } from '../../src/common/manual-clock';
+import { HiveRegistry } from '../../src/registry/hive-registry';
+import type { FleetCounts, HeartbeatOutcome } from '../../src/registry/types';
+import { QueenMetrics } from '../../src/server/metrics';
+import { codeName, timeService } from '../../src/server/rpc-timing';
+import { makeWorker, snapshot, tick } from '../helpers/domain-builders';
+import { parsePrometheusText } from '../helpers/prometheus-text';
+
+function reasonOf(outcome: HeartbeatOutcome): string {
+  return outcome.accepted ? 'accepted' : outcome.reason;
+}
+
+describe('registry: rejection reasons and fleet counts', () => {
+  const setup = (maxHives?: number) => {
+    const clock = new ManualClock();
+    const options = { offlineAfterMs: 15_000, evictAfterMs: 600_000, ...(maxHives === undefined ? {} : { maxHives }) };
+    return { clock, registry: new HiveRegistry(clock, options) };
+  };
+
+  test('each rejection carries its reason class', () => {
+    const { registry } = setup(2);
+    const a = registry.openStream();
+    expect(reasonOf(registry.applyHeartbeat(a, tick('hive-a', 1)))).toBe('invalid_payload');
+    expect(reasonOf(registry.applyHeartbeat(a, snapshot('hive-a', 1, [makeWorker('w-1')])))).toBe('accepted');
+    expect(reasonOf(registry.applyHeartbeat(a, snapshot('hive-a', 1)))).toBe('sequence');
+    expect(reasonOf(registry.applyHeartbeat(a, snapshot('hive-b', 2)))).toBe('wrong_hive');
+    expect(reasonOf(registry.applyHeartbeat(a, snapshot('hive-a', 2, [makeWorker('x'), makeWorker('x')])))).toBe('invalid_payload');
+    expect(reasonOf(registry.applyHeartbeat(a, tick('hive-a', 2, { workers: [makeWorker('x')] })))).toBe('invalid_payload');
+    const b = registry.openStream();
+    expect(reasonOf(registry.applyHeartbeat(b, snapshot('hive-b', 1, [makeWorker('w-1')])))).toBe('worker_claimed');
+    expect(reasonOf(registry.applyHeartbeat(b, snapshot('hive-b', 1)))).toBe('accepted');
+    expect(reasonOf(registry.applyHeartbeat(registry.openStream(), snapshot('hive-c', 1)))).toBe('max_hives');
+  });
+
+  test('fleetCounts: hives by liveness; workers of online hives only, by state', () => {
+    const { clock, registry } = setup();
+    const a = registry.openStream();
+    registry.applyHeartbeat(a, snapshot('hive-a', 1, [makeWorker('a-0'), makeWorker('a-1', { state: 'busy' })]));
+    const b = registry.openStream();
+    registry.applyHeartbeat(b, snapshot('hive-b', 1, [makeWorker('b-0', { state: 'loading' })]));
+    const idle = { unspecified: 0, idle: 0, busy: 0, loading: 0, error: 0, stopping: 0 };
+    expect(registry.fleetCounts()).toEqual<FleetCounts>({
+      onlineHives: 2,
+      offlineHives: 0,
+      workersByState: { ...idle, idle: 1, busy: 1, loading: 1 },
+    });
+    registry.closeStream(b);
+    expect(registry.fleetCounts()).toEqual({ onlineHives: 1, offlineHives: 1, workersByState: { ...idle, idle: 1, busy: 1 } });
+    clock.advance(15_000); // hive-a's lease lapses too
+    expect(registry.fleetCounts()).toEqual({ onlineHives: 0, offlineHives: 2, workersByState: idle });
+  });
+});
+
+describe('rpc timing', () => {
+  test.each<[unknown, string]>([
+    [null, 'OK'],
+    [undefined, 'OK'],
+    [{ code: 5 }, 'NOT_FOUND'],
+    [{ code: 16 }, 'UNAUTHENTICATED'],
+    [{ code: 99 }, 'UNKNOWN'],
+    [{ details: 'no code' }, 'UNKNOWN'],
+    [new Error('thrown'), 'UNKNOWN'],
+  ])('codeName(%j) is %s', (error, name) => {
+    expect(codeName(error)).toBe(name);
+  });
+
+  test('wraps unary handlers only, measures handler start to callback, and passes the answer through', () => {
+    let nowMs = 1_000;
+    const seen: [string, string, number][] = [];
+    const answers: unknown[][] = [];
+    const heartbeat = (): void => undefined;
+    const implementation = {
+      getHiveState: (_call: unknown, callback: (...args: unknown[]) => void) => {
+        nowMs += 250;
+        callback({ code: 5, details: 'hive "x" not found' });
+      },
+      hiveCount: (_call: unknown, callback: (...args: unknown[]) => void) => callback(null, { count: 3 }),
+      heartbeat,
+    };
+    const timed = timeService(
+      HiveRegistryService,
+      implementation as never,
+      { rpcFinished: (method, code, seconds) => seen.push([method, code, seconds]) },
+      () => nowMs,
+    ) as unknown as Record<string, (call: unknown, callback: (...args: unknown[]) => void) => void>;
+    expect(timed['heartbeat']).toBe(heartbeat);
+    timed['getHiveState']!({}, (...args) => answers.push(args));
+    timed['hiveCount']!({}, (...args) => answers.push(args));
+    expect(seen).toEqual([
+      ['GetHiveState', 'NOT_FOUND', 0.25],
+      ['HiveCount', 'OK', 0],
+    ]);
+    expect(answers).toEqual([[{ code: 5, details: 'hive "x" not found' }], [null, { count: 3 }]]);
+  });
+});
+
+describe('QueenMetrics', () => {
+  const sources = {
+    fleetCounts: (): FleetCounts => ({
+      onlineHives: 3,
+      offlineHives: 1,
+      workersByState: { unspecified: 0, idle: 4, busy: 2, loading: 1, error: 0, stopping: 0 },
+    }),
+    heartbeatStreams: () => 5,
+    watchStreams: () => 2,
+    reservations: () => 7,
+  };
+
+  test('gauges read their sources at scrape time; observers move counters and histograms', async () => {
+    const metrics = new QueenMetrics(sources);
+    metrics.heartbeats.accepted();
+    metrics.heartbeats.accepted();
+    metrics.heartbeats.rejected('throttled');
+    metrics.rpcs.rpcFinished('GetWorker', 'NOT_FOUND', 0.0002);
+    metrics.checkpoints.flushed(3, 10);
+    metrics.checkpoints.failed();
+    const parsed = parsePrometheusText(await metrics.exposition());
+    expect({
+      online: parsed.value('hive_registry_hives', { state: 'online' }),
+      offline: parsed.value('hive_registry_hives', { state: 'offline' }),
+      idle: parsed.value('hive_registry_workers', { state: 'idle' }),
+      busy: parsed.value('hive_registry_workers', { state: 'busy' }),
+      streams: parsed.value('hive_registry_heartbeat_streams'),
+      watches: parsed.value('hive_registry_watch_streams'),
+      reservations: parsed.value('hive_registry_reservations'),
+      accepted: parsed.value('hive_registry_heartbeats_total', { result: 'accepted' }),
+      rejected: parsed.value('hive_registry_heartbeats_total', { result: 'rejected' }),
+      throttled: parsed.value('hive_registry_heartbeat_rejections_total', { reason: 'throttled' }),
+      sequence: parsed.value('hive_registry_heartbeat_rejections_total', { reason: 'sequence' }),
+      rpcs: parsed.value('hive_registry_rpc_duration_seconds_count', { method: 'GetWorker', code: 'NOT_FOUND' }),
+      fastRpcs: parsed.value('hive_registry_rpc_duration_seconds_bucket', { method: 'GetWorker', code: 'NOT_FOUND', le: '0.00025' }),
+      flushSeconds: parsed.value('hive_registry_catalog_flush_duration_seconds_sum'),
+      flushFailures: parsed.value('hive_registry_catalog_flush_failures_total'),
+    }).toEqual({
+      online: 3,
+      offline: 1,
+      idle: 4,
+      busy: 2,
+      streams: 5,
+      watches: 2,
+      reservations: 7,
+      accepted: 2,
+      rejected: 1,
+      throttled: 1,
+      sequence: 0,
+      rpcs: 1,
+      fastRpcs: 1,
+      flushSeconds: 0.003,
+      flushFailures: 1,
+    });
+    expect(metrics.contentType).toMatch(/^text\/plain; version=0\.0\.4/);
+  });
+
+  test('two instances keep separate counts (no global registry)', async () => {
+    const first = new QueenMetrics(sources);
+    const second = new QueenMetrics(sources);
+    first.heartbeats.accepted();
+    const [a, b] = await Promise.all([first.exposition(), second.exposition()]);
+    expect(parsePrometheusText(a).value('hive_registry_heartbeats_total', { result: 'accepted' })).toBe(1);
+    expect(parsePrometheusText(b).value('hive_registry_heartbeats_total', { result: 'accepted' })).toBe(0);
+  });
+});
