@@ -16,6 +16,7 @@ import { quote } from '../registry/ids.js';
 import type { Principal } from './access.js';
 import type { HeartbeatObserver, HeartbeatRejectionClass } from './heartbeat-outcomes.js';
 import { wallMsToProto } from './domain-to-proto.js';
+import { AddressCounts, peerAddress, RateAllowance, UnboundStreams } from './stream-limits.js';
 import { payloadToHeartbeat, type PayloadLimits } from './payload-to-heartbeat.js';
 import { serviceError, statusOf, type CallStatus } from './status-map.js';
 
@@ -52,13 +53,6 @@ export interface HeartbeatStreamsOptions {
   readonly unboundTimeoutMs: number;
 }
 
-/** The host part of a grpc-js peer string (`1.2.3.4:5678`, `[::1]:5678`): what the per-address limit counts. */
-export function peerAddress(peer: string): string {
-  const colon = peer.lastIndexOf(':');
-  const host = colon > 0 && /^\d+$/.test(peer.slice(colon + 1)) ? peer.slice(0, colon) : peer;
-  return host.replace(/^\[(.*)\]$/, '$1');
-}
-
 interface Session {
   readonly call: HeartbeatCall;
   /** Set once the call has been ended, by either side: nothing more is read or written. */
@@ -69,9 +63,8 @@ interface Session {
   readonly peer: string;
   /** Its host part, for the per-address limit. */
   readonly address: string;
-  /** Token bucket of the rate limit: payloads the stream may still send now, as of `refilledAt` (monotonic ms). */
-  allowance: number;
-  refilledAt: number;
+  /** The rate limit's token bucket. */
+  readonly allowance: RateAllowance;
   /** Whether the stream has been throttled yet (logged once per stream). */
   throttled: boolean;
   /** With auth on: the hive token the stream opened with; every payload must be that hive's. */
@@ -89,9 +82,9 @@ interface Session {
 export class HeartbeatStreams {
   private readonly sessions = new Map<StreamId, Session>();
   /** Open streams per remote address. */
-  private readonly perAddress = new Map<string, number>();
+  private readonly perAddress = new AddressCounts();
   /** Streams with no accepted payload yet, and when they opened (monotonic ms), in opening order. */
-  private readonly unbound = new Map<StreamId, number>();
+  private readonly unbound = new UnboundStreams();
   private draining = false;
 
   constructor(
@@ -129,7 +122,7 @@ export class HeartbeatStreams {
     }
     const peer = call.getPeer();
     const address = peerAddress(peer);
-    const fromAddress = this.perAddress.get(address) ?? 0;
+    const fromAddress = this.perAddress.of(address);
     if (fromAddress >= this.options.maxStreamsPerAddress) {
       this.logger.info({ peer, open: fromAddress }, 'heartbeat stream refused: too many from one address');
       call.emit(
@@ -148,14 +141,13 @@ export class HeartbeatStreams {
       ended: false,
       peer,
       address,
-      allowance: this.options.rateLimit,
-      refilledAt: now,
+      allowance: new RateAllowance(this.options.rateLimit, this.options.heartbeatIntervalMs, now),
       throttled: false,
       ...(principal?.kind === 'hive' ? { token: { hiveId: principal.hiveId, tokenId: principal.tokenId } } : {}),
     };
     this.sessions.set(stream, session);
-    this.perAddress.set(address, fromAddress + 1);
-    this.unbound.set(stream, now);
+    this.perAddress.add(address);
+    this.unbound.add(stream, now);
     this.logger.debug({ stream, peer: session.peer }, 'heartbeat stream opened');
 
     call.on('data', (payload: HiveHeartbeatPayload) => this.onPayload(stream, session, payload));
@@ -208,21 +200,17 @@ export class HeartbeatStreams {
    * connection that only holds a slot, or only sends what is refused, does not hold it for ever. Run by the sweep.
    */
   endUnbound(): number {
-    const now = this.clock.now();
-    let ended = 0;
-    for (const [stream, openedAt] of this.unbound) {
-      // In opening order: the first stream still within its time means every later one is too.
-      if (now - openedAt < this.options.unboundTimeoutMs) break;
+    const overdue = this.unbound.overdue(this.clock.now(), this.options.unboundTimeoutMs);
+    for (const stream of overdue) {
       const session = this.sessions.get(stream);
       this.logger.info({ stream, peer: session?.peer }, 'heartbeat stream ended: no accepted payload in time');
       this.end(stream, {
         code: status.DEADLINE_EXCEEDED,
         details: `Heartbeat: no payload accepted within ${this.options.unboundTimeoutMs} ms of opening the stream; send a valid full snapshot first`,
       });
-      this.unbound.delete(stream);
-      ended += 1;
+      this.unbound.remove(stream);
     }
-    return ended;
+    return overdue.length;
   }
 
   /** Refuses new streams and ends every open one with UNAVAILABLE, for shutdown. */
@@ -237,10 +225,8 @@ export class HeartbeatStreams {
     if (session.ended) return;
     session.ended = true;
     this.sessions.delete(stream);
-    this.unbound.delete(stream);
-    const fromAddress = (this.perAddress.get(session.address) ?? 1) - 1;
-    if (fromAddress > 0) this.perAddress.set(session.address, fromAddress);
-    else this.perAddress.delete(session.address);
+    this.unbound.remove(stream);
+    this.perAddress.remove(session.address);
     this.registry.closeStream(stream);
     this.logger.debug({ stream, hiveId: session.hiveId, code: callStatus?.code, details: callStatus?.details }, why);
     if (session.hiveId !== undefined && callStatus === undefined) {
@@ -256,7 +242,7 @@ export class HeartbeatStreams {
       heartbeatInterval: durationFromMs(this.options.heartbeatIntervalMs),
       receivedAt: wallMsToProto(receivedWallMs),
     });
-    if (!this.withinRate(session)) {
+    if (!session.allowance.take(this.clock.now())) {
       ack.error = `throttled: this stream sent more than ${this.options.rateLimit} payloads in one heartbeat interval (${this.options.heartbeatIntervalMs} ms); this one was dropped and changed nothing`;
       if (!session.throttled) {
         session.throttled = true;
@@ -324,16 +310,6 @@ export class HeartbeatStreams {
     }
   }
 
-  /** Takes one payload from the stream's allowance (refilled at rateLimit per interval); false when none is left. */
-  private withinRate(session: Session): boolean {
-    const now = this.clock.now();
-    const perMs = this.options.rateLimit / this.options.heartbeatIntervalMs;
-    session.allowance = Math.min(this.options.rateLimit, session.allowance + Math.max(0, now - session.refilledAt) * perMs);
-    session.refilledAt = now;
-    if (session.allowance < 1) return false;
-    session.allowance -= 1;
-    return true;
-  }
 
   /** Hands a validated payload to the registry and fills in the ack; the registry's reason when it rejected it. */
   private apply(
@@ -352,7 +328,7 @@ export class HeartbeatStreams {
     this.admission?.seen(outcome.hiveId, receivedWallMs, session.peer);
     if (session.hiveId === undefined) {
       session.hiveId = outcome.hiveId;
-      this.unbound.delete(stream);
+      this.unbound.remove(stream);
       this.logger.info({ hiveId: outcome.hiveId, peer: session.peer }, 'hive connected');
     }
     if (outcome.superseded !== undefined) {
