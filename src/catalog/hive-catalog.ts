@@ -227,8 +227,9 @@ export class HiveCatalog {
   }
 
   /**
-   * Writes every hive changed by heartbeats since the last flush, in one transaction; returns how many. Nothing
-   * dirty: no transaction at all. On failure throws DomainError('unavailable') and keeps them for the next flush.
+   * Writes every hive changed by heartbeats since the last flush, and every hive token's last use, in one
+   * transaction; returns how many rows that was. Nothing dirty: no transaction at all. On failure throws
+   * DomainError('unavailable') and keeps them for the next flush.
    */
   flush(): number {
     if (this.pendingWrites === 0) return 0;
