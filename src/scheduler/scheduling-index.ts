@@ -4,9 +4,11 @@ import { CandidateHeaps, type HeapPlaces } from './candidate-heaps.js';
 import { HivePolicies, type HivePolicy } from './hive-policies.js';
 import {
   ABSENT_GPU_PERCENT,
+  pickWorker,
   standingOf,
   type Pick,
   type PickRequest,
+  type ScheduledWorker,
   type Selector,
   type Standing,
 } from './pick-worker.js';
@@ -329,36 +331,36 @@ export class SchedulingIndex {
     return deviceId === undefined ? undefined : this.hives.get(slot.hiveId)?.freeVram.get(deviceId);
   }
 
-  /** A pick among a few hives' workers (a narrow selector): the same rules, over those workers only. */
+  /**
+   * A pick among a few hives' workers (a narrow selector): the flat policy itself over those workers, each with
+   * what the index knows of it, then the reservation on the slot it chose.
+   */
   private pickAmong(hiveIds: readonly string[], request: PickRequest, now: number): Pick {
-    const compare = request.reserve === true ? SLOT_ORDERS.spread : SLOT_ORDERS.plain;
-    const minVram = request.minVramBytes ?? 0;
-    let withModel: Slot | undefined;
-    let fallback: Slot | undefined;
-    let anyFallback = false;
-    let mostFree = 0;
-    let eligible = 0;
-    let busy = 0;
+    const slots = new Map<string, Slot>();
+    const workers: ScheduledWorker[] = [];
     for (const hiveId of hiveIds) {
-      const hive = this.hives.get(hiveId) as HiveEntry;
-      eligible += hive.eligible;
-      busy += hive.busy;
-      for (const slot of hive.slots.values()) {
-        if (slot.standing !== 'candidate') continue;
-        if (slot.worker.modelId === request.modelId && (withModel === undefined || compare(slot, withModel) < 0)) withModel = slot;
-        anyFallback = true;
-        const free = this.freeVram(slot) ?? 0;
-        if (minVram > 0 && free < minVram) {
-          mostFree = Math.max(mostFree, free);
-          continue;
-        }
-        if (fallback === undefined || compare(slot, fallback) < 0) fallback = slot;
+      const cordoned = this.policies.isCordoned(hiveId);
+      for (const slot of (this.hives.get(hiveId) as HiveEntry).slots.values()) {
+        slots.set(slot.key, slot);
+        const free = this.freeVram(slot);
+        workers.push({
+          hiveId,
+          worker: slot.worker,
+          hiveOnline: true,
+          reserved: slot.reserved,
+          excluded: this.exclusions.isExcluded(slot.worker.workerId, now),
+          cordoned,
+          // The hives were chosen by the selector already.
+          labels: {},
+          ...(free === undefined ? {} : { freeVramBytes: free }),
+          lastPicked: slot.lastPicked,
+        });
       }
     }
-    if (withModel !== undefined) return this.picked(withModel, true, request, now);
-    if (fallback !== undefined) return this.picked(fallback, false, request, now);
-    if (anyFallback) return { kind: 'no_vram_fit', askedBytes: minVram, mostFreeBytes: mostFree };
-    return busy > 0 ? { kind: 'no_capacity', eligible, busy } : { kind: 'unavailable', eligible };
+    const pick = pickWorker(workers, { ...request, selector: {} });
+    if (pick.kind !== 'picked') return pick;
+    const slot = slots.get(slotKey(pick.entry.hiveId, pick.entry.worker.workerId)) as Slot;
+    return this.picked(slot, pick.modelLoaded, request, now);
   }
 }
 

@@ -208,7 +208,6 @@ export class HeartbeatStreams {
         code: status.DEADLINE_EXCEEDED,
         details: `Heartbeat: no payload accepted within ${this.options.unboundTimeoutMs} ms of opening the stream; send a valid full snapshot first`,
       });
-      this.unbound.remove(stream);
     }
     return overdue.length;
   }

@@ -223,14 +223,19 @@ export function payloadToHeartbeat(payload: HiveHeartbeatPayload, limits: Payloa
 }
 
 /** A Duration as milliseconds; `field` must be positive. Used for max_age. */
-export function positiveDurationMs(field: string, value: Duration): number {
+/** A Duration in milliseconds, or INVALID_ARGUMENT naming `field` when it is not a valid Duration. */
+export function durationMs(field: string, value: Duration): number {
   const { seconds, nanos } = value;
   if (nanos < -999_999_999 || nanos > 999_999_999 || (seconds > 0n && nanos < 0) || (seconds < 0n && nanos > 0)) {
     throw new DomainError('invalid_argument', `${field}: not a valid Duration (seconds ${seconds}, nanos ${nanos})`);
   }
-  const ms = Number(seconds) * 1000 + nanos / 1e6;
+  return Number(seconds) * 1000 + nanos / 1e6;
+}
+
+export function positiveDurationMs(field: string, value: Duration): number {
+  const ms = durationMs(field, value);
   if (!(ms > 0)) {
-    throw new DomainError('invalid_argument', `${field}: must be positive, got ${Number(seconds) + nanos / 1e9}s`);
+    throw new DomainError('invalid_argument', `${field}: must be positive, got ${ms / 1000}s`);
   }
   return ms;
 }

@@ -50,7 +50,7 @@ import type { SchedulingIndex } from '../scheduler/scheduling-index.js';
 import { entryToProto, hiveToProto, resourcesToProto, uint32, wallMsToProto, workerToProto } from './domain-to-proto.js';
 import type { HeartbeatStreams } from './heartbeat-streams.js';
 import type { WatchStreams } from './watch-streams.js';
-import { BACKEND_FROM_PROTO, positiveDurationMs } from './payload-to-heartbeat.js';
+import { BACKEND_FROM_PROTO, durationMs, positiveDurationMs } from './payload-to-heartbeat.js';
 import { requireId, requireModelId, requireValid, unary } from './unary.js';
 
 /** Default and longest life of a reservation without ReleaseWorker. */
@@ -66,7 +66,7 @@ function pickRequestOf(req: FindBestWorkerForModelRequest): PickRequest {
   const modelId = requireModelId('model_id', req.modelId);
   let reservationTtlMs = DEFAULT_RESERVATION_TTL_MS;
   if (req.reservationTtl !== undefined) {
-    const ms = Number(req.reservationTtl.seconds) * 1_000 + req.reservationTtl.nanos / 1e6;
+    const ms = durationMs('reservation_ttl', req.reservationTtl);
     if (!(ms > 0) || ms > MAX_RESERVATION_TTL_MS) {
       throw new DomainError(
         'invalid_argument',

@@ -63,6 +63,14 @@ describe('reservations', () => {
     await expectRpcError(best({ reserve: true, reservationTtl }), status.INVALID_ARGUMENT, /^reservation_ttl: must be more than 0 and at most 10 min/);
   });
 
+  it('a reservation_ttl that is not a valid Duration is INVALID_ARGUMENT naming it', async () => {
+    await expectRpcError(
+      best({ reserve: true, reservationTtl: { seconds: 1n, nanos: -5 } }),
+      status.INVALID_ARGUMENT,
+      /^reservation_ttl: not a valid Duration/,
+    );
+  });
+
   it('ReleaseWorker: an empty reservation_id is INVALID_ARGUMENT; an unknown one is released: false', async () => {
     await expectRpcError(q.rpc.releaseWorker({ reservationId: '' }), status.INVALID_ARGUMENT, /^reservation_id:/);
     expect(await q.rpc.releaseWorker({ reservationId: 'no-such-reservation' })).toMatchObject({ released: false });
