@@ -74,6 +74,13 @@ function freeVramOf(workers: readonly Worker[], devices: readonly Device[]): Map
   return free;
 }
 
+/** See SchedulingIndex.holdOn. */
+export interface WorkerHold {
+  readonly reserved: number;
+  readonly excludedUntil?: number;
+  readonly cordoned: boolean;
+}
+
 /**
  * FindBestWorkerForModel's policy (see pickWorker) kept incrementally, with reservations, failure exclusions,
  * selectors and cordon. Every candidate worker (IDLE, not DEGRADED, a free slot, not excluded, hive not cordoned)
@@ -248,6 +255,22 @@ export class SchedulingIndex {
     const record = this.exclusions.report(workerId, now);
     this.replaceWorker(workerId, now);
     return record;
+  }
+
+  /**
+   * What scheduling holds on one worker of one hive, for display: slots held by live reservations (also while its
+   * hive no longer reports it), when its exclusion ends (monotonic ms; absent when not excluded now), and whether
+   * its hive is cordoned.
+   */
+  holdOn(hiveId: string, workerId: string): WorkerHold {
+    const now = this.now();
+    this.advance(now);
+    const record = this.exclusions.get(workerId);
+    return {
+      reserved: this.reservations.heldBy(slotKey(hiveId, workerId)),
+      ...(record !== undefined && record.excludedUntil > now ? { excludedUntil: record.excludedUntil } : {}),
+      cordoned: this.policies.isCordoned(hiveId),
+    };
   }
 
   /** The failure record of a worker, if any (excluded now or not). */

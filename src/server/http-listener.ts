@@ -3,9 +3,10 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { bearerToken, roleAllows, type AccessControl } from './access.js';
+import type { DashboardRoutes } from './dashboard-routes.js';
 import type { ServerTls } from './grpc-server.js';
 
-// The queen's one HTTP listener (metrics now; the dashboard and the gateway are to be served from it too). It lives
+// The queen's one HTTP listener (metrics and the dashboard; the gateway is to be served from it too). It lives
 // in server/ beside the gRPC composition because it shares the queen's life cycle (start, drain, stop), its TLS
 // material and its access layer; a separate layer would have to import server/ while server/ starts it.
 
@@ -29,12 +30,32 @@ export interface HttpListenerOptions {
   /** Auth on: every path but /healthz needs a token this lets in. Absent: auth off, every request is let in. */
   readonly authorize?: HttpAuthorizer;
   readonly metrics: MetricsExposition;
+  /** The dashboard's paths (/, /assets/, /api/); absent: they answer 404. */
+  readonly dashboard?: DashboardRoutes;
+}
+
+const BASIC = /^basic +([A-Za-z0-9+/=]{1,4096}) *$/i;
+
+/**
+ * The token of an `Authorization` header: `Bearer <token>` (scrapers, scripts), or `Basic` with the token as the
+ * password and any user name, which is what a browser sends after asking for credentials: the dashboard then
+ * works in a plain browser, with no token in a URL or in the page's script.
+ */
+export function httpToken(authorization: string): string | undefined {
+  const bearer = bearerToken(authorization);
+  if (bearer !== undefined) return bearer;
+  const basic = BASIC.exec(authorization)?.[1];
+  if (basic === undefined) return undefined;
+  const decoded = Buffer.from(basic, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  const password = colon < 0 ? '' : decoded.slice(colon + 1);
+  return /^[\x21-\x7e]+$/.test(password) ? password : undefined;
 }
 
 /** With auth on: a caller token with at least the `read` role; a hive token is known but refused (403). */
 export function bearerAuthorizer(access: AccessControl): HttpAuthorizer {
   return (authorization) => {
-    const token = authorization === undefined ? undefined : bearerToken(authorization);
+    const token = authorization === undefined ? undefined : httpToken(authorization);
     const principal = token === undefined ? undefined : access.principalOf(token);
     if (principal === undefined) return 'unauthenticated';
     return principal.kind === 'caller' && roleAllows(principal.role, 'read') ? 'allowed' : 'forbidden';
@@ -53,8 +74,8 @@ const CLOSE_GRACE_MS = 1_000;
 const LOGGED_PATH_CHARS = 128;
 
 const NOT_FOUND_BODY =
-  'not found: this listener serves GET /metrics (Prometheus text format) and GET /healthz; ' +
-  'the dashboard is not built yet\n';
+  'not found: this listener serves GET / (the dashboard), /api/events, /api/best?model=NAME, ' +
+  '/metrics (Prometheus text format) and /healthz\n';
 
 function splitListen(listen: string): { host: string; port: number } {
   const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(listen);
@@ -133,6 +154,8 @@ export class HttpListener {
   /** Stops accepting, lets requests in flight finish for a moment, then cuts what is left. */
   close(): Promise<void> {
     this.draining = true;
+    // Live feeds never end by themselves: end them now, so only requests in flight are waited for.
+    this.options.dashboard?.close();
     return new Promise((resolve) => {
       const cut = setTimeout(() => this.server.closeAllConnections(), CLOSE_GRACE_MS);
       cut.unref();
@@ -145,7 +168,10 @@ export class HttpListener {
   }
 
   private handle(request: IncomingMessage, response: ServerResponse): void {
-    const path = (request.url ?? '/').split('?', 1)[0] ?? '/';
+    const url = request.url ?? '/';
+    const mark = url.indexOf('?');
+    const path = mark < 0 ? url : url.slice(0, mark);
+    const query = mark < 0 ? '' : url.slice(mark + 1);
     response.setHeader('Cache-Control', 'no-store');
     if (hasBody(request)) response.setHeader('Connection', 'close');
     if (request.method !== 'GET' && request.method !== 'HEAD') {
@@ -165,8 +191,9 @@ export class HttpListener {
         'http request refused',
       );
       if (access === 'unauthenticated') {
-        response.setHeader('WWW-Authenticate', 'Bearer realm="hive-registry"');
-        this.text(response, 401, 'authentication required: send "Authorization: Bearer <token>" with a caller token\n');
+        // Bearer for programs; Basic makes a browser ask for the token (as the password) and send it on every request.
+        response.setHeader('WWW-Authenticate', ['Bearer realm="hive-registry"', 'Basic realm="hive-registry", charset="UTF-8"']);
+        this.text(response, 401, 'authentication required: send "Authorization: Bearer <token>" with a caller token (a browser asks for it: any user name, the token as password)\n');
       } else {
         const why = 'a hive token only opens its Heartbeat stream; use a caller token with the read role';
         this.text(response, 403, `forbidden: ${why}\n`);
@@ -177,6 +204,7 @@ export class HttpListener {
       void this.serveMetrics(response);
       return;
     }
+    if (this.options.dashboard?.handle(path, new URLSearchParams(query), request, response) === true) return;
     this.text(response, 404, NOT_FOUND_BODY);
   }
 

@@ -14,6 +14,11 @@ import { CallerTokens, type Caller } from './callers.js';
 import { buildGrpcServer, HEALTH_NAMES, serverCredentials } from './grpc-server.js';
 import { HeartbeatStreams } from './heartbeat-streams.js';
 import { bearerAuthorizer, HttpListener } from './http-listener.js';
+import { defaultAssetsDir, loadAssets } from './dashboard-assets.js';
+import { bestWorker } from './dashboard-best.js';
+import { DashboardFeed } from './dashboard-feed.js';
+import { DashboardRoutes } from './dashboard-routes.js';
+import { fleetDetails } from './fleet-details.js';
 import { QueenMetrics } from './metrics.js';
 import type { QueenOptions, ServerConfig } from './server-config.js';
 import { WatchStreams } from './watch-streams.js';
@@ -112,8 +117,9 @@ export class QueenServer {
       },
       scheduling,
     );
+    const epoch = randomUUID();
     const watches = new WatchStreams(registry, logger.child({ component: 'watch' }), {
-      epoch: randomUUID(),
+      epoch,
       maxQueuedEvents: config.watchQueueEvents,
     });
     // Metrics only exist to be scraped: without the HTTP listener nothing is counted.
@@ -165,12 +171,27 @@ export class QueenServer {
       );
     });
     let http: HttpListener | undefined;
+    let dashboard: DashboardFeed | undefined;
     if (metrics !== undefined && config.httpListen !== undefined) {
+      const sources = { registry, scheduling, catalog, clock };
+      dashboard = new DashboardFeed(
+        registry,
+        () => fleetDetails(sources),
+        () => clock.wallNow(),
+        { epoch, maxQueuedEvents: config.watchQueueEvents },
+        logger.child({ component: 'dashboard' }),
+      );
+      const routes = new DashboardRoutes({
+        assets: loadAssets(options.dashboardAssetsDir ?? defaultAssetsDir()),
+        feed: dashboard,
+        best: (model) => bestWorker(sources, model),
+      });
       try {
         http = await HttpListener.start(
           {
             listen: config.httpListen,
             metrics,
+            dashboard: routes,
             ...(config.tls === undefined ? {} : { tls: config.tls }),
             ...(access === undefined ? {} : { authorize: bearerAuthorizer(access) }),
           },

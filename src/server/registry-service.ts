@@ -45,12 +45,13 @@ import { checkLabels } from '../catalog/labels.js';
 import type { HiveRegistry } from '../registry/hive-registry.js';
 import type { HiveView } from '../registry/types.js';
 import { quote } from '../registry/ids.js';
-import type { Pick, PickRequest } from '../scheduler/pick-worker.js';
+import type { PickRequest } from '../scheduler/pick-worker.js';
 import type { SchedulingIndex } from '../scheduler/scheduling-index.js';
 import { entryToProto, hiveToProto, resourcesToProto, uint32, wallMsToProto, workerToProto } from './domain-to-proto.js';
 import type { HeartbeatStreams } from './heartbeat-streams.js';
 import type { WatchStreams } from './watch-streams.js';
 import { BACKEND_FROM_PROTO, durationMs, positiveDurationMs } from './payload-to-heartbeat.js';
+import { noPick } from './pick-outcome.js';
 import { requireId, requireModelId, requireValid, unary } from './unary.js';
 
 /** Default and longest life of a reservation without ReleaseWorker. */
@@ -80,39 +81,6 @@ function pickRequestOf(req: FindBestWorkerForModelRequest): PickRequest {
   }
   requireValid(checkLabels('selector', req.selector));
   return { modelId, reserve: req.reserve, reservationTtlMs, minVramBytes: Number(req.minVramBytes), selector: req.selector };
-}
-
-function selectorText(selector: Readonly<Record<string, string>> | undefined): string {
-  return Object.entries(selector ?? {})
-    .sort(([a], [b]) => (a < b ? -1 : 1))
-    .map(([key, value]) => `${key}=${value}`)
-    .join(',');
-}
-
-/** A pick that found no worker, as the DomainError the status table maps. */
-function noPick(pick: Exclude<Pick, { kind: 'picked' }>, request: PickRequest): DomainError {
-  const model = quote(request.modelId);
-  switch (pick.kind) {
-    case 'no_capacity':
-      return new DomainError(
-        'no_capacity',
-        `no idle worker for model ${model}: ${pick.busy} of ${pick.eligible} eligible workers are busy, loading, fully reserved or excluded after failures; retry later`,
-      );
-    case 'no_vram_fit':
-      return new DomainError(
-        'no_capacity',
-        `min_vram_bytes: no idle worker has model ${model} loaded, and none without it has ${pick.askedBytes} bytes of VRAM free on its device; the most free is ${pick.mostFreeBytes} bytes`,
-      );
-    case 'no_selector_match':
-      return new DomainError('unavailable', `selector: no online hive with workers has the labels ${selectorText(request.selector)}`);
-    case 'unavailable':
-      return new DomainError(
-        'unavailable',
-        pick.eligible === 0
-          ? `no eligible worker for model ${model}: no worker on an online hive is healthy and schedulable (not degraded, not cordoned)`
-          : `no eligible worker for model ${model}: none of the ${pick.eligible} healthy workers on online hives is idle, busy or loading`,
-      );
-  }
 }
 
 function maxAgeMs(value: Duration | undefined): number | undefined {

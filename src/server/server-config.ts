@@ -66,4 +66,6 @@ export interface QueenOptions {
    * stalls).
    */
   readonly detectStalls?: boolean;
+  /** Where the built dashboard is read from; default dist/dashboard under the package root. */
+  readonly dashboardAssetsDir?: string;
 }

@@ -11,7 +11,8 @@ import { workerToProto } from './domain-to-proto.js';
  * fields may come in any order, and a length-delimited field is its tag, its length and its bytes.
  */
 
-const EVENT_TYPE: Readonly<Record<RegistryEventType, WatchEventType>> = {
+/** The Watch event type of each registry event type. */
+export const EVENT_TYPE: Readonly<Record<RegistryEventType, WatchEventType>> = {
   hive_online: WatchEventType.HIVE_ONLINE,
   hive_offline: WatchEventType.HIVE_OFFLINE,
   hive_removed: WatchEventType.HIVE_REMOVED,

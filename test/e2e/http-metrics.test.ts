@@ -57,7 +57,7 @@ describe('hive-registry serve --http-listen', () => {
     const refused = await httpFetch(port, '/metrics');
     expect({ status: refused.status, challenge: refused.headers['www-authenticate'] }).toEqual({
       status: 401,
-      challenge: 'Bearer realm="hive-registry"',
+      challenge: 'Bearer realm="hive-registry", Basic realm="hive-registry", charset="UTF-8"',
     });
     const scraped = await httpFetch(port, '/metrics', { token });
     expect(scraped.status).toBe(200);

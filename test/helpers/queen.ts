@@ -1,5 +1,5 @@
 import pino, { type Logger } from 'pino';
-import { QueenServer, type ServerConfig } from '../../src/server/queen-server';
+import { QueenServer, type QueenOptions, type ServerConfig } from '../../src/server/queen-server';
 import { HeartbeatStream, QueenClient } from './client';
 import { ManualClock } from '../../src/common/manual-clock';
 import { snapshotPayload, type PayloadOverrides, type WorkerInit } from './wire-builders';
@@ -49,10 +49,11 @@ export class TestQueen {
   static async start(
     overrides: Partial<ServerConfig> = {},
     logger: Logger = pino({ level: 'silent' }),
+    options: QueenOptions = {},
   ): Promise<TestQueen> {
     const config: ServerConfig = { ...TEST_CONFIG, ...overrides };
     const clock = new ManualClock();
-    const queen = await QueenServer.start(config, logger, clock, { detectStalls: false });
+    const queen = await QueenServer.start(config, logger, clock, { detectStalls: false, ...options });
     return new TestQueen(queen, clock, config);
   }
 

@@ -45,11 +45,11 @@ describe('auth off', () => {
     expect({ status: head.status, body: head.body }).toEqual({ status: 200, body: '' });
   });
 
-  test('/ and unknown paths: 404 naming what is served; the dashboard is not built yet', async () => {
-    for (const path of ['/', '/dashboard', '/metrics/extra']) {
+  test('unknown paths: 404 naming what is served', async () => {
+    for (const path of ['/dashboard', '/metrics/extra', '/api', '/api/unknown', '/index.htm']) {
       const answer = await httpFetch(q!.httpPort, path);
       expect({ path, status: answer.status }).toEqual({ path, status: 404 });
-      expect(answer.body).toMatch(/\/metrics.*\/healthz.*dashboard is not built yet/);
+      expect(answer.body).toMatch(/GET \/ \(the dashboard\), \/api\/events, \/api\/best\?model=NAME, \/metrics .*and \/healthz/);
     }
   });
 
@@ -105,7 +105,7 @@ describe('auth on', () => {
     q = await TestQueen.start({ ...HTTP, callers: [caller('ops', 'admin', ADMIN_TOKEN), caller('prometheus', 'read', READ_TOKEN)] });
   });
 
-  test('/metrics: no token, a malformed header or an unknown token is 401 with WWW-Authenticate: Bearer', async () => {
+  test('/metrics: no token, a malformed header or an unknown token is 401 with WWW-Authenticate: Bearer (and Basic, for browsers)', async () => {
     const port = q!.httpPort;
     const cases: Record<string, string>[] = [
       {},
@@ -117,7 +117,7 @@ describe('auth on', () => {
       expect({ headers, status: answer.status, challenge: answer.headers['www-authenticate'] }).toEqual({
         headers,
         status: 401,
-        challenge: 'Bearer realm="hive-registry"',
+        challenge: 'Bearer realm="hive-registry", Basic realm="hive-registry", charset="UTF-8"',
       });
       expect(answer.body).not.toContain('not-a-known-token');
     }
@@ -142,7 +142,9 @@ describe('auth on', () => {
     const port = q!.httpPort;
     expect((await httpFetch(port, '/healthz')).status).toBe(200);
     expect((await httpFetch(port, '/')).status).toBe(401);
-    expect((await httpFetch(port, '/', { token: READ_TOKEN })).status).toBe(404);
+    expect((await httpFetch(port, '/', { token: READ_TOKEN })).status).toBe(200);
+    expect((await httpFetch(port, '/nowhere')).status).toBe(401);
+    expect((await httpFetch(port, '/nowhere', { token: READ_TOKEN })).status).toBe(404);
   });
 
   test('gRPC calls refused by the access layer are measured with the code their caller got', async () => {
