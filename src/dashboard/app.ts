@@ -24,6 +24,8 @@ function byId<T extends HTMLElement>(id: string): T {
 }
 
 function setConnection(status: 'live' | 'connecting' | 'disconnected', text: string): void {
+  // The tables dim while disconnected: what they show is as of the last event received.
+  document.body.dataset.connection = status;
   const badge = byId('connection');
   badge.dataset.state = status;
   badge.textContent = text;
@@ -114,7 +116,7 @@ function hiveRow(hive: HiveRow): HTMLTableRowElement {
           percent > 90 ? 'hot' : percent > 70 ? 'warn' : 'ok',
           true,
         )
-      : el('span', { class: 'muted' }, 'no devices reported');
+      : el('span', { class: 'muted' }, hive.detailsKnown ? 'no devices reported' : '…');
   const status = hive.status === 'absent' ? 'not connected' : hive.status;
   return el(
     'tr',

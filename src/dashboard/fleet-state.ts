@@ -86,6 +86,8 @@ export interface HiveRow {
   readonly labels: Readonly<Record<string, string>>;
   readonly cordoned: boolean;
   readonly registered: boolean;
+  /** Whether the queen's details of this hive have come yet (they follow its Watch events by a moment). */
+  readonly detailsKnown: boolean;
 }
 
 /** What the filters ask; empty strings match everything. */
@@ -245,6 +247,7 @@ export class FleetState {
         labels: detail?.labels ?? {},
         cordoned: detail?.cordoned ?? false,
         registered: detail?.registered ?? false,
+        detailsKnown: detail !== undefined,
       });
     }
     return { hives, workers, workerTotal, models: [...models].sort(compareText), onlineHives, offlineHives, workersByState };

@@ -14,6 +14,9 @@ export interface DashboardFeedOptions {
   readonly detailsIntervalMs?: number;
 }
 
+/** Delay of the details sent when a hive comes or goes: the hive's whole snapshot is in by then. */
+const SOON_MS = 50;
+
 /** How soon a browser reconnects after its stream ends, in ms (EventSource's `retry`). */
 const RECONNECT_MS = 1_000;
 
@@ -36,6 +39,8 @@ interface Page {
 export class DashboardFeed {
   private readonly pages = new Set<Page>();
   private timer: NodeJS.Timeout | undefined;
+  private soon: NodeJS.Timeout | undefined;
+  private unsubscribe: (() => void) | undefined;
   private readonly encoding: WatchEncoding<string>;
 
   constructor(
@@ -95,6 +100,15 @@ export class DashboardFeed {
       this.options.maxQueuedEvents,
     );
     this.timer ??= setInterval(() => this.tick(), this.options.detailsIntervalMs ?? 1_000).unref();
+    // A hive that comes or goes gets its details at once rather than at the next tick (other changes wait for it).
+    this.unsubscribe ??= this.registry.onEvent((event) => {
+      if (event.type === 'hive_online' || event.type === 'hive_removed') {
+        this.soon ??= setTimeout(() => {
+          this.soon = undefined;
+          this.tick();
+        }, SOON_MS).unref();
+      }
+    });
   }
 
   /** Ends every page's stream (the listener is closing). */
@@ -137,9 +151,12 @@ export class DashboardFeed {
   private forget(page: Page): void {
     if (!this.pages.delete(page)) return;
     page.cursor?.close();
-    if (this.pages.size === 0 && this.timer !== undefined) {
-      clearInterval(this.timer);
-      this.timer = undefined;
-    }
+    if (this.pages.size > 0) return;
+    clearInterval(this.timer);
+    clearTimeout(this.soon);
+    this.unsubscribe?.();
+    this.timer = undefined;
+    this.soon = undefined;
+    this.unsubscribe = undefined;
   }
 }

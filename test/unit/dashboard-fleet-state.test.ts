@@ -107,8 +107,8 @@ test('details: reservations and exclusions join their workers, catalog hives nev
   expect(state.clockOffsetMs).toBe(1_000);
   const view = state.view(ALL);
   expect(view.hives).toEqual([
-    { hiveId: 'hive-a', status: 'online', lastHeartbeatMs: 9_000, workerCount: 1, vramTotalBytes: 100, vramUsedBytes: 40, vramFreeBytes: 60, labels: { zone: 'eu' }, cordoned: true, registered: true },
-    { hiveId: 'hive-z', status: 'absent', workerCount: 0, vramTotalBytes: 0, vramUsedBytes: 0, vramFreeBytes: 0, labels: {}, cordoned: false, registered: true },
+    { hiveId: 'hive-a', status: 'online', lastHeartbeatMs: 9_000, workerCount: 1, vramTotalBytes: 100, vramUsedBytes: 40, vramFreeBytes: 60, labels: { zone: 'eu' }, cordoned: true, registered: true, detailsKnown: true },
+    { hiveId: 'hive-z', status: 'absent', workerCount: 0, vramTotalBytes: 0, vramUsedBytes: 0, vramFreeBytes: 0, labels: {}, cordoned: false, registered: true, detailsKnown: true },
   ]);
   expect(view.workers[0]).toMatchObject({ reserved: 3, slots: 4, excludedUntilMs: 12_000 });
   expect({ online: view.onlineHives, offline: view.offlineHives }).toEqual({ online: 1, offline: 1 });
