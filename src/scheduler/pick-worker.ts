@@ -18,6 +18,11 @@ export interface PickRequest {
   readonly minVramBytes?: number;
   /** Only hives whose labels include every entry; empty or absent: every hive. */
   readonly selector?: Selector;
+  /**
+   * Only a worker with the model loaded, never the fallback (the gateway forwards a request as it is: loading a
+   * model is the hive's job). Without one: no_capacity or unavailable, as for any pick that finds nothing.
+   */
+  readonly loadedOnly?: boolean;
 }
 
 /** The outcome of scheduling one request for a model. */
@@ -148,8 +153,10 @@ export function pickWorker(workers: Iterable<ScheduledWorker>, request: PickRequ
     if (fallback === undefined || compare(entry, fallback) < 0) fallback = entry;
   }
   if (withModel !== undefined) return { kind: 'picked', entry: asEntry(withModel), modelLoaded: true };
-  if (fallback !== undefined) return { kind: 'picked', entry: asEntry(fallback), modelLoaded: false };
-  if (anyFallback) return { kind: 'no_vram_fit', askedBytes: minVram, mostFreeBytes: mostFree };
+  if (request.loadedOnly !== true) {
+    if (fallback !== undefined) return { kind: 'picked', entry: asEntry(fallback), modelLoaded: false };
+    if (anyFallback) return { kind: 'no_vram_fit', askedBytes: minVram, mostFreeBytes: mostFree };
+  }
   if (Object.keys(selector).length > 0 && !matchedHive) return { kind: 'no_selector_match' };
   if (busy > 0) return { kind: 'no_capacity', eligible, busy };
   return { kind: 'unavailable', eligible };

@@ -208,6 +208,7 @@ export class SchedulingIndex {
     const accept = (slot: Slot): boolean => onHive(slot.hiveId);
     const withModel = this.candidates.first(request.modelId, mode, accept);
     if (withModel !== undefined) return this.picked(withModel, true, request, now);
+    if (request.loadedOnly === true) return this.nothingFor(onHive);
 
     const minVram = request.minVramBytes ?? 0;
     let anyFallback = false;
@@ -223,7 +224,11 @@ export class SchedulingIndex {
     });
     if (fallback !== undefined) return this.picked(fallback, false, request, now);
     if (anyFallback) return { kind: 'no_vram_fit', askedBytes: minVram, mostFreeBytes: mostFree };
+    return this.nothingFor(onHive);
+  }
 
+  /** No candidate on the hives `onHive` accepts: capacity that should come back (busy), or none at all. */
+  private nothingFor(onHive: (hiveId: string) => boolean): Pick {
     let eligible = 0;
     let busy = 0;
     for (const [hiveId, hive] of this.hives) {

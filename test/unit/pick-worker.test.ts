@@ -358,3 +358,15 @@ describe('pickWorker', () => {
     expect(pickWorker([cand('h-a', 'w1', { health, state, modelId: MODEL }, online)], { modelId: MODEL }).kind).toBe(kind);
   });
 });
+
+describe('loadedOnly (the gateway: never the fallback)', () => {
+  test('a worker with the model wins as usual; without one, no fallback: busy capacity or nothing', () => {
+    const withModel = [cand('h1', 'idle-other', { modelId: OTHER_MODEL }), cand('h1', 'loaded', { modelId: MODEL })];
+    expect(pickWorker(withModel, { modelId: MODEL, loadedOnly: true })).toMatchObject({ kind: 'picked', modelLoaded: true });
+    const busyOnly = [cand('h1', 'idle-other', { modelId: OTHER_MODEL }), cand('h1', 'busy', { modelId: MODEL, state: 'busy' })];
+    expect(pickWorker(busyOnly, { modelId: MODEL })).toMatchObject({ kind: 'picked', modelLoaded: false });
+    expect(pickWorker(busyOnly, { modelId: MODEL, loadedOnly: true })).toEqual({ kind: 'no_capacity', eligible: 2, busy: 1 });
+    const idleOther = [cand('h1', 'idle-other', { modelId: OTHER_MODEL })];
+    expect(pickWorker(idleOther, { modelId: MODEL, loadedOnly: true, minVramBytes: 1 })).toEqual({ kind: 'unavailable', eligible: 1 });
+  });
+});

@@ -183,6 +183,7 @@ describe('SchedulingIndex', () => {
             reservationTtlMs: pickOf(random, [1_000, 5_000, 30_000]),
             minVramBytes: pickOf(random, [0, 0, 4 * GiB, 30 * GiB, 100 * GiB]),
             selector: pickOf<Selector>(random, [{}, {}, { zone: 'a' }, { gpu: 'h100' }, { zone: 'c' }]),
+            loadedOnly: random() < 0.3,
           };
           const expected = comparable(fleet.reference(request));
           expect({ round, step, request, pick: comparable(fleet.indexed(request)) }).toEqual({ round, step, request, pick: expected });
