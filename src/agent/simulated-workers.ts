@@ -1,7 +1,9 @@
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import type { Clock } from '../common/clock.js';
 import { seededRandom } from '../common/seeded-random.js';
+import { MAX_CONCURRENCY } from '../common/worker.js';
 import { Backend, HealthStatus, WorkerStatus } from '../../gen/hive/v1/registry_pb.js';
+import { fnv1a } from './fnv1a.js';
 import type { DeviceInit, HiveSnapshot, WorkerInit } from './hive-snapshot.js';
 
 /** Models loaded round robin when no list is given: small instruct models that fit two to an 80 GiB GPU. */
@@ -12,10 +14,14 @@ export const DEFAULT_SIMULATED_MODELS: readonly string[] = Object.freeze([
 ]);
 
 /**
- * Port in the workers' URL when none is given: 9 (discard). Nothing answers there: simulated workers do not
- * serve inference yet (they will answer OpenAI requests on a port of their own later).
+ * The workers' URL when no `urlOf` is given: port 9 (discard), where nothing answers. Only for simulations
+ * without an inference server (tests of the registry side); `hive-registry agent --simulate` serves every worker
+ * with SimulatedInference and reports its URLs.
  */
-export const SIMULATED_PLACEHOLDER_PORT = 9;
+export const SIMULATED_PLACEHOLDER_URL = 'http://127.0.0.1:9/';
+
+/** Requests each simulated worker takes at once when none is given (the inference server's default too). */
+export const DEFAULT_SIMULATED_CONCURRENCY = 4;
 
 /** Most workers one simulated hive may have (the queen's default limit per hive). */
 export const MAX_SIMULATED_WORKERS = 1_024;
@@ -47,12 +53,26 @@ export interface SimulatedWorkersOptions {
   readonly seed?: number;
   /** Models loaded round robin (worker i gets models[i % length]). Default DEFAULT_SIMULATED_MODELS. */
   readonly models?: readonly string[];
-  /** Port of the workers' URL `http://127.0.0.1:<port>/`. Default SIMULATED_PLACEHOLDER_PORT (not served). */
-  readonly port?: number;
+  /**
+   * Each worker's URL, asked at every snapshot (so it may name a server started after construction). Default
+   * SIMULATED_PLACEHOLDER_URL for all: not served.
+   */
+  readonly urlOf?: (workerId: string) => string;
+  /** Requests each worker takes at once, reported as max_concurrency: 1 to MAX_CONCURRENCY. Default 4. */
+  readonly maxConcurrency?: number;
   /** Length of one simulation step, in ms: nothing changes within a step. Default 3,000. */
   readonly stepMs?: number;
-  /** Chance that a step changes anything (one or two workers move), 0-1. Default 0.4. */
+  /**
+   * Chance that a step changes anything (one or two workers move), 0-1. Default 0.4. 0 keeps the fleet steady:
+   * every worker IDLE at its starting GPU load, for as long as it runs.
+   */
   readonly changeProbability?: number;
+}
+
+/** A simulated worker and the model it serves: what an inference server needs to answer for it. */
+export interface SimulatedWorkerModel {
+  readonly workerId: string;
+  readonly modelId: string;
 }
 
 interface Worker {
@@ -70,6 +90,8 @@ interface Worker {
  * Every worker: CUDA, HEALTHY, one model (round robin), on device floor(i / 2) (two workers per 80 GiB GPU), idle
  * most of the time with BUSY spells, gpu_percent on a random walk in 0-100 (higher while busy). Changes come in
  * steps of `stepMs` and not every step has one, so an agent sends a snapshot on change and ticks in between.
+ * `changeProbability: 0` keeps them steady instead. This class only reports state; the answering is
+ * SimulatedInference's (simulated-inference.ts), whose URLs come in through `urlOf`.
  */
 export class SimulatedWorkers {
   private readonly rng: () => number;
@@ -79,7 +101,8 @@ export class SimulatedWorkers {
   private readonly stepMs: number;
   private readonly changeProbability: number;
   private readonly models: readonly string[];
-  private readonly url: string;
+  private readonly urlOf: (workerId: string) => string;
+  private readonly maxConcurrency: number;
   private step = 0;
 
   constructor(private readonly options: SimulatedWorkersOptions) {
@@ -96,7 +119,14 @@ export class SimulatedWorkers {
     this.stepMs = options.stepMs ?? 3_000;
     if (!(this.stepMs > 0)) throw new RangeError(`stepMs: must be positive, got ${this.stepMs}`);
     this.changeProbability = options.changeProbability ?? 0.4;
-    this.url = `http://127.0.0.1:${options.port ?? SIMULATED_PLACEHOLDER_PORT}/`;
+    if (!(this.changeProbability >= 0 && this.changeProbability <= 1)) {
+      throw new RangeError(`changeProbability: must be from 0 to 1, got ${this.changeProbability}`);
+    }
+    this.maxConcurrency = options.maxConcurrency ?? DEFAULT_SIMULATED_CONCURRENCY;
+    if (!Number.isInteger(this.maxConcurrency) || this.maxConcurrency < 1 || this.maxConcurrency > MAX_CONCURRENCY) {
+      throw new RangeError(`maxConcurrency: must be an integer from 1 to ${MAX_CONCURRENCY}, got ${this.maxConcurrency}`);
+    }
+    this.urlOf = options.urlOf ?? (() => SIMULATED_PLACEHOLDER_URL);
     this.rng = seededRandom(options.seed ?? fnv1a(hiveId));
     this.startMs = options.clock.now();
     this.startWallMs = options.clock.wallNow();
@@ -112,16 +142,22 @@ export class SimulatedWorkers {
     return this.workers.map((_, i) => this.workerId(i));
   }
 
+  /** Every worker with its model, in order (the model never changes). */
+  get workerModels(): SimulatedWorkerModel[] {
+    return this.workers.map((_, i) => ({ workerId: this.workerId(i), modelId: this.modelOf(i) }));
+  }
+
   /** The hive's state at `clock.now()`: every worker and device, and the hive's RAM. */
   snapshot(): HiveSnapshot {
     const due = Math.floor((this.options.clock.now() - this.startMs) / this.stepMs);
     while (this.step < due) this.advance();
     const workers = this.workers.map((w, i): WorkerInit => {
-      const modelId = this.models[i % this.models.length] ?? '';
+      const modelId = this.modelOf(i);
+      const workerId = this.workerId(i);
       return {
-        workerId: this.workerId(i),
+        workerId,
         state: w.state,
-        url: this.url,
+        url: this.urlOf(workerId),
         modelId,
         backend: Backend.CUDA,
         deviceId: Math.floor(i / 2),
@@ -130,6 +166,7 @@ export class SimulatedWorkers {
         gpuPercent: w.gpuPercent,
         health: HealthStatus.HEALTHY,
         lastHeartbeat: timestampFromMs(this.startWallMs + w.changedAtStep * this.stepMs),
+        maxConcurrency: this.maxConcurrency,
       };
     });
     const devices = Array.from(
@@ -141,6 +178,10 @@ export class SimulatedWorkers {
 
   private workerId(index: number): string {
     return `${this.options.hiveId}-w${index}`;
+  }
+
+  private modelOf(index: number): string {
+    return this.models[index % this.models.length] ?? '';
   }
 
   /** One step: most steps change nothing; the others move one or two workers. */
@@ -160,14 +201,4 @@ export class SimulatedWorkers {
       worker.changedAtStep = this.step;
     }
   }
-}
-
-/** FNV-1a (32 bits) of a string: a seed per hive, so simulated hives do not move in lockstep. */
-function fnv1a(text: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return hash >>> 0;
 }

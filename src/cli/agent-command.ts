@@ -1,24 +1,50 @@
 import type { ChannelCredentials, Metadata } from '@grpc/grpc-js';
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { HeartbeatAgent } from '../agent/heartbeat-agent.js';
 import type { SnapshotProvider } from '../agent/hive-snapshot.js';
+import {
+  DEFAULT_CHUNK_DELAY_MS,
+  DEFAULT_FIRST_BYTE_DELAY_MS,
+  DEFAULT_MAX_CONCURRENCY,
+  SimulatedInference,
+} from '../agent/simulated-inference.js';
 import { MAX_SIMULATED_WORKERS, SimulatedWorkers } from '../agent/simulated-workers.js';
 import { WorkersFile, WorkersFileError } from '../agent/workers-file.js';
 import { systemClock } from '../common/clock.js';
+import { MAX_CONCURRENCY } from '../common/worker.js';
 import { bearerMetadata } from '../client/unary-client.js';
 import { checkId, checkModelId } from '../registry/ids.js';
 import { checkListen, LOG_LEVELS, type LogLevel } from './config.js';
 import { clientCredentials, type ClientTlsFlags } from './tls-files.js';
 import { readTokenFile, TOKEN_FILE_ENV, TokenFileError } from './token-file.js';
 
+/** Where simulated workers answer OpenAI requests when --inference-listen is not given: loopback, a free port. */
+export const DEFAULT_INFERENCE_LISTEN = '127.0.0.1:0';
+/** Longest --response-delay and --chunk-delay, in ms. */
+export const MAX_SIMULATED_DELAY_MS = 60_000;
+
+/** `--simulate N` and its companions: the fake workers and the server answering for them. */
+export interface SimulateSource {
+  readonly kind: 'simulate';
+  readonly count: number;
+  readonly models?: readonly string[];
+  /** The inference server's bind address (an IPv6 host without brackets) and port (0: any free port). */
+  readonly inferenceHost: string;
+  readonly inferencePort: number;
+  /** Requests each worker runs at once (also reported as its max_concurrency). */
+  readonly maxConcurrency: number;
+  readonly firstByteDelayMs: number;
+  readonly chunkDelayMs: number;
+  /** No random state changes: every worker stays IDLE. */
+  readonly steady: boolean;
+}
+
 /** `hive-registry agent` as parsed from its flags (and the environment). */
 export interface AgentConfig {
   readonly queen: string;
   readonly hiveId: string;
-  readonly source: { readonly kind: 'simulate'; readonly count: number; readonly models?: readonly string[] } | {
-    readonly kind: 'workers-file';
-    readonly path: string;
-  };
+  readonly source: SimulateSource | { readonly kind: 'workers-file'; readonly path: string };
   readonly logLevel: LogLevel;
   /** Plaintext or TLS, from the --tls-* flags. */
   readonly credentials: ChannelCredentials;
@@ -34,7 +60,22 @@ export interface AgentFlags extends ClientTlsFlags {
   readonly workersFile?: string;
   readonly logLevel?: string;
   readonly tokenFile?: string;
+  readonly inferenceListen?: string;
+  readonly maxConcurrency?: string;
+  readonly responseDelay?: string;
+  readonly chunkDelay?: string;
+  readonly steady?: boolean;
 }
+
+/** The flags that only make sense with --simulate, by AgentFlags key. */
+const SIMULATE_ONLY_FLAGS: readonly (readonly [keyof AgentFlags, string])[] = [
+  ['models', '--models'],
+  ['inferenceListen', '--inference-listen'],
+  ['maxConcurrency', '--max-concurrency'],
+  ['responseDelay', '--response-delay'],
+  ['chunkDelay', '--chunk-delay'],
+  ['steady', '--steady'],
+];
 
 /** Checks the agent's flags; returns every problem at once (exit 2), like `serve`. */
 export function buildAgentConfig(
@@ -66,9 +107,11 @@ export function buildAgentConfig(
       if (bad !== undefined) problems.push(bad);
     }
     if (models !== undefined && models.length === 0) problems.push('--models: give at least one model id');
-    source = { kind: 'simulate', count, ...(models === undefined ? {} : { models }) };
+    source = { kind: 'simulate', count, ...(models === undefined ? {} : { models }), ...inferenceFlags(flags, problems) };
   } else if (flags.workersFile !== undefined) {
-    if (flags.models !== undefined) problems.push('--models goes with --simulate, not --workers-file');
+    for (const [key, flag] of SIMULATE_ONLY_FLAGS) {
+      if (flags[key] !== undefined) problems.push(`${flag} goes with --simulate, not --workers-file`);
+    }
     source = { kind: 'workers-file', path: flags.workersFile };
   }
   const credentials = clientCredentials(flags, problems);
@@ -87,11 +130,40 @@ export function buildAgentConfig(
   return { ok: true, config: tokenFile === undefined ? config : { ...config, tokenFile } };
 }
 
+/** The inference server's flags, checked; problems go to `problems`. */
+function inferenceFlags(
+  flags: AgentFlags,
+  problems: string[],
+): Omit<SimulateSource, 'kind' | 'count' | 'models'> {
+  const listen = flags.inferenceListen ?? DEFAULT_INFERENCE_LISTEN;
+  const badListen = checkListen(listen);
+  if (badListen !== undefined) problems.push(`--inference-listen: ${badListen}`);
+  const colon = listen.lastIndexOf(':');
+  const wholeNumber = (flag: string, text: string | undefined, fallback: number, min: number, max: number, unit = ''): number => {
+    if (text === undefined) return fallback;
+    const n = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+    if (!(n >= min && n <= max)) {
+      problems.push(`${flag}: must be a whole number${unit} from ${min} to ${max}, got ${JSON.stringify(text)}`);
+    }
+    return n;
+  };
+  return {
+    inferenceHost: listen.slice(0, colon).replace(/^\[|\]$/g, ''),
+    inferencePort: Number(listen.slice(colon + 1)),
+    maxConcurrency: wholeNumber('--max-concurrency', flags.maxConcurrency, DEFAULT_MAX_CONCURRENCY, 1, MAX_CONCURRENCY),
+    firstByteDelayMs: wholeNumber('--response-delay', flags.responseDelay, DEFAULT_FIRST_BYTE_DELAY_MS, 0, MAX_SIMULATED_DELAY_MS, ' of ms'),
+    chunkDelayMs: wholeNumber('--chunk-delay', flags.chunkDelay, DEFAULT_CHUNK_DELAY_MS, 0, MAX_SIMULATED_DELAY_MS, ' of ms'),
+    steady: flags.steady === true,
+  };
+}
+
 /**
  * Runs a hive: one HeartbeatAgent fed by simulated workers or a workers file, until `stop` is called (SIGTERM,
- * SIGINT) or the queen aborts the stream (superseded, removed, deregistered). Resolves with the exit code: 0 when
- * stopped, 1 when aborted. A workers file that cannot be read at start rejects with WorkersFileError (exit 2); the
- * token file was checked by buildAgentConfig and is read again at every connect (see tokenFileMetadata).
+ * SIGINT) or the queen aborts the stream (superseded, removed, deregistered). Simulated workers answer OpenAI
+ * requests first: their inference server is listening before the first heartbeat reports its URLs, and stops
+ * after the last. Resolves with the exit code: 0 when stopped, 1 when aborted or when the inference server
+ * cannot listen. A workers file that cannot be read at start rejects with WorkersFileError (exit 2); the token
+ * file was checked by buildAgentConfig and is read again at every connect (see tokenFileMetadata).
  */
 export async function runAgent(
   config: AgentConfig,
@@ -99,19 +171,16 @@ export async function runAgent(
   onStop: (stop: () => Promise<void>) => void,
 ): Promise<number> {
   let provider: SnapshotProvider;
-  let close = (): void => undefined;
+  let close = async (): Promise<void> => undefined;
   if (config.source.kind === 'simulate') {
-    const workers = new SimulatedWorkers({
-      hiveId: config.hiveId,
-      count: config.source.count,
-      clock: systemClock,
-      ...(config.source.models === undefined ? {} : { models: config.source.models }),
-    });
-    provider = () => workers.snapshot();
+    const hive = await startSimulatedHive(config.hiveId, config.source, logger);
+    if (hive === undefined) return 1;
+    provider = hive.provider;
+    close = hive.close;
   } else {
     const file = await WorkersFile.open(config.source.path, { logger });
     provider = file.provider;
-    close = () => file.close();
+    close = async () => file.close();
   }
   const tokenLog = logger.child({ component: 'agent', hiveId: config.hiveId });
   const agent = HeartbeatAgent.forQueen(config.queen, config.hiveId, provider, {
@@ -119,19 +188,68 @@ export async function runAgent(
     credentials: config.credentials,
     ...(config.tokenFile === undefined ? {} : { metadata: tokenFileMetadata(config.tokenFile, tokenLog) }),
   });
-  onStop(() => agent.stop());
+  // The heartbeats end first (the queen stops handing the workers out), then the workers stop answering.
+  onStop(async () => {
+    await agent.stop();
+    await close();
+  });
   agent.start();
   logger.info(
     { component: 'agent', hiveId: config.hiveId, queen: config.queen, source: config.source.kind, tokenFile: config.tokenFile },
     'hive agent started',
   );
   const stopped = await agent.whenStopped();
-  close();
+  await close();
   if (stopped.reason === 'aborted') {
     logger.error({ component: 'agent', hiveId: config.hiveId, code: stopped.code, details: stopped.details }, 'hive agent stopped by the queen');
     return 1;
   }
   return 0;
+}
+
+/**
+ * Simulated workers and the inference server answering for them, listening; undefined (logged) when it cannot
+ * listen. A wildcard bind advertises this machine's host name in the URLs, so other machines can use them.
+ */
+async function startSimulatedHive(
+  hiveId: string,
+  source: SimulateSource,
+  logger: Logger,
+): Promise<{ provider: SnapshotProvider; close: () => Promise<void> } | undefined> {
+  const log = logger.child({ component: 'inference', hiveId });
+  const workers = new SimulatedWorkers({
+    hiveId,
+    count: source.count,
+    clock: systemClock,
+    maxConcurrency: source.maxConcurrency,
+    // `inference` is declared below and listening before the first snapshot asks for a URL.
+    urlOf: (workerId: string): string => inference.urlOf(workerId),
+    ...(source.steady ? { changeProbability: 0 } : {}),
+    ...(source.models === undefined ? {} : { models: source.models }),
+  });
+  const wildcard = source.inferenceHost === '0.0.0.0' || source.inferenceHost === '::';
+  const inference: SimulatedInference = new SimulatedInference({
+    workers: workers.workerModels,
+    host: source.inferenceHost,
+    port: source.inferencePort,
+    ...(wildcard ? { advertiseHost: hostname() } : {}),
+    maxConcurrency: source.maxConcurrency,
+    firstByteDelayMs: source.firstByteDelayMs,
+    chunkDelayMs: source.chunkDelayMs,
+    // Requests end by the caller's doing (answered, refused, gone) at debug; a fault of the server at warn.
+    onRequestEnd: ({ error, ...end }) =>
+      end.outcome === 'failed' ? log.warn({ ...end, err: error }, 'inference request failed') : log.debug(end, 'inference request ended'),
+  });
+  try {
+    const { address, port } = await inference.start();
+    const example = workers.workerIds[0] ?? '';
+    const listen = address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+    log.info({ listen, port, workers: source.count, url: inference.urlOf(example), workerId: example }, 'inference server listening');
+  } catch (error) {
+    log.error({ err: error, listen: `${source.inferenceHost}:${source.inferencePort}` }, 'the inference server cannot listen');
+    return undefined;
+  }
+  return { provider: () => workers.snapshot(), close: () => inference.close() };
 }
 
 /**

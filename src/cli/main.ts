@@ -5,7 +5,9 @@ import { QueenServer } from '../server/queen-server.js';
 import { readFileSync } from 'node:fs';
 import { AuthFileError, parseAuthFile, type Caller } from '../server/callers.js';
 import { LOG_LEVELS, SETTINGS, buildServeConfig, exposedListeners, exposureGaps, exposureRisk } from './config.js';
-import { buildAgentConfig, runAgent, WorkersFileError, type AgentFlags } from './agent-command.js';
+import { MAX_CONCURRENCY } from '../common/worker.js';
+import { DEFAULT_CHUNK_DELAY_MS, DEFAULT_FIRST_BYTE_DELAY_MS, DEFAULT_MAX_CONCURRENCY } from '../agent/simulated-inference.js';
+import { buildAgentConfig, DEFAULT_INFERENCE_LISTEN, runAgent, WorkersFileError, type AgentFlags } from './agent-command.js';
 import { runDemo } from './demo.js';
 import { createLogger } from './logger.js';
 import { serverTls } from './tls-files.js';
@@ -182,11 +184,24 @@ function program(): Command {
   });
   root
     .command('agent')
-    .description('run a hive: stream heartbeats for simulated workers or a workers file to the queen')
+    .description(
+      'run a hive: stream heartbeats for simulated workers (which answer OpenAI requests) or a workers file to the queen',
+    )
     .option('--queen <host:port>', `the queen's address (env ${QUEEN_ENV}; default ${DEFAULT_QUEEN})`)
     .option('--hive-id <id>', "this hive's id: 1-128 characters of [A-Za-z0-9._:-]")
     .option('--simulate <n>', 'simulate N workers whose state and GPU load move over time')
     .option('--models <a,b,...>', 'with --simulate: the models the workers load, round robin')
+    .option(
+      '--inference-listen <host:port>',
+      `with --simulate: where the workers answer OpenAI requests, each under /w/<worker id> (default ${DEFAULT_INFERENCE_LISTEN}: loopback, any free port)`,
+    )
+    .option(
+      '--max-concurrency <n>',
+      `with --simulate: requests each worker runs at once, the rest wait in order (1-${MAX_CONCURRENCY}; default ${DEFAULT_MAX_CONCURRENCY})`,
+    )
+    .option('--response-delay <ms>', `with --simulate: ms before the first byte of an answer (default ${DEFAULT_FIRST_BYTE_DELAY_MS})`)
+    .option('--chunk-delay <ms>', `with --simulate: ms between streamed tokens (default ${DEFAULT_CHUNK_DELAY_MS})`)
+    .option('--steady', 'with --simulate: no random state changes (every worker stays idle)')
     .option('--workers-file <file>', "a HiveHeartbeatPayload in protobuf JSON form: the hive's workers and devices, re-read on change")
     .option('--log-level <level>', `log level: ${LOG_LEVELS.join(', ')} (env HIVE_REGISTRY_LOG_LEVEL; default info)`)
     .option('--tls-ca <file>', "connect with TLS, verifying the queen's certificate against this PEM CA")

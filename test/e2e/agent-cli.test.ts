@@ -113,6 +113,67 @@ describe('hive-registry agent (real processes)', () => {
     expect(await eventually(async () => JSON.stringify(await states()) === JSON.stringify([['f-0', 2], ['f-1', 1]]), 5_000)).toBe(true);
   });
 
+  test('a simulated hive answers OpenAI requests at the URLs it reports, and stops answering when stopped', async () => {
+    server = await startServer();
+    const agent = startAgent(server.address, 'inf', '--simulate', '2', '--steady', '--max-concurrency', '3', '--response-delay', '0', '--chunk-delay', '0');
+    agents.push(agent);
+    const c = client(server.address);
+    const reported = async () => (await c.rpc.getWorkersOnHive({ hiveId: 'inf' })).workers;
+    expect(await eventually(async () => (await reported()).length === 2, 5_000)).toBe(true);
+    const workers = await reported();
+    expect(workers.map((w) => [w.workerId, w.url.replace(/:\d+\//, ':PORT/'), w.maxConcurrency])).toEqual([
+      ['inf-w0', 'http://127.0.0.1:PORT/w/inf-w0', 3],
+      ['inf-w1', 'http://127.0.0.1:PORT/w/inf-w1', 3],
+    ]);
+    for (const w of workers) {
+      const response = await fetch(`${w.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: w.modelId, messages: [{ role: 'user', content: 'hello' }], max_tokens: 4 }),
+      });
+      const body = (await response.json()) as { object: string; model: string; choices: { message: { content: string } }[] };
+      expect({
+        status: response.status,
+        worker: response.headers.get('x-simulated-worker'),
+        object: body.object,
+        model: body.model,
+        words: body.choices[0]?.message.content.split(' ').length,
+      }).toEqual({ status: 200, worker: w.workerId, object: 'chat.completion', model: w.modelId, words: 4 });
+    }
+    const stream = await fetch(`${workers[0]?.url}/v1/chat/completions`, {
+      method: 'POST',
+      body: JSON.stringify({ model: workers[0]?.modelId, messages: [{ role: 'user', content: 'hello' }], stream: true, max_tokens: 2 }),
+    });
+    expect(stream.headers.get('content-type')).toBe('text/event-stream');
+    expect((await stream.text()).split('\n\n').filter((e) => e !== '')).toHaveLength(2 + 1 + 1);
+
+    agent.child.kill('SIGTERM');
+    expect(await agent.exited).toBe(0);
+    const after = await fetch(`${workers[0]?.url}/v1/models`).then((r) => `answered ${r.status}`, (error: Error) => error.message);
+    expect(after).toBe('fetch failed');
+  });
+
+  test('simulated inference flags: every problem at once, and none with --workers-file', async () => {
+    const bad = await run(process.execPath, [
+      CLI, 'agent', '--hive-id', 'h', '--simulate', '1',
+      '--inference-listen', '127.0.0.1', '--max-concurrency', '4097', '--response-delay', '-1', '--chunk-delay', '1.5',
+    ]);
+    expect({ code: bad.code, problems: bad.stderr.split('\n').filter((l) => l.startsWith('  - ')) }).toEqual({
+      code: 2,
+      problems: [
+        '  - --inference-listen: must be HOST:PORT or [IPv6]:PORT, got "127.0.0.1"',
+        '  - --max-concurrency: must be a whole number from 1 to 4096, got "4097"',
+        '  - --response-delay: must be a whole number of ms from 0 to 60000, got "-1"',
+        '  - --chunk-delay: must be a whole number of ms from 0 to 60000, got "1.5"',
+      ],
+    });
+    const file = await run(process.execPath, [CLI, 'agent', '--hive-id', 'h', '--workers-file', 'w.json', '--inference-listen', '127.0.0.1:0', '--steady']);
+    expect({ code: file.code, problems: file.stderr.split('\n').filter((l) => l.startsWith('  - ')) }).toEqual({
+      code: 2,
+      problems: ['  - --inference-listen goes with --simulate, not --workers-file', '  - --steady goes with --simulate, not --workers-file'],
+    });
+  });
+
   test.each([
     [['agent', '--simulate', '2'], '--hive-id: required'],
     [['agent', '--hive-id', 'h', '--simulate', '2', '--workers-file', 'x.json'], 'give exactly one of --simulate N or --workers-file FILE'],

@@ -1,7 +1,7 @@
 import { create, toBinary } from '@bufbuild/protobuf';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import type { HiveSnapshot } from '../../src/agent/hive-snapshot';
-import { DEFAULT_SIMULATED_MODELS, SimulatedWorkers } from '../../src/agent/simulated-workers';
+import { DEFAULT_SIMULATED_MODELS, SIMULATED_PLACEHOLDER_URL, SimulatedWorkers } from '../../src/agent/simulated-workers';
 import { ManualClock } from '../../src/common/manual-clock';
 import {
   Backend,
@@ -39,16 +39,24 @@ function history(options: { hiveId?: string; seed?: number; count?: number }, ev
 describe('SimulatedWorkers', () => {
   it('reports N healthy CUDA workers, models round robin, two workers per 80 GiB device', () => {
     const clock = new ManualClock();
-    const sim = new SimulatedWorkers({ hiveId: 'sim-1', count: 5, clock, models: ['a', 'b'], port: 9400, seed: 1 });
+    const urlOf = (id: string): string => `http://127.0.0.1:9400/w/${id}`;
+    const sim = new SimulatedWorkers({ hiveId: 'sim-1', count: 5, clock, models: ['a', 'b'], urlOf, maxConcurrency: 8, seed: 1 });
     const snapshot = message(sim.snapshot());
     expect(
-      snapshot.workers.map((w) => [w.workerId, w.modelId, w.deviceId, w.url, w.state, w.health, w.backend]),
+      snapshot.workers.map((w) => [w.workerId, w.modelId, w.deviceId, w.url, w.state, w.health, w.backend, w.maxConcurrency]),
     ).toEqual([
-      ['sim-1-w0', 'a', 0, 'http://127.0.0.1:9400/', WorkerStatus.IDLE, HealthStatus.HEALTHY, Backend.CUDA],
-      ['sim-1-w1', 'b', 0, 'http://127.0.0.1:9400/', WorkerStatus.IDLE, HealthStatus.HEALTHY, Backend.CUDA],
-      ['sim-1-w2', 'a', 1, 'http://127.0.0.1:9400/', WorkerStatus.IDLE, HealthStatus.HEALTHY, Backend.CUDA],
-      ['sim-1-w3', 'b', 1, 'http://127.0.0.1:9400/', WorkerStatus.IDLE, HealthStatus.HEALTHY, Backend.CUDA],
-      ['sim-1-w4', 'a', 2, 'http://127.0.0.1:9400/', WorkerStatus.IDLE, HealthStatus.HEALTHY, Backend.CUDA],
+      ['sim-1-w0', 'a', 0, 'http://127.0.0.1:9400/w/sim-1-w0', WorkerStatus.IDLE, HealthStatus.HEALTHY, Backend.CUDA, 8],
+      ['sim-1-w1', 'b', 0, 'http://127.0.0.1:9400/w/sim-1-w1', WorkerStatus.IDLE, HealthStatus.HEALTHY, Backend.CUDA, 8],
+      ['sim-1-w2', 'a', 1, 'http://127.0.0.1:9400/w/sim-1-w2', WorkerStatus.IDLE, HealthStatus.HEALTHY, Backend.CUDA, 8],
+      ['sim-1-w3', 'b', 1, 'http://127.0.0.1:9400/w/sim-1-w3', WorkerStatus.IDLE, HealthStatus.HEALTHY, Backend.CUDA, 8],
+      ['sim-1-w4', 'a', 2, 'http://127.0.0.1:9400/w/sim-1-w4', WorkerStatus.IDLE, HealthStatus.HEALTHY, Backend.CUDA, 8],
+    ]);
+    expect(sim.workerModels).toEqual([
+      { workerId: 'sim-1-w0', modelId: 'a' },
+      { workerId: 'sim-1-w1', modelId: 'b' },
+      { workerId: 'sim-1-w2', modelId: 'a' },
+      { workerId: 'sim-1-w3', modelId: 'b' },
+      { workerId: 'sim-1-w4', modelId: 'a' },
     ]);
     expect(snapshot.devices.map((d) => [d.deviceId, d.vramTotalBytes, d.backend])).toEqual([
       [0, 80n << 30n, Backend.CUDA],
@@ -60,11 +68,24 @@ describe('SimulatedWorkers', () => {
     expect(sim.workerIds).toEqual(['sim-1-w0', 'sim-1-w1', 'sim-1-w2', 'sim-1-w3', 'sim-1-w4']);
   });
 
-  it('uses the default models and a placeholder URL when none are given', () => {
+  it('uses the default models, a placeholder URL and 4 slots when none are given', () => {
     const sim = new SimulatedWorkers({ hiveId: 'sim-1', count: 4, clock: new ManualClock() });
     const workers = message(sim.snapshot()).workers;
     expect(workers.map((w) => w.modelId)).toEqual([...DEFAULT_SIMULATED_MODELS, DEFAULT_SIMULATED_MODELS[0]]);
-    expect(new Set(workers.map((w) => w.url))).toEqual(new Set(['http://127.0.0.1:9/']));
+    expect(new Set(workers.map((w) => w.url))).toEqual(new Set([SIMULATED_PLACEHOLDER_URL]));
+    expect(SIMULATED_PLACEHOLDER_URL).toBe('http://127.0.0.1:9/');
+    expect(workers.map((w) => w.maxConcurrency)).toEqual([4, 4, 4, 4]);
+  });
+
+  it('stays steady with changeProbability 0: every worker idle at its starting load for hours', () => {
+    const clock = new ManualClock();
+    const sim = new SimulatedWorkers({ hiveId: 'sim-1', count: 8, clock, seed: 7, changeProbability: 0 });
+    const first = encoded(sim.snapshot());
+    for (let i = 0; i < 1_200; i++) {
+      clock.advance(3_000);
+      expect(encoded(sim.snapshot())).toBe(first);
+    }
+    expect(message(sim.snapshot()).workers.every((w) => w.state === WorkerStatus.IDLE)).toBe(true);
   });
 
   it('is deterministic for a seed, whatever the sampling, and differs between seeds and hives', () => {
@@ -123,6 +144,13 @@ describe('SimulatedWorkers', () => {
 
   it('refuses a bad count, an empty model list, and hive ids too long for worker ids', () => {
     const clock = new ManualClock();
+    expect(() => new SimulatedWorkers({ hiveId: 'h', count: 1, clock, maxConcurrency: 0 })).toThrow(
+      /^maxConcurrency: must be an integer from 1 to 4096, got 0$/,
+    );
+    expect(() => new SimulatedWorkers({ hiveId: 'h', count: 1, clock, maxConcurrency: 4097 })).toThrow(/^maxConcurrency: /);
+    expect(() => new SimulatedWorkers({ hiveId: 'h', count: 1, clock, changeProbability: 1.5 })).toThrow(
+      /^changeProbability: must be from 0 to 1, got 1.5$/,
+    );
     expect(() => new SimulatedWorkers({ hiveId: 'h', count: 0, clock })).toThrow(/^count: must be an integer from 1 to 1024, got 0$/);
     expect(() => new SimulatedWorkers({ hiveId: 'h', count: 1, clock, models: [] })).toThrow(/^models: /);
     // 125 + "-w10" is 129 characters; up to "-w9" it is exactly 128.
