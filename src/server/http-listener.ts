@@ -3,6 +3,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { bearerToken, roleAllows, type AccessControl } from './access.js';
+import { isGatewayPath, type InferenceGateway } from '../gateway/inference-gateway.js';
 import type { DashboardRoutes } from './dashboard-routes.js';
 import type { ServerTls } from './grpc-server.js';
 
@@ -32,6 +33,10 @@ export interface HttpListenerOptions {
   readonly metrics: MetricsExposition;
   /** The dashboard's paths (/, /assets/, /api/); absent: they answer 404. */
   readonly dashboard?: DashboardRoutes;
+  /** The inference gateway's paths (/v1/...); absent: they answer 404. */
+  readonly gateway?: InferenceGateway;
+  /** Connections open at once; default DEFAULT_MAX_CONNECTIONS. */
+  readonly maxConnections?: number;
 }
 
 const BASIC = /^basic +([A-Za-z0-9+/=]{1,4096}) *$/i;
@@ -62,8 +67,11 @@ export function bearerAuthorizer(access: AccessControl): HttpAuthorizer {
   };
 }
 
-/** Connections open at once; a scraper and a few people need a handful, so this only stops a flood. */
-const MAX_CONNECTIONS = 256;
+/**
+ * Connections open at once by default: the gateway's clients hold one per request in flight, so this is well above
+ * what a busy fleet serves at once, and still stops a flood.
+ */
+export const DEFAULT_MAX_CONNECTIONS = 4_096;
 /** A request must arrive whole (headers included) within this; a slow sender does not hold a connection for ever. */
 const REQUEST_TIMEOUT_MS = 10_000;
 /** Largest request head accepted, in bytes (Node's default, said here on purpose). */
@@ -126,7 +134,7 @@ export class HttpListener {
             key: tls.privateKey,
             ...(tls.clientCa === undefined ? {} : { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true }),
           });
-    server.maxConnections = MAX_CONNECTIONS;
+    server.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     const listener = new HttpListener(server, options, logger);
     server.on('request', (request: IncomingMessage, response: ServerResponse) => listener.handle(request, response));
     await new Promise<void>((resolve, reject) => {
@@ -154,13 +162,16 @@ export class HttpListener {
   /** Stops accepting, lets requests in flight finish for a moment, then cuts what is left. */
   close(): Promise<void> {
     this.draining = true;
-    // Live feeds never end by themselves: end them now, so only requests in flight are waited for.
+    // Live feeds never end by themselves: end them now, so only requests in flight are waited for. Requests
+    // waiting for a gateway slot get 503.
     this.options.dashboard?.close();
+    this.options.gateway?.close();
     return new Promise((resolve) => {
       const cut = setTimeout(() => this.server.closeAllConnections(), CLOSE_GRACE_MS);
       cut.unref();
       this.server.close(() => {
         clearTimeout(cut);
+        this.options.gateway?.destroy();
         resolve();
       });
       this.server.closeIdleConnections();
@@ -173,31 +184,28 @@ export class HttpListener {
     const path = mark < 0 ? url : url.slice(0, mark);
     const query = mark < 0 ? '' : url.slice(mark + 1);
     response.setHeader('Cache-Control', 'no-store');
-    if (hasBody(request)) response.setHeader('Connection', 'close');
-    if (request.method !== 'GET' && request.method !== 'HEAD') {
-      response.setHeader('Allow', 'GET, HEAD');
-      response.setHeader('Connection', 'close');
-      this.text(response, 405, `method ${request.method ?? ''} not allowed: this listener answers GET and HEAD only\n`);
-      return;
-    }
-    if (path === '/healthz') {
-      this.text(response, this.draining ? 503 : 200, this.draining ? 'draining\n' : 'ok\n');
-      return;
+    const gateway = this.options.gateway !== undefined && isGatewayPath(path) ? this.options.gateway : undefined;
+    if (gateway === undefined) {
+      // Only the gateway reads request bodies: elsewhere one is never read, so the connection cannot be reused.
+      if (hasBody(request)) response.setHeader('Connection', 'close');
+      if (request.method !== 'GET' && request.method !== 'HEAD') {
+        response.setHeader('Allow', 'GET, HEAD');
+        response.setHeader('Connection', 'close');
+        this.text(response, 405, `method ${request.method ?? ''} not allowed: this listener answers GET and HEAD only\n`);
+        return;
+      }
+      if (path === '/healthz') {
+        this.text(response, this.draining ? 503 : 200, this.draining ? 'draining\n' : 'ok\n');
+        return;
+      }
     }
     const access = this.options.authorize?.(request.headers.authorization) ?? 'allowed';
     if (access !== 'allowed') {
-      this.logger.info(
-        { path: path.slice(0, LOGGED_PATH_CHARS), peer: request.socket.remoteAddress, access },
-        'http request refused',
-      );
-      if (access === 'unauthenticated') {
-        // Bearer for programs; Basic makes a browser ask for the token (as the password) and send it on every request.
-        response.setHeader('WWW-Authenticate', ['Bearer realm="hive-registry"', 'Basic realm="hive-registry", charset="UTF-8"']);
-        this.text(response, 401, 'authentication required: send "Authorization: Bearer <token>" with a caller token (a browser asks for it: any user name, the token as password)\n');
-      } else {
-        const why = 'a hive token only opens its Heartbeat stream; use a caller token with the read role';
-        this.text(response, 403, `forbidden: ${why}\n`);
-      }
+      this.refuse(request, response, path, access, gateway !== undefined);
+      return;
+    }
+    if (gateway !== undefined) {
+      gateway.handle(request, response, path, url);
       return;
     }
     if (path === '/metrics') {
@@ -206,6 +214,23 @@ export class HttpListener {
     }
     if (this.options.dashboard?.handle(path, new URLSearchParams(query), request, response) === true) return;
     this.text(response, 404, NOT_FOUND_BODY);
+  }
+
+  /** 401 (with the challenges) or 403; in the OpenAI error form on the gateway's paths, for its clients. */
+  private refuse(request: IncomingMessage, response: ServerResponse, path: string, access: HttpAccess, openAi: boolean): void {
+    this.logger.info({ path: path.slice(0, LOGGED_PATH_CHARS), peer: request.socket.remoteAddress, access }, 'http request refused');
+    if (openAi) response.setHeader('Connection', 'close');
+    if (access === 'unauthenticated') {
+      // Bearer for programs; Basic makes a browser ask for the token (as the password) and send it on every request.
+      response.setHeader('WWW-Authenticate', ['Bearer realm="hive-registry"', 'Basic realm="hive-registry", charset="UTF-8"']);
+      const message = 'authentication required: send "Authorization: Bearer <token>" with a caller token';
+      if (openAi) this.json(response, 401, { error: { message, type: 'authentication_error', code: 'invalid_api_key' } });
+      else this.text(response, 401, `${message} (a browser asks for it: any user name, the token as password)\n`);
+      return;
+    }
+    const why = 'a hive token only opens its Heartbeat stream; use a caller token with the read role';
+    if (openAi) this.json(response, 403, { error: { message: `forbidden: ${why}`, type: 'permission_error', code: 'forbidden' } });
+    else this.text(response, 403, `forbidden: ${why}\n`);
   }
 
   private async serveMetrics(response: ServerResponse): Promise<void> {
@@ -219,6 +244,11 @@ export class HttpListener {
     }
     response.writeHead(200, { 'Content-Type': this.options.metrics.contentType });
     response.end(body);
+  }
+
+  private json(response: ServerResponse, statusCode: number, body: unknown): void {
+    response.writeHead(statusCode, { 'Content-Type': 'application/json' });
+    response.end(JSON.stringify(body));
   }
 
   private text(response: ServerResponse, statusCode: number, body: string): void {

@@ -1,12 +1,14 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CheckpointObserver } from '../catalog/checkpointer.js';
 import type { WorkerStatus } from '../common/worker.js';
+import type { GatewayObserver } from '../gateway/inference-gateway.js';
 import type { FleetCounts } from '../registry/types.js';
+import { gatewayMetrics, type GatewayMetricsSources } from './gateway-metrics.js';
 import { HEARTBEAT_REJECTION_CLASSES, type HeartbeatObserver } from './heartbeat-outcomes.js';
 import type { RpcObserver } from './rpc-timing.js';
 
 /** What the gauges read at scrape time: the queen's live state, never a copy kept up to date on the hot paths. */
-export interface MetricsSources {
+export interface MetricsSources extends GatewayMetricsSources {
   fleetCounts(): FleetCounts;
   heartbeatStreams(): number;
   watchStreams(): number;
@@ -48,6 +50,8 @@ export class QueenMetrics {
   readonly rpcs: RpcObserver;
   /** Told of every catalog flush. */
   readonly checkpoints: CheckpointObserver;
+  /** Told of every gateway request, retry and wait. */
+  readonly gateway: GatewayObserver;
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
@@ -149,6 +153,7 @@ export class QueenMetrics {
       flushed: (durationMs) => flushDuration.observe(durationMs / 1000),
       failed: () => flushFailures.inc(),
     };
+    this.gateway = gatewayMetrics(this.registry, sources);
   }
 
   /** The content type of `exposition()`: Prometheus text format 0.0.4. */

@@ -19,6 +19,9 @@ import { bestWorker } from './dashboard-best.js';
 import { DashboardFeed } from './dashboard-feed.js';
 import { DashboardRoutes } from './dashboard-routes.js';
 import { fleetDetails } from './fleet-details.js';
+import { InferenceGateway } from '../gateway/inference-gateway.js';
+import { gatewayScheduler } from './gateway-scheduler.js';
+import { MAX_RESERVATION_TTL_MS } from './registry-service.js';
 import { QueenMetrics } from './metrics.js';
 import type { QueenOptions, ServerConfig } from './server-config.js';
 import { WatchStreams } from './watch-streams.js';
@@ -67,6 +70,8 @@ export class QueenServer {
     readonly registry: HiveRegistry,
     /** The catalog, for embedding and tests. */
     readonly catalog: HiveCatalog,
+    /** The scheduling index (reservations, exclusions), for embedding and tests. */
+    readonly scheduling: SchedulingIndex,
     /** The port actually bound (useful with port 0). */
     readonly port: number,
   ) {}
@@ -131,6 +136,8 @@ export class QueenServer {
             heartbeatStreams: (): number => streams.size,
             watchStreams: () => watches.size,
             reservations: () => scheduling.reservationCount,
+            gatewayInFlight: () => gateway?.inFlight ?? 0,
+            gatewayWaiting: () => gateway?.waiting ?? 0,
           });
     const streams = new HeartbeatStreams(
       registry,
@@ -172,6 +179,7 @@ export class QueenServer {
     });
     let http: HttpListener | undefined;
     let dashboard: DashboardFeed | undefined;
+    let gateway: InferenceGateway | undefined;
     if (metrics !== undefined && config.httpListen !== undefined) {
       const sources = { registry, scheduling, catalog, clock };
       dashboard = new DashboardFeed(
@@ -180,6 +188,18 @@ export class QueenServer {
         () => clock.wallNow(),
         { epoch, maxQueuedEvents: config.watchQueueEvents },
         logger.child({ component: 'dashboard' }),
+      );
+      gateway = new InferenceGateway(
+        gatewayScheduler(registry, scheduling),
+        {
+          queueTimeoutMs: config.gatewayQueueTimeoutMs,
+          connectTimeoutMs: config.gatewayConnectTimeoutMs,
+          responseTimeoutMs: config.gatewayResponseTimeoutMs,
+          maxBodyBytes: config.gatewayMaxBodyBytes,
+          reservationTtlMs: MAX_RESERVATION_TTL_MS,
+        },
+        logger.child({ component: 'gateway' }),
+        metrics.gateway,
       );
       const routes = new DashboardRoutes({
         assets: loadAssets(options.dashboardAssetsDir ?? defaultAssetsDir()),
@@ -192,12 +212,15 @@ export class QueenServer {
             listen: config.httpListen,
             metrics,
             dashboard: routes,
+            gateway,
+            maxConnections: config.httpMaxConnections,
             ...(config.tls === undefined ? {} : { tls: config.tls }),
             ...(access === undefined ? {} : { authorize: bearerAuthorizer(access) }),
           },
           logger.child({ component: 'http' }),
         );
       } catch (error) {
+        gateway.destroy();
         server.forceShutdown();
         throw error;
       }
@@ -232,6 +255,7 @@ export class QueenServer {
       http,
       registry,
       catalog,
+      scheduling,
       port,
     );
     logger.info(

@@ -7,10 +7,20 @@ export interface ServerConfig {
   /** HOST:PORT to listen on ([v6]:PORT for IPv6); port 0 picks a free port. */
   readonly listen: string;
   /**
-   * HOST:PORT of the HTTP listener (/healthz, /metrics), with the same TLS and auth as gRPC; absent or '' = off
+   * HOST:PORT of the HTTP listener (/healthz, /metrics, the dashboard, the gateway), with the same TLS and auth as gRPC; absent or '' = off
    * (and then no metrics are kept at all).
    */
   readonly httpListen?: string;
+  /** Most connections the HTTP listener holds at once. */
+  readonly httpMaxConnections: number;
+  /** How long a gateway request waits for a free slot of a worker with its model before 503. */
+  readonly gatewayQueueTimeoutMs: number;
+  /** Connecting to a worker from the gateway. */
+  readonly gatewayConnectTimeoutMs: number;
+  /** A worker's response head after the request, then each gap between chunks of its body. */
+  readonly gatewayResponseTimeoutMs: number;
+  /** Largest gateway request body, in bytes. */
+  readonly gatewayMaxBodyBytes: number;
   /** How often hives should send heartbeats (told to them in every ack). */
   readonly heartbeatIntervalMs: number;
   /** A hive is offline once its last accepted heartbeat is this old. */

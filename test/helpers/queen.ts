@@ -7,6 +7,11 @@ import { snapshotPayload, type PayloadOverrides, type WorkerInit } from './wire-
 /** The configuration integration tests run with; thresholds are driven by the ManualClock, never by sleeping. */
 export const TEST_CONFIG: ServerConfig = Object.freeze({
   listen: '127.0.0.1:0',
+  httpMaxConnections: 4_096,
+  gatewayQueueTimeoutMs: 30_000,
+  gatewayConnectTimeoutMs: 5_000,
+  gatewayResponseTimeoutMs: 600_000,
+  gatewayMaxBodyBytes: 16_777_216,
   heartbeatIntervalMs: 5_000,
   offlineAfterMs: 15_000,
   evictAfterMs: 600_000,

@@ -58,6 +58,11 @@ describe('buildServeConfig', () => {
       config: {
         listen: '127.0.0.1:50051',
         httpListen: '',
+        httpMaxConnections: 4_096,
+        gatewayQueueTimeoutMs: 30_000,
+        gatewayConnectTimeoutMs: 5_000,
+        gatewayResponseTimeoutMs: 600_000,
+        gatewayMaxBodyBytes: 16_777_216,
         heartbeatIntervalMs: 5_000,
         offlineAfterMs: 15_000,
         evictAfterMs: 600_000,

@@ -30,7 +30,9 @@ const ALLOWED_LAYERS: Record<string, string[]> = {
   registry: ['common', 'registry'],
   scheduler: ['common', 'scheduler'],
   catalog: ['common', 'registry', 'catalog'],
-  server: ['common', 'registry', 'scheduler', 'catalog', 'server'],
+  server: ['common', 'registry', 'scheduler', 'catalog', 'server', 'gateway'],
+  // The inference gateway: HTTP in front of the scheduler; metrics through an observer the server implements.
+  gateway: ['common', 'registry', 'scheduler', 'gateway'],
   agent: ['common', 'server', 'agent'],
   client: ['common', 'registry', 'catalog', 'server', 'client'],
   cli: ['common', 'registry', 'scheduler', 'catalog', 'server', 'agent', 'client', 'cli'],

@@ -107,6 +107,8 @@ describe('QueenMetrics', () => {
     heartbeatStreams: () => 5,
     watchStreams: () => 2,
     reservations: () => 7,
+    gatewayInFlight: () => 0,
+    gatewayWaiting: () => 0,
   };
 
   test('gauges read their sources at scrape time; observers move counters and histograms', async () => {

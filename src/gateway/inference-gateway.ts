@@ -1,0 +1,292 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream';
+import type { Logger } from 'pino';
+import { GATEWAY_ENDPOINTS, parseInferenceRequest, readBody, type Endpoint, type ForwardedPath } from './gateway-request.js';
+import { openAiError, type OpenAiError } from './openai-errors.js';
+import { SlotQueue, type GatewayScheduler, type Held } from './slot-queue.js';
+import { forwardedRequestHeaders, forwardedResponseHeaders, upstreamUrl, UpstreamPool, type FailureReason } from './upstream.js';
+
+export interface GatewayOptions {
+  /** How long a request waits for a free slot of a worker with its model before 503. */
+  readonly queueTimeoutMs: number;
+  /** Connecting to a worker. */
+  readonly connectTimeoutMs: number;
+  /** From the request sent to the worker's response head, and then between two chunks of its body. */
+  readonly responseTimeoutMs: number;
+  /** Largest request body accepted. */
+  readonly maxBodyBytes: number;
+  /** Life of a request's reservation: a safety net only, every request releases its own when it ends. */
+  readonly reservationTtlMs: number;
+}
+
+/** How a gateway request ended (a metrics label: a closed set). */
+export type GatewayOutcome =
+  | 'ok'
+  /** The worker answered 4xx (passed through; counts as a success of the worker). */
+  | 'client_error'
+  /** The worker failed (after the one retry, or in the middle of its answer) or answered 5xx. */
+  | 'upstream_error'
+  /** No slot within the queue timeout: 503 with Retry-After. */
+  | 'no_capacity'
+  | 'model_not_found'
+  | 'bad_request'
+  | 'client_closed';
+
+/** Told of what the gateway does, for metrics (the server implements it with prom-client). */
+export interface GatewayObserver {
+  requestEnded(endpoint: Endpoint, outcome: GatewayOutcome, seconds: number): void;
+  /** From the request sent to a worker to its response head. */
+  upstreamResponded(endpoint: Endpoint, seconds: number): void;
+  /** A request was sent again to another worker, after `reason`. */
+  retried(reason: FailureReason | 'status_5xx'): void;
+  /** A request got its slot after waiting this long (0 when one was free). */
+  queued(seconds: number): void;
+}
+
+/** Attempts per request: the first worker and one other, only before any byte went to the client. */
+const ATTEMPTS = 2;
+/** Retry-After of a 503: capacity comes back as requests end, typically within a second or two. */
+const RETRY_AFTER_S = 1;
+
+const FAILURE_TEXT: Readonly<Record<FailureReason, string>> = {
+  refused: 'refused the connection',
+  reset: 'reset the connection before answering',
+  timeout: 'did not answer in time',
+  error: 'could not be reached',
+};
+
+/** The gateway's paths: GET /v1/models and the forwarded POST paths. */
+export function isGatewayPath(path: string): boolean {
+  return path === '/v1/models' || path in GATEWAY_ENDPOINTS;
+}
+
+/**
+ * The OpenAI-compatible inference gateway on the queen's HTTP listener. A request's `model` picks a worker that
+ * has it loaded, with a reservation (waiting for a free slot up to the queue timeout); the body goes to the
+ * worker's URL + the same path, and the answer comes back as it arrives (server-sent events chunk by chunk, with
+ * backpressure). The reservation is released when the answer ends. A worker that refuses, resets, times out or
+ * answers 5xx before anything went to the client is reported as failed (the scheduler excludes it for a while)
+ * and the request goes once to another worker; a failure in the middle of an answer ends the client's response
+ * (it sees an error) and is reported too. A client that goes away cancels the request to the worker.
+ */
+export class InferenceGateway {
+  private readonly queue: SlotQueue;
+  private readonly pool: UpstreamPool;
+  private active = 0;
+
+  constructor(
+    private readonly scheduler: GatewayScheduler,
+    private readonly options: GatewayOptions,
+    private readonly logger: Logger,
+    private readonly observer?: GatewayObserver,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.queue = new SlotQueue(scheduler, options.reservationTtlMs, now);
+    this.pool = new UpstreamPool({ connectMs: options.connectTimeoutMs, responseMs: options.responseTimeoutMs });
+  }
+
+  /** Requests being served (waiting for a slot included). */
+  get inFlight(): number {
+    return this.active;
+  }
+
+  /** Requests waiting for a slot. */
+  get waiting(): number {
+    return this.queue.size;
+  }
+
+  /** Serves a request for one of the gateway's paths (see isGatewayPath); access was checked by the listener. */
+  handle(request: IncomingMessage, response: ServerResponse, path: string, pathAndQuery: string): void {
+    if (path === '/v1/models') {
+      if (request.method !== 'GET' && request.method !== 'HEAD') {
+        this.send(response, openAiError(405, 'invalid_request_error', 'method_not_allowed', `${request.method ?? ''} ${path}: use GET`, { headers: { Allow: 'GET, HEAD' } }));
+        return;
+      }
+      this.models(request, response);
+      return;
+    }
+    if (request.method !== 'POST') {
+      this.send(response, openAiError(405, 'invalid_request_error', 'method_not_allowed', `${request.method ?? ''} ${path}: use POST`, { headers: { Allow: 'POST' } }));
+      return;
+    }
+    const endpoint = GATEWAY_ENDPOINTS[path as ForwardedPath];
+    const started = this.now();
+    this.active++;
+    void this.forward(request, response, endpoint, pathAndQuery)
+      .catch((error: unknown) => {
+        this.logger.error({ err: error, endpoint }, 'gateway request failed unexpectedly');
+        if (!response.headersSent) this.send(response, openAiError(500, 'server_error', 'internal_error', 'internal error'));
+        else response.destroy();
+        return 'upstream_error' as const;
+      })
+      .then((outcome) => {
+        this.active--;
+        this.observer?.requestEnded(endpoint, outcome, (this.now() - started) / 1000);
+      });
+  }
+
+  /** Stops waiting requests (they get 503); requests already at a worker go on until `destroy`. */
+  close(): void {
+    this.queue.close();
+  }
+
+  /** Closes every connection to workers (requests still going are cut). */
+  destroy(): void {
+    this.queue.close();
+    this.pool.close();
+  }
+
+  private models(request: IncomingMessage, response: ServerResponse): void {
+    const created = Math.floor(Date.now() / 1000);
+    const data = [...this.scheduler.onlineModels()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([id, workers]) => ({ id, object: 'model', created, owned_by: 'hive-registry', workers }));
+    const body = JSON.stringify({ object: 'list', data });
+    response.writeHead(200, { 'Content-Type': 'application/json' });
+    response.end(request.method === 'HEAD' ? undefined : body);
+    this.observer?.requestEnded('models', 'ok', 0);
+  }
+
+  private async forward(request: IncomingMessage, response: ServerResponse, endpoint: Endpoint, pathAndQuery: string): Promise<GatewayOutcome> {
+    const abort = new AbortController();
+    const onClose = (): void => {
+      if (!response.writableFinished) abort.abort();
+    };
+    response.on('close', onClose);
+    try {
+      let body: Buffer;
+      try {
+        body = await readBody(request, this.options.maxBodyBytes);
+      } catch (error) {
+        if (isOpenAiError(error)) {
+          response.setHeader('Connection', 'close');
+          this.send(response, error);
+          return 'bad_request';
+        }
+        return 'client_closed';
+      }
+      const parsed = parseInferenceRequest(body, request.headers['content-type']);
+      if (isOpenAiError(parsed)) {
+        this.send(response, parsed);
+        return 'bad_request';
+      }
+      const { model } = parsed;
+      const headers = forwardedRequestHeaders(request.headers, body.length);
+      for (let attempt = 1; ; attempt++) {
+        const acquired = await this.queue.acquire(model, this.options.queueTimeoutMs, abort.signal);
+        if (acquired.kind === 'aborted') return 'client_closed';
+        if (acquired.kind === 'not_loaded') {
+          this.send(response, openAiError(404, 'invalid_request_error', 'model_not_found', `model ${JSON.stringify(model)} is not loaded on any online worker; GET /v1/models lists those that are`, { param: 'model' }));
+          return 'model_not_found';
+        }
+        if (acquired.kind === 'timeout') {
+          this.send(response, openAiError(503, 'service_unavailable', 'no_capacity', `no worker with model ${JSON.stringify(model)} had a free slot within ${this.options.queueTimeoutMs} ms; retry later`, { headers: { 'Retry-After': String(RETRY_AFTER_S) } }));
+          return 'no_capacity';
+        }
+        this.observer?.queued(acquired.waitedMs / 1000);
+        const held = acquired.held;
+        const sentAt = this.now();
+        const result = await this.pool.send(upstreamUrl(held.entry.worker.url, pathAndQuery), 'POST', headers, body, abort.signal);
+        if (result.kind === 'aborted') {
+          this.release(held, false);
+          return 'client_closed';
+        }
+        if (result.kind === 'failed') {
+          this.failed(held, `${FAILURE_TEXT[result.reason]} (${result.detail})`);
+          if (attempt < ATTEMPTS) {
+            this.observer?.retried(result.reason);
+            continue;
+          }
+          this.send(response, openAiError(502, 'server_error', 'upstream_failed', `worker ${held.entry.worker.workerId} on hive ${held.entry.hiveId} ${FAILURE_TEXT[result.reason]}, after a first worker failed too`), held);
+          return 'upstream_error';
+        }
+        this.observer?.upstreamResponded(endpoint, (this.now() - sentAt) / 1000);
+        const status = result.response.statusCode ?? 502;
+        if (status >= 500 && attempt < ATTEMPTS) {
+          result.response.resume();
+          this.failed(held, `answered ${status}`);
+          this.observer?.retried('status_5xx');
+          continue;
+        }
+        return await this.relay(result.response, response, held, abort.signal);
+      }
+    } finally {
+      response.off('close', onClose);
+    }
+  }
+
+  /** Passes the worker's answer through as it comes, then releases the slot with the outcome. */
+  private relay(upstream: IncomingMessage, response: ServerResponse, held: Held, clientGone: AbortSignal): Promise<GatewayOutcome> {
+    const status = upstream.statusCode ?? 502;
+    response.writeHead(status, {
+      ...forwardedResponseHeaders(upstream.headers),
+      'x-hive-worker': held.entry.worker.workerId,
+      'x-hive-id': held.entry.hiveId,
+    });
+    return new Promise((resolve) => {
+      // Whoever broke off first: the client going away is not the worker's failure; the worker dying is.
+      let cause: 'client' | 'worker' | undefined;
+      response.once('close', () => {
+        if (!response.writableFinished) cause ??= 'client';
+      });
+      upstream.once('aborted', () => (cause ??= 'worker'));
+      upstream.once('error', () => (cause ??= 'worker'));
+      // A worker that goes silent in the middle of an answer is cut after the response timeout.
+      let idle = setTimeout(onIdle, this.options.responseTimeoutMs);
+      function onIdle(): void {
+        upstream.destroy(new Error('no data within the response timeout'));
+      }
+      upstream.on('data', () => {
+        clearTimeout(idle);
+        idle = setTimeout(onIdle, this.options.responseTimeoutMs);
+      });
+      pipeline(upstream, response, (error) => {
+        clearTimeout(idle);
+        if (error === undefined || error === null) {
+          const ok = status < 500;
+          if (ok) this.release(held, true);
+          else this.failed(held, `answered ${status}`);
+          resolve(ok ? (status >= 400 ? 'client_error' : 'ok') : 'upstream_error');
+          return;
+        }
+        if (cause === 'client' || (cause === undefined && clientGone.aborted)) {
+          // The client went away: not the worker's doing.
+          upstream.destroy();
+          this.release(held, false);
+          resolve('client_closed');
+          return;
+        }
+        this.failed(held, `failed in the middle of its answer (${error.message})`);
+        response.destroy();
+        resolve('upstream_error');
+      });
+    });
+  }
+
+  /** Ends a reservation; a successful one clears the worker's failure record. Waiting requests get the slot. */
+  private release(held: Held, success: boolean): void {
+    this.scheduler.release(held.reservationId, success);
+    this.queue.wake();
+  }
+
+  private failed(held: Held, what: string): void {
+    const { workerId } = held.entry.worker;
+    this.logger.warn({ workerId, hiveId: held.entry.hiveId, problem: what }, 'gateway: worker failed a request; it is excluded for a while');
+    this.scheduler.reportFailure(workerId);
+    this.release(held, false);
+  }
+
+  private send(response: ServerResponse, error: OpenAiError, held?: Held): void {
+    if (response.headersSent || response.destroyed) return;
+    response.writeHead(error.status, {
+      'Content-Type': 'application/json',
+      ...error.headers,
+      ...(held === undefined ? {} : { 'x-hive-worker': held.entry.worker.workerId, 'x-hive-id': held.entry.hiveId }),
+    });
+    response.end(JSON.stringify(error.body));
+  }
+}
+
+function isOpenAiError(value: unknown): value is OpenAiError {
+  return typeof value === 'object' && value !== null && 'status' in value && 'body' in value;
+}

@@ -1,0 +1,165 @@
+import type { WorkerEntry } from '../common/worker.js';
+import type { Pick } from '../scheduler/pick-worker.js';
+
+/** What the gateway asks of the scheduler (the queen's SchedulingIndex and registry, in-process). */
+export interface GatewayScheduler {
+  /** A reserving pick among workers with `model` loaded (never the fallback), the reservation living `ttlMs`. */
+  reserve(model: string, ttlMs: number): Pick;
+  /** Ends a reservation; `success` clears the worker's failure record. */
+  release(reservationId: string, success: boolean): void;
+  /** The worker failed a request: it is not picked for a while (the exclusion doubles with each failure in a row). */
+  reportFailure(workerId: string): void;
+  /** Whether some worker of an online hive has `model` loaded, whatever its state. */
+  modelLoaded(model: string): boolean;
+  /** The models loaded on workers of online hives, each with how many such workers. */
+  onlineModels(): Map<string, number>;
+  /** Calls `listener` after every registry change (a worker's state, a hive coming or going); returns unsubscribe. */
+  onChange(listener: () => void): () => void;
+}
+
+/** A held slot: the worker to send the request to, until `release`. */
+export interface Held {
+  readonly entry: WorkerEntry;
+  readonly reservationId: string;
+}
+
+export type Acquired =
+  | { readonly kind: 'held'; readonly held: Held; readonly waitedMs: number }
+  /** No slot came free within the queue timeout. */
+  | { readonly kind: 'timeout'; readonly waitedMs: number }
+  /** The client went away while waiting. */
+  | { readonly kind: 'aborted' }
+  /** No slot now, and no worker of an online hive has the model loaded: waiting would not help. */
+  | { readonly kind: 'not_loaded' };
+
+interface Waiter {
+  readonly model: string;
+  readonly since: number;
+  readonly resolve: (acquired: Acquired) => void;
+  readonly cleanup: () => void;
+}
+
+/** How often waiting requests look again while nothing tells them a slot came free (reservations expiring, ...). */
+const POLL_MS = 100;
+
+/**
+ * Requests waiting for a free slot of a worker with their model, first come first served per model. A request
+ * arriving while others wait for the same model queues behind them. Waiters are served when the gateway releases
+ * a reservation, when the registry changes (a worker back to IDLE, a new hive), and at least every POLL_MS (a
+ * reservation of another client ending by its TTL, an exclusion ending).
+ */
+export class SlotQueue {
+  private readonly waiting = new Map<string, Waiter[]>();
+  private poll: NodeJS.Timeout | undefined;
+  private readonly unsubscribe: () => void;
+  private serving = false;
+
+  constructor(
+    private readonly scheduler: GatewayScheduler,
+    private readonly reservationTtlMs: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.unsubscribe = scheduler.onChange(() => this.wake());
+  }
+
+  /** Requests waiting now. */
+  get size(): number {
+    let count = 0;
+    for (const queue of this.waiting.values()) count += queue.length;
+    return count;
+  }
+
+  /**
+   * A slot of a worker with `model`, at once or within `timeoutMs`; the caller releases it. `not_loaded` at once
+   * when no slot is free and no online worker has the model at all.
+   */
+  acquire(model: string, timeoutMs: number, signal?: AbortSignal): Promise<Acquired> {
+    const since = this.now();
+    if (signal?.aborted === true) return Promise.resolve({ kind: 'aborted' });
+    if ((this.waiting.get(model)?.length ?? 0) === 0) {
+      const held = this.tryReserve(model);
+      if (held !== undefined) return Promise.resolve({ kind: 'held', held, waitedMs: 0 });
+    }
+    // Asked only when there is no slot at once: it looks at every worker, a pick does not.
+    if (!this.scheduler.modelLoaded(model)) return Promise.resolve({ kind: 'not_loaded' });
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.remove(waiter);
+        resolve({ kind: 'timeout', waitedMs: this.now() - since });
+      }, timeoutMs);
+      const onAbort = (): void => {
+        this.remove(waiter);
+        resolve({ kind: 'aborted' });
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const waiter: Waiter = {
+        model,
+        since,
+        resolve,
+        cleanup: () => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+        },
+      };
+      let queue = this.waiting.get(model);
+      if (queue === undefined) this.waiting.set(model, (queue = []));
+      queue.push(waiter);
+      this.poll ??= setInterval(() => this.wake(), POLL_MS);
+    });
+  }
+
+  /** Serves waiters while slots are free: call after a release. */
+  wake(): void {
+    if (this.waiting.size === 0 || this.serving) return;
+    this.serving = true;
+    try {
+      for (const [model, queue] of this.waiting) {
+        while (queue.length > 0) {
+          const held = this.tryReserve(model);
+          if (held === undefined) break;
+          const waiter = queue.shift() as Waiter;
+          waiter.cleanup();
+          waiter.resolve({ kind: 'held', held, waitedMs: this.now() - waiter.since });
+        }
+        if (queue.length === 0) this.waiting.delete(model);
+      }
+    } finally {
+      this.serving = false;
+      this.stopPollingIfIdle();
+    }
+  }
+
+  /** Stops listening; waiters still queued get `timeout` at once. */
+  close(): void {
+    this.unsubscribe();
+    for (const queue of this.waiting.values()) {
+      for (const waiter of queue) {
+        waiter.cleanup();
+        waiter.resolve({ kind: 'timeout', waitedMs: this.now() - waiter.since });
+      }
+    }
+    this.waiting.clear();
+    this.stopPollingIfIdle();
+  }
+
+  private tryReserve(model: string): Held | undefined {
+    const pick = this.scheduler.reserve(model, this.reservationTtlMs);
+    if (pick.kind !== 'picked' || pick.reservation === undefined) return undefined;
+    return { entry: pick.entry, reservationId: pick.reservation.reservationId };
+  }
+
+  private remove(waiter: Waiter): void {
+    waiter.cleanup();
+    const queue = this.waiting.get(waiter.model);
+    const index = queue?.indexOf(waiter) ?? -1;
+    if (queue !== undefined && index >= 0) queue.splice(index, 1);
+    if (queue?.length === 0) this.waiting.delete(waiter.model);
+    this.stopPollingIfIdle();
+  }
+
+  private stopPollingIfIdle(): void {
+    if (this.waiting.size > 0 || this.poll === undefined) return;
+    clearInterval(this.poll);
+    this.poll = undefined;
+  }
+}

@@ -1,0 +1,152 @@
+import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+
+/** Why an attempt got no response head: each counts as the worker's failure. */
+export type FailureReason = 'refused' | 'reset' | 'timeout' | 'error';
+
+export type Attempt =
+  | { readonly kind: 'response'; readonly response: IncomingMessage; readonly request: ClientRequest }
+  | { readonly kind: 'failed'; readonly reason: FailureReason; readonly detail: string }
+  /** The client went away first (the attempt was aborted). */
+  | { readonly kind: 'aborted' };
+
+export interface UpstreamTimeouts {
+  /** Connecting to the worker. */
+  readonly connectMs: number;
+  /** From the request sent to the response head (a non-streaming answer's head comes when it is complete). */
+  readonly responseMs: number;
+}
+
+/** Headers that belong to one connection, not to the request (RFC 9110 7.6.1), and those the gateway sets itself. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'content-length',
+]);
+
+/**
+ * The client's headers as sent on to a worker: without hop-by-hop headers, and without `authorization` and
+ * `cookie`, which are the gateway's credentials, not the worker's.
+ */
+export function forwardedRequestHeaders(headers: IncomingHttpHeaders, bodyLength: number): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || name === 'authorization' || name === 'cookie') continue;
+    out[name] = value;
+  }
+  out['content-length'] = bodyLength;
+  return out;
+}
+
+/** A worker's response headers as sent on to the client: without hop-by-hop headers. */
+export function forwardedResponseHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || (HOP_BY_HOP.has(name) && name !== 'content-length')) continue;
+    out[name] = value;
+  }
+  return out;
+}
+
+/** `worker URL + path`: the worker's URL path without its trailing slash, then the request's path and query. */
+export function upstreamUrl(workerUrl: string, pathAndQuery: string): URL {
+  const base = new URL(workerUrl);
+  const prefix = base.pathname.replace(/\/+$/, '');
+  const mark = pathAndQuery.indexOf('?');
+  const path = mark < 0 ? pathAndQuery : pathAndQuery.slice(0, mark);
+  base.pathname = `${prefix}${path}`;
+  base.search = mark < 0 ? '' : pathAndQuery.slice(mark);
+  return base;
+}
+
+function reasonOf(error: NodeJS.ErrnoException): FailureReason {
+  if (error.code === 'ECONNREFUSED') return 'refused';
+  if (error.code === 'ECONNRESET' || error.code === 'EPIPE' || error.message === 'socket hang up') return 'reset';
+  return 'error';
+}
+
+/**
+ * Connections to workers, kept alive and reused (a new TCP connection per request would cost more than the
+ * gateway's own work). One pool per scheme; `close` destroys every socket.
+ */
+export class UpstreamPool {
+  private readonly http = new HttpAgent({ keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo' });
+  private readonly https = new HttpsAgent({ keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo' });
+
+  constructor(private readonly timeouts: UpstreamTimeouts) {}
+
+  /**
+   * Sends one request and waits for the response head. A reused keep-alive connection that the worker had already
+   * closed (reset before anything was sent back) is retried once on a new connection: that is the pool's race, not
+   * the worker's failure.
+   */
+  async send(url: URL, method: string, headers: OutgoingHttpHeaders, body: Buffer, signal: AbortSignal): Promise<Attempt> {
+    const first = await this.sendOnce(url, method, headers, body, signal);
+    if (first.kind === 'failed' && 'reused' in first) return this.sendOnce(url, method, headers, body, signal);
+    return first;
+  }
+
+  close(): void {
+    this.http.destroy();
+    this.https.destroy();
+  }
+
+  private sendOnce(
+    url: URL,
+    method: string,
+    headers: OutgoingHttpHeaders,
+    body: Buffer,
+    signal: AbortSignal,
+  ): Promise<Attempt | { kind: 'failed'; reason: FailureReason; detail: string; reused: true }> {
+    return new Promise((resolve) => {
+      if (signal.aborted) {
+        resolve({ kind: 'aborted' });
+        return;
+      }
+      const secure = url.protocol === 'https:';
+      const options = { method, headers, agent: secure ? this.https : this.http };
+      const request = secure ? httpsRequest(url, options) : httpRequest(url, options);
+      let settled = false;
+      const finish = (attempt: Attempt | { kind: 'failed'; reason: FailureReason; detail: string; reused: true }): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(connectTimer);
+        clearTimeout(responseTimer);
+        signal.removeEventListener('abort', onAbort);
+        resolve(attempt);
+      };
+      const onAbort = (): void => {
+        request.destroy();
+        finish({ kind: 'aborted' });
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      const connectTimer = setTimeout(() => {
+        request.destroy();
+        finish({ kind: 'failed', reason: 'timeout', detail: `no connection within ${this.timeouts.connectMs} ms` });
+      }, this.timeouts.connectMs);
+      const responseTimer = setTimeout(() => {
+        request.destroy();
+        finish({ kind: 'failed', reason: 'timeout', detail: `no response within ${this.timeouts.responseMs} ms` });
+      }, this.timeouts.responseMs);
+      request.on('socket', (socket) => {
+        if (!socket.connecting) clearTimeout(connectTimer);
+        else socket.once('connect', () => clearTimeout(connectTimer));
+      });
+      request.on('response', (response) => finish({ kind: 'response', response, request }));
+      request.on('error', (error: NodeJS.ErrnoException) => {
+        const reason = reasonOf(error);
+        if (request.reusedSocket && reason === 'reset') finish({ kind: 'failed', reason, detail: error.message, reused: true });
+        else finish({ kind: 'failed', reason, detail: error.code ?? error.message });
+      });
+      request.end(body);
+    });
+  }
+}

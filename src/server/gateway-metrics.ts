@@ -1,0 +1,83 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Endpoint } from '../gateway/gateway-request.js';
+import type { GatewayObserver, GatewayOutcome } from '../gateway/inference-gateway.js';
+
+/** The gateway's live counts, read at scrape time. */
+export interface GatewayMetricsSources {
+  gatewayInFlight(): number;
+  gatewayWaiting(): number;
+}
+
+const ENDPOINTS: readonly Endpoint[] = ['chat_completions', 'completions', 'embeddings', 'models'];
+const OUTCOMES: readonly GatewayOutcome[] = ['ok', 'client_error', 'upstream_error', 'no_capacity', 'model_not_found', 'bad_request', 'client_closed'];
+const RETRY_REASONS = ['refused', 'reset', 'timeout', 'error', 'status_5xx'] as const;
+/** Inference takes from milliseconds (embeddings, a cached prompt) to minutes (a long answer). */
+const LATENCY_BUCKETS_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+
+/**
+ * The inference gateway's metrics, registered on the queen's registry. Labels are the endpoint (four values), the
+ * outcome and the retry reason: closed sets, never a model or worker id (a fleet serving thousands of models would
+ * otherwise grow a series per model).
+ */
+export function gatewayMetrics(registry: Registry, sources: GatewayMetricsSources): GatewayObserver {
+  const registers = [registry];
+  const requests = new Counter({
+    name: 'hive_registry_gateway_requests_total',
+    help: 'Gateway requests answered, by endpoint and outcome.',
+    labelNames: ['endpoint', 'outcome'] as const,
+    registers,
+  });
+  const duration = new Histogram({
+    name: 'hive_registry_gateway_request_duration_seconds',
+    help: 'Gateway requests from arrival to the end of the answer (queueing included), by endpoint.',
+    labelNames: ['endpoint'] as const,
+    buckets: LATENCY_BUCKETS_SECONDS,
+    registers,
+  });
+  const upstream = new Histogram({
+    name: 'hive_registry_gateway_upstream_latency_seconds',
+    help: "From a request sent to a worker to the worker's response head, by endpoint.",
+    labelNames: ['endpoint'] as const,
+    buckets: LATENCY_BUCKETS_SECONDS,
+    registers,
+  });
+  const queueWait = new Histogram({
+    name: 'hive_registry_gateway_queue_wait_seconds',
+    help: 'Time gateway requests waited for a free slot of a worker with their model (0 when one was free).',
+    buckets: [0, ...LATENCY_BUCKETS_SECONDS],
+    registers,
+  });
+  const retries = new Counter({
+    name: 'hive_registry_gateway_retries_total',
+    help: 'Gateway requests sent again to another worker, by what the first worker did.',
+    labelNames: ['reason'] as const,
+    registers,
+  });
+  new Gauge({
+    name: 'hive_registry_gateway_requests_in_flight',
+    help: 'Gateway requests being served now (waiting for a slot included).',
+    registers,
+    collect() {
+      this.set(sources.gatewayInFlight());
+    },
+  });
+  new Gauge({
+    name: 'hive_registry_gateway_requests_waiting',
+    help: 'Gateway requests waiting for a free slot now.',
+    registers,
+    collect() {
+      this.set(sources.gatewayWaiting());
+    },
+  });
+  for (const endpoint of ENDPOINTS) for (const outcome of OUTCOMES) requests.inc({ endpoint, outcome }, 0);
+  for (const reason of RETRY_REASONS) retries.inc({ reason }, 0);
+  return {
+    requestEnded: (endpoint, outcome, seconds) => {
+      requests.inc({ endpoint, outcome });
+      if (endpoint !== 'models') duration.observe({ endpoint }, seconds);
+    },
+    upstreamResponded: (endpoint, seconds) => upstream.observe({ endpoint }, seconds),
+    retried: (reason) => retries.inc({ reason }),
+    queued: (seconds) => queueWait.observe(seconds),
+  };
+}
