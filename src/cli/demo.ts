@@ -27,16 +27,16 @@ function start(cli: string, name: string, args: readonly string[]): Child {
   return { name, process: child, exited };
 }
 
-/** Waits for the queen's "serving" log line and returns its port. */
-function servingPort(queen: Child): Promise<number> {
+/** Waits for the queen's "serving" log line and returns its gRPC and HTTP ports. */
+function servingPorts(queen: Child): Promise<{ port: number; httpPort: number }> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the queen did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
     createInterface({ input: queen.process.stdout! }).on('line', (line) => {
       try {
-        const entry = JSON.parse(line) as { msg?: string; port?: number };
-        if (entry.msg === 'hive-registry serving' && typeof entry.port === 'number') {
+        const entry = JSON.parse(line) as { msg?: string; port?: number; httpPort?: number };
+        if (entry.msg === 'hive-registry serving' && typeof entry.port === 'number' && typeof entry.httpPort === 'number') {
           clearTimeout(timer);
-          resolve(entry.port);
+          resolve({ port: entry.port, httpPort: entry.httpPort });
         }
       } catch {
         // not a log line
@@ -47,6 +47,18 @@ function servingPort(queen: Child): Promise<number> {
       reject(new Error(`the queen exited (${code}) before serving`));
     });
   });
+}
+
+/** A chat completion through the queen's gateway, printed as a user would see it; throws when it fails. */
+async function chatThroughGateway(httpPort: number, io: CommandIo): Promise<void> {
+  const url = `http://127.0.0.1:${httpPort}/v1/chat/completions`;
+  const body = { model: MODEL, messages: [{ role: 'user', content: 'Hello, hive!' }], max_tokens: 12 };
+  io.out(`$ curl -s ${url} -H 'content-type: application/json' -d '${JSON.stringify(body)}'\n`);
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const answer = (await response.json()) as { choices?: { message?: { content?: string } }[]; error?: { message?: string } };
+  if (!response.ok) throw new Error(`the gateway answered ${response.status}: ${answer.error?.message ?? 'no message'}`);
+  io.out(`  answered by worker ${response.headers.get('x-hive-worker') ?? '?'} on hive ${response.headers.get('x-hive-id') ?? '?'}:\n`);
+  io.out(`  ${JSON.stringify(answer.choices?.[0]?.message?.content ?? '')}\n`);
 }
 
 /** SIGTERM, then SIGKILL after the timeout; resolves with how it ended. */
@@ -62,19 +74,23 @@ async function stop(child: Child): Promise<number | string> {
 }
 
 /**
- * `hive-registry demo` (`npm run demo`): starts a queen (loopback, free port, in-memory catalog) and three hive
- * agents with simulated workers as separate processes, waits for the fleet, prints it and a scheduling decision,
- * then stops the agents (each half-closes its stream) and the queen (drain) and checks every process exited 0.
+ * `hive-registry demo` (`npm run demo`): starts a queen (loopback, free ports, in-memory catalog, HTTP listener on)
+ * and three hive agents with simulated workers as separate processes, waits for the fleet, prints it and a
+ * scheduling decision, sends a chat completion through the gateway (answered by a simulated worker), then stops the agents (each half-closes its stream) and the queen (drain) and checks every process exited 0.
  * Returns the exit code; no process is left behind, whatever happens.
  */
 export async function runDemo(cli: string, io: CommandIo, onInterrupt: (stopAll: () => void) => void): Promise<number> {
   const children: Child[] = [];
   onInterrupt(() => children.forEach((c) => c.process.kill('SIGKILL')));
   try {
-    const queen = start(cli, 'queen', ['serve', '--listen', '127.0.0.1:0', '--db', ':memory:']);
+    const queen = start(cli, 'queen', ['serve', '--listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', '--db', ':memory:']);
     children.push(queen);
-    const address = `127.0.0.1:${await servingPort(queen)}`;
-    io.out(`demo: queen serving on ${address}; starting ${HIVES.length} hives with ${WORKERS_PER_HIVE} simulated workers each\n\n`);
+    const ports = await servingPorts(queen);
+    const address = `127.0.0.1:${ports.port}`;
+    io.out(
+      `demo: queen serving on ${address} (dashboard and gateway on http://127.0.0.1:${ports.httpPort}/); ` +
+        `starting ${HIVES.length} hives with ${WORKERS_PER_HIVE} simulated workers each\n\n`,
+    );
     for (const hive of HIVES) {
       children.push(
         start(cli, hive.id, [
@@ -109,6 +125,8 @@ export async function runDemo(cli: string, io: CommandIo, onInterrupt: (stopAll:
         // Every simulated worker with the model may be busy at this instant: that answer is a decision too.
         io.out(`${error instanceof Error ? error.message : String(error)}\n`);
       }
+      io.out('\n');
+      await chatThroughGateway(ports.httpPort, io);
     } finally {
       client.close();
     }

@@ -100,11 +100,12 @@ function hasBody(request: IncomingMessage): boolean {
 }
 
 /**
- * The queen's HTTP(S) listener: `GET /healthz` (open: 200 `ok` while serving, 503 once draining) and `GET /metrics`
- * (Prometheus text format). Only GET and HEAD are answered (405 otherwise), no request body is ever read, and
- * requests are bounded in time, header size and connections. With auth on, every path but /healthz needs
- * `Authorization: Bearer <token>` of a caller with the `read` role: 401 with `WWW-Authenticate: Bearer` when it is
- * missing, malformed, unknown or revoked, 403 for a hive token.
+ * The queen's HTTP(S) listener: `GET /healthz` (open: 200 `ok` while serving, 503 once draining), `GET /metrics`
+ * (Prometheus text format), the dashboard (`/`, `/assets/`, `/api/`) and the inference gateway (`/v1/`). Outside
+ * the gateway only GET and HEAD are answered (405 otherwise) and no request body is read. Requests are bounded in
+ * time, header size and connections. With auth on, every path but /healthz needs `Authorization: Bearer <token>`
+ * (or Basic with the token as password, for browsers) of a caller with the `read` role: 401 with both challenges
+ * when it is missing, malformed, unknown or revoked, 403 for a hive token; in the OpenAI error form on `/v1/`.
  */
 export class HttpListener {
   private draining = false;

@@ -193,6 +193,8 @@ describe('hive-registry demo', () => {
     expect(result.stdout).toMatch(/^demo-hive-1\s+online\s/m);
     expect(result.stdout).toMatch(/^demo-hive-3\s+online\s/m);
     expect(result.stdout).toContain('$ hive-registry best --model meta-llama/Llama-3.1-8B-Instruct\n');
+    expect(result.stdout).toMatch(/^\$ curl -s http:\/\/127\.0\.0\.1:\d+\/v1\/chat\/completions /m);
+    expect(result.stdout).toMatch(/^ {2}answered by worker demo-hive-\d-w\d on hive demo-hive-\d:\n {2}".+"$/m);
     expect(result.stdout).toContain('demo: every process exited cleanly\n');
     // No process left behind: the queen's port no longer answers.
     const port = /queen serving on (127\.0\.0\.1:\d+)/.exec(result.stdout)?.[1];
