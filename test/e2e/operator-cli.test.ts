@@ -8,6 +8,10 @@ import { run, type RunResult } from '../helpers/run';
 import { snapshotPayload, wireDevice, wireWorker } from '../helpers/wire-builders';
 import { WorkerStatus } from '../../gen/hive/v1/registry_pb';
 
+// Each step starts a CLI process (Node, commander, grpc-js): a test with a dozen of them needs more than the
+// default 20 s on a loaded two-core machine.
+jest.setTimeout(60_000);
+
 const GiB = 1n << 30n;
 
 describe('operator commands (real CLI)', () => {
