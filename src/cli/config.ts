@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { REGISTRATION_MODES } from '../catalog/types.js';
+import { UpstreamAllowList } from '../gateway/upstream-allow.js';
 import type { ServerConfig } from '../server/queen-server.js';
 
 /** Log levels pino knows, quietest last. */
@@ -19,7 +20,7 @@ export interface ServeConfig extends ServerConfig {
   readonly authFilePath: string;
 }
 
-type Kind = 'address' | 'duration' | 'count' | 'level' | 'path' | 'file' | 'registration' | 'switch';
+type Kind = 'address' | 'duration' | 'count' | 'level' | 'path' | 'file' | 'registration' | 'switch' | 'networks';
 
 /** One setting: its flag, its environment variable, its default (as a user would type it) and its meaning. */
 export interface Setting {
@@ -80,6 +81,14 @@ export const SETTINGS: readonly Setting[] = [
     kind: 'duration',
     defaultValue: '10m',
     help: "a worker's response head after the request was sent (a whole answer when not streaming), and then each gap between chunks",
+  },
+  {
+    key: 'gatewayAllowUpstream',
+    flag: 'gateway-allow-upstream',
+    env: 'HIVE_REGISTRY_GATEWAY_ALLOW_UPSTREAM',
+    kind: 'networks',
+    defaultValue: '',
+    help: "addresses and CIDR blocks the gateway may send requests to, comma-separated (worker URLs are what hives report); '' allows any",
   },
   {
     key: 'gatewayMaxBodyBytes',
@@ -342,8 +351,8 @@ export function exposureGaps(config: Pick<ServeConfig, 'authFilePath' | 'tlsCert
 export function exposureRisk(flag: string, missing: readonly string[]): string {
   if (flag === '--http-listen') {
     return missing.includes('--auth-file')
-      ? "read the fleet's metrics"
-      : 'read the tokens of metrics requests on the wire';
+      ? "read the fleet's metrics and dashboard, and send inference requests through the gateway"
+      : 'read the tokens, prompts and answers of HTTP requests on the wire';
   }
   return missing.includes('--auth-file')
     ? 'send heartbeats and call every RPC'
@@ -410,6 +419,14 @@ export function buildServeConfig(
           problem(`must be one of ${REGISTRATION_MODES.join(', ')}, got ${JSON.stringify(raw)}`);
         }
         values[setting.key] = raw;
+        break;
+      case 'networks':
+        try {
+          UpstreamAllowList.parse(raw);
+        } catch (error) {
+          problem((error as Error).message);
+        }
+        values[setting.key] = raw.trim();
         break;
       case 'level':
         if (!(LOG_LEVELS as readonly string[]).includes(raw)) {

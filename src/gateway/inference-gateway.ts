@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { GATEWAY_ENDPOINTS, parseInferenceRequest, readBody, type Endpoint, type ForwardedPath } from './gateway-request.js';
 import { openAiError, type OpenAiError } from './openai-errors.js';
 import { SlotQueue, type GatewayScheduler, type Held } from './slot-queue.js';
+import type { UpstreamAllowList } from './upstream-allow.js';
 import { forwardedRequestHeaders, forwardedResponseHeaders, upstreamUrl, UpstreamPool, type FailureReason } from './upstream.js';
 
 export interface GatewayOptions {
@@ -17,6 +18,8 @@ export interface GatewayOptions {
   readonly maxBodyBytes: number;
   /** Life of a request's reservation: a safety net only, every request releases its own when it ends. */
   readonly reservationTtlMs: number;
+  /** Addresses requests may go to (worker URLs are what hives report); default every address. */
+  readonly allowUpstream?: UpstreamAllowList;
 }
 
 /** How a gateway request ended (a metrics label: a closed set). */
@@ -52,6 +55,7 @@ const FAILURE_TEXT: Readonly<Record<FailureReason, string>> = {
   refused: 'refused the connection',
   reset: 'reset the connection before answering',
   timeout: 'did not answer in time',
+  not_allowed: 'has a URL outside --gateway-allow-upstream',
   error: 'could not be reached',
 };
 
@@ -82,7 +86,7 @@ export class InferenceGateway {
     private readonly now: () => number = () => performance.now(),
   ) {
     this.queue = new SlotQueue(scheduler, options.reservationTtlMs, now);
-    this.pool = new UpstreamPool({ connectMs: options.connectTimeoutMs, responseMs: options.responseTimeoutMs });
+    this.pool = new UpstreamPool({ connectMs: options.connectTimeoutMs, responseMs: options.responseTimeoutMs }, options.allowUpstream);
   }
 
   /** Requests being served (waiting for a slot included). */

@@ -1,8 +1,13 @@
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { isIP } from 'node:net';
+import { UpstreamAllowList } from './upstream-allow.js';
 
-/** Why an attempt got no response head: each counts as the worker's failure. */
-export type FailureReason = 'refused' | 'reset' | 'timeout' | 'error';
+/**
+ * Why an attempt got no response head: each counts as the worker's failure. `not_allowed`: the worker's URL points
+ * outside --gateway-allow-upstream (nothing was sent).
+ */
+export type FailureReason = 'refused' | 'reset' | 'timeout' | 'not_allowed' | 'error';
 
 export type Attempt =
   | { readonly kind: 'response'; readonly response: IncomingMessage; readonly request: ClientRequest }
@@ -69,6 +74,7 @@ export function upstreamUrl(workerUrl: string, pathAndQuery: string): URL {
 
 function reasonOf(error: NodeJS.ErrnoException): FailureReason {
   if (error.code === 'ECONNREFUSED') return 'refused';
+  if (error.code === 'ERR_UPSTREAM_NOT_ALLOWED') return 'not_allowed';
   if (error.code === 'ECONNRESET' || error.code === 'EPIPE' || error.message === 'socket hang up') return 'reset';
   return 'error';
 }
@@ -81,7 +87,10 @@ export class UpstreamPool {
   private readonly http = new HttpAgent({ keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo' });
   private readonly https = new HttpsAgent({ keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo' });
 
-  constructor(private readonly timeouts: UpstreamTimeouts) {}
+  constructor(
+    private readonly timeouts: UpstreamTimeouts,
+    private readonly allow: UpstreamAllowList = UpstreamAllowList.parse(''),
+  ) {}
 
   /**
    * Sends one request and waits for the response head. A reused keep-alive connection that the worker had already
@@ -111,8 +120,18 @@ export class UpstreamPool {
         resolve({ kind: 'aborted' });
         return;
       }
+      const literal = url.hostname.replace(/^\[|\]$/g, '');
+      if (isIP(literal) !== 0 && !this.allow.allows(literal)) {
+        resolve({ kind: 'failed', reason: 'not_allowed', detail: `${literal} is outside --gateway-allow-upstream ${this.allow.text}` });
+        return;
+      }
       const secure = url.protocol === 'https:';
-      const options = { method, headers, agent: secure ? this.https : this.http };
+      const options = {
+        method,
+        headers,
+        agent: secure ? this.https : this.http,
+        ...(this.allow.open ? {} : { lookup: this.allow.lookup() }),
+      };
       const request = secure ? httpsRequest(url, options) : httpRequest(url, options);
       let settled = false;
       const finish = (attempt: Attempt | { kind: 'failed'; reason: FailureReason; detail: string; reused: true }): void => {
@@ -144,7 +163,7 @@ export class UpstreamPool {
       request.on('error', (error: NodeJS.ErrnoException) => {
         const reason = reasonOf(error);
         if (request.reusedSocket && reason === 'reset') finish({ kind: 'failed', reason, detail: error.message, reused: true });
-        else finish({ kind: 'failed', reason, detail: error.code ?? error.message });
+        else finish({ kind: 'failed', reason, detail: reason === 'not_allowed' ? error.message : (error.code ?? error.message) });
       });
       request.end(body);
     });

@@ -10,7 +10,7 @@ export interface GatewayMetricsSources {
 
 const ENDPOINTS: readonly Endpoint[] = ['chat_completions', 'completions', 'embeddings', 'models'];
 const OUTCOMES: readonly GatewayOutcome[] = ['ok', 'client_error', 'upstream_error', 'no_capacity', 'model_not_found', 'bad_request', 'client_closed'];
-const RETRY_REASONS = ['refused', 'reset', 'timeout', 'error', 'status_5xx'] as const;
+const RETRY_REASONS = ['refused', 'reset', 'timeout', 'not_allowed', 'error', 'status_5xx'] as const;
 /** Inference takes from milliseconds (embeddings, a cached prompt) to minutes (a long answer). */
 const LATENCY_BUCKETS_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 

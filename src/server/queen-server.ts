@@ -20,6 +20,7 @@ import { DashboardFeed } from './dashboard-feed.js';
 import { DashboardRoutes } from './dashboard-routes.js';
 import { fleetDetails } from './fleet-details.js';
 import { InferenceGateway } from '../gateway/inference-gateway.js';
+import { UpstreamAllowList } from '../gateway/upstream-allow.js';
 import { gatewayScheduler } from './gateway-scheduler.js';
 import { MAX_RESERVATION_TTL_MS } from './registry-service.js';
 import { QueenMetrics } from './metrics.js';
@@ -197,6 +198,7 @@ export class QueenServer {
           responseTimeoutMs: config.gatewayResponseTimeoutMs,
           maxBodyBytes: config.gatewayMaxBodyBytes,
           reservationTtlMs: MAX_RESERVATION_TTL_MS,
+          allowUpstream: UpstreamAllowList.parse(config.gatewayAllowUpstream),
         },
         logger.child({ component: 'gateway' }),
         metrics.gateway,

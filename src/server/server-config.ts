@@ -21,6 +21,8 @@ export interface ServerConfig {
   readonly gatewayResponseTimeoutMs: number;
   /** Largest gateway request body, in bytes. */
   readonly gatewayMaxBodyBytes: number;
+  /** Addresses and CIDR blocks the gateway may send requests to, comma-separated; '' allows any. */
+  readonly gatewayAllowUpstream: string;
   /** How often hives should send heartbeats (told to them in every ack). */
   readonly heartbeatIntervalMs: number;
   /** A hive is offline once its last accepted heartbeat is this old. */

@@ -12,6 +12,7 @@ export const TEST_CONFIG: ServerConfig = Object.freeze({
   gatewayConnectTimeoutMs: 5_000,
   gatewayResponseTimeoutMs: 600_000,
   gatewayMaxBodyBytes: 16_777_216,
+  gatewayAllowUpstream: '',
   heartbeatIntervalMs: 5_000,
   offlineAfterMs: 15_000,
   evictAfterMs: 600_000,

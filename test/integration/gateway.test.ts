@@ -255,6 +255,35 @@ describe('failures', () => {
   });
 });
 
+describe('--gateway-allow-upstream', () => {
+  test('a worker URL outside the list gets nothing sent: reported, retried elsewhere, 502 naming the flag', async () => {
+    fleet = await GatewayFleet.start([{ workerId: 'local', modelId: LLAMA }], { gatewayAllowUpstream: '10.0.0.0/8' });
+    const port = fleet.inference.address.port;
+    await fleet.hive('hive-a', [
+      { workerId: 'local', modelId: LLAMA, fields: { gpuPercent: 1 } },
+      { workerId: 'by-name', modelId: LLAMA, url: `http://localhost:${port}/w/local`, fields: { gpuPercent: 2 } },
+    ]);
+    const refused = await fleet.openai().chat.completions.create({ model: LLAMA, messages: MESSAGES }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(OpenAI.APIError);
+    const error = refused as InstanceType<typeof OpenAI.APIError>;
+    expect({ status: error.status, code: error.code }).toEqual({ status: 502, code: 'upstream_failed' });
+    expect(error.message).toMatch(/worker by-name on hive hive-a has a URL outside --gateway-allow-upstream/);
+    expect(fleet.inference.stats('local').served).toBe(0);
+    expect(await metric('hive_registry_gateway_retries_total', { reason: 'not_allowed' })).toBe(1);
+    const scheduling = fleet.queen.queen.scheduling;
+    expect([scheduling.failureOf('local')?.failures, scheduling.failureOf('by-name')?.failures]).toEqual([1, 1]);
+  });
+
+  test('inside the list, by address or by name, requests go through', async () => {
+    fleet = await GatewayFleet.start([{ workerId: 'local', modelId: LLAMA }], { gatewayAllowUpstream: '127.0.0.0/8,::1' });
+    const port = fleet.inference.address.port;
+    await fleet.hive('hive-a', [{ workerId: 'by-name', modelId: LLAMA, url: `http://localhost:${port}/w/local` }]);
+    const { response } = await fleet.openai().chat.completions.create({ model: LLAMA, messages: MESSAGES, max_tokens: 1 }).withResponse();
+    expect(response.headers.get('x-hive-worker')).toBe('by-name');
+    expect(fleet.inference.stats('local').served).toBe(1);
+  });
+});
+
 describe('waiting for a slot', () => {
   test('no free slot: the request waits, and gets the slot when it comes free', async () => {
     fleet = await GatewayFleet.start([{ workerId: 'w', modelId: LLAMA }]);

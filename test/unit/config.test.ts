@@ -63,6 +63,7 @@ describe('buildServeConfig', () => {
         gatewayConnectTimeoutMs: 5_000,
         gatewayResponseTimeoutMs: 600_000,
         gatewayMaxBodyBytes: 16_777_216,
+        gatewayAllowUpstream: '',
         heartbeatIntervalMs: 5_000,
         offlineAfterMs: 15_000,
         evictAfterMs: 600_000,
@@ -181,7 +182,7 @@ describe('buildServeConfig', () => {
       ok: false,
       problems: [
         expect.stringContaining(
-          "--http-listen 0.0.0.0:9090 is beyond loopback, which needs both authentication and TLS, and this configuration has no --auth-file and no --tls-cert: anyone who reaches the address could read the fleet's metrics",
+          "--http-listen 0.0.0.0:9090 is beyond loopback, which needs both authentication and TLS, and this configuration has no --auth-file and no --tls-cert: anyone who reaches the address could read the fleet's metrics and dashboard, and send inference requests through the gateway",
         ),
       ],
     });

@@ -1,6 +1,7 @@
 // What the gateway reads of a request and how it forwards one: body checks, the worker URL + path, headers.
 import { parseInferenceRequest } from '../../src/gateway/gateway-request';
 import { forwardedRequestHeaders, forwardedResponseHeaders, upstreamUrl } from '../../src/gateway/upstream';
+import { UpstreamAllowList } from '../../src/gateway/upstream-allow';
 
 const json = (value: unknown) => Buffer.from(JSON.stringify(value));
 
@@ -54,4 +55,34 @@ test('forwarded response headers: hop-by-hop headers stay behind, the rest (cont
   expect(
     forwardedResponseHeaders({ 'content-type': 'text/event-stream', 'transfer-encoding': 'chunked', connection: 'close', 'content-length': '10', 'x-request-id': 'abc' }),
   ).toEqual({ 'content-type': 'text/event-stream', 'content-length': '10', 'x-request-id': 'abc' });
+});
+
+describe('--gateway-allow-upstream', () => {
+  test('addresses and CIDR blocks, v4 and v6; empty allows everything', () => {
+    const list = UpstreamAllowList.parse(' 10.0.0.0/8, 192.168.1.7 ,fd00::/8 ');
+    expect([list.allows('10.1.2.3'), list.allows('192.168.1.7'), list.allows('192.168.1.8'), list.allows('fd00::1'), list.allows('::1')]).toEqual([
+      true,
+      true,
+      false,
+      true,
+      false,
+    ]);
+    expect(list.allows('not-an-address')).toBe(false);
+    expect(UpstreamAllowList.parse('').open).toBe(true);
+    expect(UpstreamAllowList.parse('').allows('169.254.169.254')).toBe(true);
+  });
+
+  test.each(['10.0.0.0/33', 'fd00::/129', 'example.com', '10.0.0.0/8/1', '10.0.0.0/x', '1.2.3.4,'])('%s is refused, named', (text) => {
+    expect(() => UpstreamAllowList.parse(text)).toThrow(/is not an IP address or a CIDR block such as 10\.0\.0\.0\/8/);
+  });
+
+  test('host names are resolved, and only allowed addresses are used', async () => {
+    const lookup = UpstreamAllowList.parse('127.0.0.0/8').lookup();
+    const allowed = await new Promise<unknown>((resolve) => lookup('localhost', { family: 4 }, (error, address) => resolve(error ?? address)));
+    expect(allowed).toBe('127.0.0.1');
+    const refusing = UpstreamAllowList.parse('10.0.0.0/8').lookup();
+    const refused = await new Promise<NodeJS.ErrnoException | null>((resolve) => refusing('localhost', { family: 4 }, (error) => resolve(error)));
+    expect(refused?.code).toBe('ERR_UPSTREAM_NOT_ALLOWED');
+    expect(refused?.message).toMatch(/^localhost resolves to 127\.0\.0\.1, outside --gateway-allow-upstream 10\.0\.0\.0\/8$/);
+  });
 });

@@ -35,7 +35,7 @@ const ALLOWED_LAYERS: Record<string, string[]> = {
   gateway: ['common', 'registry', 'scheduler', 'gateway'],
   agent: ['common', 'server', 'agent'],
   client: ['common', 'registry', 'catalog', 'server', 'client'],
-  cli: ['common', 'registry', 'scheduler', 'catalog', 'server', 'agent', 'client', 'cli'],
+  cli: ['common', 'registry', 'scheduler', 'catalog', 'server', 'gateway', 'agent', 'client', 'cli'],
   // The page runs in a browser: it is built on its own and imports nothing else of ours, nor any package.
   dashboard: ['dashboard'],
 };
