@@ -13,16 +13,8 @@ import { AccessControl } from './access.js';
 import { CallerTokens, type Caller } from './callers.js';
 import { buildGrpcServer, HEALTH_NAMES, serverCredentials } from './grpc-server.js';
 import { HeartbeatStreams } from './heartbeat-streams.js';
-import { bearerAuthorizer, HttpListener } from './http-listener.js';
-import { defaultAssetsDir, loadAssets } from './dashboard-assets.js';
-import { bestWorker } from './dashboard-best.js';
-import { DashboardFeed } from './dashboard-feed.js';
-import { DashboardRoutes } from './dashboard-routes.js';
-import { fleetDetails } from './fleet-details.js';
-import { InferenceGateway } from '../gateway/inference-gateway.js';
-import { UpstreamAllowList } from '../gateway/upstream-allow.js';
-import { gatewayScheduler } from './gateway-scheduler.js';
-import { MAX_RESERVATION_TTL_MS } from './registry-service.js';
+import type { HttpListener } from './http-listener.js';
+import { startHttpSide, type HttpSide } from './http-side.js';
 import { QueenMetrics } from './metrics.js';
 import type { QueenOptions, ServerConfig } from './server-config.js';
 import { WatchStreams } from './watch-streams.js';
@@ -137,8 +129,8 @@ export class QueenServer {
             heartbeatStreams: (): number => streams.size,
             watchStreams: () => watches.size,
             reservations: () => scheduling.reservationCount,
-            gatewayInFlight: () => gateway?.inFlight ?? 0,
-            gatewayWaiting: () => gateway?.waiting ?? 0,
+            gatewayInFlight: () => httpSide?.gateway.inFlight ?? 0,
+            gatewayWaiting: () => httpSide?.gateway.waiting ?? 0,
           });
     const streams = new HeartbeatStreams(
       registry,
@@ -178,55 +170,28 @@ export class QueenServer {
         error ? reject(error) : resolve(boundPort),
       );
     });
-    let http: HttpListener | undefined;
-    let dashboard: DashboardFeed | undefined;
-    let gateway: InferenceGateway | undefined;
-    if (metrics !== undefined && config.httpListen !== undefined) {
-      const sources = { registry, scheduling, catalog, clock };
-      dashboard = new DashboardFeed(
-        registry,
-        () => fleetDetails(sources),
-        () => clock.wallNow(),
-        { epoch, maxQueuedEvents: config.watchQueueEvents },
-        logger.child({ component: 'dashboard' }),
-      );
-      gateway = new InferenceGateway(
-        gatewayScheduler(registry, scheduling),
-        {
-          queueTimeoutMs: config.gatewayQueueTimeoutMs,
-          connectTimeoutMs: config.gatewayConnectTimeoutMs,
-          responseTimeoutMs: config.gatewayResponseTimeoutMs,
-          maxBodyBytes: config.gatewayMaxBodyBytes,
-          reservationTtlMs: MAX_RESERVATION_TTL_MS,
-          allowUpstream: UpstreamAllowList.parse(config.gatewayAllowUpstream),
-        },
-        logger.child({ component: 'gateway' }),
-        metrics.gateway,
-      );
-      const routes = new DashboardRoutes({
-        assets: loadAssets(options.dashboardAssetsDir ?? defaultAssetsDir()),
-        feed: dashboard,
-        best: (model) => bestWorker(sources, model),
-      });
+    let httpSide: HttpSide | undefined;
+    if (metrics !== undefined && config.httpListen !== undefined && config.httpListen !== '') {
       try {
-        http = await HttpListener.start(
-          {
-            listen: config.httpListen,
-            metrics,
-            dashboard: routes,
-            gateway,
-            maxConnections: config.httpMaxConnections,
-            ...(config.tls === undefined ? {} : { tls: config.tls }),
-            ...(access === undefined ? {} : { authorize: bearerAuthorizer(access) }),
-          },
-          logger.child({ component: 'http' }),
-        );
+        httpSide = await startHttpSide({
+          config,
+          listen: config.httpListen,
+          logger,
+          clock,
+          registry,
+          scheduling,
+          catalog,
+          metrics,
+          epoch,
+          ...(access === undefined ? {} : { access }),
+          ...(options.dashboardAssetsDir === undefined ? {} : { dashboardAssetsDir: options.dashboardAssetsDir }),
+        });
       } catch (error) {
-        gateway.destroy();
         server.forceShutdown();
         throw error;
       }
     }
+    const http = httpSide?.http;
 
     const checkpointer = new Checkpointer(
       () => catalog.flush(),
