@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream';
 import type { Logger } from 'pino';
 import { GATEWAY_ENDPOINTS, parseInferenceRequest, readBody, type Endpoint, type ForwardedPath } from './gateway-request.js';
 import { openAiError, type OpenAiError } from './openai-errors.js';
@@ -212,58 +211,66 @@ export class InferenceGateway {
           this.observer?.retried('status_5xx');
           continue;
         }
-        return await this.relay(result.response, response, held, abort.signal);
+        return await this.relay(result.response, response, held);
       }
     } finally {
       response.off('close', onClose);
     }
   }
 
-  /** Passes the worker's answer through as it comes, then releases the slot with the outcome. */
-  private relay(upstream: IncomingMessage, response: ServerResponse, held: Held, clientGone: AbortSignal): Promise<GatewayOutcome> {
+  /**
+   * Passes the worker's answer through as it comes (pipe: the client's pace holds the worker back), then releases
+   * the slot with the outcome. Whoever breaks off first decides it: the client going away is not the worker's
+   * failure; the worker dying, or going silent for the response timeout, is.
+   */
+  private relay(upstream: IncomingMessage, response: ServerResponse, held: Held): Promise<GatewayOutcome> {
     const status = upstream.statusCode ?? 502;
     response.writeHead(status, {
       ...forwardedResponseHeaders(upstream.headers),
       'x-hive-worker': held.entry.worker.workerId,
       'x-hive-id': held.entry.hiveId,
     });
+    const timeoutMs = this.options.responseTimeoutMs;
     return new Promise((resolve) => {
-      // Whoever broke off first: the client going away is not the worker's failure; the worker dying is.
-      let cause: 'client' | 'worker' | undefined;
-      response.once('close', () => {
-        if (!response.writableFinished) cause ??= 'client';
-      });
-      upstream.once('aborted', () => (cause ??= 'worker'));
-      upstream.once('error', () => (cause ??= 'worker'));
-      // A worker that goes silent in the middle of an answer is cut after the response timeout.
-      let idle = setTimeout(onIdle, this.options.responseTimeoutMs);
-      function onIdle(): void {
-        upstream.destroy(new Error('no data within the response timeout'));
-      }
+      let settled = false;
+      let lastData = this.now();
+      const settle = (outcome: GatewayOutcome): void => {
+        settled = true;
+        clearTimeout(idle);
+        resolve(outcome);
+      };
+      // One timer for the whole answer, moved on lazily: a timer per chunk would cost more than the chunk.
+      const watch = (): void => {
+        const quietMs = this.now() - lastData;
+        if (quietMs < timeoutMs) idle = setTimeout(watch, timeoutMs - quietMs);
+        else upstream.destroy(new Error(`no data for ${timeoutMs} ms`));
+      };
+      let idle = setTimeout(watch, timeoutMs);
       upstream.on('data', () => {
-        clearTimeout(idle);
-        idle = setTimeout(onIdle, this.options.responseTimeoutMs);
+        lastData = this.now();
       });
-      pipeline(upstream, response, (error) => {
-        clearTimeout(idle);
-        if (error === undefined || error === null) {
-          const ok = status < 500;
-          if (ok) this.release(held, true);
-          else this.failed(held, `answered ${status}`);
-          resolve(ok ? (status >= 400 ? 'client_error' : 'ok') : 'upstream_error');
-          return;
-        }
-        if (cause === 'client' || (cause === undefined && clientGone.aborted)) {
-          // The client went away: not the worker's doing.
-          upstream.destroy();
-          this.release(held, false);
-          resolve('client_closed');
-          return;
-        }
-        this.failed(held, `failed in the middle of its answer (${error.message})`);
+      const workerBroke = (error?: Error): void => {
+        if (settled) return;
+        this.failed(held, `failed in the middle of its answer (${error?.message ?? 'connection lost'})`);
         response.destroy();
-        resolve('upstream_error');
+        settle('upstream_error');
+      };
+      upstream.on('aborted', () => workerBroke());
+      upstream.on('error', workerBroke);
+      response.on('finish', () => {
+        if (settled) return;
+        if (status < 500) this.release(held, true);
+        else this.failed(held, `answered ${status}`);
+        settle(status >= 500 ? 'upstream_error' : status >= 400 ? 'client_error' : 'ok');
       });
+      response.on('close', () => {
+        if (settled || response.writableFinished) return;
+        // Settled first: destroying the worker's answer makes it emit 'aborted' at once.
+        settle('client_closed');
+        this.release(held, false);
+        upstream.destroy();
+      });
+      upstream.pipe(response);
     });
   }
 

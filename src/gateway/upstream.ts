@@ -147,17 +147,19 @@ export class UpstreamPool {
         finish({ kind: 'aborted' });
       };
       signal.addEventListener('abort', onAbort, { once: true });
-      const connectTimer = setTimeout(() => {
-        request.destroy();
-        finish({ kind: 'failed', reason: 'timeout', detail: `no connection within ${this.timeouts.connectMs} ms` });
-      }, this.timeouts.connectMs);
+      // Armed only for a new connection: a kept-alive one is connected already.
+      let connectTimer: NodeJS.Timeout | undefined;
       const responseTimer = setTimeout(() => {
         request.destroy();
         finish({ kind: 'failed', reason: 'timeout', detail: `no response within ${this.timeouts.responseMs} ms` });
       }, this.timeouts.responseMs);
       request.on('socket', (socket) => {
-        if (!socket.connecting) clearTimeout(connectTimer);
-        else socket.once('connect', () => clearTimeout(connectTimer));
+        if (!socket.connecting) return;
+        connectTimer = setTimeout(() => {
+          request.destroy();
+          finish({ kind: 'failed', reason: 'timeout', detail: `no connection within ${this.timeouts.connectMs} ms` });
+        }, this.timeouts.connectMs);
+        socket.once('connect', () => clearTimeout(connectTimer));
       });
       request.on('response', (response) => finish({ kind: 'response', response, request }));
       request.on('error', (error: NodeJS.ErrnoException) => {

@@ -71,12 +71,15 @@ export function gatewayMetrics(registry: Registry, sources: GatewayMetricsSource
   });
   for (const endpoint of ENDPOINTS) for (const outcome of OUTCOMES) requests.inc({ endpoint, outcome }, 0);
   for (const reason of RETRY_REASONS) retries.inc({ reason }, 0);
+  // Children bound once: every gateway request goes through them, and a label lookup per observation adds up.
+  const durationOf = new Map(ENDPOINTS.map((endpoint) => [endpoint, duration.labels({ endpoint })]));
+  const upstreamOf = new Map(ENDPOINTS.map((endpoint) => [endpoint, upstream.labels({ endpoint })]));
   return {
     requestEnded: (endpoint, outcome, seconds) => {
       requests.inc({ endpoint, outcome });
-      if (endpoint !== 'models') duration.observe({ endpoint }, seconds);
+      if (endpoint !== 'models') durationOf.get(endpoint)?.observe(seconds);
     },
-    upstreamResponded: (endpoint, seconds) => upstream.observe({ endpoint }, seconds),
+    upstreamResponded: (endpoint, seconds) => upstreamOf.get(endpoint)?.observe(seconds),
     retried: (reason) => retries.inc({ reason }),
     queued: (seconds) => queueWait.observe(seconds),
   };
