@@ -1,6 +1,6 @@
 import { create, toBinary } from '@bufbuild/protobuf';
 import type { Worker } from '../common/worker.js';
-import { WatchEventSchema, WatchEventType, WorkerStateSchema } from '../../gen/hive/v1/registry_pb.js';
+import { WatchEventSchema, WatchEventType, WorkerStateSchema, type WatchEvent } from '../../gen/hive/v1/registry_pb.js';
 import type { RegistryEvent, RegistryEventType } from '../registry/types.js';
 import { workerToProto } from './domain-to-proto.js';
 
@@ -46,21 +46,29 @@ function varint(value: number): number[] {
   return out;
 }
 
+/** The fields of a WatchEvent but its worker. */
+export interface WatchHeader {
+  readonly revision: number;
+  readonly epoch: string;
+  readonly type: WatchEventType;
+  readonly hiveId?: string;
+  readonly hiveOnline?: boolean;
+}
+
+/** A WatchEvent with the header's fields and no worker (both encodings add the worker themselves). */
+export function headerMessage(header: WatchHeader): WatchEvent {
+  return create(WatchEventSchema, {
+    revision: BigInt(header.revision),
+    epoch: header.epoch,
+    type: header.type,
+    hiveId: header.hiveId ?? '',
+    hiveOnline: header.hiveOnline ?? false,
+  });
+}
+
 /** A WatchEvent's bytes: the header fields, then `worker` (already encoded) when given. */
-function encode(
-  header: { revision: number; epoch: string; type: WatchEventType; hiveId?: string; hiveOnline?: boolean },
-  worker?: Uint8Array,
-): Buffer {
-  const head = toBinary(
-    WatchEventSchema,
-    create(WatchEventSchema, {
-      revision: BigInt(header.revision),
-      epoch: header.epoch,
-      type: header.type,
-      hiveId: header.hiveId ?? '',
-      hiveOnline: header.hiveOnline ?? false,
-    }),
-  );
+function encode(header: WatchHeader, worker?: Uint8Array): Buffer {
+  const head = toBinary(WatchEventSchema, headerMessage(header));
   if (worker === undefined) return Buffer.from(head.buffer, head.byteOffset, head.byteLength);
   return Buffer.concat([head, Uint8Array.from([WORKER_TAG, ...varint(worker.byteLength)]), worker]);
 }

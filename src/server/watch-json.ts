@@ -4,7 +4,7 @@ import { WatchEventSchema, WatchEventType, WorkerStateSchema } from '../../gen/h
 import type { RegistryEvent } from '../registry/types.js';
 import { workerToProto } from './domain-to-proto.js';
 import type { WatchEncoding } from './watch-cursor.js';
-import { EVENT_TYPE } from './watch-encoding.js';
+import { EVENT_TYPE, headerMessage, type WatchHeader } from './watch-encoding.js';
 
 /**
  * WatchEvents in the protobuf JSON form (what grpcurl and `hive-registry watch --json` print), each as one
@@ -28,20 +28,8 @@ function encodedWorker(worker: Worker): string {
   return json;
 }
 
-function eventJson(
-  header: { revision: number; epoch: string; type: WatchEventType; hiveId?: string; hiveOnline?: boolean },
-  worker?: string,
-): string {
-  const head = toJsonString(
-    WatchEventSchema,
-    create(WatchEventSchema, {
-      revision: BigInt(header.revision),
-      epoch: header.epoch,
-      type: header.type,
-      hiveId: header.hiveId ?? '',
-      hiveOnline: header.hiveOnline ?? false,
-    }),
-  );
+function eventJson(header: WatchHeader, worker?: string): string {
+  const head = toJsonString(WatchEventSchema, headerMessage(header));
   if (worker === undefined) return head;
   // The head is a JSON object with at least the epoch in it: the worker goes in as its last member.
   return `${head.slice(0, -1)},"worker":${worker}}`;
