@@ -55,14 +55,22 @@ export function machineCpu(): { busy: number; total: number } {
 export interface RunningServer {
   readonly child: BenchChild;
   readonly address: string;
+  /** The queen's HTTP listener port, when it was started with one. */
+  readonly httpPort?: number;
 }
 
-/** Starts a server child of `kind`; a queen gets the catalog `db` (server-main's default, ':memory:', if none). */
-export async function startServer(kind: ServerKind, db?: string): Promise<RunningServer> {
-  const args = kind === 'queen' && db !== undefined ? [kind, db] : [kind];
+/**
+ * Starts a server child of `kind`; a queen gets the catalog `db` (server-main's default, ':memory:', if none) and,
+ * with `httpListen`, an HTTP listener (dashboard, /metrics) on that address.
+ */
+export async function startServer(kind: ServerKind, db?: string, httpListen?: string): Promise<RunningServer> {
+  const args: string[] = [kind];
+  if (kind === 'queen' && (db !== undefined || httpListen !== undefined)) args.push(db ?? ':memory:');
+  if (kind === 'queen' && httpListen !== undefined) args.push(httpListen);
   const child = new BenchChild(`${kind} server`, 'server-main.js', args);
   const ready = await child.next('ready', START_TIMEOUT_MS);
-  return { child, address: `127.0.0.1:${String(ready['port'])}` };
+  const address = `127.0.0.1:${String(ready['port'])}`;
+  return typeof ready['httpPort'] === 'number' ? { child, address, httpPort: ready['httpPort'] } : { child, address };
 }
 
 export async function serverStats(server: RunningServer): Promise<ServerStats> {

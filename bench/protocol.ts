@@ -118,7 +118,7 @@ export type LoadEvent =
 
 /** Lines the server child writes on stdout. */
 export type ServerEvent =
-  | { readonly event: 'ready'; readonly port: number }
+  | { readonly event: 'ready'; readonly port: number; readonly httpPort?: number }
   | { readonly event: 'stats'; readonly stats: ServerStats };
 
 /** process.hrtime in milliseconds: CLOCK_MONOTONIC on Linux, so comparable across the benchmark's processes. */

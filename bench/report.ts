@@ -1,4 +1,8 @@
 import type { CatalogComparison, CatalogMeasurement } from './catalog-scenario.js';
+import { dashboardSection, dashboardSummary } from './dashboard-report.js';
+import { gatewaySection, gatewaySummary } from './gateway-report.js';
+import type { GatewayComparison } from './gateway-scenario.js';
+import type { DashboardOutcome } from './dashboard-scenario.js';
 import type { Machine } from './machine.js';
 import type { Measurement, NetworkSettings, Pair } from './network-scenarios.js';
 import type { DomainFigure, DomainSpec } from './protocol.js';
@@ -17,6 +21,8 @@ export interface BenchReport {
   readonly domain: readonly DomainFigure[];
   readonly catalog: CatalogComparison;
   readonly watch: WatchComparison;
+  readonly dashboard: DashboardOutcome;
+  readonly gateway: GatewayComparison;
   readonly durationMs: number;
 }
 
@@ -80,7 +86,11 @@ const HOW_TO_READ = (rounds: number): string =>
   `ratios with their range in parentheses. The in-process figures of section 3 are absolute (there is no network ` +
   `and no baseline): compare them only with runs on similar hardware. Section 4 compares the queen with itself, ` +
   `with its catalog in memory and in a file, so its ratio is file / memory; section 5 compares it with itself ` +
-  `without and with watchers (ratio with / without). Speed is checked here, never by timed assertions in tests.`;
+  `without and with watchers (ratio with / without), and section 6 with itself without and with dashboard pages ` +
+  `open in a browser (its latencies are on the machine's wall clock, the browser's and the bench's). Section 7 ` +
+  `compares calling simulated workers through the inference gateway with calling them directly, same load ` +
+  `generator and run: the difference is what the gateway adds. Speed is ` +
+  `checked here, never by timed assertions in tests.`;
 
 function networkSection(report: BenchReport): string[] {
   const s = report.settings;
@@ -244,6 +254,8 @@ export function markdown(report: BenchReport): string {
     ...domainSection(report),
     ...catalogSection(report.catalog, m.cores),
     ...watchSection(report.watch, m.cores),
+    ...dashboardSection(report.dashboard, m.cores),
+    gatewaySection(report.gateway, 7),
   ];
   return `${lines.join('\n').trimEnd()}\n`;
 }
@@ -266,5 +278,11 @@ export function summary(report: BenchReport): string {
   const rows = table.map((r) =>
     r.map((cell, c) => (c >= 2 ? cell.padStart(widths[c] ?? 0) : cell.padEnd(widths[c] ?? 0))).join('  '),
   );
-  return [...rows, '', catalogSummary(report.catalog), watchSummary(report.watch)].join('\n');
+  const scenarios = [
+    catalogSummary(report.catalog),
+    watchSummary(report.watch),
+    dashboardSummary(report.dashboard),
+    gatewaySummary(report.gateway),
+  ];
+  return [...rows, '', ...scenarios].join('\n');
 }

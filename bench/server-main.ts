@@ -1,10 +1,11 @@
 // Child process: one server under test, on 127.0.0.1 with a free port.
-//   node dist/bench/server-main.js queen [DB] | bare
+//   node dist/bench/server-main.js queen [DB [HTTP]] | bare
 // DB is the queen's catalog (its `db` setting): ':memory:' unless given, so a benchmark never writes the
 // developer's ./data catalog; a scenario that measures the file catalog passes a path in a temporary folder.
-// Prints {"event":"ready","port":N}; answers each "stats" line on stdin with its CPU and memory (and the queen's
-// catalog write transactions); exits on SIGTERM, when its stdin closes (the parent is gone), or after
-// MAX_LIFETIME_MS whatever happens.
+// HTTP is the queen's `httpListen` (off unless given): the dashboard scenario opens pages on it.
+// Prints {"event":"ready","port":N} (with "httpPort" when HTTP is on); answers each "stats" line on stdin with its
+// CPU and memory (and the queen's catalog write transactions); exits on SIGTERM, when its stdin closes (the parent
+// is gone), or after MAX_LIFETIME_MS whatever happens.
 import { ServerCredentials } from '@grpc/grpc-js';
 import pino from 'pino';
 import { createInterface } from 'node:readline';
@@ -27,19 +28,29 @@ async function main(): Promise<void> {
   let stop: () => Promise<void>;
   let stats: () => ServerStats = processStats;
   let port: number;
+  let httpPort: number | undefined;
   if (kind === 'queen') {
     // The production defaults (as `hive-registry serve` with no flags) but for the catalog, on a free loopback
     // port, logging nothing; every simulated hive connects from 127.0.0.1, so one address holds them all, and the
     // heartbeat scenarios drive each stream as fast as its acks come back (far above any real hive), so the rate
     // limit is raised: they measure the heartbeat path, not the throttle.
     const db = process.argv[3] ?? DEFAULT_DB;
+    const httpListen = process.argv[4];
     const parsed = buildServeConfig(
-      { listen: LISTEN, drainTimeoutMs: '1s', db, maxStreamsPerAddress: '10000', heartbeatRateLimit: '100000000' },
+      {
+        listen: LISTEN,
+        ...(httpListen === undefined ? {} : { httpListen }),
+        drainTimeoutMs: '1s',
+        db,
+        maxStreamsPerAddress: '10000',
+        heartbeatRateLimit: '100000000',
+      },
       {},
     );
     if (!parsed.ok) throw new Error(parsed.problems.join('; '));
     const queen = await QueenServer.start(parsed.config, pino({ level: 'silent' }));
     port = queen.port;
+    httpPort = queen.httpPort;
     stop = () => queen.stop();
     stats = () => ({ ...processStats(), catalogWrites: queen.catalog.writeTransactions });
   } else if (kind === 'bare') {
@@ -51,7 +62,7 @@ async function main(): Promise<void> {
     );
     stop = async () => server.forceShutdown();
   } else {
-    throw new Error(`usage: server-main.js queen [DB] | bare (got ${JSON.stringify(kind)})`);
+    throw new Error(`usage: server-main.js queen [DB [HTTP]] | bare (got ${JSON.stringify(kind)})`);
   }
 
   let exiting = false;
@@ -70,7 +81,7 @@ async function main(): Promise<void> {
     if (line.trim() === 'stats') emit({ event: 'stats', stats: stats() });
   });
   commands.on('close', exit);
-  emit({ event: 'ready', port });
+  emit(httpPort === undefined ? { event: 'ready', port } : { event: 'ready', port, httpPort });
 }
 
 main().catch((error: unknown) => {

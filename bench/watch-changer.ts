@@ -43,10 +43,11 @@ function change(worker: WorkerState, n: number, marker: Timestamp): void {
 }
 
 /**
- * The watch scenario's source of real changes: `spec.hives` hives on one connection send one snapshot each, say
- * 'ready', then send `spec.changesPerSecond` changed snapshots per second (on a fixed schedule, round-robin over
- * the hives and their workers) until stopped. Every ack must say accepted. Answers 'markers FROM TO' commands with
- * the changes sent inside that window, so the parent can tell the watchers which changes each must have received.
+ * The watch and dashboard scenarios' source of real changes: `spec.hives` hives on one connection send one snapshot
+ * each, say 'ready', then send `spec.changesPerSecond` changed snapshots per second (on a fixed schedule,
+ * round-robin over the hives and, unless `spec.changes` is 'flip', their workers) until stopped. Every ack must say
+ * accepted. Answers 'markers FROM TO' commands with the changes sent inside that window, so the parent can tell the
+ * watchers which changes each must have received.
  */
 export async function runChanger(
   spec: ChangerSpec,
@@ -102,6 +103,7 @@ export async function runChanger(
 
   // Change n is due at scheduleStart + n * intervalMs, whatever the timers' jitter: a steady rate.
   const intervalMs = 1_000 / spec.changesPerSecond;
+  const flip = spec.changes === 'flip';
   const scheduleStart = nowMs();
   let n = 0;
   let lastMarker: Timestamp | undefined;
@@ -109,11 +111,12 @@ export async function runChanger(
     for (; n <= (nowMs() - scheduleStart) / intervalMs; n++) {
       const hive = hives[n % spec.hives];
       const round = Math.floor(n / spec.hives);
-      const worker = hive?.workers[round % CHANGED_WORKERS];
+      const worker = hive?.workers[flip ? 0 : round % CHANGED_WORKERS];
       if (hive === undefined || worker === undefined) throw new Error('changer: no such hive or worker');
       const marker = markerNow(lastMarker);
       lastMarker = marker;
-      change(worker, Math.floor(round / CHANGED_WORKERS), marker);
+      // An odd change number flips the state.
+      change(worker, flip ? 1 : Math.floor(round / CHANGED_WORKERS), marker);
       hive.call.write(snapshotPayload(hive.index, hive.nextSequence++, hive.workers, hive.devices));
       sent.push({ key: markerKey(marker), atMs: markerMs(marker) });
     }

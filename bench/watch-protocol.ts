@@ -19,6 +19,12 @@ export interface ChangerSpec {
   readonly firstHive: number;
   readonly hives: number;
   readonly changesPerSecond: number;
+  /**
+   * What a change is: 'mixed' (the default) rotates over workers 0-6 of each hive, alternately moving one's
+   * gpu_percent and flipping its state; 'flip' flips worker 0's state between IDLE and BUSY every time, so a
+   * dashboard filtered to that worker's model sees every change on one row.
+   */
+  readonly changes?: 'mixed' | 'flip';
   /** The child exits on its own after this long, even if nobody stops it. */
   readonly maxLifetimeMs: number;
 }

@@ -70,17 +70,52 @@ export interface WatchComparison {
 }
 
 const FILL_TIMEOUT_MS = 40_000;
-const READY_TIMEOUT_MS = 15_000;
+/** How long a changer may take to say 'ready'. */
+export const READY_TIMEOUT_MS = 15_000;
 const SYNC_TIMEOUT_MS = 70_000;
 const ANSWER_TIMEOUT_MS = 5_000;
 /** Every child exits on its own after this long (below the children's own 120 s cap). */
-const LIFETIME_MS = 110_000;
+export const LIFETIME_MS = 110_000;
 /** After window 2, how long the watchers may still take to receive the changes sent inside it. */
 export const DELIVERY_DEADLINE_MS = 5_000;
 
 async function childStats(child: BenchChild): Promise<ProcessStats> {
   child.send('stats');
   return (await child.next('stats', ANSWER_TIMEOUT_MS))['stats'] as ProcessStats;
+}
+
+/** Starts a benchmark child with `spec` as its argument, adding it to `children` (which the scenario stops). */
+export function startChild(
+  children: BenchChild[],
+  name: string,
+  script: string,
+  spec: LoadSpec | WatchChildSpec,
+): BenchChild {
+  const child = new BenchChild(name, script, [JSON.stringify(spec)]);
+  children.push(child);
+  return child;
+}
+
+/**
+ * Starts a filler (added to `children`) that keeps the settings' fleet online against `address`: one snapshot per
+ * hive, then a tick per hive every `tickEveryMs`. Resolves once every snapshot was acked, with the time that took.
+ */
+export async function startFleet(
+  children: BenchChild[],
+  name: string,
+  address: string,
+  s: Pick<WatchSettings, 'hives' | 'tickEveryMs' | 'streamsPerConnection'>,
+): Promise<{ filler: BenchChild; fillMs: number }> {
+  const filler = startChild(children, name, 'load-main.js', {
+    mode: 'fill',
+    address,
+    hives: s.hives,
+    streamsPerConnection: s.streamsPerConnection,
+    tickEveryMs: s.tickEveryMs,
+    maxLifetimeMs: LIFETIME_MS,
+  });
+  const filled = await filler.next('filled', FILL_TIMEOUT_MS);
+  return { filler, fillMs: Number(filled['elapsedMs']) };
 }
 
 /** The changes the changer sent with a marker inside [fromMs, toMs); throws if any heartbeat was rejected. */
@@ -94,8 +129,11 @@ async function changerMarkers(changer: BenchChild, fromMs: number, toMs: number)
   return answer['keys'] as string[];
 }
 
-/** One window: the filler's acks, the server's CPU and the changes sent, all over `measureMs`. */
-async function measureWindow(
+/**
+ * One window: the filler's acks, the server's CPU and the changes sent (their marker keys), all over `measureMs`.
+ * The dashboard scenario measures its windows with it too.
+ */
+export async function measureWindow(
   server: RunningServer,
   filler: BenchChild,
   changer: BenchChild,
@@ -157,21 +195,8 @@ export async function watchRun(settings: WatchSettings): Promise<WatchComparison
   const s = settings;
   const server = await startServer('queen');
   const children: BenchChild[] = [];
-  const start = (name: string, script: string, spec: LoadSpec | WatchChildSpec): BenchChild => {
-    const child = new BenchChild(name, script, [JSON.stringify(spec)]);
-    children.push(child);
-    return child;
-  };
   try {
-    const filler = start('watch fleet filler', 'load-main.js', {
-      mode: 'fill',
-      address: server.address,
-      hives: s.hives,
-      streamsPerConnection: s.streamsPerConnection,
-      tickEveryMs: s.tickEveryMs,
-      maxLifetimeMs: LIFETIME_MS,
-    });
-    const filled = await filler.next('filled', FILL_TIMEOUT_MS);
+    const { filler, fillMs } = await startFleet(children, 'watch fleet filler', server.address, s);
     const changerSpec: ChangerSpec = {
       mode: 'change',
       address: server.address,
@@ -180,7 +205,7 @@ export async function watchRun(settings: WatchSettings): Promise<WatchComparison
       changesPerSecond: s.changesPerSecond,
       maxLifetimeMs: LIFETIME_MS,
     };
-    const changer = start('watch changer', 'watch-main.js', changerSpec);
+    const changer = startChild(children, 'watch changer', 'watch-main.js', changerSpec);
     await changer.next('ready', READY_TIMEOUT_MS);
 
     await sleep(s.warmupMs);
@@ -195,7 +220,7 @@ export async function watchRun(settings: WatchSettings): Promise<WatchComparison
       changerHives: s.changerHives,
       maxLifetimeMs: LIFETIME_MS,
     };
-    const watchers = start('watchers', 'watch-main.js', watcherSpec);
+    const watchers = startChild(children, 'watchers', 'watch-main.js', watcherSpec);
     const synced = await watchers.next('synced', SYNC_TIMEOUT_MS);
     await sleep(s.settleMs);
     const watcherStart = await childStats(watchers);
@@ -208,7 +233,7 @@ export async function watchRun(settings: WatchSettings): Promise<WatchComparison
       watcherEnd.cpuUserUs + watcherEnd.cpuSystemUs - watcherStart.cpuUserUs - watcherStart.cpuSystemUs;
     return {
       settings,
-      fillMs: Number(filled['elapsedMs']),
+      fillMs,
       syncMs: Number(synced['elapsedMs']),
       snapshotEvents: Number(synced['snapshotEvents']),
       without: without.window,

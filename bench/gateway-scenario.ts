@@ -1,0 +1,124 @@
+// The gateway scenario: what the inference gateway adds to a request, against calling the worker directly, with the
+// same load generator in the same run. A queen (with its HTTP listener) and one simulated hive run as child
+// processes; the hive's workers answer OpenAI requests themselves. For each worker delay, the load generator keeps
+// `inFlight` chat completions outstanding, first straight at the workers' URLs (in turn), then at the gateway.
+import { createRegistryClient } from '../src/client/registry-client.js';
+import { BenchChild } from './bench-child.js';
+import type { LoadResult, ServerStats } from './protocol.js';
+import { sleep } from './stats.js';
+import type { GatewayLoadSpec } from './gateway-load-main.js';
+
+export interface GatewaySettings {
+  /** Simulated workers on the hive. */
+  readonly workers: number;
+  /** Requests each worker runs at once: workers x this is above inFlight, so neither path queues. */
+  readonly maxConcurrency: number;
+  readonly inFlight: number;
+  /** Worker delays before the first byte of an answer, one row each. */
+  readonly responseDelaysMs: readonly number[];
+  /** Tokens per answer (the simulated worker writes them at once when not streaming). */
+  readonly maxTokens: number;
+  readonly warmupMs: number;
+  readonly measureMs: number;
+}
+
+export interface GatewayRow {
+  readonly responseDelayMs: number;
+  readonly direct: LoadResult;
+  readonly gateway: LoadResult;
+  /** The queen's CPU time per request answered through the gateway, in microseconds. */
+  readonly queenCpuUsPerRequest: number;
+}
+
+export interface GatewayComparison {
+  readonly settings: GatewaySettings;
+  readonly rows: readonly GatewayRow[];
+}
+
+const MODEL = 'bench/gateway-model';
+const HIVE = 'gateway-bench';
+const START_TIMEOUT_MS = 20_000;
+const STATS_TIMEOUT_MS = 5_000;
+
+async function queenStats(queen: BenchChild): Promise<ServerStats> {
+  queen.send('stats');
+  return (await queen.next('stats', STATS_TIMEOUT_MS))['stats'] as ServerStats;
+}
+
+async function load(spec: GatewayLoadSpec): Promise<LoadResult> {
+  const child = new BenchChild('gateway-load', 'gateway-load-main.js', [JSON.stringify(spec)]);
+  try {
+    return (await child.next('result', spec.warmupMs + spec.measureMs + 30_000))['result'] as LoadResult;
+  } finally {
+    await child.stop();
+  }
+}
+
+/** The workers' URLs once the hive reported all of them. */
+async function workerUrls(address: string, count: number): Promise<string[]> {
+  const client = createRegistryClient(address);
+  try {
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    for (;;) {
+      const urls = (await client.listAllWorkers()).filter((e) => e.hiveOnline).map((e) => e.worker.url);
+      if (urls.length === count) return urls;
+      if (Date.now() > deadline) throw new Error(`the simulated hive reported ${urls.length} of ${count} workers`);
+      await sleep(100);
+    }
+  } finally {
+    client.close();
+  }
+}
+
+async function row(settings: GatewaySettings, responseDelayMs: number): Promise<GatewayRow> {
+  const queen = new BenchChild('queen', 'server-main.js', ['queen', ':memory:', '127.0.0.1:0']);
+  let hive: BenchChild | undefined;
+  try {
+    const ready = await queen.next('ready', START_TIMEOUT_MS);
+    const address = `127.0.0.1:${String(ready['port'])}`;
+    const httpPort = Number(ready['httpPort']);
+    // The real CLI's agent: its workers serve the OpenAI paths under their own URLs.
+    hive = new BenchChild('hive', '../src/cli/main.js', [
+      'agent',
+      '--queen',
+      address,
+      '--hive-id',
+      HIVE,
+      '--simulate',
+      String(settings.workers),
+      '--models',
+      MODEL,
+      '--steady',
+      '--max-concurrency',
+      String(settings.maxConcurrency),
+      '--response-delay',
+      String(responseDelayMs),
+      '--chunk-delay',
+      '0',
+      '--log-level',
+      'warn',
+    ]);
+    const urls = await workerUrls(address, settings.workers);
+    const body = JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'How far is the next hive?' }], max_tokens: settings.maxTokens });
+    const common = { inFlight: settings.inFlight, body, warmupMs: settings.warmupMs, measureMs: settings.measureMs };
+    const direct = await load({ ...common, targets: urls.map((url) => `${url}/v1/chat/completions`) });
+    const before = await queenStats(queen);
+    const gateway = await load({ ...common, targets: [`http://127.0.0.1:${httpPort}/v1/chat/completions`] });
+    const after = await queenStats(queen);
+    const cpuUs = after.cpuUserUs + after.cpuSystemUs - (before.cpuUserUs + before.cpuSystemUs);
+    // Requests answered over the whole run (warm-up included) are not counted by the load generator; the
+    // window's count scaled by the run's length is close enough for a per-request figure.
+    const requests = (gateway.ops * (settings.warmupMs + settings.measureMs)) / gateway.elapsedMs;
+    return { responseDelayMs, direct, gateway, queenCpuUsPerRequest: requests > 0 ? cpuUs / requests : Number.NaN };
+  } finally {
+    await hive?.stop();
+    await queen.stop();
+  }
+}
+
+/** Runs one row per worker delay; every child is stopped whatever happens. */
+export async function gatewayRun(settings: GatewaySettings): Promise<GatewayComparison> {
+  const rows: GatewayRow[] = [];
+  for (const delay of settings.responseDelaysMs) rows.push(await row(settings, delay));
+  return { settings, rows };
+}
