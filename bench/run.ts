@@ -77,9 +77,9 @@ const WATCH_SETTINGS: WatchSettings = {
 /**
  * The dashboard scenario: one worker flipping IDLE <-> BUSY 5 times a second while 100 hives heartbeat once a
  * second, 1 then 5 chromium pages; target: shown within 1 s (p99), none missed. Smaller than the watch scenario's
- * fleet and page count because the page's CPU grows with the fleet (it rebuilds its whole view on every event):
- * one page of a 1,000-hive fleet takes most of a core here, so ten would leave this two-core machine measuring
- * its own queue for a core rather than the dashboard.
+ * fleet because each page is a whole browser renderer on this two-core machine, and its cost grows with the rows it
+ * lays out: five pages of a 1,000-hive fleet (8,000 workers) would measure the machine's queue for a core rather
+ * than the dashboard, and take longer to open than the queen child is allowed to live.
  */
 const DASHBOARD_SETTINGS: DashboardSettings = {
   hives: 100,

@@ -4,6 +4,8 @@ import { bar, el, syncRows } from './dom.js';
 import { FleetState, type DetailsJson, type Filter, type HiveRow, type WatchEventJson, type WorkerRow } from './fleet-state.js';
 import { formatAge, formatBytes, formatPercent, share } from './format.js';
 
+/** Shortest time between two draws, in ms: well inside the one second a change must take to show. */
+const MIN_RENDER_GAP_MS = 50;
 /** Most worker rows drawn at once: beyond, the page asks for a narrower filter. */
 const MAX_WORKER_ROWS = 1_000;
 /** Details come every second: this long without any message means the stream is stuck, so it is reopened. */
@@ -16,6 +18,14 @@ let source: EventSource | undefined;
 let lastMessageAt = Date.now();
 let failures = 0;
 let renderQueued = false;
+/** The fleet changed since the last draw (ages alone do not count: they are updated in place). */
+let dirty = true;
+/** Some worker drawn is excluded after failures: its countdown needs a redraw every second. */
+let countdowns = false;
+let lastRenderAt = 0;
+let lastRenderCostMs = 0;
+/** Age cells of the hive rows drawn, by hive id, with the heartbeat time each counts from. */
+const ageCells = new Map<string, { cell: HTMLElement; sinceMs: number | undefined }>();
 
 function byId<T extends HTMLElement>(id: string): T {
   const element = document.getElementById(id);
@@ -88,22 +98,36 @@ function currentFilter(): Filter {
   };
 }
 
+/**
+ * Draws soon, at most once per interval: at least MIN_RENDER_GAP_MS apart, and further apart when drawing is slow
+ * (a large fleet), so a busy fleet cannot keep the page's thread busy. A timer, not requestAnimationFrame: a page
+ * in a background tab still keeps up, at the browser's pace.
+ */
 function queueRender(): void {
+  dirty = true;
   if (renderQueued) return;
   renderQueued = true;
-  // A timer, not requestAnimationFrame: a page in a background tab still keeps up, at the browser's pace.
+  const wait = Math.max(0, lastRenderAt + Math.max(MIN_RENDER_GAP_MS, 3 * lastRenderCostMs) - performance.now());
   setTimeout(() => {
     renderQueued = false;
+    const started = performance.now();
     render();
-  }, 30);
+    lastRenderAt = performance.now();
+    lastRenderCostMs = lastRenderAt - started;
+  }, wait);
 }
 
 function serverNow(): number {
   return Date.now() + state.clockOffsetMs;
 }
 
+function ageText(sinceMs: number | undefined): string {
+  return sinceMs === undefined ? '' : `${formatAge(serverNow() - sinceMs)} ago`;
+}
+
 function hiveRow(hive: HiveRow): HTMLTableRowElement {
-  const age = hive.lastHeartbeatMs === undefined ? '' : `${formatAge(serverNow() - hive.lastHeartbeatMs)} ago`;
+  const age = el('td', { class: 'age' }, ageText(hive.lastHeartbeatMs));
+  ageCells.set(hive.hiveId, { cell: age, sinceMs: hive.lastHeartbeatMs });
   const used = hive.vramUsedBytes;
   const total = hive.vramTotalBytes;
   const percent = share(used, total);
@@ -123,7 +147,7 @@ function hiveRow(hive: HiveRow): HTMLTableRowElement {
     { class: hive.status, 'data-hive-id': hive.hiveId, 'data-status': hive.status },
     el('td', {}, hive.hiveId),
     el('td', {}, el('span', { class: `badge ${hive.status}` }, status), hive.cordoned ? el('span', { class: 'badge cordoned' }, 'cordoned') : null),
-    el('td', { class: 'age' }, age),
+    age,
     el('td', {}, String(hive.workerCount)),
     el('td', {}, vram),
     el('td', {}, ...Object.entries(hive.labels).map(([k, v]) => el('span', { class: 'label' }, `${k}=${v}`))),
@@ -168,7 +192,21 @@ function replaceOptions(select: HTMLSelectElement | HTMLDataListElement, values:
   }
 }
 
+/** What a hive row shows but its age, which is updated in place (see paintAges). */
+function hiveSignature(hive: HiveRow): string {
+  return JSON.stringify({ ...hive, lastHeartbeatMs: undefined });
+}
+
+/** Redraws what changed (only when the fleet changed), then the ages, which move with time alone. */
 function render(): void {
+  if (dirty) {
+    dirty = false;
+    redraw();
+  }
+  paintAges();
+}
+
+function redraw(): void {
   const view = state.view(currentFilter());
   const now = serverNow();
   const states = Object.entries(view.workersByState)
@@ -181,21 +219,28 @@ function render(): void {
   replaceOptions(byId<HTMLSelectElement>('filter-model'), view.models, true);
   replaceOptions(byId<HTMLDataListElement>('known-models'), view.models, false);
 
-  // The age column changes every second: it is part of the signature only at whole seconds, so rows are rebuilt
-  // at most once a second each.
   const hiveBody = byId<HTMLTableElement>('hives').tBodies[0];
   if (hiveBody !== undefined) {
-    syncRows(hiveBody, view.hives, (h) => h.hiveId, (h) => `${JSON.stringify(h)}|${h.lastHeartbeatMs === undefined ? '' : Math.floor((now - h.lastHeartbeatMs) / 1000)}`, hiveRow);
+    const shownHives = new Set<string>();
+    for (const hive of view.hives) {
+      shownHives.add(hive.hiveId);
+      const age = ageCells.get(hive.hiveId);
+      if (age !== undefined) age.sinceMs = hive.lastHeartbeatMs;
+    }
+    syncRows(hiveBody, view.hives, (h) => h.hiveId, hiveSignature, hiveRow);
+    for (const hiveId of ageCells.keys()) if (!shownHives.has(hiveId)) ageCells.delete(hiveId);
   }
   byId('hives-empty').hidden = view.hives.length > 0;
   const workerBody = byId<HTMLTableElement>('workers').tBodies[0];
   const shown = view.workers.slice(0, MAX_WORKER_ROWS);
+  countdowns = shown.some((w) => w.excludedUntilMs !== undefined && w.excludedUntilMs > now);
   if (workerBody !== undefined) {
+    // An exclusion's countdown is part of its row: rebuilt once a second, only for the few excluded workers.
     syncRows(
       workerBody,
       shown,
       (w) => `${w.hiveId}\u0000${w.workerId}`,
-      (w) => `${JSON.stringify(w)}|${w.excludedUntilMs === undefined ? '' : Math.floor((w.excludedUntilMs - now) / 1000)}`,
+      (w) => `${JSON.stringify(w)}|${w.excludedUntilMs === undefined || w.excludedUntilMs < now ? '' : Math.floor((w.excludedUntilMs - now) / 1000)}`,
       workerRow,
     );
   }
@@ -203,6 +248,14 @@ function render(): void {
     view.workers.length > shown.length ? `Showing ${shown.length} of ${view.workers.length} workers: narrow the filters to see the rest.` : '';
   const filtering = view.workers.length !== view.workerTotal;
   byId('filter-count').textContent = filtering ? `${view.workers.length} of ${view.workerTotal} workers match` : '';
+}
+
+/** The age of each drawn hive's last heartbeat, written only where its text changed. */
+function paintAges(): void {
+  for (const { cell, sinceMs } of ageCells.values()) {
+    const text = ageText(sinceMs);
+    if (cell.textContent !== text) cell.textContent = text;
+  }
 }
 
 interface BestAnswer {
@@ -268,8 +321,16 @@ byId<HTMLFormElement>('best-form').addEventListener('submit', (event) => {
   const model = byId<HTMLInputElement>('best-model').value.trim();
   if (model !== '') void askBest(model);
 });
-for (const id of ['filter-model', 'filter-backend', 'filter-state']) byId(id).addEventListener('change', render);
-// Ages move with time alone.
-setInterval(queueRender, 1_000);
+for (const id of ['filter-model', 'filter-backend', 'filter-state']) {
+  byId(id).addEventListener('change', () => {
+    dirty = true;
+    render();
+  });
+}
+// Ages move with time alone (painted in place); an exclusion's countdown too (a redraw that rebuilds its rows only).
+setInterval(() => {
+  if (countdowns) queueRender();
+  else paintAges();
+}, 1_000);
 connect();
 render();
