@@ -22,8 +22,10 @@ interface Agent {
   readonly exited: Promise<number | string>;
 }
 
-function startAgent(queen: string, hiveId: string, workersFile: string): Agent {
-  const child = spawn(process.execPath, [CLI, 'agent', '--queen', queen, '--hive-id', hiveId, '--workers-file', workersFile, '--log-level', 'warn'], {
+/** A hive agent of the real CLI: `--workers-file FILE`, or `--simulate N` (workers that answer inference too). */
+function startAgent(queen: string, hiveId: string, ...source: string[]): Agent {
+  const args = source.length === 1 ? ['--workers-file', source[0] ?? ''] : source;
+  const child = spawn(process.execPath, [CLI, 'agent', '--queen', queen, '--hive-id', hiveId, ...args, '--log-level', 'warn'], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
@@ -148,6 +150,13 @@ describeWithChromium('the dashboard in chromium', () => {
     await page.selectOption('#filter-model', 'org/chat-model');
     expect(await page.$$eval('#workers tbody tr', (rows) => rows.length)).toBe(2);
 
+    // A simulated hive (its workers steady and idle) joins: it shows up beside the first.
+    await page.selectOption('#filter-model', '');
+    agents.push(startAgent(server.address, 'sim-hive', '--simulate', '2', '--steady'));
+    await page.waitForSelector('tr[data-hive-id="sim-hive"][data-status="online"]', { timeout: WAIT_MS });
+    await page.waitForSelector('tr[data-worker-id="sim-hive-w1"][data-state="idle"]');
+    expect(await page.$$eval('#workers tbody tr', (rows) => rows.length)).toBe(4);
+
     // The best worker for the model: the idle one, with the reasons.
     await page.fill('#best-model', 'org/chat-model');
     await page.click('#best-ask');
@@ -164,7 +173,8 @@ describeWithChromium('the dashboard in chromium', () => {
     agent.child.kill('SIGTERM');
     expect(await agent.exited).toBe(0);
     await page.waitForSelector('tr[data-hive-id="gpu-box"][data-status="offline"]', { timeout: WAIT_MS });
-    expect(await page.$$eval('#workers tbody tr', (rows) => rows.length)).toBe(2);
+    expect(await page.$$eval('#workers tbody tr', (rows) => rows.length)).toBe(4);
+    expect(await page.getAttribute('tr[data-hive-id="sim-hive"]', 'data-status')).toBe('online');
     await page.screenshot({ path: join(OUTPUT, 'dashboard-offline.png'), fullPage: true });
     expect((page as Page & { problems?: string[] }).problems).toEqual([]);
     await page.close();

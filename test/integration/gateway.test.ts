@@ -176,6 +176,36 @@ describe('failures', () => {
     expect(await metric('hive_registry_gateway_requests_total', { endpoint: 'chat_completions', outcome: 'ok' })).toBe(1);
   });
 
+  test('a worker that resets the connection before answering, or never answers, is retried on another', async () => {
+    fleet = await GatewayFleet.start([{ workerId: 'good', modelId: LLAMA }], { gatewayResponseTimeoutMs: 300 });
+    const resetting = createServer().on('connection', (socket) => socket.once('data', () => socket.resetAndDestroy()));
+    const silent = createServer(() => undefined);
+    for (const server of [resetting, silent]) {
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      servers.push(server);
+    }
+    const url = (server: Server) => `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    await fleet.hive('hive-a', [
+      { workerId: 'resetting', modelId: LLAMA, url: url(resetting), fields: { gpuPercent: 1 } },
+      { workerId: 'good', modelId: LLAMA, fields: { gpuPercent: 60 } },
+    ]);
+    await fleet.hive('hive-b', [
+      { workerId: 'silent', modelId: QWEN, url: url(silent), fields: { gpuPercent: 1 } },
+      { workerId: 'good-qwen', modelId: QWEN, url: fleet.inference.urlOf('good'), fields: { gpuPercent: 60 } },
+    ]);
+    const afterReset = await fleet.openai().chat.completions.create({ model: LLAMA, messages: MESSAGES, max_tokens: 1 }).withResponse();
+    expect(afterReset.response.headers.get('x-hive-worker')).toBe('good');
+    expect(await metric('hive_registry_gateway_retries_total', { reason: 'reset' })).toBe(1);
+    // The simulated worker only has LLAMA: for QWEN it answers 404, a 4xx that goes back as it is (and no retry).
+    const afterSilence = await fleet.openai().chat.completions.create({ model: QWEN, messages: MESSAGES, max_tokens: 1 }).catch((e: unknown) => e);
+    expect(afterSilence).toBeInstanceOf(OpenAI.NotFoundError);
+    expect((afterSilence as InstanceType<typeof OpenAI.NotFoundError>).headers.get('x-hive-worker')).toBe('good-qwen');
+    expect(await metric('hive_registry_gateway_retries_total', { reason: 'timeout' })).toBe(1);
+    const scheduling = fleet.queen.queen.scheduling;
+    expect([scheduling.failureOf('resetting')?.failures, scheduling.failureOf('silent')?.failures]).toEqual([1, 1]);
+    expect(scheduling.reservationCount).toBe(0);
+  });
+
   test('5xx before any byte is retried once on another worker; two failures give the last answer back', async () => {
     fleet = await GatewayFleet.start([{ workerId: 'good', modelId: LLAMA }]);
     await fleet.hive('hive-a', [
