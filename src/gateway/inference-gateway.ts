@@ -4,7 +4,7 @@ import { GATEWAY_ENDPOINTS, parseInferenceRequest, readBody, type Endpoint, type
 import { openAiError, type OpenAiError } from './openai-errors.js';
 import { SlotQueue, type GatewayScheduler, type Held } from './slot-queue.js';
 import type { UpstreamAllowList } from './upstream-allow.js';
-import { forwardedRequestHeaders, forwardedResponseHeaders, upstreamUrl, UpstreamPool, type FailureReason } from './upstream.js';
+import { forwardedRequestHeaders, forwardedResponseHeaders, UpstreamPool, type FailureReason } from './upstream.js';
 
 export interface GatewayOptions {
   /** How long a request waits for a free slot of a worker with its model before 503. */
@@ -189,7 +189,7 @@ export class InferenceGateway {
         this.observer?.queued(acquired.waitedMs / 1000);
         const held = acquired.held;
         const sentAt = this.now();
-        const result = await this.pool.send(upstreamUrl(held.entry.worker.url, pathAndQuery), 'POST', headers, body, abort.signal);
+        const result = await this.pool.send(held.entry.worker.url, pathAndQuery, headers, body, abort.signal);
         if (result.kind === 'aborted') {
           this.release(held, false);
           return 'client_closed';

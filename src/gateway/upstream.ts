@@ -93,11 +93,19 @@ export class UpstreamPool {
   ) {}
 
   /**
-   * Sends one request and waits for the response head. A reused keep-alive connection that the worker had already
+   * POSTs `body` to the worker's URL + `pathAndQuery` and waits for the response head. A reused keep-alive connection that the worker had already
    * closed (reset before anything was sent back) is retried once on a new connection: that is the pool's race, not
    * the worker's failure.
    */
-  async send(url: URL, method: string, headers: OutgoingHttpHeaders, body: Buffer, signal: AbortSignal): Promise<Attempt> {
+  async send(workerUrl: string, pathAndQuery: string, headers: OutgoingHttpHeaders, body: Buffer, signal: AbortSignal): Promise<Attempt> {
+    let url: URL;
+    try {
+      url = upstreamUrl(workerUrl, pathAndQuery);
+    } catch {
+      // The registry checks worker URLs; this only keeps a slot from leaking should one ever get through.
+      return { kind: 'failed', reason: 'error', detail: `the worker URL ${JSON.stringify(workerUrl)} cannot be used` };
+    }
+    const method = 'POST';
     const first = await this.sendOnce(url, method, headers, body, signal);
     if (first.kind === 'failed' && 'reused' in first) return this.sendOnce(url, method, headers, body, signal);
     return first;
