@@ -13,8 +13,10 @@ export function gatewaySection(comparison: GatewayComparison, index: number): st
       `${settings.warmupMs / 1000} s warm-up then ${settings.measureMs / 1000} s measured: first straight at the workers' URLs in turn, ` +
       'then at the gateway, which picks a worker with a reservation, forwards the body, streams the answer back and ' +
       'releases. Latency is from sending to the last byte of the answer. "Added" is gateway minus direct at the same ' +
-      'percentile. The machine has 2 cores shared by all four processes, so the gateway\'s hop also competes for CPU ' +
-      'with the workers and the load generator.',
+      'percentile. "Queen CPU per request" is all of the queen\'s CPU time during the gateway run (its own ' +
+      'heartbeat and sweep work included) over the requests it served, so it reads high when requests are few. The ' +
+      'machine has 2 cores shared by all four processes, so the gateway\'s hop also competes for CPU with the ' +
+      'workers and the load generator.',
     '',
     '| worker delay | direct p50 | direct p99 | gateway p50 | gateway p99 | added p50 | added p99 | direct req/s | gateway req/s | queen CPU per request | failures |',
     '|---|---|---|---|---|---|---|---|---|---|---|',
