@@ -128,7 +128,7 @@ export class InferenceGateway {
       });
   }
 
-  /** Stops waiting requests (they get 503); requests already at a worker go on until `destroy`. */
+  /** Stops handing out slots: waiting and new requests get 503; those already at a worker go on until `destroy`. */
   close(): void {
     this.queue.close();
   }
@@ -181,6 +181,10 @@ export class InferenceGateway {
         if (acquired.kind === 'not_loaded') {
           this.send(response, openAiError(404, 'invalid_request_error', 'model_not_found', `model ${JSON.stringify(model)} is not loaded on any online worker; GET /v1/models lists those that are`, { param: 'model' }));
           return 'model_not_found';
+        }
+        if (acquired.kind === 'closed') {
+          this.send(response, openAiError(503, 'service_unavailable', 'shutting_down', 'the queen is shutting down; retry shortly, or on another queen', { headers: { 'Retry-After': String(RETRY_AFTER_S) } }));
+          return 'no_capacity';
         }
         if (acquired.kind === 'timeout') {
           this.send(response, openAiError(503, 'service_unavailable', 'no_capacity', `no worker with model ${JSON.stringify(model)} had a free slot within ${this.options.queueTimeoutMs} ms; retry later`, { headers: { 'Retry-After': String(RETRY_AFTER_S) } }));

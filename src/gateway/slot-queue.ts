@@ -30,7 +30,9 @@ export type Acquired =
   /** The client went away while waiting. */
   | { readonly kind: 'aborted' }
   /** No slot now, and no worker of an online hive has the model loaded: waiting would not help. */
-  | { readonly kind: 'not_loaded' };
+  | { readonly kind: 'not_loaded' }
+  /** The queen is shutting down: nothing more is handed out. */
+  | { readonly kind: 'closed' };
 
 interface Waiter {
   readonly model: string;
@@ -53,6 +55,7 @@ export class SlotQueue {
   private poll: NodeJS.Timeout | undefined;
   private readonly unsubscribe: () => void;
   private serving = false;
+  private closed = false;
 
   constructor(
     private readonly scheduler: GatewayScheduler,
@@ -75,6 +78,7 @@ export class SlotQueue {
    */
   acquire(model: string, timeoutMs: number, signal?: AbortSignal): Promise<Acquired> {
     const since = this.now();
+    if (this.closed) return Promise.resolve({ kind: 'closed' });
     if (signal?.aborted === true) return Promise.resolve({ kind: 'aborted' });
     if ((this.waiting.get(model)?.length ?? 0) === 0) {
       const held = this.tryReserve(model);
@@ -129,13 +133,14 @@ export class SlotQueue {
     }
   }
 
-  /** Stops listening; waiters still queued get `timeout` at once. */
+  /** Stops handing out slots; waiters still queued, and any request after, get `closed` at once. */
   close(): void {
+    this.closed = true;
     this.unsubscribe();
     for (const queue of this.waiting.values()) {
       for (const waiter of queue) {
         waiter.cleanup();
-        waiter.resolve({ kind: 'timeout', waitedMs: this.now() - waiter.since });
+        waiter.resolve({ kind: 'closed' });
       }
     }
     this.waiting.clear();

@@ -93,9 +93,9 @@ export class UpstreamPool {
   ) {}
 
   /**
-   * POSTs `body` to the worker's URL + `pathAndQuery` and waits for the response head. A reused keep-alive connection that the worker had already
-   * closed (reset before anything was sent back) is retried once on a new connection: that is the pool's race, not
-   * the worker's failure.
+   * POSTs `body` to the worker's URL + `pathAndQuery` and waits for the response head. A reused keep-alive
+   * connection that the worker had already closed (reset before anything was sent back) is retried once on a new
+   * connection: that is the pool's race, not the worker's failure.
    */
   async send(workerUrl: string, pathAndQuery: string, headers: OutgoingHttpHeaders, body: Buffer, signal: AbortSignal): Promise<Attempt> {
     let url: URL;
@@ -105,9 +105,8 @@ export class UpstreamPool {
       // The registry checks worker URLs; this only keeps a slot from leaking should one ever get through.
       return { kind: 'failed', reason: 'error', detail: `the worker URL ${JSON.stringify(workerUrl)} cannot be used` };
     }
-    const method = 'POST';
-    const first = await this.sendOnce(url, method, headers, body, signal);
-    if (first.kind === 'failed' && 'reused' in first) return this.sendOnce(url, method, headers, body, signal);
+    const first = await this.sendOnce(url, headers, body, signal);
+    if (first.kind === 'failed' && 'reused' in first) return this.sendOnce(url, headers, body, signal);
     return first;
   }
 
@@ -118,7 +117,6 @@ export class UpstreamPool {
 
   private sendOnce(
     url: URL,
-    method: string,
     headers: OutgoingHttpHeaders,
     body: Buffer,
     signal: AbortSignal,
@@ -135,7 +133,7 @@ export class UpstreamPool {
       }
       const secure = url.protocol === 'https:';
       const options = {
-        method,
+        method: 'POST',
         headers,
         agent: secure ? this.https : this.http,
         ...(this.allow.open ? {} : { lookup: this.allow.lookup() }),

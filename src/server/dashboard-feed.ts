@@ -20,6 +20,13 @@ const SOON_MS = 50;
 /** How soon a browser reconnects after its stream ends, in ms (EventSource's `retry`). */
 const RECONNECT_MS = 1_000;
 
+/** Each hive's details as JSON, by hive id. */
+function encodeDetails(details: ReadonlyMap<string, HiveDetail>): Map<string, string> {
+  const encoded = new Map<string, string>();
+  for (const [hiveId, detail] of details) encoded.set(hiveId, JSON.stringify(detail));
+  return encoded;
+}
+
 interface Page {
   readonly response: ServerResponse;
   cursor?: WatchCursor<string>;
@@ -80,7 +87,7 @@ export class DashboardFeed {
       page.blocked = false;
       page.cursor?.resume();
     });
-    this.sendDetails(page, this.details());
+    this.sendDetails(page, encodeDetails(this.details()));
     page.cursor = new WatchCursor(
       this.registry,
       {
@@ -121,14 +128,15 @@ export class DashboardFeed {
 
   private tick(): void {
     if (this.pages.size === 0) return;
-    const details = this.details();
+    // Encoded once for every page: each page only compares strings.
+    const details = encodeDetails(this.details());
     for (const page of this.pages) if (!page.blocked) this.sendDetails(page, details);
   }
 
-  private sendDetails(page: Page, details: Map<string, HiveDetail>): void {
+  /** The details that changed since this page's last ones, and the hives gone since. */
+  private sendDetails(page: Page, details: ReadonlyMap<string, string>): void {
     const hives: string[] = [];
-    for (const [hiveId, detail] of details) {
-      const json = JSON.stringify(detail);
+    for (const [hiveId, json] of details) {
       if (page.sent.get(hiveId) === json) continue;
       page.sent.set(hiveId, json);
       hives.push(json);

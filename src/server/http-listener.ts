@@ -7,7 +7,7 @@ import { isGatewayPath, type InferenceGateway } from '../gateway/inference-gatew
 import type { DashboardRoutes } from './dashboard-routes.js';
 import type { ServerTls } from './grpc-server.js';
 
-// The queen's one HTTP listener (metrics and the dashboard; the gateway is to be served from it too). It lives
+// The queen's one HTTP listener (metrics, the dashboard and the inference gateway). It lives
 // in server/ beside the gRPC composition because it shares the queen's life cycle (start, drain, stop), its TLS
 // material and its access layer; a separate layer would have to import server/ while server/ starts it.
 
@@ -58,7 +58,7 @@ export function httpToken(authorization: string): string | undefined {
 }
 
 /** With auth on: a caller token with at least the `read` role; a hive token is known but refused (403). */
-export function bearerAuthorizer(access: AccessControl): HttpAuthorizer {
+export function tokenAuthorizer(access: AccessControl): HttpAuthorizer {
   return (authorization) => {
     const token = authorization === undefined ? undefined : httpToken(authorization);
     const principal = token === undefined ? undefined : access.principalOf(token);
@@ -83,7 +83,8 @@ const LOGGED_PATH_CHARS = 128;
 
 const NOT_FOUND_BODY =
   'not found: this listener serves GET / (the dashboard), /api/events, /api/best?model=NAME, ' +
-  '/metrics (Prometheus text format) and /healthz\n';
+  '/metrics (Prometheus text format), /healthz, and the inference gateway under /v1/ (GET /v1/models, ' +
+  'POST /v1/chat/completions, /v1/completions, /v1/embeddings)\n';
 
 function splitListen(listen: string): { host: string; port: number } {
   const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(listen);

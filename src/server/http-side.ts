@@ -12,7 +12,7 @@ import { DashboardFeed } from './dashboard-feed.js';
 import { DashboardRoutes } from './dashboard-routes.js';
 import { fleetDetails } from './fleet-details.js';
 import { gatewayScheduler } from './gateway-scheduler.js';
-import { bearerAuthorizer, HttpListener } from './http-listener.js';
+import { tokenAuthorizer, HttpListener } from './http-listener.js';
 import type { QueenMetrics } from './metrics.js';
 import { MAX_RESERVATION_TTL_MS } from './registry-service.js';
 import type { ServerConfig } from './server-config.js';
@@ -81,7 +81,7 @@ export async function startHttpSide(parts: HttpSideParts): Promise<HttpSide> {
         gateway,
         maxConnections: config.httpMaxConnections,
         ...(config.tls === undefined ? {} : { tls: config.tls }),
-        ...(parts.access === undefined ? {} : { authorize: bearerAuthorizer(parts.access) }),
+        ...(parts.access === undefined ? {} : { authorize: tokenAuthorizer(parts.access) }),
       },
       logger.child({ component: 'http' }),
     );

@@ -49,7 +49,7 @@ describe('auth off', () => {
     for (const path of ['/dashboard', '/metrics/extra', '/api', '/api/unknown', '/index.htm']) {
       const answer = await httpFetch(q!.httpPort, path);
       expect({ path, status: answer.status }).toEqual({ path, status: 404 });
-      expect(answer.body).toMatch(/GET \/ \(the dashboard\), \/api\/events, \/api\/best\?model=NAME, \/metrics .*and \/healthz/);
+      expect(answer.body).toMatch(/GET \/ \(the dashboard\), \/api\/events, \/api\/best\?model=NAME, \/metrics .*\/healthz, and the inference gateway under \/v1\//);
     }
   });
 

@@ -105,8 +105,10 @@ test("a model no online worker has: not_loaded at once, since waiting would not 
   expect(queue.size).toBe(0);
 });
 
-test('close answers every waiter at once', async () => {
+test('close answers every waiter at once, and every request after it', async () => {
   const waiting = queue.acquire('m', 60_000);
   queue.close();
-  expect((await waiting).kind).toBe('timeout');
+  expect((await waiting).kind).toBe('closed');
+  scheduler.free.set('m', 1);
+  expect((await queue.acquire('m', 60_000)).kind).toBe('closed');
 });
