@@ -156,9 +156,11 @@ export class HttpListener {
     return this.boundPort;
   }
 
-  /** From now on /healthz answers 503: load balancers stop sending before the queen goes away. */
+  /** From now on /healthz answers 503 and the gateway takes no new request: load balancers stop sending. */
   beginDrain(): void {
     this.draining = true;
+    // The gateway hands out no more slots: waiting and new requests get 503 and go elsewhere, as probes do.
+    this.options.gateway?.close();
   }
 
   /** Stops accepting, lets requests in flight finish for a moment, then cuts what is left. */

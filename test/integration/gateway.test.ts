@@ -385,3 +385,22 @@ describe('with auth on', () => {
     expect(hiveToken).toBeInstanceOf(OpenAI.PermissionDeniedError);
   });
 });
+
+describe('shutdown', () => {
+  test('from the moment the queen drains, a request waiting for a slot gets 503 shutting_down', async () => {
+    fleet = await GatewayFleet.start([{ workerId: 'w', modelId: LLAMA }]);
+    await fleet.hive('hive-a', [{ workerId: 'w', modelId: LLAMA, fields: { state: WorkerStatus.BUSY } }]);
+    const waiting = fleet.openai().chat.completions.create({ model: LLAMA, messages: MESSAGES }).catch((e: unknown) => e);
+    for (let i = 0; i < 100 && Number(await metric('hive_registry_gateway_requests_waiting', {})) === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const stopping = fleet.queen.stop();
+    const refused = (await waiting) as InstanceType<typeof OpenAI.APIError>;
+    expect({ status: refused.status, code: refused.code, retryAfter: refused.headers?.get('retry-after') }).toEqual({
+      status: 503,
+      code: 'shutting_down',
+      retryAfter: '1',
+    });
+    await stopping;
+  });
+});
