@@ -10,6 +10,15 @@ export const MIN_HEARTBEAT_INTERVAL_MS = 50;
 /** Longest interval taken from an ack, in ms: a bad ack cannot silence the agent. */
 export const MAX_HEARTBEAT_INTERVAL_MS = 600_000;
 
+/** Least time between two snapshots sent on a change signal, in ms, when none is given. */
+export const DEFAULT_MIN_CHANGE_INTERVAL_MS = 1_000;
+
+/** Tells whoever subscribes that what the snapshot provider answers has changed. */
+export interface ChangeSignal {
+  /** Calls `listener` after each change; returns the function that unsubscribes it. */
+  onChange(listener: () => void): () => void;
+}
+
 /** Tuning and seams of a HeartbeatAgent; only `logger` is required. */
 export interface HeartbeatAgentOptions {
   /** Parent logger; the agent logs as its child with `component: 'agent'` and `hiveId`. */
@@ -30,4 +39,13 @@ export interface HeartbeatAgentOptions {
    * queen's default offline threshold: by then the hive is offline anyway).
    */
   readonly ackTimeoutMs?: number;
+  /**
+   * Where the provider says its answer changed. On a signal the agent sends a full snapshot at once, without
+   * waiting for the next beat, if it differs from the last one sent on the call; at most one such snapshot per
+   * `minChangeIntervalMs` (later signals in that window are folded into one send at its end). Default none: the
+   * provider is only asked at each beat.
+   */
+  readonly changes?: ChangeSignal;
+  /** See `changes`. In ms; default DEFAULT_MIN_CHANGE_INTERVAL_MS. */
+  readonly minChangeIntervalMs?: number;
 }

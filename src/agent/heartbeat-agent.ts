@@ -8,6 +8,7 @@ import { Backoff } from '../common/backoff.js';
 import type { HeartbeatAgentEvents, StoppedEvent } from './heartbeat-agent-events.js';
 import {
   DEFAULT_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_MIN_CHANGE_INTERVAL_MS,
   MAX_HEARTBEAT_INTERVAL_MS,
   MIN_HEARTBEAT_INTERVAL_MS,
   type HeartbeatAgentOptions,
@@ -27,6 +28,7 @@ export type { PayloadKind } from './payload-stream.js';
  * - `idle`: constructed; `start()` opens the first call.
  * - `streaming`: one call open. A full snapshot at once, then every interval a snapshot if the provider's answer
  *   differs from the last one the queen accepted on this call (or the last payload was rejected), else a tick.
+ *   With a change signal, a changed snapshot also goes out between beats (at most one per change interval).
  * - `backoff`: the call ended with a status other than ABORTED (UNAVAILABLE on drain or no queen,
  *   PERMISSION_DENIED for a hive not admitted yet, UNAUTHENTICATED for a missing or revoked token, ...), or could
  *   not be opened; a timer reopens one after the jittered backoff delay.
@@ -43,6 +45,10 @@ interface Stream {
   beatTimer?: unknown;
   /** Monotonic ms of the last beat: a new interval from the queen counts from here. */
   lastBeatAt: number;
+  /** A send on a change signal, waiting for the change interval to pass. */
+  changeTimer?: unknown;
+  /** Monotonic ms of the last send on a change signal. */
+  lastChangeSendAt?: number;
   /** Why we cancelled the call ourselves, reported instead of the bare CANCELLED details. */
   cancelledBecause?: string;
 }
@@ -59,6 +65,8 @@ export class HeartbeatAgent extends EventEmitter<HeartbeatAgentEvents> {
   private readonly backoff: Backoff;
   private readonly stopTimeoutMs: number;
   private readonly ackTimeoutMs: number;
+  private readonly minChangeIntervalMs: number;
+  private unsubscribeChanges: (() => void) | undefined;
   private currentState: AgentState = 'idle';
   private stream: Stream | undefined;
   private intervalMs: number;
@@ -83,7 +91,11 @@ export class HeartbeatAgent extends EventEmitter<HeartbeatAgentEvents> {
     this.intervalMs = boundedIntervalMs(options.defaultIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS);
     this.stopTimeoutMs = options.stopTimeoutMs ?? 2_000;
     this.ackTimeoutMs = options.ackTimeoutMs ?? 15_000;
+    this.minChangeIntervalMs = options.minChangeIntervalMs ?? DEFAULT_MIN_CHANGE_INTERVAL_MS;
+    this.changes = options.changes;
   }
+
+  private readonly changes: HeartbeatAgentOptions['changes'];
 
   /** An agent for the queen at `address` (HOST:PORT) over grpc-js; insecure unless `credentials` are given. */
   static forQueen(
@@ -102,7 +114,9 @@ export class HeartbeatAgent extends EventEmitter<HeartbeatAgentEvents> {
 
   /** Opens the first call. A no-op unless the agent is idle. */
   start(): void {
-    if (this.currentState === 'idle') this.connect();
+    if (this.currentState !== 'idle') return;
+    this.unsubscribeChanges = this.changes?.onChange(() => this.onProviderChange());
+    this.connect();
   }
 
   /**
@@ -115,6 +129,7 @@ export class HeartbeatAgent extends EventEmitter<HeartbeatAgentEvents> {
     if (this.currentState === 'streaming' && stream !== undefined) {
       this.currentState = 'stopping';
       this.timers.clearTimeout(stream.beatTimer);
+      this.timers.clearTimeout(stream.changeTimer);
       stream.call.end();
       this.stopTimer = this.timers.setTimeout(() => {
         this.log.warn({ stopTimeoutMs: this.stopTimeoutMs }, 'the queen did not end the stream after our goodbye: cancelling it');
@@ -171,6 +186,14 @@ export class HeartbeatAgent extends EventEmitter<HeartbeatAgentEvents> {
     // Fixed rate: the next beat is due one interval after this one started, however long the provider takes.
     stream.lastBeatAt = this.clock.now();
     stream.beatTimer = this.timers.setTimeout(() => this.beat(stream), this.intervalMs);
+    this.collect(stream, (snapshot) => this.send(stream, snapshot));
+  }
+
+  /**
+   * Asks the provider for the hive's state and hands it to `deliver` (at once, or when its promise settles); a
+   * provider that throws, rejects or is still busy with the previous answer counts as failed.
+   */
+  private collect(stream: Stream, deliver: (snapshot: HiveSnapshot) => void): void {
     if (stream.providerBusy) {
       this.providerFailed(stream, new Error('still computing the previous snapshot'));
       return;
@@ -188,7 +211,7 @@ export class HeartbeatAgent extends EventEmitter<HeartbeatAgentEvents> {
       (result as Promise<HiveSnapshot>).then(
         (snapshot) => {
           stream.providerBusy = false;
-          this.send(stream, snapshot);
+          deliver(snapshot);
         },
         (error: unknown) => {
           stream.providerBusy = false;
@@ -196,7 +219,33 @@ export class HeartbeatAgent extends EventEmitter<HeartbeatAgentEvents> {
         },
       );
     } else {
-      this.send(stream, result as HiveSnapshot);
+      deliver(result as HiveSnapshot);
+    }
+  }
+
+  /** The provider says its answer changed: send it now, or at the end of the change interval. */
+  private onProviderChange(): void {
+    const stream = this.stream;
+    if (stream === undefined || this.currentState !== 'streaming' || stream.changeTimer !== undefined) return;
+    const sinceLast = stream.lastChangeSendAt === undefined ? Infinity : this.clock.now() - stream.lastChangeSendAt;
+    const delayMs = Math.max(0, this.minChangeIntervalMs - sinceLast);
+    stream.changeTimer = this.timers.setTimeout(() => {
+      stream.changeTimer = undefined;
+      if (this.stream !== stream || this.currentState !== 'streaming') return;
+      stream.lastChangeSendAt = this.clock.now();
+      // The provider is still on a beat's answer: try again one change interval later rather than count a failure.
+      if (stream.providerBusy) return this.onProviderChange();
+      this.collect(stream, (snapshot) => this.sendChanged(stream, snapshot));
+    }, delayMs);
+  }
+
+  /** A send on a change signal: a snapshot if it differs from the last one sent on this call, else nothing. */
+  private sendChanged(stream: Stream, snapshot: HiveSnapshot): void {
+    if (this.stream !== stream || this.currentState !== 'streaming') return;
+    try {
+      stream.payloads.sendIfChanged(snapshot);
+    } catch (error) {
+      this.providerFailed(stream, error);
     }
   }
 
@@ -262,6 +311,7 @@ export class HeartbeatAgent extends EventEmitter<HeartbeatAgentEvents> {
     if (this.stream !== stream) return;
     this.stream = undefined;
     this.timers.clearTimeout(stream.beatTimer);
+    this.timers.clearTimeout(stream.changeTimer);
     const details = stream.cancelledBecause ?? callStatus.details;
     if (this.currentState === 'stopping') {
       this.finish({ reason: 'stopped', code: callStatus.code, details });
@@ -293,7 +343,13 @@ export class HeartbeatAgent extends EventEmitter<HeartbeatAgentEvents> {
   private finish(event: StoppedEvent): void {
     if (this.currentState === 'stopped') return;
     this.currentState = 'stopped';
+    if (this.stream !== undefined) {
+      this.timers.clearTimeout(this.stream.beatTimer);
+      this.timers.clearTimeout(this.stream.changeTimer);
+    }
     this.stream = undefined;
+    this.unsubscribeChanges?.();
+    this.unsubscribeChanges = undefined;
     this.timers.clearTimeout(this.reconnectTimer);
     this.timers.clearTimeout(this.stopTimer);
     this.transport.close?.();

@@ -28,6 +28,8 @@ export class PayloadStream {
   private nextSequence = 1n;
   private readonly unacked = new Map<bigint, Unacked>();
   private lastAccepted: Uint8Array | undefined;
+  /** Encoding of the last snapshot sent on this call, acknowledged or not. */
+  private lastSent: Uint8Array | undefined;
   private snapshotNeeded = false;
   private accepted = false;
 
@@ -47,19 +49,31 @@ export class PayloadStream {
    * the snapshot cannot be encoded, e.g. a number out of its field's range.
    */
   send(snapshot: HiveSnapshot): PayloadKind {
-    const payload = create(HiveHeartbeatPayloadSchema, {
-      workers: [...snapshot.workers],
-      devices: [...snapshot.devices],
-      ramTotalBytes: snapshot.ramTotalBytes,
-    });
-    const content = toBinary(HiveHeartbeatPayloadSchema, payload);
+    const { payload, content } = encode(snapshot);
     if (!this.snapshotNeeded && this.lastAccepted !== undefined && sameBytes(content, this.lastAccepted)) {
       this.write(create(HiveHeartbeatPayloadSchema, { unchanged: true }), 'tick', undefined);
       return 'tick';
     }
-    this.snapshotNeeded = false;
-    this.write(payload, 'snapshot', content);
+    this.writeSnapshot(payload, content);
     return 'snapshot';
+  }
+
+  /**
+   * Sends `snapshot` in full when it differs from the last snapshot sent on this call (acknowledged or not), or
+   * when a rejection asks for one; otherwise sends nothing (the regular beat keeps the hive alive). Returns
+   * whether it sent. Throws like send().
+   */
+  sendIfChanged(snapshot: HiveSnapshot): boolean {
+    const { payload, content } = encode(snapshot);
+    if (!this.snapshotNeeded && this.lastSent !== undefined && sameBytes(content, this.lastSent)) return false;
+    this.writeSnapshot(payload, content);
+    return true;
+  }
+
+  private writeSnapshot(payload: HiveHeartbeatPayload, content: Uint8Array): void {
+    this.snapshotNeeded = false;
+    this.lastSent = content;
+    this.write(payload, 'snapshot', content);
   }
 
   /**
@@ -103,6 +117,16 @@ export class PayloadStream {
     this.unacked.set(payload.sequence, { kind, content, sentAt: this.clock.now() });
     this.call.write(payload);
   }
+}
+
+/** The payload carrying `snapshot`, and its encoding before the agent's own fields are set. */
+function encode(snapshot: HiveSnapshot): { payload: HiveHeartbeatPayload; content: Uint8Array } {
+  const payload = create(HiveHeartbeatPayloadSchema, {
+    workers: [...snapshot.workers],
+    devices: [...snapshot.devices],
+    ramTotalBytes: snapshot.ramTotalBytes,
+  });
+  return { payload, content: toBinary(HiveHeartbeatPayloadSchema, payload) };
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -91,6 +91,8 @@ function setup(
     seed?: number;
     /** Evaluated at every open, as queenTransport evaluates its metadata; may throw (the open then fails). */
     metadata?: () => string;
+    /** Give the agent a change signal, fired by the returned `change()`. */
+    changes?: boolean;
   } = {},
 ) {
   const clock = new ManualClock();
@@ -111,11 +113,19 @@ function setup(
   const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) });
   let current = snapshotOf('hive-a-w0');
   const provider = options.provider ?? (() => current);
+  const listeners = new Set<() => void>();
+  const changes = {
+    onChange: (listener: () => void) => {
+      listeners.add(listener);
+      return () => void listeners.delete(listener);
+    },
+  };
   const agent = new HeartbeatAgent('hive-a', provider, transport, {
     logger,
     clock,
     timers,
     backoff: { rng: seededRandom(options.seed ?? 7) },
+    ...(options.changes === true ? { changes } : {}),
   });
   const events = {
     connected: [] as ConnectedEvent[],
@@ -146,6 +156,12 @@ function setup(
     errors: () => logs.filter((l) => l.level === 50),
     infos: () => logs.filter((l) => l.level === 30).map((l) => l.msg),
     setSnapshot: (snapshot: HiveSnapshot) => void (current = snapshot),
+    /** The provider's answer changed: fires the change signal. */
+    change: (snapshot?: HiveSnapshot) => {
+      if (snapshot !== undefined) current = snapshot;
+      for (const listener of listeners) listener();
+    },
+    listenerCount: () => listeners.size,
   };
 }
 
@@ -488,5 +504,53 @@ describe('HeartbeatAgent', () => {
       disconnected: [[status.CANCELLED, 'no ack from the queen within 15000 ms']],
     });
     expect(t.call(0).summary).toEqual(['snapshot:1:hive-a-w0', 'tick:2', 'tick:3', 'tick:4']);
+  });
+
+  describe('with a change signal', () => {
+    it('sends a changed snapshot at once, between beats, and nothing for a signal without a change', () => {
+      const t = setup({ changes: true });
+      t.agent.start();
+      t.call(0).ack(1);
+      t.timers.advance(2_000);
+      t.change(snapshotOf('hive-a-w0', 'hive-a-w1'));
+      t.timers.advance(0);
+      expect(t.call(0).summary).toEqual(['snapshot:1:hive-a-w0', 'snapshot:2:hive-a-w0,hive-a-w1']);
+      t.call(0).ack(2);
+      t.timers.advance(1_000);
+      t.change(); // the same answer again: nothing to send
+      t.timers.advance(0);
+      t.timers.advance(2_000); // the beat at 5 s: a tick, the queen holds the latest snapshot
+      expect(t.call(0).summary).toEqual(['snapshot:1:hive-a-w0', 'snapshot:2:hive-a-w0,hive-a-w1', 'tick:3']);
+    });
+
+    it('sends at most one snapshot per change interval, the latest answer at its end', () => {
+      const t = setup({ changes: true });
+      t.agent.start();
+      t.call(0).ack(1);
+      t.change(snapshotOf('a'));
+      t.timers.advance(0);
+      t.timers.advance(300);
+      t.change(snapshotOf('b'));
+      t.timers.advance(300);
+      t.change(snapshotOf('c'));
+      t.timers.advance(399);
+      expect(t.call(0).summary).toEqual(['snapshot:1:hive-a-w0', 'snapshot:2:a']);
+      t.timers.advance(1); // one interval after the send of 'a'
+      expect(t.call(0).summary).toEqual(['snapshot:1:hive-a-w0', 'snapshot:2:a', 'snapshot:3:c']);
+    });
+
+    it('ignores signals while not streaming, and unsubscribes when stopped', async () => {
+      const t = setup({ changes: true });
+      expect(t.listenerCount()).toBe(0);
+      t.agent.start();
+      expect(t.listenerCount()).toBe(1);
+      t.call(0).finish(status.UNAVAILABLE, 'queen restarting');
+      t.change(snapshotOf('x'));
+      t.timers.advance(0);
+      expect(t.calls).toHaveLength(1);
+      const stopped = t.agent.stop();
+      await stopped;
+      expect(t.listenerCount()).toBe(0);
+    });
   });
 });
