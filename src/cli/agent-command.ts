@@ -8,8 +8,8 @@ import {
   DEFAULT_FIRST_BYTE_DELAY_MS,
   DEFAULT_MAX_CONCURRENCY,
   SimulatedInference,
-} from '../agent/simulated-inference.js';
-import { MAX_SIMULATED_WORKERS, SimulatedWorkers } from '../agent/simulated-workers.js';
+} from '../simulator/simulated-inference.js';
+import { MAX_SIMULATED_WORKERS, SimulatedWorkers } from '../simulator/simulated-workers.js';
 import { WorkersFile, WorkersFileError } from '../agent/workers-file.js';
 import { systemClock } from '../common/clock.js';
 import { MAX_CONCURRENCY } from '../common/worker.js';

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { AuthFileError, parseAuthFile, type Caller } from '../server/callers.js';
 import { LOG_LEVELS, SETTINGS, buildServeConfig, exposedListeners, exposureGaps, exposureRisk } from './config.js';
 import { MAX_CONCURRENCY } from '../common/worker.js';
-import { DEFAULT_CHUNK_DELAY_MS, DEFAULT_FIRST_BYTE_DELAY_MS, DEFAULT_MAX_CONCURRENCY } from '../agent/simulated-inference.js';
+import { DEFAULT_CHUNK_DELAY_MS, DEFAULT_FIRST_BYTE_DELAY_MS, DEFAULT_MAX_CONCURRENCY } from '../simulator/simulated-inference.js';
 import { buildAgentConfig, DEFAULT_INFERENCE_LISTEN, runAgent, WorkersFileError, type AgentFlags } from './agent-command.js';
 import { runDemo } from './demo.js';
 import { createLogger } from './logger.js';

@@ -2,7 +2,7 @@
 // the surplus in order, a client that goes away stops the generation, and close() or kill() cut a stream the
 // client is reading. Waits are on events and counters, never on wall time.
 import { ManualTimers } from '../../src/agent/manual-timers';
-import { SimulatedInference, type InferenceRequestEnd, type SimulatedInferenceOptions } from '../../src/agent/simulated-inference';
+import { SimulatedInference, type InferenceRequestEnd, type SimulatedInferenceOptions } from '../../src/simulator/simulated-inference';
 import { ManualClock } from '../../src/common/manual-clock';
 
 const MODEL = 'org/m';

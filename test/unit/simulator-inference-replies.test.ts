@@ -1,8 +1,8 @@
 // Simulated inference, the answering side: deterministic replies and embeddings, the OpenAI wire shapes, the
 // per-worker FIFO slots and the abortable waits, as pure functions or with a manual clock.
 import { EventEmitter } from 'node:events';
-import { clientGone, sleep, write } from '../../src/agent/http-io';
-import { InferenceProblem } from '../../src/agent/inference-problem';
+import { clientGone, sleep, write } from '../../src/simulator/http-io';
+import { InferenceProblem } from '../../src/simulator/inference-problem';
 import { ManualTimers } from '../../src/agent/manual-timers';
 import {
   chatChunk,
@@ -14,15 +14,15 @@ import {
   textCompletion,
   textCompletionChunk,
   usageOf,
-} from '../../src/agent/openai-shapes';
-import { RequestSlots } from '../../src/agent/request-slots';
+} from '../../src/simulator/openai-shapes';
+import { RequestSlots } from '../../src/simulator/request-slots';
 import {
   countTokens,
   EMBEDDING_DIMENSIONS,
   embeddingBase64,
   simulatedEmbedding,
   simulatedReply,
-} from '../../src/agent/simulated-text';
+} from '../../src/simulator/simulated-text';
 import { ManualClock } from '../../src/common/manual-clock';
 
 describe('simulatedReply', () => {

@@ -9,7 +9,7 @@ import { modelList } from './openai-shapes.js';
 import { answerChat, answerCompletion, answerEmbeddings, type ReplyContext } from './reply-writer.js';
 import { RequestSlots } from './request-slots.js';
 import { MAX_REPLY_TOKENS } from './simulated-text.js';
-import { systemTimers, type Timers } from './timers.js';
+import { systemTimers, type Timers } from '../agent/timers.js';
 import {
   DEFAULT_CHUNK_DELAY_MS,
   DEFAULT_FIRST_BYTE_DELAY_MS,

@@ -4,7 +4,7 @@ import { seededRandom } from '../common/seeded-random.js';
 import { MAX_CONCURRENCY } from '../common/worker.js';
 import { Backend, HealthStatus, WorkerStatus } from '../../gen/hive/v1/registry_pb.js';
 import { fnv1a } from './fnv1a.js';
-import type { DeviceInit, HiveSnapshot, WorkerInit } from './hive-snapshot.js';
+import type { DeviceInit, HiveSnapshot, WorkerInit } from '../agent/hive-snapshot.js';
 
 /** Models loaded round robin when no list is given: small instruct models that fit two to an 80 GiB GPU. */
 export const DEFAULT_SIMULATED_MODELS: readonly string[] = Object.freeze([
