@@ -9,7 +9,7 @@ import { modelList } from './openai-shapes.js';
 import { answerChat, answerCompletion, answerEmbeddings, type ReplyContext } from './reply-writer.js';
 import { RequestBoard } from './request-board.js';
 import type { RequestSlots } from './request-slots.js';
-import { MAX_REPLY_TOKENS } from './simulated-text.js';
+import { modelContextTokens } from './simulated-models.js';
 import { systemTimers, type Timers } from '../agent/timers.js';
 import {
   DEFAULT_CHUNK_DELAY_MS,
@@ -205,7 +205,7 @@ export class SimulatedInference {
     res.once('close', () => w.open.delete(req));
     const cutOff = (): void => end(w.killed ? 'killed' : 'aborted');
     if (route.endpoint === 'models') {
-      sendJson(res, 200, modelList(w.spec.modelId, this.startedSeconds, MAX_REPLY_TOKENS), headers);
+      sendJson(res, 200, modelList(w.spec.modelId, this.startedSeconds, modelContextTokens(w.spec.modelId)), headers);
       return end('served', 200);
     }
     const read = await readBody(req, this.maxBodyBytes);

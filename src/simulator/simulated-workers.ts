@@ -1,17 +1,16 @@
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
-import type { Clock } from '../common/clock.js';
 import { seededRandom } from '../common/seeded-random.js';
 import { MAX_CONCURRENCY } from '../common/worker.js';
 import { Backend, HealthStatus, WorkerStatus } from '../../gen/hive/v1/registry_pb.js';
-import { fnv1a } from './fnv1a.js';
 import type { DeviceInit, HiveSnapshot, WorkerInit } from '../agent/hive-snapshot.js';
+import { systemTimers, type Timers } from '../agent/timers.js';
+import { fnv1a } from './fnv1a.js';
+import { RequestBoard, type WorkerRequests } from './request-board.js';
+import type { SimulatedWorkersOptions } from './simulated-workers-options.js';
+import { DEFAULT_SIMULATED_MODELS, modelContextTokens, modelVramBytes } from './simulated-models.js';
 
-/** Models loaded round robin when no list is given: small instruct models that fit two to an 80 GiB GPU. */
-export const DEFAULT_SIMULATED_MODELS: readonly string[] = Object.freeze([
-  'meta-llama/Llama-3.1-8B-Instruct',
-  'Qwen/Qwen2.5-7B-Instruct',
-  'mistralai/Mistral-7B-Instruct-v0.3',
-]);
+export { DEFAULT_SIMULATED_MODELS } from './simulated-models.js';
+export type { SimulatedWorkersOptions } from './simulated-workers-options.js';
 
 /**
  * The workers' URL when no `urlOf` is given: port 9 (discard), where nothing answers. Only for simulations
@@ -26,48 +25,21 @@ export const DEFAULT_SIMULATED_CONCURRENCY = 4;
 /** Most workers one simulated hive may have (the queen's default limit per hive). */
 export const MAX_SIMULATED_WORKERS = 1_024;
 
+/** What simulated workers report as their `engine`. */
+export const SIMULATED_ENGINE = 'simulated';
+/** The longest engine_version the contract takes: a longer `engineVersion` is cut to it. */
+const MAX_ENGINE_VERSION_LENGTH = 64;
+/** The status_message of a worker during a busy spell. */
+export const BACKGROUND_LOAD_MESSAGE = 'simulated background requests hold every slot';
+
 const GIB = 1n << 30n;
-/** VRAM a simulated worker uses, by model; other models use DEFAULT_MODEL_VRAM_BYTES. */
-const MODEL_VRAM_BYTES: Readonly<Record<string, bigint>> = {
-  'meta-llama/Llama-3.1-8B-Instruct': 18n * GIB,
-  'Qwen/Qwen2.5-7B-Instruct': 17n * GIB,
-  'mistralai/Mistral-7B-Instruct-v0.3': 16n * GIB,
-};
-const DEFAULT_MODEL_VRAM_BYTES = 20n * GIB;
 const DEVICE_VRAM_BYTES = 80n * GIB;
 const DEVICE_NAME = 'NVIDIA A100-SXM4-80GB';
 const WORKER_RAM_BYTES = 8n * GIB;
 const HIVE_RAM_BYTES = 512n * GIB;
-/** Per change, the chance a chosen IDLE worker starts a BUSY spell, and a BUSY one goes back to IDLE. */
+/** Per change, the chance a chosen worker starts a busy spell, and one in a spell ends it. */
 const START_BUSY = 0.3;
 const END_BUSY = 0.7;
-
-export interface SimulatedWorkersOptions {
-  /** The hive's id; worker ids are `${hiveId}-w${i}` (each at most 128 characters). */
-  readonly hiveId: string;
-  /** How many workers, 1 to MAX_SIMULATED_WORKERS. */
-  readonly count: number;
-  /** Drives the simulation: `snapshot()` reports the state at `clock.now()`. */
-  readonly clock: Clock;
-  /** Seed of the random walk; the same seed gives the same history. Default: derived from the hive id. */
-  readonly seed?: number;
-  /** Models loaded round robin (worker i gets models[i % length]). Default DEFAULT_SIMULATED_MODELS. */
-  readonly models?: readonly string[];
-  /**
-   * Each worker's URL, asked at every snapshot (so it may name a server started after construction). Default
-   * SIMULATED_PLACEHOLDER_URL for all: not served.
-   */
-  readonly urlOf?: (workerId: string) => string;
-  /** Requests each worker takes at once, reported as max_concurrency: 1 to MAX_CONCURRENCY. Default 4. */
-  readonly maxConcurrency?: number;
-  /** Length of one simulation step, in ms: nothing changes within a step. Default 3,000. */
-  readonly stepMs?: number;
-  /**
-   * Chance that a step changes anything (one or two workers move), 0-1. Default 0.4. 0 keeps the fleet steady:
-   * every worker IDLE at its starting GPU load, for as long as it runs.
-   */
-  readonly changeProbability?: number;
-}
 
 /** A simulated worker and the model it serves: what an inference server needs to answer for it. */
 export interface SimulatedWorkerModel {
@@ -75,35 +47,63 @@ export interface SimulatedWorkerModel {
   readonly modelId: string;
 }
 
+/**
+ * The workers of a SimulatedWorkers with these options, in order: worker i is `${hiveId}-w${i}`, serving
+ * models[i % length] (default DEFAULT_SIMULATED_MODELS). For an inference server built before the workers.
+ */
+export function simulatedWorkerModels(hiveId: string, count: number, models: readonly string[] = DEFAULT_SIMULATED_MODELS): SimulatedWorkerModel[] {
+  return Array.from({ length: count }, (_, i) => ({ workerId: `${hiveId}-w${i}`, modelId: models[i % models.length] ?? '' }));
+}
+
 interface Worker {
-  state: WorkerStatus;
+  readonly workerId: string;
+  readonly modelId: string;
   gpuPercent: number;
-  /** Step of the worker's last change: its last_heartbeat is that step's wall time. */
-  changedAtStep: number;
+  /** Ends the background requests of the worker's busy spell; undefined outside a spell. */
+  endSpell: (() => void) | undefined;
+  /** Wall time of the worker's last change (a step that moved it, or a change of its counts): its last_heartbeat. */
+  changedAtWallMs: number;
 }
 
 /**
  * N fake workers on one hive, for demos and load tests: a SnapshotProvider (`() => sim.snapshot()`) whose state
- * moves over time. Deterministic: the state at a given clock time depends only on the options and the time elapsed
- * since construction, not on how often `snapshot()` is called.
+ * moves over time and with the requests they run. Every worker: CUDA, HEALTHY, one model (round robin), on device
+ * floor(i / 2) (two workers per 80 GiB GPU), engine "simulated" with its context length (simulated-models.ts).
  *
- * Every worker: CUDA, HEALTHY, one model (round robin), on device floor(i / 2) (two workers per 80 GiB GPU), idle
- * most of the time with BUSY spells, gpu_percent on a random walk in 0-100 (higher while busy). Changes come in
- * steps of `stepMs` and not every step has one, so an agent sends a snapshot on change and ticks in between.
- * `changeProbability: 0` keeps them steady instead. This class only reports state; the answering is
- * SimulatedInference's (simulated-inference.ts), whose URLs come in through `urlOf`.
+ * What a worker reports follows from its requests (`requests`: those SimulatedInference runs for it, plus
+ * background ones):
+ * - requests_running, requests_waiting: its counts at the snapshot;
+ * - state: BUSY while every slot runs (running >= max_concurrency), else IDLE; never anything else;
+ * - kv_cache_usage: running / max_concurrency, the cache being sized for max_concurrency requests at full context.
+ * The random walk, in steps of `stepMs` (not every step changes anything), moves gpu_percent (0-100, drifting up
+ * during a busy spell) and starts and ends busy spells: a spell is max_concurrency background requests, queued like
+ * any others, that take every slot and hold it until the spell ends; it shows as BUSY with every slot running, and
+ * status_message says so. Steps are deterministic: they depend only on the options and the time elapsed since
+ * construction, not on how often `snapshot()` is called. `changeProbability: 0` (`--steady`): no spells, so a
+ * worker is IDLE unless real requests fill its slots.
+ *
+ * `onChange` tells when anything reported changed (a request started, ended or began waiting; a step moved a
+ * worker). This class only reports; the answering is SimulatedInference's, whose URLs come in through `urlOf`.
  */
 export class SimulatedWorkers {
   private readonly rng: () => number;
   private readonly workers: Worker[];
+  private readonly byId = new Map<string, Worker>();
   private readonly startMs: number;
   private readonly startWallMs: number;
   private readonly stepMs: number;
   private readonly changeProbability: number;
-  private readonly models: readonly string[];
   private readonly urlOf: (workerId: string) => string;
   private readonly maxConcurrency: number;
+  private readonly requests: WorkerRequests;
+  private readonly engineVersion: string | undefined;
+  private readonly timers: Timers;
+  private readonly listeners = new Set<{ readonly call: () => void }>();
+  private readonly stopCounts: () => void;
+  private stepTimer: unknown;
   private step = 0;
+  /** While a step runs: count changes it causes are its own, told once at its end. */
+  private stepping = false;
 
   constructor(private readonly options: SimulatedWorkersOptions) {
     const { hiveId, count } = options;
@@ -114,8 +114,8 @@ export class SimulatedWorkers {
     if (longestId.length > 128) {
       throw new RangeError(`hiveId: worker ids like "${longestId}" would exceed 128 characters`);
     }
-    this.models = options.models ?? DEFAULT_SIMULATED_MODELS;
-    if (this.models.length === 0) throw new RangeError('models: must name at least one model');
+    const models = options.models ?? DEFAULT_SIMULATED_MODELS;
+    if (models.length === 0) throw new RangeError('models: must name at least one model');
     this.stepMs = options.stepMs ?? 3_000;
     if (!(this.stepMs > 0)) throw new RangeError(`stepMs: must be positive, got ${this.stepMs}`);
     this.changeProbability = options.changeProbability ?? 0.4;
@@ -127,46 +127,60 @@ export class SimulatedWorkers {
       throw new RangeError(`maxConcurrency: must be an integer from 1 to ${MAX_CONCURRENCY}, got ${this.maxConcurrency}`);
     }
     this.urlOf = options.urlOf ?? (() => SIMULATED_PLACEHOLDER_URL);
+    this.engineVersion = options.engineVersion?.slice(0, MAX_ENGINE_VERSION_LENGTH);
+    this.timers = options.timers ?? systemTimers;
     this.rng = seededRandom(options.seed ?? fnv1a(hiveId));
     this.startMs = options.clock.now();
     this.startWallMs = options.clock.wallNow();
-    this.workers = Array.from({ length: count }, () => ({
-      state: WorkerStatus.IDLE,
+    this.workers = simulatedWorkerModels(hiveId, count, models).map(({ workerId, modelId }) => ({
+      workerId,
+      modelId,
       gpuPercent: Math.floor(this.rng() * 20),
-      changedAtStep: 0,
+      endSpell: undefined,
+      changedAtWallMs: this.startWallMs,
     }));
+    for (const w of this.workers) this.byId.set(w.workerId, w);
+    this.requests = options.requests ?? new RequestBoard(this.byId.keys(), this.maxConcurrency);
+    // A worker the requests do not know throws here, not at the first snapshot.
+    for (const w of this.workers) this.requests.countsOf(w.workerId);
+    this.stopCounts = this.requests.onCountsChange((workerId) => this.countsChanged(workerId));
   }
 
   /** The worker ids, in order. */
   get workerIds(): string[] {
-    return this.workers.map((_, i) => this.workerId(i));
+    return this.workers.map((w) => w.workerId);
   }
 
   /** Every worker with its model, in order (the model never changes). */
   get workerModels(): SimulatedWorkerModel[] {
-    return this.workers.map((_, i) => ({ workerId: this.workerId(i), modelId: this.modelOf(i) }));
+    return this.workers.map(({ workerId, modelId }) => ({ workerId, modelId }));
   }
 
   /** The hive's state at `clock.now()`: every worker and device, and the hive's RAM. */
   snapshot(): HiveSnapshot {
-    const due = Math.floor((this.options.clock.now() - this.startMs) / this.stepMs);
-    while (this.step < due) this.advance();
+    this.catchUp();
     const workers = this.workers.map((w, i): WorkerInit => {
-      const modelId = this.modelOf(i);
-      const workerId = this.workerId(i);
+      const { running, waiting } = this.requests.countsOf(w.workerId);
       return {
-        workerId,
-        state: w.state,
-        url: this.urlOf(workerId),
-        modelId,
+        workerId: w.workerId,
+        state: running >= this.maxConcurrency ? WorkerStatus.BUSY : WorkerStatus.IDLE,
+        url: this.urlOf(w.workerId),
+        modelId: w.modelId,
         backend: Backend.CUDA,
         deviceId: Math.floor(i / 2),
-        vramBytes: MODEL_VRAM_BYTES[modelId] ?? DEFAULT_MODEL_VRAM_BYTES,
+        vramBytes: modelVramBytes(w.modelId),
         ramBytes: WORKER_RAM_BYTES,
         gpuPercent: w.gpuPercent,
         health: HealthStatus.HEALTHY,
-        lastHeartbeat: timestampFromMs(this.startWallMs + w.changedAtStep * this.stepMs),
+        lastHeartbeat: timestampFromMs(w.changedAtWallMs),
         maxConcurrency: this.maxConcurrency,
+        requestsRunning: running,
+        requestsWaiting: waiting,
+        kvCacheUsage: Math.min(1, running / this.maxConcurrency),
+        engine: SIMULATED_ENGINE,
+        ...(this.engineVersion === undefined ? {} : { engineVersion: this.engineVersion }),
+        contextLength: modelContextTokens(w.modelId),
+        ...(w.endSpell === undefined ? {} : { statusMessage: BACKGROUND_LOAD_MESSAGE }),
       };
     });
     const devices = Array.from(
@@ -176,29 +190,88 @@ export class SimulatedWorkers {
     return { workers, devices, ramTotalBytes: HIVE_RAM_BYTES };
   }
 
-  private workerId(index: number): string {
-    return `${this.options.hiveId}-w${index}`;
+  /**
+   * Calls `listener` (synchronously; it must not throw) whenever something `snapshot()` reports may have changed:
+   * a worker's running or waiting count, or a step of the random walk that moved a worker (the walk is woken at
+   * each step by `timers` while there are listeners). Returns the function that unsubscribes it.
+   */
+  onChange(listener: () => void): () => void {
+    const entry = { call: listener };
+    this.listeners.add(entry);
+    this.wakeAtNextStep();
+    return () => {
+      this.listeners.delete(entry);
+      if (this.listeners.size === 0) this.sleep();
+    };
   }
 
-  private modelOf(index: number): string {
-    return this.models[index % this.models.length] ?? '';
+  /** Drops every `onChange` listener and stops listening to the requests; `snapshot()` still answers. Idempotent. */
+  close(): void {
+    this.listeners.clear();
+    this.sleep();
+    this.stopCounts();
   }
 
-  /** One step: most steps change nothing; the others move one or two workers. */
-  private advance(): void {
+  private countsChanged(workerId: string): void {
+    if (this.stepping) return;
+    const worker = this.byId.get(workerId);
+    if (worker !== undefined) worker.changedAtWallMs = this.options.clock.wallNow();
+    this.tell();
+  }
+
+  private tell(): void {
+    for (const listener of [...this.listeners]) listener.call();
+  }
+
+  /** Runs the steps due by now; tells the listeners once if any moved a worker. */
+  private catchUp(): void {
+    const due = Math.floor((this.options.clock.now() - this.startMs) / this.stepMs);
+    let moved = false;
+    this.stepping = true;
+    try {
+      while (this.step < due) moved = this.advance() || moved;
+    } finally {
+      this.stepping = false;
+    }
+    if (moved) this.tell();
+  }
+
+  private wakeAtNextStep(): void {
+    if (this.stepTimer !== undefined || this.listeners.size === 0 || this.changeProbability === 0) return;
+    const nextMs = this.startMs + (this.step + 1) * this.stepMs;
+    this.stepTimer = this.timers.setTimeout(() => {
+      this.stepTimer = undefined;
+      this.catchUp();
+      this.wakeAtNextStep();
+    }, Math.max(0, nextMs - this.options.clock.now()));
+  }
+
+  private sleep(): void {
+    if (this.stepTimer === undefined) return;
+    this.timers.clearTimeout(this.stepTimer);
+    this.stepTimer = undefined;
+  }
+
+  /** One step: most steps change nothing; the others move one or two workers. Returns whether any moved. */
+  private advance(): boolean {
     this.step += 1;
-    if (this.rng() >= this.changeProbability) return;
+    if (this.rng() >= this.changeProbability) return false;
+    const stepWallMs = this.startWallMs + this.step * this.stepMs;
     const moves = this.workers.length > 1 && this.rng() < 0.5 ? 2 : 1;
     for (let m = 0; m < moves; m++) {
       const worker = this.workers[Math.floor(this.rng() * this.workers.length)];
       if (worker === undefined) continue;
-      if (worker.state === WorkerStatus.IDLE && this.rng() < START_BUSY) worker.state = WorkerStatus.BUSY;
-      else if (worker.state === WorkerStatus.BUSY && this.rng() < END_BUSY) worker.state = WorkerStatus.IDLE;
-      // A step of up to +-15 points, drifting up while busy and down while idle; whole points keep it readable.
-      const drift = worker.state === WorkerStatus.BUSY ? 8 : -4;
+      if (worker.endSpell === undefined && this.rng() < START_BUSY) worker.endSpell = this.requests.occupy(worker.workerId);
+      else if (worker.endSpell !== undefined && this.rng() < END_BUSY) {
+        worker.endSpell();
+        worker.endSpell = undefined;
+      }
+      // A step of up to +-15 points, drifting up during a spell and down otherwise; whole points keep it readable.
+      const drift = worker.endSpell === undefined ? -4 : 8;
       const next = worker.gpuPercent + drift + Math.round((this.rng() * 2 - 1) * 15);
       worker.gpuPercent = Math.min(100, Math.max(0, next));
-      worker.changedAtStep = this.step;
+      worker.changedAtWallMs = stepWallMs;
     }
+    return true;
   }
 }
