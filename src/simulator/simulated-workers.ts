@@ -30,7 +30,7 @@ export const SIMULATED_ENGINE = 'simulated';
 /** The longest engine_version the contract takes: a longer `engineVersion` is cut to it. */
 const MAX_ENGINE_VERSION_LENGTH = 64;
 /** The status_message of a worker during a busy spell. */
-export const BACKGROUND_LOAD_MESSAGE = 'simulated background requests hold every slot';
+export const BACKGROUND_LOAD_MESSAGE = 'busy spell: simulated background requests take every slot';
 
 const GIB = 1n << 30n;
 const DEVICE_VRAM_BYTES = 80n * GIB;
