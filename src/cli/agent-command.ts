@@ -1,21 +1,15 @@
 import type { ChannelCredentials, Metadata } from '@grpc/grpc-js';
-import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { HeartbeatAgent } from '../agent/heartbeat-agent.js';
 import type { SnapshotProvider } from '../agent/hive-snapshot.js';
-import {
-  DEFAULT_CHUNK_DELAY_MS,
-  DEFAULT_FIRST_BYTE_DELAY_MS,
-  DEFAULT_MAX_CONCURRENCY,
-  SimulatedInference,
-} from '../agent/simulated-inference.js';
-import { MAX_SIMULATED_WORKERS, SimulatedWorkers } from '../agent/simulated-workers.js';
+import { DEFAULT_CHUNK_DELAY_MS, DEFAULT_FIRST_BYTE_DELAY_MS, DEFAULT_MAX_CONCURRENCY } from '../simulator/simulated-inference.js';
+import { MAX_SIMULATED_WORKERS } from '../simulator/simulated-workers.js';
 import { WorkersFile, WorkersFileError } from '../agent/workers-file.js';
-import { systemClock } from '../common/clock.js';
 import { MAX_CONCURRENCY } from '../common/worker.js';
 import { bearerMetadata } from '../client/unary-client.js';
 import { checkId, checkModelId } from '../registry/ids.js';
 import { checkListen, LOG_LEVELS, type LogLevel } from './config.js';
+import { startSimulatedHive } from './simulated-hive.js';
 import { clientCredentials, type ClientTlsFlags } from './tls-files.js';
 import { readTokenFile, TOKEN_FILE_ENV, TokenFileError } from './token-file.js';
 
@@ -208,51 +202,6 @@ export async function runAgent(
 }
 
 /**
- * Simulated workers and the inference server answering for them, listening; undefined (logged) when it cannot
- * listen. A wildcard bind advertises this machine's host name in the URLs, so other machines can use them.
- */
-async function startSimulatedHive(
-  hiveId: string,
-  source: SimulateSource,
-  logger: Logger,
-): Promise<{ provider: SnapshotProvider; close: () => Promise<void> } | undefined> {
-  const log = logger.child({ component: 'inference', hiveId });
-  const workers = new SimulatedWorkers({
-    hiveId,
-    count: source.count,
-    clock: systemClock,
-    maxConcurrency: source.maxConcurrency,
-    // `inference` is declared below and listening before the first snapshot asks for a URL.
-    urlOf: (workerId: string): string => inference.urlOf(workerId),
-    ...(source.steady ? { changeProbability: 0 } : {}),
-    ...(source.models === undefined ? {} : { models: source.models }),
-  });
-  const wildcard = source.inferenceHost === '0.0.0.0' || source.inferenceHost === '::';
-  const inference: SimulatedInference = new SimulatedInference({
-    workers: workers.workerModels,
-    host: source.inferenceHost,
-    port: source.inferencePort,
-    ...(wildcard ? { advertiseHost: hostname() } : {}),
-    maxConcurrency: source.maxConcurrency,
-    firstByteDelayMs: source.firstByteDelayMs,
-    chunkDelayMs: source.chunkDelayMs,
-    // Requests end by the caller's doing (answered, refused, gone) at debug; a fault of the server at warn.
-    onRequestEnd: ({ error, ...end }) =>
-      end.outcome === 'failed' ? log.warn({ ...end, err: error }, 'inference request failed') : log.debug(end, 'inference request ended'),
-  });
-  try {
-    const { address, port } = await inference.start();
-    const example = workers.workerIds[0] ?? '';
-    const listen = address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
-    log.info({ listen, port, workers: source.count, url: inference.urlOf(example), workerId: example }, 'inference server listening');
-  } catch (error) {
-    log.error({ err: error, listen: `${source.inferenceHost}:${source.inferencePort}` }, 'the inference server cannot listen');
-    return undefined;
-  }
-  return { provider: () => workers.snapshot(), close: () => inference.close() };
-}
-
-/**
  * Metadata carrying the token in `path`, read afresh at every call so that rotating a token needs no restart:
  * write the new token into the file, then revoke the old one; the queen ends the stream, and the reconnect sends
  * the new token. A file that cannot be used throws (the agent backs off and tries again) and is logged at error
@@ -285,3 +234,4 @@ export function tokenFileMetadata(path: string, log: Logger): () => Metadata {
 }
 
 export { WorkersFileError };
+export { startSimulatedHive, type SimulatedHive } from './simulated-hive.js';

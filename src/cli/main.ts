@@ -6,10 +6,11 @@ import { readFileSync } from 'node:fs';
 import { AuthFileError, parseAuthFile, type Caller } from '../server/callers.js';
 import { LOG_LEVELS, SETTINGS, buildServeConfig, exposedListeners, exposureGaps, exposureRisk } from './config.js';
 import { MAX_CONCURRENCY } from '../common/worker.js';
-import { DEFAULT_CHUNK_DELAY_MS, DEFAULT_FIRST_BYTE_DELAY_MS, DEFAULT_MAX_CONCURRENCY } from '../agent/simulated-inference.js';
+import { DEFAULT_CHUNK_DELAY_MS, DEFAULT_FIRST_BYTE_DELAY_MS, DEFAULT_MAX_CONCURRENCY } from '../simulator/simulated-inference.js';
 import { buildAgentConfig, DEFAULT_INFERENCE_LISTEN, runAgent, WorkersFileError, type AgentFlags } from './agent-command.js';
 import { runDemo } from './demo.js';
 import { createLogger } from './logger.js';
+import { packageVersion } from './package-version.js';
 import { serverTls } from './tls-files.js';
 import { TOKEN_FILE_ENV } from './token-file.js';
 import type { CommandIo } from './operator-commands.js';
@@ -18,18 +19,6 @@ import { addOperatorCommands } from './operator-program.js';
 
 /** Exit code for a bad command line (flags or environment). */
 const EXIT_USAGE = 2;
-
-function version(): string {
-  // package.json sits three levels above dist/src/cli/main.js (two above src/cli/main.ts when run from source).
-  for (const path of ['../../../package.json', '../../package.json']) {
-    try {
-      return (require(path) as { version: string }).version;
-    } catch {
-      // try the next layout
-    }
-  }
-  return 'unknown';
-}
 
 /** The callers of the auth file at `path`; AuthFileError (exit 2) when it cannot be read or is malformed. */
 function readAuthFile(path: string): Caller[] {
@@ -162,7 +151,7 @@ async function agent(flags: AgentFlags): Promise<void> {
 function program(): Command {
   const root = new Command('hive-registry')
     .description('Control plane for a fleet of LLM inference machines: the queen\'s registry and scheduler.')
-    .version(version())
+    .version(packageVersion() ?? 'unknown')
     .exitOverride()
     .showHelpAfterError();
   const serveCommand = root

@@ -1,5 +1,5 @@
 import OpenAI from 'openai';
-import { SimulatedInference } from '../../src/agent/simulated-inference';
+import { SimulatedInference } from '../../src/simulator/simulated-inference';
 import type { ServerConfig } from '../../src/server/queen-server';
 import { TestQueen } from './queen';
 import type { WorkerState } from '../../gen/hive/v1/registry_pb';

@@ -1,9 +1,11 @@
 // Simulated inference under load and failure, over real HTTP on 127.0.0.1:0: a worker's concurrency limit queues
-// the surplus in order, a client that goes away stops the generation, and close() or kill() cut a stream the
-// client is reading. Waits are on events and counters, never on wall time.
+// the surplus in order (and the simulated workers report it), a client that goes away stops the generation, and
+// close() or kill() cut a stream the client is reading. Waits are on events and counters, never on wall time.
 import { ManualTimers } from '../../src/agent/manual-timers';
-import { SimulatedInference, type InferenceRequestEnd, type SimulatedInferenceOptions } from '../../src/agent/simulated-inference';
+import { SimulatedInference, type InferenceRequestEnd, type SimulatedInferenceOptions } from '../../src/simulator/simulated-inference';
 import { ManualClock } from '../../src/common/manual-clock';
+import { SimulatedWorkers } from '../../src/simulator/simulated-workers';
+import { WorkerStatus } from '../../gen/hive/v1/registry_pb';
 
 const MODEL = 'org/m';
 const WORKERS = [
@@ -102,6 +104,32 @@ test('5 requests to a worker taking 4: 4 run, the 5th waits for a slot, all 5 ar
   expect(s.stats('h-w0')).toEqual({ served: 5, aborted: 0, rejected: 0, inFlight: 0, queued: 0, peakInFlight: 4 });
   // The other worker's slots are its own.
   expect(s.stats('h-w1')).toEqual({ served: 0, aborted: 0, rejected: 0, inFlight: 0, queued: 0, peakInFlight: 0 });
+});
+
+test('the simulated workers report the live counts: BUSY while 4 of 4 run with 1 waiting, IDLE once all are served', async () => {
+  const clock = new ManualClock();
+  const timers = new ManualTimers(clock);
+  const s = await startServer({ workers: [{ workerId: 'h-w0', modelId: MODEL }], maxConcurrency: 4, firstByteDelayMs: 50, timers });
+  const sim = new SimulatedWorkers({ hiveId: 'h', count: 1, clock, timers, models: [MODEL], requests: s.requests, changeProbability: 0, urlOf: (id) => s.urlOf(id) });
+  const reported = (): string => {
+    const w = sim.snapshot().workers[0];
+    return `${w?.state === WorkerStatus.BUSY ? 'BUSY' : 'IDLE'} ${w?.requestsRunning}/${w?.requestsWaiting} kv ${w?.kvCacheUsage}`;
+  };
+  const heard: string[] = [];
+  sim.onChange(() => heard.push(reported()));
+  expect(reported()).toBe('IDLE 0/0 kv 0');
+  const answers = Array.from({ length: 5 }, () => post(`${s.urlOf('h-w0')}/v1/chat/completions`, SHORT));
+  await until(() => heard.length === 5);
+  expect(heard).toEqual(['IDLE 1/0 kv 0.25', 'IDLE 2/0 kv 0.5', 'IDLE 3/0 kv 0.75', 'BUSY 4/0 kv 1', 'BUSY 4/1 kv 1']);
+  timers.advance(1_000);
+  await until(() => s.stats('h-w0').served === 4);
+  expect(reported()).toBe('IDLE 1/0 kv 0.25');
+  timers.advance(1_000);
+  expect((await Promise.all(answers)).map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+  expect(reported()).toBe('IDLE 0/0 kv 0');
+  // Every change was heard once; the first end handed its slot to the waiting request.
+  expect(heard.slice(5)).toEqual(['BUSY 4/0 kv 1', 'IDLE 3/0 kv 0.75', 'IDLE 2/0 kv 0.5', 'IDLE 1/0 kv 0.25', 'IDLE 0/0 kv 0']);
+  sim.close();
 });
 
 test('a queued request whose client goes away never takes a slot', async () => {

@@ -2,8 +2,8 @@
 // (chat, streamed chat, completions, embeddings, models), deterministically, and refuses bad requests in OpenAI's
 // error form.
 import { request } from 'node:http';
-import { SimulatedInference } from '../../src/agent/simulated-inference';
-import type { ChatCompletion, ChatCompletionChunk, EmbeddingList, ModelList, TextCompletion } from '../../src/agent/openai-shapes';
+import { SimulatedInference } from '../../src/simulator/simulated-inference';
+import type { ChatCompletion, ChatCompletionChunk, EmbeddingList, ModelList, TextCompletion } from '../../src/simulator/openai-shapes';
 
 const WORKERS = [
   { workerId: 'h-w0', modelId: 'org/chat-model' },

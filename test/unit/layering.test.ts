@@ -1,6 +1,7 @@
 // Keeps the dependency direction of STYLE true: the pure domain imports only common/; only server/, agent/,
-// client/ (the typed client is a gRPC client) and tests touch gen/ or grpc-js; only catalog/ touches the SQLite
-// driver; only server/ touches prom-client; nothing imports cli/; the dashboard (browser code) imports only itself.
+// simulator/ (gen/ only), client/ (the typed client is a gRPC client) and tests touch gen/ or grpc-js; only catalog/
+// touches the SQLite driver; only server/ touches prom-client; the agent's core never imports the simulator (cli/
+// composes them); nothing imports cli/; the dashboard (browser code) imports only itself.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
@@ -34,8 +35,10 @@ const ALLOWED_LAYERS: Record<string, string[]> = {
   // The inference gateway: HTTP in front of the scheduler; metrics through an observer the server implements.
   gateway: ['common', 'registry', 'scheduler', 'gateway'],
   agent: ['common', 'server', 'agent'],
+  // Simulated workers and their OpenAI server: they fill the agent's snapshot types and use its timers.
+  simulator: ['common', 'agent', 'simulator'],
   client: ['common', 'registry', 'catalog', 'server', 'client'],
-  cli: ['common', 'registry', 'scheduler', 'catalog', 'server', 'gateway', 'agent', 'client', 'cli'],
+  cli: ['common', 'registry', 'scheduler', 'catalog', 'server', 'gateway', 'agent', 'simulator', 'client', 'cli'],
   // The page runs in a browser: it is built on its own and imports nothing else of ours, nor any package.
   dashboard: ['dashboard'],
 };
@@ -70,11 +73,19 @@ describe('layering', () => {
         }
       } else if (layer.startsWith('outside:')) {
         expect(`${f.file}: ${specifier}`).toMatch(/: (\.\.\/)+gen\//);
-        expect(['server', 'agent', 'client']).toContain(f.layer);
+        expect(['server', 'agent', 'simulator', 'client']).toContain(f.layer);
       } else {
         expect(`${f.file} -> ${layer}`).toBe(allowed?.includes(layer) ? `${f.file} -> ${layer}` : 'an allowed layer');
       }
     }
+  });
+
+  test('the agent core never imports the simulator: only cli/ composes them', () => {
+    const agentFiles = files.filter((f) => f.layer === 'agent');
+    expect(agentFiles.length).toBeGreaterThan(5);
+    const intoSimulator = agentFiles.flatMap((f) => f.imports.filter((s) => layerOf(f.file, s) === 'simulator').map((s) => `${f.file} -> ${s}`));
+    expect(intoSimulator).toEqual([]);
+    expect(files.filter((f) => f.layer === 'simulator').map((f) => f.file)).toContain('simulator/simulated-workers.ts');
   });
 
   test('the domain never reads the clock or starts timers by itself', () => {

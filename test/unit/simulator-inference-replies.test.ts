@@ -1,8 +1,8 @@
 // Simulated inference, the answering side: deterministic replies and embeddings, the OpenAI wire shapes, the
 // per-worker FIFO slots and the abortable waits, as pure functions or with a manual clock.
 import { EventEmitter } from 'node:events';
-import { clientGone, sleep, write } from '../../src/agent/http-io';
-import { InferenceProblem } from '../../src/agent/inference-problem';
+import { clientGone, sleep, write } from '../../src/simulator/http-io';
+import { InferenceProblem } from '../../src/simulator/inference-problem';
 import { ManualTimers } from '../../src/agent/manual-timers';
 import {
   chatChunk,
@@ -14,15 +14,14 @@ import {
   textCompletion,
   textCompletionChunk,
   usageOf,
-} from '../../src/agent/openai-shapes';
-import { RequestSlots } from '../../src/agent/request-slots';
+} from '../../src/simulator/openai-shapes';
 import {
   countTokens,
   EMBEDDING_DIMENSIONS,
   embeddingBase64,
   simulatedEmbedding,
   simulatedReply,
-} from '../../src/agent/simulated-text';
+} from '../../src/simulator/simulated-text';
 import { ManualClock } from '../../src/common/manual-clock';
 
 describe('simulatedReply', () => {
@@ -167,57 +166,6 @@ describe('OpenAI wire shapes', () => {
     expect(new InferenceProblem(404, 'model_not_found', 'The model `x` does not exist.', 'model').body()).toEqual({
       error: { message: 'The model `x` does not exist.', type: 'invalid_request_error', param: 'model', code: 'model_not_found' },
     });
-  });
-});
-
-describe('RequestSlots', () => {
-  const live = (): AbortSignal => new AbortController().signal;
-
-  test('at most `limit` at once; the others are admitted in arrival order as slots come back', async () => {
-    const slots = new RequestSlots(2);
-    const admitted: string[] = [];
-    const ask = (name: string, signal = live()): Promise<void> =>
-      slots.acquire(signal).then((ok) => {
-        if (ok) admitted.push(name);
-      });
-    const all = ['a', 'b', 'c', 'd'].map((name) => ask(name));
-    await Promise.resolve();
-    expect({ admitted: [...admitted], inFlight: slots.inFlight, queued: slots.queued }).toEqual({ admitted: ['a', 'b'], inFlight: 2, queued: 2 });
-    slots.release();
-    await Promise.resolve();
-    expect(admitted).toEqual(['a', 'b', 'c']);
-    slots.release();
-    slots.release();
-    slots.release();
-    await Promise.all(all);
-    expect({ admitted, inFlight: slots.inFlight, queued: slots.queued, peak: slots.peakInFlight }).toEqual({
-      admitted: ['a', 'b', 'c', 'd'],
-      inFlight: 0,
-      queued: 0,
-      peak: 2,
-    });
-  });
-
-  test('a waiter that gives up leaves the queue without taking a slot; one gone already never waits', async () => {
-    const slots = new RequestSlots(1);
-    expect(await slots.acquire(live())).toBe(true);
-    const quitter = new AbortController();
-    const quitting = slots.acquire(quitter.signal);
-    const patient = slots.acquire(live());
-    quitter.abort();
-    expect(await quitting).toBe(false);
-    expect(slots.queued).toBe(1);
-    slots.release();
-    expect(await patient).toBe(true);
-    const gone = new AbortController();
-    gone.abort();
-    expect(await slots.acquire(gone.signal)).toBe(false);
-    expect(slots.inFlight).toBe(1);
-  });
-
-  test('refuses a bad limit and a release without a slot', () => {
-    expect(() => new RequestSlots(0)).toThrow(/^limit: must be a whole number of at least 1, got 0$/);
-    expect(() => new RequestSlots(2).release()).toThrow(/no slot is held/);
   });
 });
 

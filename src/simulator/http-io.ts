@@ -1,5 +1,5 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import type { Timers } from './timers.js';
+import type { Timers } from '../agent/timers.js';
 
 /**
  * HTTP plumbing of simulated inference, each piece bounded and abortable: read a body under a size limit, wait

@@ -1,6 +1,6 @@
 // Simulated inference, the request side: bodies checked field by field (400 naming the field and the limit) and
 // paths routed to a worker and an endpoint (404, 405), as pure functions.
-import { InferenceProblem } from '../../src/agent/inference-problem';
+import { InferenceProblem } from '../../src/simulator/inference-problem';
 import {
   MAX_EMBEDDING_INPUTS,
   MAX_PROMPTS,
@@ -9,8 +9,8 @@ import {
   parseEmbeddingRequest,
   parseJsonObject,
   type JsonObject,
-} from '../../src/agent/inference-request';
-import { routeOf, workerPath } from '../../src/agent/worker-routes';
+} from '../../src/simulator/inference-request';
+import { routeOf, workerPath } from '../../src/simulator/worker-routes';
 
 /** The problem `fn` throws, as plain fields (or 'no problem'). */
 function problemOf(fn: () => unknown): { status: number; code: string; param: string | null; message: string } | 'no problem' {

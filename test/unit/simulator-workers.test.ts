@@ -1,7 +1,7 @@
 import { create, toBinary } from '@bufbuild/protobuf';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import type { HiveSnapshot } from '../../src/agent/hive-snapshot';
-import { DEFAULT_SIMULATED_MODELS, SIMULATED_PLACEHOLDER_URL, SimulatedWorkers } from '../../src/agent/simulated-workers';
+import { DEFAULT_SIMULATED_MODELS, SIMULATED_PLACEHOLDER_URL, SimulatedWorkers } from '../../src/simulator/simulated-workers';
 import { ManualClock } from '../../src/common/manual-clock';
 import {
   Backend,

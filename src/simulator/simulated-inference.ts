@@ -7,9 +7,10 @@ import { InferenceProblem } from './inference-problem.js';
 import { parseChatRequest, parseCompletionRequest, parseEmbeddingRequest, parseJsonObject, type JsonObject } from './inference-request.js';
 import { modelList } from './openai-shapes.js';
 import { answerChat, answerCompletion, answerEmbeddings, type ReplyContext } from './reply-writer.js';
-import { RequestSlots } from './request-slots.js';
-import { MAX_REPLY_TOKENS } from './simulated-text.js';
-import { systemTimers, type Timers } from './timers.js';
+import { RequestBoard } from './request-board.js';
+import type { RequestSlots } from './request-slots.js';
+import { modelContextTokens } from './simulated-models.js';
+import { systemTimers, type Timers } from '../agent/timers.js';
 import {
   DEFAULT_CHUNK_DELAY_MS,
   DEFAULT_FIRST_BYTE_DELAY_MS,
@@ -43,9 +44,12 @@ interface WorkerEntry {
  *
  * Life cycle: constructed (nothing bound), `start()` (listening), `close()` (closed for good, every connection
  * destroyed so streaming clients see the cut). `kill(workerId)` makes one worker fail like a crashed process
- * until `revive`: its open connections are destroyed, and so is every later request's.
+ * until `revive`: its open connections are destroyed, and so is every later request's. `requests` holds every
+ * worker's slots: live running and waiting counts with a change signal (what SimulatedWorkers reports).
  */
 export class SimulatedInference {
+  /** Every worker's request slots: their counts, change signal and background requests. */
+  readonly requests: RequestBoard;
   private readonly server: Server;
   private readonly workers = new Map<string, WorkerEntry>();
   private readonly timers: Timers;
@@ -68,15 +72,20 @@ export class SimulatedInference {
     if (!Number.isSafeInteger(this.maxBodyBytes) || this.maxBodyBytes < 1) {
       throw new RangeError(`maxBodyBytes: must be a whole number of at least 1, got ${this.maxBodyBytes}`);
     }
+    const ids = new Set<string>();
     options.workers.forEach((spec, i) => {
       if (!/^[\x21-\x7e]{1,128}$/.test(spec.workerId)) {
         throw new RangeError(`workers[${i}].workerId: must be 1-128 printable ASCII characters, got ${JSON.stringify(spec.workerId)}`);
       }
-      if (this.workers.has(spec.workerId)) throw new RangeError(`workers[${i}].workerId: ${JSON.stringify(spec.workerId)} is repeated`);
+      if (ids.has(spec.workerId)) throw new RangeError(`workers[${i}].workerId: ${JSON.stringify(spec.workerId)} is repeated`);
       if (spec.modelId === '') throw new RangeError(`workers[${i}].modelId: must not be empty`);
-      const slots = new RequestSlots(maxConcurrency);
-      this.workers.set(spec.workerId, { spec, slots, open: new Set(), killed: false, served: 0, aborted: 0, rejected: 0 });
+      ids.add(spec.workerId);
     });
+    this.requests = new RequestBoard(ids, maxConcurrency);
+    for (const spec of options.workers) {
+      const slots = this.requests.slotsOf(spec.workerId);
+      this.workers.set(spec.workerId, { spec, slots, open: new Set(), killed: false, served: 0, aborted: 0, rejected: 0 });
+    }
     this.timers = options.timers ?? systemTimers;
     this.clock = options.clock ?? systemClock;
     this.startedSeconds = Math.floor(this.clock.wallNow() / 1000);
@@ -196,7 +205,7 @@ export class SimulatedInference {
     res.once('close', () => w.open.delete(req));
     const cutOff = (): void => end(w.killed ? 'killed' : 'aborted');
     if (route.endpoint === 'models') {
-      sendJson(res, 200, modelList(w.spec.modelId, this.startedSeconds, MAX_REPLY_TOKENS), headers);
+      sendJson(res, 200, modelList(w.spec.modelId, this.startedSeconds, modelContextTokens(w.spec.modelId)), headers);
       return end('served', 200);
     }
     const read = await readBody(req, this.maxBodyBytes);

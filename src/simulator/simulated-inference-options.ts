@@ -1,5 +1,5 @@
 import type { Clock } from '../common/clock.js';
-import type { Timers } from './timers.js';
+import type { Timers } from '../agent/timers.js';
 import type { Endpoint } from './worker-routes.js';
 
 /** Options, counters and defaults of SimulatedInference (simulated-inference.ts), which re-exports them. */

@@ -14,7 +14,7 @@ import {
   type ResponseMeta,
 } from './openai-shapes.js';
 import { embeddingBase64, simulatedEmbedding, simulatedReply, type SimulatedReply } from './simulated-text.js';
-import type { Timers } from './timers.js';
+import type { Timers } from '../agent/timers.js';
 
 /**
  * Answers one admitted request (it holds a slot of its worker) the way a real server paces it: nothing for
