@@ -161,6 +161,17 @@ describe('EngineHttpClient', () => {
     kept.close();
   });
 
+  test('a poll opens at most two connections, whatever its GETs at once', async () => {
+    const { server, url, sockets } = await rawServer((path, res) => res.end(path));
+    servers.push(server);
+    const kept = new EngineHttpClient(url);
+    const http = kept.forPoll();
+    const paths = ['/health', '/v1/models', '/props', '/metrics'];
+    expect((await Promise.all(paths.map((p) => http.get(p)))).map((r) => r.body)).toEqual(paths);
+    expect(sockets.size).toBe(2);
+    kept.close();
+  });
+
   test('a kept-alive connection the engine dropped is retried once on a new one', async () => {
     const served = new Map<Socket, number>();
     const { server, url, sockets } = await rawServer((_path, res, socket) => {

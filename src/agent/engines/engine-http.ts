@@ -8,12 +8,21 @@ import { EngineError, type EngineHttp, type EngineResponse } from './engine.js';
 export const DEFAULT_POLL_TIMEOUT_MS = 2_000;
 /** Default cap on one answer's body: far above any engine's /metrics or model list. */
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+/**
+ * Default connections kept open to one engine. llama.cpp's server (cpp-httplib) gives each connection one of
+ * its HTTP threads for as long as it stays open, and sizes that pool at its slots plus 2 "for monitoring": an
+ * agent holding more kept-alive connections would take threads from inference requests. GETs beyond this wait
+ * for a free connection (a poll of four GETs costs two round trips).
+ */
+export const DEFAULT_MAX_SOCKETS = 2;
 
 export interface EngineHttpOptions {
   /** Time allowed for one poll, every GET of it included, in ms (default 2000). */
   readonly pollTimeoutMs?: number;
   /** Bytes of one answer's body past which it is dropped with EngineError('too-large') (default 1 MiB). */
   readonly maxBodyBytes?: number;
+  /** Connections kept open to the engine at most (default 2). */
+  readonly maxSockets?: number;
   /** Where deadlines are measured (monotonic now()). */
   readonly clock?: Clock;
   readonly timers?: Timers;
@@ -52,8 +61,7 @@ export class EngineHttpClient {
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.clock = options.clock ?? systemClock;
     this.timers = options.timers ?? systemTimers;
-    // A few sockets suffice: one poll sends at most four GETs at once.
-    const agentOptions = { keepAlive: true, maxSockets: 4 };
+    const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? DEFAULT_MAX_SOCKETS };
     this.agent = this.url.protocol === 'https:' ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions);
   }
 
