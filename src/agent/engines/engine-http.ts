@@ -77,7 +77,7 @@ export class EngineHttpClient {
     return { baseUrl: this.baseUrl, get: (path) => this.get(path, deadline) };
   }
 
-  /** Closes the idle connections; GETs still running go on to their end. */
+  /** Closes every connection to the engine (a GET still running fails): for an engine leaving the configuration. */
   close(): void {
     this.agent.destroy();
   }

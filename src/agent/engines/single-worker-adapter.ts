@@ -74,7 +74,7 @@ async function pollBySpec(spec: SingleWorkerSpec, http: EngineHttp): Promise<Eng
   const names = LOAD_METRICS[spec.kind];
   const extraNotes = spec.extras.map(() => new Notes());
   const loadNotes = new Notes();
-  // Every GET at once: a poll costs one round trip (plus /slots for llama.cpp without metrics).
+  // Every GET at once (the client's connection limit paces them); /slots after, only when /metrics gave nothing.
   const [health, model, extras, load] = await Promise.all([
     readHealth(http, spec.kind),
     attempt(http, spec.model.path),
