@@ -17,7 +17,7 @@ describe('parseGpuQuery', () => {
     const text =
       '0, GPU-8f5e5b8a-3c3e-7f4b-9e2c-1a2b3c4d5e6f, NVIDIA H100 80GB HBM3, 81559, 75324, 97\n' +
       '1, GPU-1b2c3d4e-0000-1111-2222-333344445555, NVIDIA H100 80GB HBM3, 81559, 4, 0\n';
-    expect(parseGpuQuery(text)).toEqual([
+    expect(parseGpuQuery(text)).toStrictEqual([
       {
         index: 0,
         uuid: 'GPU-8f5e5b8a-3c3e-7f4b-9e2c-1a2b3c4d5e6f',
@@ -45,7 +45,7 @@ describe('parseGpuQuery', () => {
       '\r\n' +
       '1, GPU-bbbb, NVIDIA GB10, [N/A], [Not Supported], 3\r\n' + // unified memory: no VRAM figures
       '2, [N/A], , 16384, , \r\n';
-    expect(parseGpuQuery(text)).toEqual([
+    expect(parseGpuQuery(text)).toStrictEqual([
       { index: 0, uuid: 'GPU-aaaa', name: 'NVIDIA A100-SXM4-40GB', backend: 'cuda', vramTotalBytes: 40960 * MIB, vramUsedBytes: 1234 * MIB },
       { index: 1, uuid: 'GPU-bbbb', name: 'NVIDIA GB10', backend: 'cuda', utilizationPercent: 3 },
       { index: 2, name: 'GPU 2', backend: 'cuda', vramTotalBytes: 16384 * MIB },
@@ -58,8 +58,8 @@ describe('parseGpuQuery', () => {
   });
 
   test('empty output and "No devices were found" are no devices', () => {
-    expect(parseGpuQuery('')).toEqual([]);
-    expect(parseGpuQuery('No devices were found\n')).toEqual([]);
+    expect(parseGpuQuery('')).toStrictEqual([]);
+    expect(parseGpuQuery('No devices were found\n')).toStrictEqual([]);
   });
 
   test.each([
@@ -76,7 +76,7 @@ describe('parseGpuQuery', () => {
 describe('parseComputeAppsQuery', () => {
   test('a process on two GPUs is two entries; [N/A] memory is absent', () => {
     const text = '4242, 30000, GPU-aaaa\n4242, 31000, GPU-bbbb\n777, [N/A], GPU-aaaa\n';
-    expect(parseComputeAppsQuery(text)).toEqual([
+    expect(parseComputeAppsQuery(text)).toStrictEqual([
       { pid: 4242, gpuUuid: 'GPU-aaaa', usedBytes: 30000 * MIB },
       { pid: 4242, gpuUuid: 'GPU-bbbb', usedBytes: 31000 * MIB },
       { pid: 777, gpuUuid: 'GPU-aaaa' },
@@ -84,9 +84,9 @@ describe('parseComputeAppsQuery', () => {
   });
 
   test('an entry without a GPU uuid is dropped; no processes is empty output', () => {
-    expect(parseComputeAppsQuery('12, 100, [N/A]\n13, 200, GPU-a\n')).toEqual([{ pid: 13, gpuUuid: 'GPU-a', usedBytes: 200 * MIB }]);
-    expect(parseComputeAppsQuery('')).toEqual([]);
-    expect(parseComputeAppsQuery('No running processes found\n')).toEqual([]);
+    expect(parseComputeAppsQuery('12, 100, [N/A]\n13, 200, GPU-a\n')).toStrictEqual([{ pid: 13, gpuUuid: 'GPU-a', usedBytes: 200 * MIB }]);
+    expect(parseComputeAppsQuery('')).toStrictEqual([]);
+    expect(parseComputeAppsQuery('No running processes found\n')).toStrictEqual([]);
   });
 
   test.each([

@@ -49,7 +49,7 @@ describe('RocmSysfsSource', () => {
       'card3/device/vendor': '0x1002\n',
       'card3/device/gpu_busy_percent': '4\n',
     }).read();
-    expect(snapshot).toEqual({
+    expect(snapshot).toStrictEqual({
       devices: [
         {
           index: 1,
@@ -74,11 +74,11 @@ describe('RocmSysfsSource', () => {
       'card0/device/gpu_busy_percent': '250\n',
       'card0/device/product_name': '\n',
     }).read();
-    expect(snapshot.devices).toEqual([{ index: 0, name: 'AMD GPU', backend: 'rocm', vramTotalBytes: 1024 }]);
+    expect(snapshot.devices).toStrictEqual([{ index: 0, name: 'AMD GPU', backend: 'rocm', vramTotalBytes: 1024 }]);
   });
 
   test('no AMD card is an empty snapshot; a missing directory rejects naming it', async () => {
-    await expect(source({ 'card0/device/vendor': '0x10de\n' }).read()).resolves.toEqual({ devices: [], processes: [] });
+    await expect(source({ 'card0/device/vendor': '0x10de\n' }).read()).resolves.toStrictEqual({ devices: [], processes: [] });
     const missing = join(tmpdir(), 'no-such-drm-dir', 'drm');
     await expect(new RocmSysfsSource({ root: missing }).read()).rejects.toThrow(`rocm-sysfs: cannot list ${missing}: ENOENT`);
   });
