@@ -26,7 +26,7 @@ export interface ProcessTableOptions {
 }
 
 /** A process as /proc/<pid>/stat tells it. */
-interface StatEntry {
+export interface StatEntry {
   readonly ppid: number;
   /** Clock ticks since boot at which it started: with the pid, tells a process from a later one reusing its pid. */
   readonly startTime: string;
