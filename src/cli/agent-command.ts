@@ -2,6 +2,8 @@ import type { ChannelCredentials, Metadata } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { HeartbeatAgent } from '../agent/heartbeat-agent.js';
 import type { SnapshotProvider } from '../agent/hive-snapshot.js';
+import type { ChangeSignal } from '../agent/heartbeat-agent-options.js';
+import { startEngineHive } from './engine-hive.js';
 import { DEFAULT_CHUNK_DELAY_MS, DEFAULT_FIRST_BYTE_DELAY_MS, DEFAULT_MAX_CONCURRENCY } from '../simulator/simulated-inference.js';
 import { MAX_SIMULATED_WORKERS } from '../simulator/simulated-workers.js';
 import { WorkersFile, WorkersFileError } from '../agent/workers-file.js';
@@ -9,6 +11,7 @@ import { MAX_CONCURRENCY } from '../common/worker.js';
 import { bearerMetadata } from '../client/unary-client.js';
 import { checkId, checkModelId } from '../registry/ids.js';
 import { checkListen, LOG_LEVELS, type LogLevel } from './config.js';
+import { ENGINE_ONLY_FLAGS, engineFlags, wantsEngines, type EngineFlags, type EnginesSource } from './engine-flags.js';
 import { startSimulatedHive } from './simulated-hive.js';
 import { clientCredentials, type ClientTlsFlags } from './tls-files.js';
 import { readTokenFile, TOKEN_FILE_ENV, TokenFileError } from './token-file.js';
@@ -38,7 +41,7 @@ export interface SimulateSource {
 export interface AgentConfig {
   readonly queen: string;
   readonly hiveId: string;
-  readonly source: SimulateSource | { readonly kind: 'workers-file'; readonly path: string };
+  readonly source: SimulateSource | { readonly kind: 'workers-file'; readonly path: string } | EnginesSource;
   readonly logLevel: LogLevel;
   /** Plaintext or TLS, from the --tls-* flags. */
   readonly credentials: ChannelCredentials;
@@ -46,7 +49,7 @@ export interface AgentConfig {
   readonly tokenFile?: string;
 }
 
-export interface AgentFlags extends ClientTlsFlags {
+export interface AgentFlags extends ClientTlsFlags, EngineFlags {
   readonly queen?: string;
   readonly hiveId?: string;
   readonly simulate?: string;
@@ -88,8 +91,15 @@ export function buildAgentConfig(
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`--log-level: must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
 
   let source: AgentConfig['source'] | undefined;
-  if ((flags.simulate === undefined) === (flags.workersFile === undefined)) {
-    problems.push('give exactly one of --simulate N or --workers-file FILE');
+  const engines = wantsEngines(flags);
+  const sources = [flags.simulate !== undefined, flags.workersFile !== undefined, engines].filter(Boolean).length;
+  if (sources !== 1) {
+    problems.push('give exactly one of --simulate N, --workers-file FILE, or --engine SPEC (repeatable) / --engines-file FILE');
+  } else if (engines) {
+    for (const [key, flag] of SIMULATE_ONLY_FLAGS) {
+      if (flags[key] !== undefined) problems.push(`${flag} goes with --simulate, not --engine`);
+    }
+    source = engineFlags(flags, env, hiveId, problems);
   } else if (flags.simulate !== undefined) {
     const count = /^\d+$/.test(flags.simulate) ? Number(flags.simulate) : Number.NaN;
     if (!(count >= 1 && count <= MAX_SIMULATED_WORKERS)) {
@@ -107,6 +117,11 @@ export function buildAgentConfig(
       if (flags[key] !== undefined) problems.push(`${flag} goes with --simulate, not --workers-file`);
     }
     source = { kind: 'workers-file', path: flags.workersFile };
+  }
+  if (!engines) {
+    for (const [key, flag] of ENGINE_ONLY_FLAGS) {
+      if (flags[key] !== undefined) problems.push(`${flag} goes with --engine or --engines-file`);
+    }
   }
   const credentials = clientCredentials(flags, problems);
   const tokenFile = flags.tokenFile ?? (env[TOKEN_FILE_ENV] || undefined);
@@ -151,8 +166,23 @@ function inferenceFlags(
   };
 }
 
+/** Least time between two snapshots of a simulated hive sent on a change, in ms. */
+export const SIMULATED_CHANGE_INTERVAL_MS = 100;
+
+/** What feeds the heartbeat agent: simulated workers, a workers file or the machine's engines. */
+export interface HiveSource {
+  readonly provider: SnapshotProvider;
+  /** Says when the provider's answer changed (see HeartbeatAgentOptions.changes). */
+  readonly changes?: ChangeSignal;
+  readonly minChangeIntervalMs?: number;
+  /** Called each time a heartbeat stream opens. */
+  readonly onConnected?: () => void;
+  /** Stops whatever the source runs (servers, polls, file watches). */
+  close(): Promise<void>;
+}
+
 /**
- * Runs a hive: one HeartbeatAgent fed by simulated workers or a workers file, until `stop` is called (SIGTERM,
+ * Runs a hive: one HeartbeatAgent fed by simulated workers, a workers file or the machine's engines, until `stop` is called (SIGTERM,
  * SIGINT) or the queen aborts the stream (superseded, removed, deregistered). Simulated workers answer OpenAI
  * requests first: their inference server is listening before the first heartbeat reports its URLs, and stops
  * after the last. Resolves with the exit code: 0 when stopped, 1 when aborted or when the inference server
@@ -164,24 +194,28 @@ export async function runAgent(
   logger: Logger,
   onStop: (stop: () => Promise<void>) => void,
 ): Promise<number> {
-  let provider: SnapshotProvider;
-  let close = async (): Promise<void> => undefined;
+  let source: HiveSource;
   if (config.source.kind === 'simulate') {
     const hive = await startSimulatedHive(config.hiveId, config.source, logger);
     if (hive === undefined) return 1;
-    provider = hive.provider;
-    close = hive.close;
-  } else {
+    // A simulated worker's counts move with every request: tell the queen within SIMULATED_CHANGE_INTERVAL_MS.
+    source = { ...hive, changes: hive, minChangeIntervalMs: SIMULATED_CHANGE_INTERVAL_MS };
+  } else if (config.source.kind === 'workers-file') {
     const file = await WorkersFile.open(config.source.path, { logger });
-    provider = file.provider;
-    close = async () => file.close();
+    source = { provider: file.provider, close: async () => file.close() };
+  } else {
+    source = await startEngineHive(config.hiveId, config.queen, config.source, logger);
   }
+  const { provider, close } = source;
   const tokenLog = logger.child({ component: 'agent', hiveId: config.hiveId });
   const agent = HeartbeatAgent.forQueen(config.queen, config.hiveId, provider, {
     logger,
     credentials: config.credentials,
     ...(config.tokenFile === undefined ? {} : { metadata: tokenFileMetadata(config.tokenFile, tokenLog) }),
+    ...(source.changes === undefined ? {} : { changes: source.changes }),
+    ...(source.minChangeIntervalMs === undefined ? {} : { minChangeIntervalMs: source.minChangeIntervalMs }),
   });
+  if (source.onConnected !== undefined) agent.on('connected', source.onConnected);
   // The heartbeats end first (the queen stops handing the workers out), then the workers stop answering.
   onStop(async () => {
     await agent.stop();

@@ -1,10 +1,10 @@
 import { isIP } from 'node:net';
 import { checkDistinct, checkWorkerIds, EngineSpecError, parseEngineSpec, type EngineSpec } from '../agent/engines/engine-spec.js';
+import { GPU_STATS_MODES, type GpuStatsMode } from '../agent/engines/gpu-stats-choice.js';
 import { parseDuration } from './config.js';
 
 /** What `--gpu-stats` may say: `auto` (nvidia-smi on PATH, else AMD cards in sysfs, else none) or one source. */
-export const GPU_STATS_CHOICES = ['auto', 'nvidia-smi', 'rocm', 'none'] as const;
-export type GpuStatsChoice = (typeof GPU_STATS_CHOICES)[number];
+export const GPU_STATS_CHOICES = GPU_STATS_MODES;
 
 /** The environment variable standing in for --advertise-host. */
 export const ADVERTISE_HOST_ENV = 'HIVE_REGISTRY_ADVERTISE_HOST';
@@ -25,7 +25,7 @@ export interface EnginesSource {
   readonly advertiseHost?: string;
   readonly pollIntervalMs: number;
   readonly pollTimeoutMs: number;
-  readonly gpuStats: GpuStatsChoice;
+  readonly gpuStats: GpuStatsMode;
 }
 
 export interface EngineFlags {
@@ -77,7 +77,7 @@ export function engineFlags(
   }
   const pollIntervalMs = duration('--poll-interval', flags.pollInterval, DEFAULT_POLL_INTERVAL_MS, MAX_POLL_INTERVAL_MS, problems);
   const pollTimeoutMs = duration('--poll-timeout', flags.pollTimeout, DEFAULT_POLL_TIMEOUT_MS, MAX_POLL_TIMEOUT_MS, problems);
-  const gpuStats = (flags.gpuStats ?? 'auto') as GpuStatsChoice;
+  const gpuStats = (flags.gpuStats ?? 'auto') as GpuStatsMode;
   if (!GPU_STATS_CHOICES.includes(gpuStats)) {
     problems.push(`--gpu-stats: must be one of ${GPU_STATS_CHOICES.join(', ')}, got ${JSON.stringify(flags.gpuStats)}`);
   }

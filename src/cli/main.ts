@@ -9,6 +9,8 @@ import { MAX_CONCURRENCY } from '../common/worker.js';
 import { DEFAULT_CHUNK_DELAY_MS, DEFAULT_FIRST_BYTE_DELAY_MS, DEFAULT_MAX_CONCURRENCY } from '../simulator/simulated-inference.js';
 import { buildAgentConfig, DEFAULT_INFERENCE_LISTEN, runAgent, WorkersFileError, type AgentFlags } from './agent-command.js';
 import { runDemo } from './demo.js';
+import { EngineSpecError } from '../agent/engines/engine-spec.js';
+import { ADVERTISE_HOST_ENV, DEFAULT_POLL_INTERVAL_MS, DEFAULT_POLL_TIMEOUT_MS, GPU_STATS_CHOICES } from './engine-flags.js';
 import { createLogger } from './logger.js';
 import { packageVersion } from './package-version.js';
 import { serverTls } from './tls-files.js';
@@ -118,6 +120,9 @@ const consoleIo: CommandIo = {
   nowMs: () => Date.now(),
 };
 
+/** Commander's collector for a repeatable option. */
+const collectValues = (value: string, previous: string[] = []): string[] => [...previous, value];
+
 async function agent(flags: AgentFlags): Promise<void> {
   const parsed = buildAgentConfig(flags, process.env, DEFAULT_QUEEN);
   if (!parsed.ok) {
@@ -140,7 +145,7 @@ async function agent(flags: AgentFlags): Promise<void> {
       stopAgent = stop;
     });
   } catch (error) {
-    if (error instanceof WorkersFileError) {
+    if (error instanceof WorkersFileError || error instanceof EngineSpecError) {
       process.stderr.write(`hive-registry agent: ${error.message}\n`);
       process.exit(EXIT_USAGE);
     }
@@ -174,7 +179,7 @@ function program(): Command {
   root
     .command('agent')
     .description(
-      'run a hive: stream heartbeats for simulated workers (which answer OpenAI requests) or a workers file to the queen',
+      "run a hive: stream heartbeats to the queen for this machine's inference engines (--engine, --engines-file), simulated workers (which answer OpenAI requests) or a workers file",
     )
     .option('--queen <host:port>', `the queen's address (env ${QUEEN_ENV}; default ${DEFAULT_QUEEN})`)
     .option('--hive-id <id>', "this hive's id: 1-128 characters of [A-Za-z0-9._:-]")
@@ -192,6 +197,19 @@ function program(): Command {
     .option('--chunk-delay <ms>', `with --simulate: ms between streamed tokens (default ${DEFAULT_CHUNK_DELAY_MS})`)
     .option('--steady', 'with --simulate: no random state changes (every worker stays idle)')
     .option('--workers-file <file>', "a HiveHeartbeatPayload in protobuf JSON form: the hive's workers and devices, re-read on change")
+    .option(
+      '--engine <spec>',
+      'an inference engine on this machine to poll (repeatable): a base URL, or url=URL[,kind=vllm|llama.cpp|ollama|sglang|tgi][,id=ID][,device=N][,backend=cpu|cuda|metal|rocm][,max-concurrency=N]',
+      collectValues,
+    )
+    .option('--engines-file <file>', 'a JSON array of engine objects ({"url": ..., "kind": ..., "id": ..., "device": ..., "backend": ..., "maxConcurrency": ...}), re-read on change')
+    .option(
+      '--advertise-host <host>',
+      `with engines: the host reported in place of an engine URL's loopback or wildcard host (env ${ADVERTISE_HOST_ENV}; default the local address toward the queen)`,
+    )
+    .option('--poll-interval <duration>', `with engines: how often each engine is polled (default ${DEFAULT_POLL_INTERVAL_MS / 1000}s)`)
+    .option('--poll-timeout <duration>', `with engines: how long one poll of one engine may take (default ${DEFAULT_POLL_TIMEOUT_MS / 1000}s)`)
+    .option('--gpu-stats <source>', `with engines: ${GPU_STATS_CHOICES.join(', ')} (default auto: nvidia-smi when on PATH, else AMD GPUs in sysfs, else none)`)
     .option('--log-level <level>', `log level: ${LOG_LEVELS.join(', ')} (env HIVE_REGISTRY_LOG_LEVEL; default info)`)
     .option('--tls-ca <file>', "connect with TLS, verifying the queen's certificate against this PEM CA")
     .option('--tls-cert <file>', 'with --tls-key: a PEM client certificate, for a queen that requires one')

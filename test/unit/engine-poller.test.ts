@@ -138,7 +138,9 @@ describe('EnginePoller', () => {
       ['gpu-1-8000', WorkerStatus.IDLE, 0, undefined],
       ['gpu-1-8001', WorkerStatus.IDLE, 3, undefined],
     ]);
-    await t.advance(1_000);
+    await t.advance(1_200); // the poll that hangs began at 1 s: cut at 1 s + 2 s + the poller's 250 ms slack
+    expect(t.states()[0]?.[1]).toBe(WorkerStatus.IDLE);
+    await t.advance(100);
     expect(t.states()[0]).toEqual(['gpu-1-8000', WorkerStatus.ERROR, undefined, 'no answer within the poll timeout (2000 ms)']);
     t.poller.stop();
   });

@@ -18,6 +18,8 @@ export interface EngineAccess {
   /** The kind of the engine behind `http`, probed in the contract's order; undefined when none matches. */
   detect(http: EngineHttp): Promise<EngineKind | undefined>;
   adapterFor(kind: EngineKind): EngineAdapter;
+  /** The engine at `url` is no longer polled: drop what is kept for it (its connections). */
+  release?(url: string): void;
 }
 
 /** The machine's GPUs, and which of them the engines listening on some local ports use. */
@@ -55,6 +57,9 @@ interface Target {
   abort?: AbortController;
   stopped: boolean;
 }
+
+/** How long past the poll timeout a poll is cut by the poller itself (detection and adapters gone astray). */
+const POLL_TIMEOUT_SLACK_MS = 250;
 
 const BACKEND_OF = { cuda: Backend.CUDA, rocm: Backend.ROCM } as const;
 
@@ -149,6 +154,9 @@ export class EnginePoller implements ChangeSignal {
     target.stopped = true;
     this.options.timers.clearTimeout(target.timer);
     target.abort?.abort();
+    if (![...this.targets.values()].some((t) => t !== target && t.pollUrl === target.pollUrl)) {
+      this.options.access.release?.(target.pollUrl);
+    }
   }
 
   private poll(target: Target): void {
@@ -156,7 +164,8 @@ export class EnginePoller implements ChangeSignal {
     const startedAt = this.options.clock.now();
     const abort = new AbortController();
     target.abort = abort;
-    const timeout = this.options.timers.setTimeout(() => abort.abort(), this.options.pollTimeoutMs);
+    // A backstop: EngineHttp ends each GET by the poll's deadline itself, with its own reason.
+    const timeout = this.options.timers.setTimeout(() => abort.abort(), this.options.pollTimeoutMs + POLL_TIMEOUT_SLACK_MS);
     this.pollOnce(target, abort.signal)
       .catch((error: unknown) => this.log.error({ err: error, url: target.spec.url }, 'engine poll failed unexpectedly'))
       .finally(() => {
