@@ -34,7 +34,8 @@ const ALLOWED_LAYERS: Record<string, string[]> = {
   server: ['common', 'registry', 'scheduler', 'catalog', 'server', 'gateway'],
   // The inference gateway: HTTP in front of the scheduler; metrics through an observer the server implements.
   gateway: ['common', 'registry', 'scheduler', 'gateway'],
-  agent: ['common', 'server', 'agent'],
+  // The agent checks what it reports by the contract's id rules (registry/ids), as the queen will.
+  agent: ['common', 'registry', 'server', 'agent'],
   // Simulated workers and their OpenAI server: they fill the agent's snapshot types and use its timers.
   simulator: ['common', 'agent', 'simulator'],
   client: ['common', 'registry', 'catalog', 'server', 'client'],
