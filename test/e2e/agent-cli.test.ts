@@ -176,7 +176,7 @@ describe('hive-registry agent (real processes)', () => {
 
   test.each([
     [['agent', '--simulate', '2'], '--hive-id: required'],
-    [['agent', '--hive-id', 'h', '--simulate', '2', '--workers-file', 'x.json'], 'give exactly one of --simulate N or --workers-file FILE'],
+    [['agent', '--hive-id', 'h', '--simulate', '2', '--workers-file', 'x.json'], 'give exactly one of --simulate N, --workers-file FILE, or --engine SPEC'],
     [['agent', '--hive-id', 'h', '--simulate', '0'], '--simulate: must be a whole number from 1 to 1024'],
     [['agent', '--hive-id', 'bad id', '--simulate', '1'], '--hive-id: must contain only the characters'],
     [['agent', '--hive-id', 'h', '--workers-file', '/nonexistent/workers.json'], 'workers file /nonexistent/workers.json'],
