@@ -1,7 +1,10 @@
 // The engine fields of WorkerState (requests running and waiting, KV cache usage, engine and version, context
 // length, status message) through a real grpc-js server: a heartbeat carrying them reaches GetWorker and Watch
 // exactly, a bad one is refused naming the field, and the worker keeps its last good values.
+import { Command } from 'commander';
 import { WorkerStatus, type WorkerState } from '../../gen/hive/v1/registry_pb';
+import type { CommandIo } from '../../src/cli/operator-commands';
+import { addOperatorCommands } from '../../src/cli/operator-program';
 import { accepted, ackSummary, rejected } from '../helpers/acks';
 import { TestQueen } from '../helpers/queen';
 import { RawWatches, summaries } from '../helpers/watch-events';
@@ -123,5 +126,46 @@ describe('WorkerState engine fields over a real server', () => {
     expect({ state: kept?.state, ...engineFields(kept) }).toEqual({ state: WorkerStatus.IDLE, ...REPORTED });
     expect((await q.rpc.getWorkersOnHive({ hiveId: 'hive-a' })).workers.map((x) => x.workerId)).toEqual(['w-1']);
     expect(stream.ended).toBe(false);
+  });
+
+  /** Runs `hive-registry ARGS --queen <the test queen>` in process. */
+  const cli = async (...args: string[]) => {
+    const stdout: string[] = [];
+    const io: CommandIo = { out: (t) => void stdout.push(t), err: () => undefined, nowMs: () => q.clock.wallNow() };
+    let code = -1;
+    const root = new Command('hive-registry').exitOverride();
+    addOperatorCommands(root, {}, io, (c) => (code = c));
+    await root.parseAsync([...args, '--queen', q.address], { from: 'user' });
+    return { code, stdout: stdout.join('') };
+  };
+
+  it('the CLI: --json carries every field in the protobuf JSON form; the tables show them', async () => {
+    await q.connectHive('hive-a', worker({ deviceId: 0 }));
+    const json = {
+      requestsRunning: 3,
+      requestsWaiting: 1,
+      kvCacheUsage: 0.375,
+      engine: 'vllm',
+      engineVersion: '0.6.3.post1',
+      contextLength: 131072,
+      statusMessage: 'serving meta/llama-3-8b',
+    };
+    // `workers` goes through the typed client's domain types and back: both conversions must carry the fields.
+    const workers = await cli('workers', '--json');
+    expect(workers.code).toBe(0);
+    expect((JSON.parse(workers.stdout) as { workers: { worker: object }[] }).workers[0]?.worker).toMatchObject(json);
+    const hive = await cli('hive', 'hive-a', '--json');
+    expect((JSON.parse(hive.stdout) as { hive: { workers: object[] } }).hive.workers[0]).toMatchObject(json);
+    const best = await cli('best', '--model', 'meta/llama-3-8b', '--json');
+    expect((JSON.parse(best.stdout) as { entry: { worker: object } }).entry.worker).toMatchObject(json);
+
+    const table = (await cli('workers')).stdout.split('\n');
+    expect(table[0]).toMatch(/^HIVE\s+WORKER\s+STATE\s+MODEL\s+ENGINE\s+DEVICE\s+GPU\s+VRAM\s+RUN\/WAIT\s+KV\s+HEALTH\s+URL$/);
+    expect(table[1]?.split(/\s+/)).toEqual(['hive-a', 'w-1', 'idle', 'meta/llama-3-8b', 'vllm', 'cuda:0', '-', '-', '3/1', '38%', 'healthy', 'http://10.0.0.1:9300/w-1']);
+    const report = (await cli('hive', 'hive-a')).stdout;
+    expect(report).toContain('\nWORKER  ENGINE            CONTEXT  STATUS\nw-1     vllm 0.6.3.post1  131072   serving meta/llama-3-8b\n');
+    const picked = (await cli('best', '--model', 'meta/llama-3-8b')).stdout;
+    expect(picked).toContain('  requests: 3 running, 1 waiting\n');
+    expect(picked).toContain('  engine:   vllm 0.6.3.post1, context 131072 tokens\n  status:   serving meta/llama-3-8b\n');
   });
 });
