@@ -3,6 +3,7 @@ import type { BestWorker } from '../client/registry-client.js';
 import type { WatchUpdate } from '../client/watch-stream.js';
 import type { Worker, WorkerEntry } from '../common/worker.js';
 import type { HiveView } from '../registry/types.js';
+import { ENGINE_HEADER, engineCell, engineLines, engineRows, kvCell, requestsCell, requestsLine } from './engine-format.js';
 
 /**
  * What operators read: aligned tables and short reports, as plain strings ending with a newline. Pure: the
@@ -80,21 +81,29 @@ export function hivesTable(hives: readonly HiveView[], nowMs: number): string {
   );
 }
 
+/** The worker's device: `cuda:0`, or the backend alone when it reports no GPU index. */
+function device(w: Worker): string {
+  return w.deviceId === undefined ? w.backend : `${w.backend}:${w.deviceId}`;
+}
+
 function workerCells(w: Worker): string[] {
   return [
     w.workerId,
     w.state,
     w.modelId ?? '-',
-    w.backend,
-    w.deviceId === undefined ? '-' : String(w.deviceId),
+    engineCell(w),
+    device(w),
     percent(w.gpuPercent),
     w.vramBytes === undefined ? '-' : `${gib(w.vramBytes)} GiB`,
+    requestsCell(w),
+    kvCell(w),
     w.health,
     w.url,
   ];
 }
 
-const WORKER_HEADER = ['WORKER', 'STATE', 'MODEL', 'BACKEND', 'GPU', 'GPU LOAD', 'VRAM', 'HEALTH', 'URL'];
+/** GPU is the GPU load; RUN/WAIT the requests the engine runs and queues; KV its KV cache in use. */
+const WORKER_HEADER = ['WORKER', 'STATE', 'MODEL', 'ENGINE', 'DEVICE', 'GPU', 'VRAM', 'RUN/WAIT', 'KV', 'HEALTH', 'URL'];
 
 /** Workers across hives; with `showOnline`, a column saying whether each one's hive is online. */
 export function workersTable(entries: readonly WorkerEntry[], showOnline: boolean): string {
@@ -136,6 +145,9 @@ export function hiveReport(view: HiveView, catalog: CatalogHive | undefined, now
       );
   }
   text += '\n' + (view.workers.length === 0 ? 'no workers\n' : table(WORKER_HEADER, view.workers.map(workerCells)));
+  // Version, context length and status message: too wide for the workers table, one more table when reported.
+  const engines = engineRows(view.workers);
+  if (engines.length > 0) text += '\n' + table(ENGINE_HEADER, engines);
   return text;
 }
 
@@ -166,10 +178,13 @@ export function bestReport(modelId: string, best: BestWorker, reservationTtlMs?:
     `  why:      ${why}\n` +
     `  model:    ${w.modelId ?? '-'}${modelLoaded ? '' : ' (not the one asked for)'}\n` +
     `  load:     GPU ${percent(w.gpuPercent)}, CPU ${percent(w.cpuPercent)}` +
-    `${w.vramBytes === undefined ? '' : `, VRAM ${gib(w.vramBytes)} GiB`}\n` +
+    `${w.vramBytes === undefined ? '' : `, VRAM ${gib(w.vramBytes)} GiB`}` +
+    `${w.kvCacheUsage === undefined ? '' : `, KV cache ${kvCell(w)}`}\n` +
+    requestsLine(w) +
     // Only when reported: an absent max_concurrency means one slot, which says nothing new.
     (w.maxConcurrency === undefined ? '' : `  slots:    ${w.maxConcurrency} (requests at once)\n`) +
-    `  backend:  ${w.backend}${w.deviceId === undefined ? '' : `, device ${w.deviceId}`}\n`;
+    `  backend:  ${w.backend}${w.deviceId === undefined ? '' : `, device ${w.deviceId}`}\n` +
+    engineLines(w);
   if (reservationId !== undefined) {
     const held =
       reservationTtlMs === undefined ? 'held until released or its TTL ends' : `held for ${duration(reservationTtlMs)} unless released`;
@@ -254,7 +269,10 @@ export function issuedTokenNote(hiveId: string, tokenId: string): string {
   );
 }
 
-/** One registry change as one line: revision, type, hive, and for workers their id, state, model and GPU load. */
+/**
+ * One registry change as one line: revision, type, hive, and for workers their id, state, model, GPU load and
+ * health, then the engine's requests (running/waiting) and KV cache when reported.
+ */
 export function watchLine(u: WatchUpdate): string {
   const head = `${String(u.revision).padStart(6)}  ${u.type.padEnd(15)}`;
   switch (u.type) {
@@ -264,7 +282,12 @@ export function watchLine(u: WatchUpdate): string {
       return `${head}  (history too old or queen restarted: a fresh snapshot follows)\n`;
     case 'worker_upserted': {
       const w = u.worker;
-      const detail = w === undefined ? '' : `  ${w.state}  ${w.modelId ?? '-'}  GPU ${percent(w.gpuPercent)}  ${w.health}`;
+      const detail =
+        w === undefined
+          ? ''
+          : `  ${w.state}  ${w.modelId ?? '-'}  GPU ${percent(w.gpuPercent)}  ${w.health}` +
+            // The engine's figures change events too: shown when reported, so such an event says what moved.
+            `${requestsCell(w) === '-' ? '' : `  requests ${requestsCell(w)}`}${w.kvCacheUsage === undefined ? '' : `  KV ${kvCell(w)}`}`;
       return `${head}  ${u.hiveId}/${u.workerId ?? ''}${detail}\n`;
     }
     case 'worker_removed':

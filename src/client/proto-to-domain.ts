@@ -58,6 +58,13 @@ export function workerFromProto(w: WorkerState): Worker {
   if (w.gpuPercent !== undefined) worker.gpuPercent = w.gpuPercent;
   if (w.lastHeartbeat !== undefined) worker.lastHeartbeat = wallTime(w.lastHeartbeat);
   if (w.maxConcurrency !== undefined) worker.maxConcurrency = w.maxConcurrency;
+  if (w.requestsRunning !== undefined) worker.requestsRunning = w.requestsRunning;
+  if (w.requestsWaiting !== undefined) worker.requestsWaiting = w.requestsWaiting;
+  if (w.kvCacheUsage !== undefined) worker.kvCacheUsage = w.kvCacheUsage;
+  if (w.engine !== undefined) worker.engine = w.engine;
+  if (w.engineVersion !== undefined) worker.engineVersion = w.engineVersion;
+  if (w.contextLength !== undefined) worker.contextLength = w.contextLength;
+  if (w.statusMessage !== undefined) worker.statusMessage = w.statusMessage;
   return worker;
 }
 

@@ -42,10 +42,51 @@ export interface Worker {
   readonly lastHeartbeat?: WallTime;
   /** Requests it takes at once (reservation slots), 1 to MAX_CONCURRENCY; absent means 1. */
   readonly maxConcurrency?: number;
+  /** Requests the engine is running now, by its own count: 0 to MAX_ENGINE_REQUESTS. */
+  readonly requestsRunning?: number;
+  /** Requests queued inside the engine: 0 to MAX_ENGINE_REQUESTS. */
+  readonly requestsWaiting?: number;
+  /** Fraction of the engine's KV cache in use: 0 to 1. */
+  readonly kvCacheUsage?: number;
+  /**
+   * The inference engine behind the worker: one of KNOWN_ENGINES or any other 1 to MAX_ENGINE_LENGTH characters of
+   * `[a-z0-9.-]`.
+   */
+  readonly engine?: string;
+  /** The engine's version as it reports it, at most MAX_ENGINE_VERSION_LENGTH characters. */
+  readonly engineVersion?: string;
+  /** Longest context the loaded model takes, in tokens (vLLM max_model_len, llama.cpp n_ctx, ...). */
+  readonly contextLength?: number;
+  /** Why the worker is in its state, for people ("connection refused"), at most MAX_STATUS_MESSAGE_LENGTH characters. */
+  readonly statusMessage?: string;
 }
 
 /** Most requests one worker may take at once, as reported by its hive. */
 export const MAX_CONCURRENCY = 4096;
+
+/** Most requests an engine may report running, or waiting, at once. */
+export const MAX_ENGINE_REQUESTS = 1_000_000;
+/** Longest engine name, in characters. */
+export const MAX_ENGINE_LENGTH = 32;
+/** Longest engine version, in characters. */
+export const MAX_ENGINE_VERSION_LENGTH = 64;
+/** Longest status message, in characters. */
+export const MAX_STATUS_MESSAGE_LENGTH = 256;
+
+/** The engines the agent knows by name. Hives may report others: these are only the ones metrics count by name. */
+export const KNOWN_ENGINES = ['vllm', 'llama.cpp', 'ollama', 'sglang', 'tgi', 'simulated'] as const;
+export type KnownEngine = (typeof KNOWN_ENGINES)[number];
+/** An engine as fleet-wide figures count it: a known one, `other` for any other name, `none` when not reported. */
+export type EngineKind = KnownEngine | 'other' | 'none';
+export const ENGINE_KINDS: readonly EngineKind[] = [...KNOWN_ENGINES, 'other', 'none'];
+
+const KNOWN_ENGINE_SET: ReadonlySet<string> = new Set(KNOWN_ENGINES);
+
+/** The kind of a worker's engine: a closed set, whatever names hives send. */
+export function engineKind(engine: string | undefined): EngineKind {
+  if (engine === undefined) return 'none';
+  return KNOWN_ENGINE_SET.has(engine) ? (engine as KnownEngine) : 'other';
+}
 
 /** A worker's reservation slots: its reported concurrency, 1 when it reports none. */
 export function slotsOf(worker: Worker): number {

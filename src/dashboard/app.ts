@@ -1,8 +1,9 @@
 // The dashboard page: follows the queen's live feed (server-sent events carrying the Watch stream and details),
 // renders hives and workers with filters, and asks the scheduler for the best worker for a model.
 import { bar, el, syncRows } from './dom.js';
-import { FleetState, type DetailsJson, type Filter, type HiveRow, type WatchEventJson, type WorkerRow } from './fleet-state.js';
+import { FleetState, type DetailsJson, type Filter, type HiveRow, type WatchEventJson } from './fleet-state.js';
 import { formatAge, formatBytes, formatPercent, share } from './format.js';
+import { workerRow } from './worker-row.js';
 
 /** Shortest time between two draws, in ms: well inside the one second a change must take to show. */
 const MIN_RENDER_GAP_MS = 50;
@@ -154,31 +155,6 @@ function hiveRow(hive: HiveRow): HTMLTableRowElement {
   );
 }
 
-function workerRow(worker: WorkerRow): HTMLTableRowElement {
-  const gpu = worker.gpuPercent;
-  const gpuCell =
-    gpu === undefined
-      ? el('span', { class: 'muted' }, 'n/a')
-      : bar(share(gpu, 100), formatPercent(gpu), `GPU load ${formatPercent(gpu)}`, gpu > 90 ? 'hot' : gpu > 70 ? 'warn' : 'ok');
-  const excluded =
-    worker.excludedUntilMs !== undefined && worker.excludedUntilMs > serverNow()
-      ? el('span', { class: 'badge excluded', title: 'not picked after a reported failure' }, `excluded ${formatAge(worker.excludedUntilMs - serverNow())}`)
-      : null;
-  return el(
-    'tr',
-    { class: worker.hiveOnline ? '' : 'offline', 'data-worker-id': worker.workerId, 'data-state': worker.state },
-    el('td', {}, worker.workerId),
-    el('td', {}, worker.hiveId),
-    el('td', {}, el('span', { class: `badge ${worker.state}` }, worker.state)),
-    el('td', {}, worker.modelId === '' ? el('span', { class: 'muted' }, 'none') : worker.modelId),
-    el('td', {}, worker.backend),
-    el('td', {}, gpuCell),
-    el('td', {}, el('span', { class: `badge ${worker.health}` }, worker.health)),
-    el('td', {}, `${worker.reserved} / ${worker.slots}`, excluded ? ' ' : '', excluded),
-    el('td', { class: 'url', title: worker.url }, worker.url),
-  );
-}
-
 function replaceOptions(select: HTMLSelectElement | HTMLDataListElement, values: readonly string[], keepFirst: boolean): void {
   const wanted = values.join('\n');
   if (select.dataset.values === wanted) return;
@@ -241,7 +217,7 @@ function redraw(): void {
       shown,
       (w) => `${w.hiveId}\u0000${w.workerId}`,
       (w) => `${JSON.stringify(w)}|${w.excludedUntilMs === undefined || w.excludedUntilMs < now ? '' : Math.floor((w.excludedUntilMs - now) / 1000)}`,
-      workerRow,
+      (w) => workerRow(w, now),
     );
   }
   byId('workers-more').textContent =

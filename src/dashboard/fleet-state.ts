@@ -1,55 +1,9 @@
 // The dashboard's picture of the fleet, built from the queen's live feed: Watch events (protobuf JSON form) and
 // the periodic details. Pure (no DOM, no clock of its own): the page renders what `view` returns.
 
-/** hive.v1.WorkerState in protobuf JSON form (64-bit integers are strings; absent fields are defaults). */
-export interface WorkerStateJson {
-  readonly workerId?: string;
-  readonly state?: string;
-  readonly url?: string;
-  readonly modelId?: string;
-  readonly backend?: string;
-  readonly deviceId?: number;
-  readonly vramBytes?: string;
-  readonly ramBytes?: string;
-  readonly cpuPercent?: number;
-  readonly gpuPercent?: number;
-  readonly health?: string;
-  readonly lastHeartbeat?: string;
-  readonly maxConcurrency?: number;
-}
+import type { DetailsJson, HiveDetailJson, WatchEventJson, WorkerStateJson } from './feed-json.js';
 
-/** hive.v1.WatchEvent in protobuf JSON form. */
-export interface WatchEventJson {
-  readonly revision?: string;
-  readonly epoch?: string;
-  readonly type?: string;
-  readonly hiveId?: string;
-  readonly hiveOnline?: boolean;
-  readonly worker?: WorkerStateJson;
-}
-
-/** The queen's details of one hive (see the server's fleet-details). */
-export interface HiveDetailJson {
-  readonly hiveId: string;
-  readonly inRegistry: boolean;
-  readonly registered: boolean;
-  readonly lastHeartbeatMs?: number;
-  readonly labels: Readonly<Record<string, string>>;
-  readonly description: string;
-  readonly cordoned: boolean;
-  readonly vramTotalBytes: number;
-  readonly vramUsedBytes: number;
-  readonly vramFreeBytes: number;
-  readonly devices: readonly { deviceId: number; name: string; backend: string; vramTotalBytes: number; vramUsedBytes: number }[];
-  readonly holds: Readonly<Record<string, { reserved: number; excludedUntilMs?: number }>>;
-}
-
-/** One `details` event. */
-export interface DetailsJson {
-  readonly serverTimeMs: number;
-  readonly hives: readonly HiveDetailJson[];
-  readonly gone: readonly string[];
-}
+export type { DetailsJson, HiveDetailJson, WatchEventJson, WorkerStateJson } from './feed-json.js';
 
 /** A worker as the page shows it. */
 export interface WorkerRow {
@@ -71,6 +25,18 @@ export interface WorkerRow {
   readonly slots: number;
   readonly reserved: number;
   readonly excludedUntilMs?: number;
+  /** The inference engine (`vllm`, `llama.cpp`, ...) and its version, as the worker reports them. */
+  readonly engine?: string;
+  readonly engineVersion?: string;
+  /** Requests the engine runs now and queues, by its own count. */
+  readonly requestsRunning?: number;
+  readonly requestsWaiting?: number;
+  /** KV cache in use, a fraction 0-1. */
+  readonly kvCacheUsage?: number;
+  /** Longest context of the loaded model, in tokens. */
+  readonly contextLength?: number;
+  /** Why the worker is in its state, for people. */
+  readonly statusMessage?: string;
 }
 
 /** A hive as the page shows it. */
@@ -278,6 +244,13 @@ export class FleetState {
       slots: worker.maxConcurrency ?? 1,
       reserved: hold?.reserved ?? 0,
       ...(hold?.excludedUntilMs === undefined ? {} : { excludedUntilMs: hold.excludedUntilMs }),
+      ...(worker.engine === undefined ? {} : { engine: worker.engine }),
+      ...(worker.engineVersion === undefined ? {} : { engineVersion: worker.engineVersion }),
+      ...(worker.requestsRunning === undefined ? {} : { requestsRunning: worker.requestsRunning }),
+      ...(worker.requestsWaiting === undefined ? {} : { requestsWaiting: worker.requestsWaiting }),
+      ...(worker.kvCacheUsage === undefined ? {} : { kvCacheUsage: worker.kvCacheUsage }),
+      ...(worker.contextLength === undefined ? {} : { contextLength: worker.contextLength }),
+      ...(worker.statusMessage === undefined ? {} : { statusMessage: worker.statusMessage }),
     };
   }
 

@@ -37,3 +37,42 @@ export function share(part: number, whole: number): number {
   if (!(whole > 0)) return 0;
   return Math.min(100, Math.max(0, (part / whole) * 100));
 }
+
+/** How a bar looks: its fill (0-100), the text on it, the tooltip, the tone of the fill. */
+export interface BarFigure {
+  readonly percent: number;
+  readonly text: string;
+  readonly label: string;
+  readonly tone: 'ok' | 'warn' | 'hot';
+}
+
+/**
+ * The engine's requests against the worker's slots: running + waiting over `slots` (max_concurrency), "3 + 1 / 8"
+ * on the bar; hot once they exceed the slots (requests queue), warm above 70%. Undefined when neither is reported.
+ */
+export function requestsBar(running: number | undefined, waiting: number | undefined, slots: number): BarFigure | undefined {
+  if (running === undefined && waiting === undefined) return undefined;
+  const total = (running ?? 0) + (waiting ?? 0);
+  const ratio = slots > 0 ? total / slots : Number.POSITIVE_INFINITY;
+  const runningText = running === undefined ? '?' : String(running);
+  return {
+    percent: share(total, slots),
+    text: waiting === undefined ? `${runningText} / ${slots}` : `${runningText} + ${waiting} / ${slots}`,
+    label:
+      `${running === undefined ? 'running not reported' : `${running} running`}, ` +
+      `${waiting === undefined ? 'waiting not reported' : `${waiting} waiting`} in the engine; ${slots} slot${slots === 1 ? '' : 's'} (max_concurrency)`,
+    tone: ratio > 1 ? 'hot' : ratio > 0.7 ? 'warn' : 'ok',
+  };
+}
+
+/** KV cache in use (a fraction 0-1) as a bar: hot above 90%, warm above 70%. Undefined when not reported. */
+export function kvCacheBar(usage: number | undefined): BarFigure | undefined {
+  if (usage === undefined) return undefined;
+  const percent = share(usage * 100, 100);
+  return { percent, text: formatPercent(percent), label: `KV cache ${formatPercent(percent)} in use`, tone: percent > 90 ? 'hot' : percent > 70 ? 'warn' : 'ok' };
+}
+
+/** A context length for a narrow cell: 131072 -> "128K", 8192 -> "8K", 100000 -> "100000". */
+export function formatTokens(tokens: number): string {
+  return tokens >= 1024 && tokens % 1024 === 0 ? `${tokens / 1024}K` : String(tokens);
+}

@@ -1,10 +1,10 @@
 import type { Clock } from '../common/clock.js';
-import type { Worker, WorkerEntry, WorkerStatus } from '../common/worker.js';
+import { ENGINE_KINDS, engineKind, type EngineKind, type Worker, type WorkerEntry, type WorkerStatus } from '../common/worker.js';
 import { EventLog } from './event-log.js';
 import { HiveLeases } from './hive-leases.js';
 import { hiveView, watchedHive, type HiveRecord } from './hive-record.js';
 import { compareIds } from './ids.js';
-import type { FleetCounts, HiveView, RegistryEvent, RegistryOptions, WatchedHive, WatchSnapshot } from './types.js';
+import type { EngineCounts, FleetCounts, HiveView, RegistryEvent, RegistryOptions, WatchedHive, WatchSnapshot } from './types.js';
 import { WorkerHolders, type OnlineCheck } from './worker-holders.js';
 
 /**
@@ -105,6 +105,33 @@ export abstract class RegistryReads {
       for (const worker of hive.workers) workersByState[worker.state] += 1;
     }
     return { onlineHives, offlineHives: this.hives.size - onlineHives, workersByState };
+  }
+
+  /**
+   * The engine figures of online hives' workers, in one pass over the registry (a metrics scrape): request sums,
+   * KV cache usage summed over the workers that report it, workers by engine kind. Offline hives' figures are stale
+   * and left out, as in `fleetCounts`.
+   */
+  engineCounts(): EngineCounts {
+    const now = this.leases.now();
+    const workersByEngine = Object.fromEntries(ENGINE_KINDS.map((kind) => [kind, 0])) as Record<EngineKind, number>;
+    let requestsRunning = 0;
+    let requestsWaiting = 0;
+    let kvCacheReporting = 0;
+    let kvCacheUsageSum = 0;
+    for (const hive of this.hives.values()) {
+      if (!this.isOnline(hive, now)) continue;
+      for (const worker of hive.workers) {
+        workersByEngine[engineKind(worker.engine)] += 1;
+        requestsRunning += worker.requestsRunning ?? 0;
+        requestsWaiting += worker.requestsWaiting ?? 0;
+        if (worker.kvCacheUsage !== undefined) {
+          kvCacheReporting += 1;
+          kvCacheUsageSum += worker.kvCacheUsage;
+        }
+      }
+    }
+    return { requestsRunning, requestsWaiting, kvCacheReporting, kvCacheUsageSum, workersByEngine };
   }
 
   /** A snapshot of one hive, or undefined for an unknown hive. */

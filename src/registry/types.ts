@@ -1,4 +1,4 @@
-import type { Device, WallTime, Worker, WorkerStatus } from '../common/worker.js';
+import type { Device, EngineKind, WallTime, Worker, WorkerStatus } from '../common/worker.js';
 import type { Resources } from './resources.js';
 
 // The registry's public types: what goes in (heartbeats), what comes out (views, outcomes, departures).
@@ -72,6 +72,20 @@ export interface FleetCounts {
   readonly offlineHives: number;
   /** Workers of offline hives are left out: their state is stale. */
   readonly workersByState: Readonly<Record<WorkerStatus, number>>;
+}
+
+/** What the engines of online hives' workers report, over the whole fleet (a metrics scrape). */
+export interface EngineCounts {
+  /** Sum of `requestsRunning` over the workers that report it. */
+  readonly requestsRunning: number;
+  /** Sum of `requestsWaiting` over the workers that report it. */
+  readonly requestsWaiting: number;
+  /** Workers that report `kvCacheUsage`. */
+  readonly kvCacheReporting: number;
+  /** Sum of their `kvCacheUsage` (fractions 0-1): divided by `kvCacheReporting`, the mean. */
+  readonly kvCacheUsageSum: number;
+  /** Workers by engine: a known one, `other` or `none` (not reported). */
+  readonly workersByEngine: Readonly<Record<EngineKind, number>>;
 }
 
 /** A hive that left the registry (removed or evicted) and the stream that must be ended, if it had one. */

@@ -6,12 +6,15 @@ import { compareIds } from './ids.js';
  * How a worker changed between two snapshots of its hive: undefined when not at all; else `{ loadDelta }` when only
  * its load changed, `{}` for any other change.
  *
- * Load is `cpuPercent`, `gpuPercent` and `lastHeartbeat`. A hive bumps a worker's `lastHeartbeat` whenever it
- * reports its load, so a timestamp that moves along with (or without) a small load change is still only load.
- * A percentage that appears or disappears is not a load change: "unknown" and a number are not comparable.
- * `loadDelta` is the larger absolute change of the two percentages, in points (0 when only `lastHeartbeat` moved).
+ * Load is `cpuPercent`, `gpuPercent` and `lastHeartbeat`: what a Watch `load_change_threshold` may hold back. A
+ * hive bumps a worker's `lastHeartbeat` whenever it reports its load, so a timestamp that moves along with (or
+ * without) a small load change is still only load. A percentage that appears or disappears is not a load change:
+ * "unknown" and a number are not comparable. `loadDelta` is the larger absolute change of the two percentages, in
+ * points (0 when only `lastHeartbeat` moved). The engine's own figures (`requestsRunning`, `requestsWaiting`,
+ * `kvCacheUsage`) are not load in this sense: the contract's filter is about cpu and gpu percent only, so a change
+ * of any of them is an event for every watcher.
  *
- * Every field is compared (FIELD_KIND lists them; a field added to `Worker` must be listed there to compile), so a
+ * Every field is compared (COMPARED lists them; a field added to `Worker` must be listed there to compile), so a
  * worker sent again with any difference makes an event.
  */
 export function workerChange(before: Worker, after: Worker): { readonly loadDelta?: number } | undefined {
@@ -29,6 +32,14 @@ export function workerChange(before: Worker, after: Worker): { readonly loadDelt
     !sameNumber(before.vramBytes, after.vramBytes) ||
     !sameNumber(before.ramBytes, after.ramBytes) ||
     before.maxConcurrency !== after.maxConcurrency ||
+    // Engine figures are not load (see above): a change of any of them always makes an event.
+    !sameNumber(before.requestsRunning, after.requestsRunning) ||
+    !sameNumber(before.requestsWaiting, after.requestsWaiting) ||
+    !sameNumber(before.kvCacheUsage, after.kvCacheUsage) ||
+    before.engine !== after.engine ||
+    before.engineVersion !== after.engineVersion ||
+    !sameNumber(before.contextLength, after.contextLength) ||
+    before.statusMessage !== after.statusMessage ||
     // A percentage that appears or disappears is a real change; between two numbers it is load.
     (before.cpuPercent === undefined) !== (after.cpuPercent === undefined) ||
     (before.gpuPercent === undefined) !== (after.gpuPercent === undefined)
@@ -59,6 +70,13 @@ const COMPARED: Readonly<Record<keyof Worker, 'value' | 'load'>> = {
   health: 'value',
   lastHeartbeat: 'load',
   maxConcurrency: 'value',
+  requestsRunning: 'value',
+  requestsWaiting: 'value',
+  kvCacheUsage: 'value',
+  engine: 'value',
+  engineVersion: 'value',
+  contextLength: 'value',
+  statusMessage: 'value',
 };
 void COMPARED;
 

@@ -78,6 +78,13 @@ export function workerToProto(w: Worker): WorkerState {
     health: HEALTH_TO_PROTO[w.health],
     lastHeartbeat: w.lastHeartbeat === undefined ? undefined : wallTimeToProto(w.lastHeartbeat),
     maxConcurrency: w.maxConcurrency,
+    requestsRunning: w.requestsRunning,
+    requestsWaiting: w.requestsWaiting,
+    kvCacheUsage: w.kvCacheUsage,
+    engine: w.engine,
+    engineVersion: w.engineVersion,
+    contextLength: w.contextLength,
+    statusMessage: w.statusMessage,
   });
 }
 

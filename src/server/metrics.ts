@@ -3,12 +3,13 @@ import type { CheckpointObserver } from '../catalog/checkpointer.js';
 import type { WorkerStatus } from '../common/worker.js';
 import type { GatewayObserver } from '../gateway/inference-gateway.js';
 import type { FleetCounts } from '../registry/types.js';
+import { engineMetrics, type EngineMetricsSources } from './engine-metrics.js';
 import { gatewayMetrics, type GatewayMetricsSources } from './gateway-metrics.js';
 import { HEARTBEAT_REJECTION_CLASSES, type HeartbeatObserver } from './heartbeat-outcomes.js';
 import type { RpcObserver } from './rpc-timing.js';
 
 /** What the gauges read at scrape time: the queen's live state, never a copy kept up to date on the hot paths. */
-export interface MetricsSources extends GatewayMetricsSources {
+export interface MetricsSources extends GatewayMetricsSources, EngineMetricsSources {
   fleetCounts(): FleetCounts;
   heartbeatStreams(): number;
   watchStreams(): number;
@@ -77,6 +78,7 @@ export class QueenMetrics {
         for (const state of WORKER_STATES) this.set({ state }, workersByState[state]);
       },
     });
+    engineMetrics(this.registry, sources);
     new Gauge({
       name: 'hive_registry_heartbeat_streams',
       help: 'Heartbeat streams open now (bound to a hive or not yet).',

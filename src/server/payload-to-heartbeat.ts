@@ -11,6 +11,7 @@ import {
 } from '../../gen/hive/v1/registry_pb.js';
 import type { Heartbeat } from '../registry/types.js';
 import { checkId, checkModelId, codePoints, quote } from '../registry/ids.js';
+import { checkEngineFields, type ProblemSink } from './engine-fields.js';
 
 /** Limits on what one heartbeat payload may carry. */
 export interface PayloadLimits {
@@ -57,7 +58,7 @@ export const HEALTH_FROM_PROTO: Readonly<Record<ProtoHealth, Health>> = {
 };
 
 /** Collects field problems so one rejection can name several, in field order. */
-class Problems {
+class Problems implements ProblemSink {
   readonly list: string[] = [];
   add(problem: string | undefined): void {
     if (problem !== undefined && this.list.length < MAX_PROBLEMS) this.list.push(problem);
@@ -148,7 +149,7 @@ function worker(field: string, w: WorkerState, problems: Problems): Worker {
   const health = enumValue(HEALTH_FROM_PROTO, 'HealthStatus', `${field}.health`, w.health, problems);
   // Every key is always present (undefined when not reported) so that all workers share one object shape: V8
   // keeps such objects compact and property reads on the scheduling path monomorphic.
-  return {
+  const worker: Worker = {
     workerId: w.workerId,
     state: state ?? 'unspecified',
     url: w.url,
@@ -162,7 +163,17 @@ function worker(field: string, w: WorkerState, problems: Problems): Worker {
     health: health ?? 'unspecified',
     lastHeartbeat: wallTime(`${field}.last_heartbeat`, w.lastHeartbeat, problems),
     maxConcurrency: concurrency(`${field}.max_concurrency`, w.maxConcurrency, problems),
+    requestsRunning: w.requestsRunning,
+    requestsWaiting: w.requestsWaiting,
+    kvCacheUsage: w.kvCacheUsage,
+    engine: w.engine,
+    engineVersion: w.engineVersion,
+    contextLength: w.contextLength,
+    statusMessage: w.statusMessage,
   };
+  // A worker with a problem is never used: the whole payload is rejected.
+  checkEngineFields(field, w, problems);
+  return worker;
 }
 
 function device(field: string, d: ProtoDevice, problems: Problems): Device {

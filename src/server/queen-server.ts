@@ -126,6 +126,7 @@ export class QueenServer {
         ? undefined
         : new QueenMetrics({
             fleetCounts: () => registry.fleetCounts(),
+            engineCounts: () => registry.engineCounts(),
             heartbeatStreams: (): number => streams.size,
             watchStreams: () => watches.size,
             reservations: () => scheduling.reservationCount,

@@ -32,9 +32,22 @@ function startAgent(queen: string, hiveId: string, ...source: string[]): Agent {
   return { child, exited };
 }
 
-/** A workers file (a HiveHeartbeatPayload in protobuf JSON form): two workers on one 80 GiB GPU. */
+/**
+ * A workers file (a HiveHeartbeatPayload in protobuf JSON form): two workers on one 80 GiB GPU, the first a vLLM
+ * engine with its requests, KV cache and a status message.
+ */
 function workersJson(states: { w0: string; w1: string }): string {
+  const engine = {
+    engine: 'vllm',
+    engineVersion: '0.6.3.post1',
+    contextLength: 131072,
+    requestsRunning: 3,
+    requestsWaiting: 1,
+    kvCacheUsage: 0.4,
+    statusMessage: 'serving org/chat-model',
+  };
   const worker = (workerId: string, state: string, modelId: string, gpuPercent: number) => ({
+    ...(workerId.endsWith('w0') ? engine : {}),
     workerId,
     state: `WORKER_STATUS_${state}`,
     url: `http://127.0.0.1:9/${workerId}`,
@@ -116,6 +129,23 @@ describeWithChromium('the dashboard in chromium', () => {
     // The hive's details (VRAM, heartbeat age) follow its Watch events by a moment.
     await page.waitForSelector('tr[data-hive-id="gpu-box"] .bar-text:text("40 GiB / 80 GiB")', { timeout: WAIT_MS });
     expect(await page.textContent('tr[data-hive-id="gpu-box"]')).toMatch(/\d+(\.\d)? s ago/);
+    // The engine's figures: its name and version, requests against the slots, KV cache, the status message.
+    const w0 = 'tr[data-worker-id="gpu-box-w0"]';
+    expect({
+      engine: await page.textContent(`${w0} td.engine`),
+      requests: await page.textContent(`${w0} td.requests .bar-text`),
+      requestsLabel: await page.getAttribute(`${w0} td.requests .bar`, 'title'),
+      kv: await page.textContent(`${w0} td.kv .bar-text`),
+      status: await page.textContent(`${w0} td.state .sub`),
+      w1Requests: await page.textContent('tr[data-worker-id="gpu-box-w1"] td.requests'),
+    }).toEqual({
+      engine: 'vllm0.6.3.post1 · 128K ctx',
+      requests: '3 + 1 / 4',
+      requestsLabel: '3 running, 1 waiting in the engine; 4 slots (max_concurrency)',
+      kv: '40%',
+      status: 'serving org/chat-model',
+      w1Requests: 'n/a',
+    });
 
     // A worker's state change: the page applies it as the queen publishes it. The latency from the queen's Watch
     // event to the page's DOM is measured (same machine clock) and written beside the screenshots.

@@ -71,7 +71,7 @@ describe('operator commands (real CLI)', () => {
     const report = await cli('hive', 'hive-a');
     expect(report.code).toBe(0);
     expect(report.stdout).toContain('vram:            16.0 GiB used of 160.0 GiB, 144.0 GiB free\n');
-    expect(report.stdout).toMatch(/^a-1\s+busy\s+qwen\/qwen2-7b\s+cuda\s+1\s+90%/m);
+    expect(report.stdout).toMatch(/^a-1\s+busy\s+qwen\/qwen2-7b\s+-\s+cuda:1\s+90%/m);
     const missing = await cli('hive', 'no-such-hive');
     expect({ code: missing.code, stdout: missing.stdout }).toEqual({ code: 1, stdout: '' });
     expect(missing.stderr).toBe('hive-registry hive: NOT_FOUND: hive_id: no hive "no-such-hive" in the registry\n');

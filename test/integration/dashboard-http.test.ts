@@ -199,6 +199,18 @@ describe('GET /api/events', () => {
     expect(live.id).toBe(`${epoch}:${event.revision}`);
   });
 
+  test("a worker's engine fields reach the feed, in the snapshot and in live events", async () => {
+    const engine = { requestsRunning: 3, requestsWaiting: 1, kvCacheUsage: 0.375, engine: 'llama.cpp', engineVersion: 'b4567', contextLength: 8192, statusMessage: 'Loading model' };
+    const hive = await q!.connectHive('hive-a', [wireWorker('a-0', { modelId: MODEL, ...engine })]);
+    const stream = await feed();
+    await stream.next(isType('SYNCED'));
+    expect(stream.watchEvents().find((e) => e.type === 'WATCH_EVENT_TYPE_WORKER_UPSERTED')?.worker).toMatchObject(engine);
+    const count = stream.events.length;
+    await hive.send({ hiveId: 'hive-a', sequence: 2n, workers: [wireWorker('a-0', { modelId: MODEL, ...engine, requestsWaiting: 0, statusMessage: 'serving' })] });
+    const live = JSON.parse((await stream.next(isType('WORKER_UPSERTED'), count)).data);
+    expect(live.worker).toMatchObject({ ...engine, requestsWaiting: 0, statusMessage: 'serving' });
+  });
+
   test('resuming with Last-Event-ID or ?since= replays only what came after, then SYNCED; another epoch gets RESYNC', async () => {
     const hive = await q!.connectHive('hive-a', [wireWorker('a-0')]);
     const first = await feed();

@@ -87,6 +87,41 @@ describe('Heartbeat: rejected payloads', () => {
       error: /^workers\[0\]\.cpu_percent: /,
     },
     {
+      name: 'a kv_cache_usage above 1',
+      payload: snapshotPayload('hive-a', 2, [wireWorker('w-2'), wireWorker('w-3'), wireWorker('w-4', { kvCacheUsage: 1.5 })]),
+      error: /^workers\[2\]\.kv_cache_usage: must be a number from 0 to 1, got 1\.5$/,
+    },
+    {
+      name: 'a requests_running over 1,000,000',
+      payload: snapshotPayload('hive-a', 2, [wireWorker('w-2', { requestsRunning: 1_000_001 })]),
+      error: /^workers\[0\]\.requests_running: must be at most 1000000 requests, got 1000001$/,
+    },
+    {
+      name: 'a requests_waiting over 1,000,000',
+      payload: snapshotPayload('hive-a', 2, [wireWorker('w-2', { requestsWaiting: 1_000_001 })]),
+      error: /^workers\[0\]\.requests_waiting: must be at most 1000000 requests, got 1000001$/,
+    },
+    {
+      name: 'an engine set but empty',
+      payload: snapshotPayload('hive-a', 2, [wireWorker('w-2', { engine: '' })]),
+      error: /^workers\[0\]\.engine: must not be empty/,
+    },
+    {
+      name: 'an engine with a character outside [a-z0-9.-]',
+      payload: snapshotPayload('hive-a', 2, [wireWorker('w-2', { engine: 'llama_cpp' })]),
+      error: /^workers\[0\]\.engine: must contain only the characters \[a-z0-9\.-\], got "llama_cpp"$/,
+    },
+    {
+      name: 'an engine_version over 64 characters',
+      payload: snapshotPayload('hive-a', 2, [wireWorker('w-2', { engineVersion: 'v'.repeat(65) })]),
+      error: /^workers\[0\]\.engine_version: must be at most 64 characters, got 65$/,
+    },
+    {
+      name: 'a status_message over 256 characters',
+      payload: snapshotPayload('hive-a', 2, [wireWorker('w-2', { statusMessage: 'é'.repeat(257) })]),
+      error: /^workers\[0\]\.status_message: must be at most 256 characters, got 257$/,
+    },
+    {
       name: 'a sequence equal to the last accepted one',
       payload: snapshotPayload('hive-a', 1, [wireWorker('w-2')]),
       error: /^sequence: must be greater than 1 .*got 1/,

@@ -78,6 +78,49 @@ describe('GET /metrics', () => {
     for (const id of ['hive-a', 'a-0', 'org/model-x']) expect(labelValues).not.toContain(id);
   });
 
+  test('engine gauges over a real queen: sums and mean of online hives, engine names as a closed set of labels', async () => {
+    q = await TestQueen.start(HTTP);
+    const a = await q.connectHive('hive-a', [
+      wireWorker('a-0', { engine: 'vllm', requestsRunning: 6, requestsWaiting: 2, kvCacheUsage: 0.75 }),
+      wireWorker('a-1', { engine: 'zz-custom-engine.7', requestsRunning: 1, kvCacheUsage: 0.25 }),
+      wireWorker('a-2'),
+    ]);
+    await q.connectHive('hive-b', [wireWorker('b-0', { engine: 'simulated', requestsRunning: 4, requestsWaiting: 1 })]);
+    const metrics = await scrape(q);
+    expect({
+      running: metrics.value('hive_registry_engine_requests_running'),
+      waiting: metrics.value('hive_registry_engine_requests_waiting'),
+      kvMean: metrics.value('hive_registry_engine_kv_cache_usage_ratio'),
+      kvReporting: metrics.value('hive_registry_engine_kv_cache_reporting_workers'),
+      byEngine: Object.fromEntries(
+        metrics.labelValues('hive_registry_workers_by_engine', 'engine').map((engine) => [engine, metrics.value('hive_registry_workers_by_engine', { engine })]),
+      ),
+    }).toEqual({
+      running: 11,
+      waiting: 3,
+      kvMean: 0.5,
+      kvReporting: 2,
+      byEngine: { 'llama.cpp': 0, none: 1, ollama: 0, other: 1, sglang: 0, simulated: 1, tgi: 0, vllm: 1 },
+    });
+    const types = Object.fromEntries([...metrics.families.values()].map((f) => [f.name, f.type]));
+    expect(types).toMatchObject({
+      hive_registry_engine_requests_running: 'gauge',
+      hive_registry_engine_requests_waiting: 'gauge',
+      hive_registry_engine_kv_cache_usage_ratio: 'gauge',
+      hive_registry_engine_kv_cache_reporting_workers: 'gauge',
+      hive_registry_workers_by_engine: 'gauge',
+    });
+    // hive-a goes offline: its figures are stale and leave the sums.
+    a.end();
+    const later = await scrapeUntil(q, (m) => m.value('hive_registry_hives', { state: 'offline' }) === 1, 'hive-a to go offline');
+    expect([
+      later.value('hive_registry_engine_requests_running'),
+      later.value('hive_registry_engine_requests_waiting'),
+      later.value('hive_registry_engine_kv_cache_reporting_workers'),
+      later.value('hive_registry_workers_by_engine', { engine: 'other' }),
+    ]).toEqual([4, 1, 0, 0]);
+  });
+
   test('counters and gauges move by exactly the traffic: heartbeats by result and reason, RPCs by method and code', async () => {
     q = await TestQueen.start({ ...HTTP, heartbeatRateLimit: 6 });
     const before = await scrape(q);

@@ -45,6 +45,13 @@ export const validWorker: fc.Arbitrary<Worker> = fc.record({
   gpuPercent: optional(fc.constantFrom(-0, 0, 10, 10, 55.5, 100)),
   health: fc.constantFrom(...HEALTHS),
   lastHeartbeat: optional(wallTime),
+  requestsRunning: optional(fc.constantFrom(0, 1, 7, 1_000_000)),
+  requestsWaiting: optional(fc.constantFrom(0, 3)),
+  kvCacheUsage: optional(fc.constantFrom(-0, 0, 0.5, 1)),
+  engine: optional(fc.constantFrom('vllm', 'llama.cpp', 'other-engine')),
+  engineVersion: optional(fc.constantFrom('0.6.3', '')),
+  contextLength: optional(fc.constantFrom(0, 8192, 0xffff_ffff)),
+  statusMessage: optional(fc.constantFrom('', 'Loading model')),
 });
 
 export const validDevice: fc.Arbitrary<Device> = fc.record({
@@ -87,6 +94,13 @@ export const malformedWorker: fc.Arbitrary<Worker> = fc.record({
   gpuPercent: optional(oddNumber),
   health: fc.constantFrom(...HEALTHS),
   lastHeartbeat: optional(fc.record({ seconds: oddNumber, nanos: oddNumber })),
+  requestsRunning: optional(oddNumber),
+  requestsWaiting: optional(oddNumber),
+  kvCacheUsage: optional(oddNumber),
+  engine: optional(oddString),
+  engineVersion: optional(oddString),
+  contextLength: optional(oddNumber),
+  statusMessage: optional(oddString),
 });
 
 export const malformedDevice: fc.Arbitrary<Device> = fc.record({

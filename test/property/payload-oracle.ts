@@ -65,6 +65,13 @@ export function fieldVerdicts(p: HiveHeartbeatPayload, limits: PayloadLimits): F
       percent(`${f}.cpu_percent`, w.cpuPercent);
       percent(`${f}.gpu_percent`, w.gpuPercent);
       timestamp(`${f}.last_heartbeat`, w.lastHeartbeat);
+      rule(`${f}.requests_running`, w.requestsRunning === undefined || w.requestsRunning <= 1_000_000);
+      rule(`${f}.requests_waiting`, w.requestsWaiting === undefined || w.requestsWaiting <= 1_000_000);
+      const kv = w.kvCacheUsage;
+      rule(`${f}.kv_cache_usage`, kv === undefined || (Number.isFinite(kv) && kv >= 0 && kv <= 1));
+      if (w.engine !== undefined) rule(`${f}.engine`, /^[a-z0-9.-]{1,32}$/.test(w.engine));
+      if (w.engineVersion !== undefined) length(`${f}.engine_version`, w.engineVersion, 64);
+      if (w.statusMessage !== undefined) length(`${f}.status_message`, w.statusMessage, 256);
     });
   }
   if (devicesFit) {

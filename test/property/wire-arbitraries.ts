@@ -96,6 +96,18 @@ const url = mixed(
 );
 const modelId = mixed(fc.constantFrom('org/model', 'm', '😀'.repeat(256)), hostileString);
 
+/** A uint32 count of requests: 0..1,000,000 when valid, just past it or the uint32 limit when not. */
+const requests = mixed(fc.integer({ min: 0, max: 1_000_000 }), fc.constantFrom(1_000_001, 2 ** 31, 0xffff_ffff));
+/** A float32 fraction: 0..1 when valid; NaN, infinities, negatives, a percentage or just past 1 when not. */
+const fraction = mixed(
+  fc.float({ min: 0, max: 1, noNaN: true }),
+  fc.oneof(fc.float(), fc.constantFrom(Number.NaN, Number.POSITIVE_INFINITY, -1e-45, Math.fround(1.0000001), 45)),
+);
+const engine = mixed(fc.constantFrom('vllm', 'llama.cpp', 'ollama', 'sglang', 'tgi', 'simulated', 'my-engine-2.0', 'e'.repeat(32)), hostileString);
+const engineVersion = mixed(fc.constantFrom('0.6.3', 'b4567 (3f1d6f9)', '', 'v'.repeat(64), '😀'.repeat(64)), hostileString);
+const statusMessage = mixed(fc.constantFrom('Loading model', 'connection refused', '', 's'.repeat(256)), hostileString);
+const contextLength = fc.oneof(fc.integer({ min: 0, max: 1 << 20 }), fc.constant(0xffff_ffff));
+
 export const hostileWorker: fc.Arbitrary<WorkerInit> = fc.record({
   workerId: mixed(validId, hostileString),
   state: enumNumber(5),
@@ -109,6 +121,13 @@ export const hostileWorker: fc.Arbitrary<WorkerInit> = fc.record({
   gpuPercent: optional(percent),
   health: enumNumber(2),
   lastHeartbeat: optional(timestamp),
+  requestsRunning: optional(requests),
+  requestsWaiting: optional(requests),
+  kvCacheUsage: optional(fraction),
+  engine: optional(engine),
+  engineVersion: optional(engineVersion),
+  contextLength: optional(contextLength),
+  statusMessage: optional(statusMessage),
 });
 
 export const hostileDevice: fc.Arbitrary<DeviceInit> = fc.record({
@@ -148,6 +167,13 @@ export function validWorkerInit(workerId: string): fc.Arbitrary<WorkerInit> {
     gpuPercent: optional(fc.float({ min: 0, max: 100, noNaN: true })),
     health: fc.integer({ min: 0, max: 2 }),
     lastHeartbeat: optional(validTimestamp),
+    requestsRunning: optional(fc.integer({ min: 0, max: 1_000_000 })),
+    requestsWaiting: optional(fc.integer({ min: 0, max: 1_000_000 })),
+    kvCacheUsage: optional(fc.float({ min: 0, max: 1, noNaN: true })),
+    engine: optional(fc.constantFrom('vllm', 'llama.cpp', 'simulated', 'other-engine')),
+    engineVersion: optional(fc.constantFrom('0.6.3', '', '😀'.repeat(64))),
+    contextLength: optional(contextLength),
+    statusMessage: optional(fc.constantFrom('Loading model', '', 'é'.repeat(256))),
   });
 }
 

@@ -19,8 +19,10 @@ import {
   releaseNote,
   table,
   tokensTable,
+  watchLine,
   workersTable,
 } from '../../src/cli/format';
+import { kvCell, printable, requestsCell } from '../../src/cli/engine-format';
 
 const NOW = Date.UTC(2026, 10, 30, 12, 0, 0);
 const GiB = 1024 ** 3;
@@ -60,6 +62,41 @@ const hiveA = hive(
 );
 const hiveB = hive('hive-b', [worker('b-0', { health: 'degraded' })], [], false, NOW - 125_000);
 
+/** A hive running real engines: vLLM serving, llama.cpp loading, Ollama (no request figures), one unreachable. */
+const hiveE = hive(
+  'gpu-node-1',
+  [
+    worker('gpu-node-1-8000', {
+      state: 'busy',
+      modelId: 'meta-llama/Llama-3.1-8B-Instruct',
+      deviceId: 0,
+      vramBytes: 70 * GiB,
+      gpuPercent: 97,
+      maxConcurrency: 8,
+      requestsRunning: 8,
+      requestsWaiting: 3,
+      kvCacheUsage: 0.8125,
+      engine: 'vllm',
+      engineVersion: '0.6.3.post1',
+      contextLength: 131_072,
+    }),
+    worker('gpu-node-1-8080', {
+      state: 'loading',
+      modelId: 'qwen2.5-7b',
+      backend: 'cpu',
+      requestsRunning: 0,
+      engine: 'llama.cpp',
+      engineVersion: 'b4567 (3f1d6f9)',
+      statusMessage: 'Loading model',
+    }),
+    worker('gpu-node-1-11434-llama3', { modelId: 'llama3:8b', engine: 'ollama', engineVersion: '0.5.7', contextLength: 8_192 }),
+    worker('gpu-node-1-9000', { state: 'error', health: 'degraded', engine: 'sglang', statusMessage: 'connection refused\n\u001b[31mECONNREFUSED\u001b[0m' }),
+  ],
+  [A100(0)],
+  true,
+  NOW - 1_000,
+);
+
 describe('format', () => {
   test.each([
     [undefined, 'never'],
@@ -82,6 +119,21 @@ describe('format', () => {
       '90%',
       '0%',
     ]);
+  });
+
+  test('engine cells: running/waiting, KV cache, printable text', () => {
+    const w = (overrides: Partial<Worker>) => worker('w', overrides);
+    expect([
+      requestsCell(w({})),
+      requestsCell(w({ requestsRunning: 3, requestsWaiting: 1 })),
+      requestsCell(w({ requestsRunning: 0 })),
+      requestsCell(w({ requestsWaiting: 2 })),
+      kvCell(w({})),
+      kvCell(w({ kvCacheUsage: 0 })),
+      kvCell(w({ kvCacheUsage: 0.375 })),
+      kvCell(w({ kvCacheUsage: 1 })),
+      printable('a\tb\r\nc\u0007d\u202ee\u2028f'),
+    ]).toEqual(['-', '3/1', '0/-', '-/2', '-', '0%', '38%', '100%', 'a b c d e f']);
   });
 
   test('table aligns columns and trims trailing blanks', () => {
@@ -107,16 +159,80 @@ describe('format', () => {
     ];
     expect(workersTable(entries, true)).toBe(
       [
-        'HIVE    HIVE STATUS  WORKER  STATE  MODEL            BACKEND  GPU  GPU LOAD  VRAM      HEALTH    URL',
-        'hive-a  online       a-0     idle   meta/llama-3-8b  cuda     0    35%       16.0 GiB  healthy   http://10.0.0.1:9300/a-0',
-        'hive-b  offline      b-0     idle   -                cuda     -    -         -         degraded  http://10.0.0.1:9300/b-0',
+        'HIVE    HIVE STATUS  WORKER  STATE  MODEL            ENGINE  DEVICE  GPU  VRAM      RUN/WAIT  KV  HEALTH    URL',
+        'hive-a  online       a-0     idle   meta/llama-3-8b  -       cuda:0  35%  16.0 GiB  -         -   healthy   http://10.0.0.1:9300/a-0',
+        'hive-b  offline      b-0     idle   -                -       cuda    -    -         -         -   degraded  http://10.0.0.1:9300/b-0',
         '',
       ].join('\n'),
     );
     expect(workersTable(entries.slice(0, 1), false).split('\n')[0]).toBe(
-      'HIVE    WORKER  STATE  MODEL            BACKEND  GPU  GPU LOAD  VRAM      HEALTH   URL',
+      'HIVE    WORKER  STATE  MODEL            ENGINE  DEVICE  GPU  VRAM      RUN/WAIT  KV  HEALTH   URL',
     );
     expect(workersTable([], false)).toBe('no matching workers\n');
+  });
+
+  test('workers of engines: engine, device, running/waiting and KV cache, `-` for what is not reported', () => {
+    const entries = hiveE.workers.map((w) => ({ hiveId: 'gpu-node-1', worker: w, hiveOnline: true }));
+    expect(workersTable(entries, false)).toBe(
+      [
+        'HIVE        WORKER                   STATE    MODEL                             ENGINE     DEVICE  GPU  VRAM      RUN/WAIT  KV   HEALTH    URL',
+        'gpu-node-1  gpu-node-1-8000          busy     meta-llama/Llama-3.1-8B-Instruct  vllm       cuda:0  97%  70.0 GiB  8/3       81%  healthy   http://10.0.0.1:9300/gpu-node-1-8000',
+        'gpu-node-1  gpu-node-1-8080          loading  qwen2.5-7b                        llama.cpp  cpu     -    -         0/-       -    healthy   http://10.0.0.1:9300/gpu-node-1-8080',
+        'gpu-node-1  gpu-node-1-11434-llama3  idle     llama3:8b                         ollama     cuda    -    -         -         -    healthy   http://10.0.0.1:9300/gpu-node-1-11434-llama3',
+        'gpu-node-1  gpu-node-1-9000          error    -                                 sglang     cuda    -    -         -         -    degraded  http://10.0.0.1:9300/gpu-node-1-9000',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  test('one hive of engines in full: versions, context lengths and status messages in a table of their own', () => {
+    const text = hiveReport(hiveE, undefined, NOW);
+    expect(text.slice(text.indexOf('WORKER                   ENGINE'))).toBe(
+      [
+        'WORKER                   ENGINE                     CONTEXT  STATUS',
+        'gpu-node-1-8000          vllm 0.6.3.post1           131072   -',
+        'gpu-node-1-8080          llama.cpp b4567 (3f1d6f9)  -        Loading model',
+        'gpu-node-1-11434-llama3  ollama 0.5.7               8192     -',
+        // A hive's text never breaks the line or reaches the terminal as an escape sequence.
+        'gpu-node-1-9000          sglang                     -        connection refused [31mECONNREFUSED [0m',
+        '',
+      ].join('\n'),
+    );
+    // Without any engine figure (hive-a), no such table.
+    expect(hiveReport(hiveA, undefined, NOW)).not.toContain('CONTEXT');
+  });
+
+  test('best: the engine, its requests, KV cache, context length and status when reported', () => {
+    const vllm = { hiveId: 'gpu-node-1', worker: hiveE.workers[0]!, hiveOnline: true };
+    expect(bestReport('meta-llama/Llama-3.1-8B-Instruct', { entry: vllm, modelLoaded: true })).toBe(
+      [
+        'gpu-node-1/gpu-node-1-8000  http://10.0.0.1:9300/gpu-node-1-8000',
+        '  why:      the idle worker with meta-llama/Llama-3.1-8B-Instruct loaded and the lowest GPU load',
+        '  model:    meta-llama/Llama-3.1-8B-Instruct',
+        '  load:     GPU 97%, CPU -, VRAM 70.0 GiB, KV cache 81%',
+        '  requests: 8 running, 3 waiting',
+        '  slots:    8 (requests at once)',
+        '  backend:  cuda, device 0',
+        '  engine:   vllm 0.6.3.post1, context 131072 tokens',
+        '',
+      ].join('\n'),
+    );
+    const loading = { hiveId: 'gpu-node-1', worker: hiveE.workers[1]!, hiveOnline: true };
+    expect(bestReport('qwen2.5-7b', { entry: loading, modelLoaded: true })).toContain(
+      '  load:     GPU -, CPU -\n  requests: 0 running\n  backend:  cpu\n  engine:   llama.cpp b4567 (3f1d6f9)\n  status:   Loading model\n',
+    );
+    const versionOnly = { ...vllm, worker: { ...vllm.worker, engine: undefined, contextLength: undefined, requestsRunning: undefined } };
+    expect(bestReport('m', { entry: versionOnly, modelLoaded: true })).toContain('  requests: 3 waiting\n');
+    expect(bestReport('m', { entry: versionOnly, modelLoaded: true })).toContain('  engine:   0.6.3.post1\n');
+  });
+
+  test('watch lines show the engine figures when reported', () => {
+    const line = (worker: Worker) =>
+      watchLine({ revision: 12, epoch: 'e', type: 'worker_upserted', hiveId: 'gpu-node-1', hiveOnline: true, workerId: worker.workerId, worker });
+    expect(line(hiveE.workers[0]!)).toBe(
+      '    12  worker_upserted  gpu-node-1/gpu-node-1-8000  busy  meta-llama/Llama-3.1-8B-Instruct  GPU 97%  healthy  requests 8/3  KV 81%\n',
+    );
+    expect(line(hiveA.workers[0]!)).toBe('    12  worker_upserted  gpu-node-1/a-0  idle  meta/llama-3-8b  GPU 35%  healthy\n');
   });
 
   test('one hive in full, with its catalog labels', () => {
@@ -145,9 +261,9 @@ describe('format', () => {
         '0       cuda     NVIDIA A100 80GB  80.0 GiB',
         '1       cuda     NVIDIA A100 80GB  80.0 GiB',
         '',
-        'WORKER  STATE  MODEL            BACKEND  GPU  GPU LOAD  VRAM      HEALTH   URL',
-        'a-0     idle   meta/llama-3-8b  cuda     0    35%       16.0 GiB  healthy  http://10.0.0.1:9300/a-0',
-        'a-1     busy   qwen/qwen2-7b    cuda     1    90%       8.0 GiB   healthy  http://10.0.0.1:9300/a-1',
+        'WORKER  STATE  MODEL            ENGINE  DEVICE  GPU  VRAM      RUN/WAIT  KV  HEALTH   URL',
+        'a-0     idle   meta/llama-3-8b  -       cuda:0  35%  16.0 GiB  -         -   healthy  http://10.0.0.1:9300/a-0',
+        'a-1     busy   qwen/qwen2-7b    -       cuda:1  90%  8.0 GiB   -         -   healthy  http://10.0.0.1:9300/a-1',
         '',
       ].join('\n'),
     );

@@ -1,6 +1,6 @@
 // The dashboard's fleet picture: Watch semantics applied to protobuf JSON events, details, and the filtered view.
 import { enumName, FleetState, type DetailsJson, type HiveDetailJson, type WatchEventJson } from '../../src/dashboard/fleet-state';
-import { formatAge, formatBytes, formatPercent, share } from '../../src/dashboard/format';
+import { formatAge, formatBytes, formatPercent, formatTokens, kvCacheBar, requestsBar, share } from '../../src/dashboard/format';
 
 const EPOCH = 'e1';
 let revision = 0;
@@ -49,6 +49,30 @@ test('a snapshot then live events build the fleet; SYNCED sets the revision held
   ]);
   expect(view.models).toEqual(['m1', 'm2']);
   expect(view.workersByState).toEqual({ idle: 1, busy: 1 });
+});
+
+test('engine fields reach the worker rows as the Watch JSON carries them; absent ones stay absent', () => {
+  const state = new FleetState();
+  state.applyWatch(event('HIVE_ONLINE', 'hive-a'));
+  const engine = {
+    requestsRunning: 3,
+    requestsWaiting: 1,
+    kvCacheUsage: 0.375,
+    engine: 'vllm',
+    engineVersion: '0.6.3.post1',
+    contextLength: 131072,
+    statusMessage: 'serving',
+  };
+  state.applyWatch(upsert('hive-a', 'a-0', { maxConcurrency: 8, ...engine }));
+  state.applyWatch(upsert('hive-a', 'a-1'));
+  let [a0, a1] = state.view(ALL).workers;
+  expect(a0).toMatchObject({ slots: 8, ...engine });
+  for (const key of Object.keys(engine)) expect(a1 !== undefined && key in a1).toBe(false);
+  // A later event replaces the worker whole: a field it no longer reports is gone.
+  state.applyWatch(upsert('hive-a', 'a-0', { maxConcurrency: 8, ...engine, requestsRunning: 8, statusMessage: undefined }));
+  [a0, a1] = state.view(ALL).workers;
+  expect(a0).toMatchObject({ requestsRunning: 8, requestsWaiting: 1 });
+  expect(a0 !== undefined && 'statusMessage' in a0).toBe(false);
 });
 
 test('offline, removal of a worker, removal of a hive with its workers', () => {
@@ -159,4 +183,22 @@ test('enum names and figures for people', () => {
   ]);
   expect([formatPercent(37.6), formatPercent(undefined)]).toEqual(['38%', 'n/a']);
   expect([share(40, 100), share(5, 0), share(200, 100), share(-1, 10)]).toEqual([40, 0, 100, 0]);
+});
+
+test('bars of the engine figures: requests against slots, KV cache; context lengths for a narrow cell', () => {
+  expect(requestsBar(undefined, undefined, 4)).toBeUndefined();
+  expect(requestsBar(3, 1, 8)).toEqual({ percent: 50, text: '3 + 1 / 8', label: '3 running, 1 waiting in the engine; 8 slots (max_concurrency)', tone: 'ok' });
+  expect(requestsBar(6, undefined, 8)).toEqual({ percent: 75, text: '6 / 8', label: '6 running, waiting not reported in the engine; 8 slots (max_concurrency)', tone: 'warn' });
+  // Past the slots: the bar is full and hot (requests queue), the numbers say by how much.
+  expect(requestsBar(8, 3, 8)).toMatchObject({ percent: 100, text: '8 + 3 / 8', tone: 'hot' });
+  expect(requestsBar(8, 0, 8)).toMatchObject({ percent: 100, tone: 'warn' });
+  expect(requestsBar(undefined, 2, 1)).toEqual({ percent: 100, text: '? + 2 / 1', label: 'running not reported, 2 waiting in the engine; 1 slot (max_concurrency)', tone: 'hot' });
+  expect(kvCacheBar(undefined)).toBeUndefined();
+  expect([kvCacheBar(0), kvCacheBar(0.375), kvCacheBar(0.8), kvCacheBar(0.95)]).toEqual([
+    { percent: 0, text: '0%', label: 'KV cache 0% in use', tone: 'ok' },
+    { percent: 37.5, text: '38%', label: 'KV cache 38% in use', tone: 'ok' },
+    { percent: 80, text: '80%', label: 'KV cache 80% in use', tone: 'warn' },
+    { percent: 95, text: '95%', label: 'KV cache 95% in use', tone: 'hot' },
+  ]);
+  expect([131072, 8192, 100000, 512, 0].map(formatTokens)).toEqual(['128K', '8K', '100000', '512', '0']);
 });

@@ -13,6 +13,11 @@ describe('workerChange', () => {
     ['an explicit undefined counts as absent', w({ gpuPercent: undefined }), w()],
     ['equal lastHeartbeat, different objects', w({ lastHeartbeat: at(3, 4) }), w({ lastHeartbeat: at(3, 4) })],
     ['NaN sent again', w({ cpuPercent: Number.NaN }), w({ cpuPercent: Number.NaN })],
+    [
+      'every engine field sent again',
+      w({ requestsRunning: 3, requestsWaiting: 1, kvCacheUsage: 0.25, engine: 'vllm', engineVersion: '0.6.3', contextLength: 8192, statusMessage: 'ok' }),
+      w({ requestsRunning: 3, requestsWaiting: 1, kvCacheUsage: 0.25, engine: 'vllm', engineVersion: '0.6.3', contextLength: 8192, statusMessage: 'ok' }),
+    ],
   ])('no change: %s', (_name, before, after) => {
     expect(workerChange(before, after)).toBeUndefined();
   });
@@ -37,6 +42,18 @@ describe('workerChange', () => {
     ['modelId appears', w(), w({ modelId: 'm' })],
     ['vramBytes disappears', w({ vramBytes: 5 }), w()],
     ['deviceId 0 vs absent', w(), w({ deviceId: 0 })],
+    // The engine's figures are not load: the Watch threshold (cpu and gpu percent only) never holds them back.
+    ['requestsRunning by one', w({ requestsRunning: 3 }), w({ requestsRunning: 4 })],
+    ['requestsRunning 0 vs absent', w(), w({ requestsRunning: 0 })],
+    ['requestsWaiting', w({ requestsWaiting: 0 }), w({ requestsWaiting: 1 })],
+    ['kvCacheUsage by 0.001', w({ kvCacheUsage: 0.5 }), w({ kvCacheUsage: 0.501 })],
+    ['kvCacheUsage appears', w(), w({ kvCacheUsage: 0 })],
+    ['requestsRunning with a small gpu change and lastHeartbeat', w({ gpuPercent: 1, requestsRunning: 1, lastHeartbeat: at(3) }), w({ gpuPercent: 2, requestsRunning: 2, lastHeartbeat: at(4) })],
+    ['engine', w({ engine: 'vllm' }), w({ engine: 'sglang' })],
+    ['engineVersion', w({ engineVersion: '0.6.3' }), w({ engineVersion: '0.6.4' })],
+    ['contextLength', w({ contextLength: 4096 }), w({ contextLength: 8192 })],
+    ['statusMessage', w({ statusMessage: 'Loading model' }), w({ statusMessage: 'connection refused' })],
+    ['statusMessage empty vs absent', w(), w({ statusMessage: '' })],
     // Every field Worker has is compared: a new one does not compile until workerChange lists it (COMPARED).
   ])('other change: %s', (_name, before, after) => {
     expect(workerChange(before, after)).toStrictEqual({});
@@ -57,6 +74,13 @@ describe('workerEvents', () => {
       { type: 'worker_upserted', hiveId: 'h1', hiveOnline: true, worker: next[2] },
       { type: 'worker_upserted', hiveId: 'h1', hiveOnline: true, worker: next[4] },
     ]);
+  });
+
+  test('a change of requests running alone is an event without loadDelta: no load threshold filters it', () => {
+    const out: PendingEvent[] = [];
+    const next = [w({ gpuPercent: 10, requestsRunning: 5, requestsWaiting: 2, kvCacheUsage: 0.3 }, 'a')];
+    workerEvents('h1', [w({ gpuPercent: 10, requestsRunning: 4, requestsWaiting: 2, kvCacheUsage: 0.3 }, 'a')], next, out);
+    expect(out).toStrictEqual([{ type: 'worker_upserted', hiveId: 'h1', hiveOnline: true, worker: next[0] }]);
   });
 
   test('appends to what is already in out', () => {

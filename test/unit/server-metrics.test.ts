@@ -3,7 +3,7 @@
 import { HiveRegistry as HiveRegistryService } from '../../gen/hive/v1/registry_pb';
 import { ManualClock } from '../../src/common/manual-clock';
 import { HiveRegistry } from '../../src/registry/hive-registry';
-import type { FleetCounts, HeartbeatOutcome } from '../../src/registry/types';
+import type { EngineCounts, FleetCounts, HeartbeatOutcome } from '../../src/registry/types';
 import { QueenMetrics } from '../../src/server/metrics';
 import { codeName, timeService } from '../../src/server/rpc-timing';
 import { makeWorker, snapshot, tick } from '../helpers/domain-builders';
@@ -51,6 +51,45 @@ describe('registry: rejection reasons and fleet counts', () => {
     expect(registry.fleetCounts()).toEqual({ onlineHives: 1, offlineHives: 1, workersByState: { ...idle, idle: 1, busy: 1 } });
     clock.advance(15_000); // hive-a's lease lapses too
     expect(registry.fleetCounts()).toEqual({ onlineHives: 0, offlineHives: 2, workersByState: idle });
+  });
+});
+
+describe('registry: engine counts', () => {
+  const none = { vllm: 0, 'llama.cpp': 0, ollama: 0, sglang: 0, tgi: 0, simulated: 0, other: 0, none: 0 };
+
+  test('online hives only: request sums, KV cache over the workers that report it, workers by engine kind', () => {
+    const clock = new ManualClock();
+    const registry = new HiveRegistry(clock, { offlineAfterMs: 15_000, evictAfterMs: 600_000 });
+    const a = registry.openStream();
+    registry.applyHeartbeat(
+      a,
+      snapshot('hive-a', 1, [
+        makeWorker('a-0', { engine: 'vllm', requestsRunning: 3, requestsWaiting: 1, kvCacheUsage: 0.5 }),
+        makeWorker('a-1', { engine: 'llama.cpp', requestsRunning: 2 }),
+        makeWorker('a-2'),
+        makeWorker('a-3', { engine: 'my-engine.2', kvCacheUsage: 0.25, requestsWaiting: 4 }),
+        makeWorker('a-4', { engine: 'vllm', requestsRunning: 0, kvCacheUsage: 0 }),
+      ]),
+    );
+    const b = registry.openStream();
+    registry.applyHeartbeat(b, snapshot('hive-b', 1, [makeWorker('b-0', { engine: 'simulated', requestsRunning: 10, requestsWaiting: 20, kvCacheUsage: 1 })]));
+    expect(registry.engineCounts()).toEqual<EngineCounts>({
+      requestsRunning: 15,
+      requestsWaiting: 25,
+      kvCacheReporting: 4,
+      kvCacheUsageSum: 1.75,
+      workersByEngine: { ...none, vllm: 2, 'llama.cpp': 1, simulated: 1, other: 1, none: 1 },
+    });
+    registry.closeStream(b); // hive-b's figures are stale from now on
+    expect(registry.engineCounts()).toEqual<EngineCounts>({
+      requestsRunning: 5,
+      requestsWaiting: 5,
+      kvCacheReporting: 3,
+      kvCacheUsageSum: 0.75,
+      workersByEngine: { ...none, vllm: 2, 'llama.cpp': 1, other: 1, none: 1 },
+    });
+    clock.advance(15_000);
+    expect(registry.engineCounts()).toEqual({ requestsRunning: 0, requestsWaiting: 0, kvCacheReporting: 0, kvCacheUsageSum: 0, workersByEngine: none });
   });
 });
 
@@ -109,6 +148,13 @@ describe('QueenMetrics', () => {
     reservations: () => 7,
     gatewayInFlight: () => 0,
     gatewayWaiting: () => 0,
+    engineCounts: (): EngineCounts => ({
+      requestsRunning: 42,
+      requestsWaiting: 7,
+      kvCacheReporting: 4,
+      kvCacheUsageSum: 1.5,
+      workersByEngine: { vllm: 3, 'llama.cpp': 2, ollama: 0, sglang: 1, tgi: 0, simulated: 8, other: 1, none: 5 },
+    }),
   };
 
   test('gauges read their sources at scrape time; observers move counters and histograms', async () => {
@@ -154,6 +200,38 @@ describe('QueenMetrics', () => {
       flushFailures: 1,
     });
     expect(metrics.contentType).toMatch(/^text\/plain; version=0\.0\.4/);
+  });
+
+  test('engine gauges: fleet sums, the mean KV cache, workers by a closed set of engine kinds', async () => {
+    const parsed = parsePrometheusText(await new QueenMetrics(sources).exposition());
+    expect({
+      running: parsed.value('hive_registry_engine_requests_running'),
+      waiting: parsed.value('hive_registry_engine_requests_waiting'),
+      kvMean: parsed.value('hive_registry_engine_kv_cache_usage_ratio'),
+      kvReporting: parsed.value('hive_registry_engine_kv_cache_reporting_workers'),
+      engines: parsed.labelValues('hive_registry_workers_by_engine', 'engine'),
+      vllm: parsed.value('hive_registry_workers_by_engine', { engine: 'vllm' }),
+      llamaCpp: parsed.value('hive_registry_workers_by_engine', { engine: 'llama.cpp' }),
+      ollama: parsed.value('hive_registry_workers_by_engine', { engine: 'ollama' }),
+      other: parsed.value('hive_registry_workers_by_engine', { engine: 'other' }),
+      none: parsed.value('hive_registry_workers_by_engine', { engine: 'none' }),
+    }).toEqual({
+      running: 42,
+      waiting: 7,
+      kvMean: 0.375,
+      kvReporting: 4,
+      engines: ['llama.cpp', 'none', 'ollama', 'other', 'sglang', 'simulated', 'tgi', 'vllm'],
+      vllm: 3,
+      llamaCpp: 2,
+      ollama: 0,
+      other: 1,
+      none: 5,
+    });
+    expect(parsed.families.get('hive_registry_engine_kv_cache_usage_ratio')?.help).toMatch(/^Mean fraction \(0-1\) of KV cache in use, over the workers/);
+    // No worker reports a KV cache: the mean is 0, and the reporting count says why.
+    const silent = { ...sources, engineCounts: () => ({ ...sources.engineCounts(), kvCacheReporting: 0, kvCacheUsageSum: 0 }) };
+    const quiet = parsePrometheusText(await new QueenMetrics(silent).exposition());
+    expect([quiet.value('hive_registry_engine_kv_cache_usage_ratio'), quiet.value('hive_registry_engine_kv_cache_reporting_workers')]).toEqual([0, 0]);
   });
 
   test('two instances keep separate counts (no global registry)', async () => {
