@@ -77,13 +77,13 @@ export const MAX_STATUS_MESSAGE_LENGTH = 256;
 export const KNOWN_ENGINES = ['vllm', 'llama.cpp', 'ollama', 'sglang', 'tgi', 'simulated'] as const;
 export type KnownEngine = (typeof KNOWN_ENGINES)[number];
 /** An engine as fleet-wide figures count it: a known one, `other` for any other name, `none` when not reported. */
-export type EngineKind = KnownEngine | 'other' | 'none';
-export const ENGINE_KINDS: readonly EngineKind[] = [...KNOWN_ENGINES, 'other', 'none'];
+export type EngineLabel = KnownEngine | 'other' | 'none';
+export const ENGINE_LABELS: readonly EngineLabel[] = [...KNOWN_ENGINES, 'other', 'none'];
 
 const KNOWN_ENGINE_SET: ReadonlySet<string> = new Set(KNOWN_ENGINES);
 
-/** The kind of a worker's engine: a closed set, whatever names hives send. */
-export function engineKind(engine: string | undefined): EngineKind {
+/** The label of a worker's engine in fleet-wide figures: a closed set, whatever names hives send. */
+export function engineLabel(engine: string | undefined): EngineLabel {
   if (engine === undefined) return 'none';
   return KNOWN_ENGINE_SET.has(engine) ? (engine as KnownEngine) : 'other';
 }

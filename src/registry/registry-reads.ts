@@ -1,5 +1,5 @@
 import type { Clock } from '../common/clock.js';
-import { ENGINE_KINDS, engineKind, type EngineKind, type Worker, type WorkerEntry, type WorkerStatus } from '../common/worker.js';
+import { ENGINE_LABELS, engineLabel, type EngineLabel, type Worker, type WorkerEntry, type WorkerStatus } from '../common/worker.js';
 import { EventLog } from './event-log.js';
 import { HiveLeases } from './hive-leases.js';
 import { hiveView, watchedHive, type HiveRecord } from './hive-record.js';
@@ -114,7 +114,7 @@ export abstract class RegistryReads {
    */
   engineCounts(): EngineCounts {
     const now = this.leases.now();
-    const workersByEngine = Object.fromEntries(ENGINE_KINDS.map((kind) => [kind, 0])) as Record<EngineKind, number>;
+    const workersByEngine = Object.fromEntries(ENGINE_LABELS.map((kind) => [kind, 0])) as Record<EngineLabel, number>;
     let requestsRunning = 0;
     let requestsWaiting = 0;
     let kvCacheReporting = 0;
@@ -122,7 +122,7 @@ export abstract class RegistryReads {
     for (const hive of this.hives.values()) {
       if (!this.isOnline(hive, now)) continue;
       for (const worker of hive.workers) {
-        workersByEngine[engineKind(worker.engine)] += 1;
+        workersByEngine[engineLabel(worker.engine)] += 1;
         requestsRunning += worker.requestsRunning ?? 0;
         requestsWaiting += worker.requestsWaiting ?? 0;
         if (worker.kvCacheUsage !== undefined) {

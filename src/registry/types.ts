@@ -1,4 +1,4 @@
-import type { Device, EngineKind, WallTime, Worker, WorkerStatus } from '../common/worker.js';
+import type { Device, EngineLabel, WallTime, Worker, WorkerStatus } from '../common/worker.js';
 import type { Resources } from './resources.js';
 
 // The registry's public types: what goes in (heartbeats), what comes out (views, outcomes, departures).
@@ -85,7 +85,7 @@ export interface EngineCounts {
   /** Sum of their `kvCacheUsage` (fractions 0-1): divided by `kvCacheReporting`, the mean. */
   readonly kvCacheUsageSum: number;
   /** Workers by engine: a known one, `other` or `none` (not reported). */
-  readonly workersByEngine: Readonly<Record<EngineKind, number>>;
+  readonly workersByEngine: Readonly<Record<EngineLabel, number>>;
 }
 
 /** A hive that left the registry (removed or evicted) and the stream that must be ended, if it had one. */

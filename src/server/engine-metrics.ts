@@ -1,5 +1,5 @@
 import { Gauge, type Registry } from 'prom-client';
-import { ENGINE_KINDS } from '../common/worker.js';
+import { ENGINE_LABELS } from '../common/worker.js';
 import type { EngineCounts } from '../registry/types.js';
 
 /** The engine figures of the fleet, read at scrape time. */
@@ -10,7 +10,7 @@ export interface EngineMetricsSources {
 /**
  * Fleet-wide gauges of what the workers' inference engines report, registered on the queen's registry and computed
  * at scrape time from online hives (an offline hive's figures are stale). No label names a hive, a worker or a
- * model; the engine label is one of ENGINE_KINDS whatever names hives send (any name outside the known engines is
+ * model; the engine label is one of ENGINE_LABELS whatever names hives send (any name outside the known engines is
  * `other`), so the number of series is fixed. Each gauge reads the registry on its own: one pass over the fleet
  * each, cheap next to a scrape interval.
  */
@@ -58,7 +58,7 @@ export function engineMetrics(registry: Registry, sources: EngineMetricsSources)
     registers,
     collect() {
       const { workersByEngine } = sources.engineCounts();
-      for (const engine of ENGINE_KINDS) this.set({ engine }, workersByEngine[engine]);
+      for (const engine of ENGINE_LABELS) this.set({ engine }, workersByEngine[engine]);
     },
   });
 }

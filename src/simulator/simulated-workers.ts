@@ -1,6 +1,6 @@
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { seededRandom } from '../common/seeded-random.js';
-import { MAX_CONCURRENCY } from '../common/worker.js';
+import { MAX_CONCURRENCY, MAX_ENGINE_VERSION_LENGTH } from '../common/worker.js';
 import { Backend, HealthStatus, WorkerStatus } from '../../gen/hive/v1/registry_pb.js';
 import type { DeviceInit, HiveSnapshot, WorkerInit } from '../agent/hive-snapshot.js';
 import { systemTimers, type Timers } from '../agent/timers.js';
@@ -27,8 +27,6 @@ export const MAX_SIMULATED_WORKERS = 1_024;
 
 /** What simulated workers report as their `engine`. */
 export const SIMULATED_ENGINE = 'simulated';
-/** The longest engine_version the contract takes: a longer `engineVersion` is cut to it. */
-const MAX_ENGINE_VERSION_LENGTH = 64;
 /** The status_message of a worker during a busy spell. */
 export const BACKGROUND_LOAD_MESSAGE = 'busy spell: simulated background requests take every slot';
 

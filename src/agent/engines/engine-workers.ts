@@ -1,5 +1,6 @@
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { Backend, HealthStatus, WorkerStatus } from '../../../gen/hive/v1/registry_pb.js';
+import { MAX_ENGINE_REQUESTS, MAX_ENGINE_VERSION_LENGTH, MAX_STATUS_MESSAGE_LENGTH } from '../../common/worker.js';
 import { checkModelId, MAX_ID_LENGTH } from '../../registry/ids.js';
 import type { WorkerInit } from '../hive-snapshot.js';
 import type { EngineKind, EngineReading, EngineWorkerReading } from './engine.js';
@@ -17,10 +18,6 @@ export const DEFAULT_MAX_CONCURRENCY: Readonly<Record<EngineKind, number>> = {
   'llama.cpp': 1,
 };
 
-/** The queen's limits on what a worker reports; the agent cuts to them rather than have a payload rejected. */
-export const MAX_REQUEST_COUNT = 1_000_000;
-export const MAX_ENGINE_VERSION_LENGTH = 64;
-export const MAX_STATUS_MESSAGE_LENGTH = 256;
 const MAX_UINT32 = 4_294_967_295;
 
 /**
@@ -157,9 +154,10 @@ function worker(view: EngineView, w: EngineWorkerReading, verdict: Verdict): Wor
   if (view.reading?.version !== undefined) init.engineVersion = cut(view.reading.version, MAX_ENGINE_VERSION_LENGTH);
   if (w.contextLength !== undefined) init.contextLength = Math.min(w.contextLength, MAX_UINT32);
   if (statusMessage !== undefined) init.statusMessage = cut(statusMessage, MAX_STATUS_MESSAGE_LENGTH);
+  // The queen's limits: the agent cuts to them rather than have the whole hive's payload rejected.
   if (verdict.withLoad) {
-    if (w.requestsRunning !== undefined) init.requestsRunning = Math.min(w.requestsRunning, MAX_REQUEST_COUNT);
-    if (w.requestsWaiting !== undefined) init.requestsWaiting = Math.min(w.requestsWaiting, MAX_REQUEST_COUNT);
+    if (w.requestsRunning !== undefined) init.requestsRunning = Math.min(w.requestsRunning, MAX_ENGINE_REQUESTS);
+    if (w.requestsWaiting !== undefined) init.requestsWaiting = Math.min(w.requestsWaiting, MAX_ENGINE_REQUESTS);
     if (w.kvCacheUsage !== undefined) init.kvCacheUsage = w.kvCacheUsage;
   }
   return init;
