@@ -1,3 +1,4 @@
+import { totalmem } from 'node:os';
 import type { Logger } from 'pino';
 import { systemClock } from '../common/clock.js';
 import { EnginePoller } from '../agent/engines/engine-poller.js';
@@ -31,6 +32,7 @@ export async function startEngineHive(hiveId: string, queen: string, source: Eng
     pollIntervalMs: source.pollIntervalMs,
     pollTimeoutMs: source.pollTimeoutMs,
     isLocal: (url) => isLocalEngine(url, local),
+    ramTotalBytes: BigInt(totalmem()),
     ...(gpu.source === undefined ? {} : { gpu: gpuProbe(gpu.source) }),
   });
   const flagSpecs = source.specs;

@@ -1,31 +1,13 @@
 // `hive-registry agent` and `hive-registry demo` as real processes: a simulated hive shows up at once, comes back
 // by itself after the queen is killed and restarted, stops when superseded, and a workers file is followed.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, startServer, stopServer, type ServerProcess } from '../helpers/cli-process';
+import { CLI, startAgent as startAgentProcess, startServer, stopServer, type AgentProcess, type ServerProcess } from '../helpers/cli-process';
+
+const startAgent = (queen: string, hiveId: string, ...source: string[]): AgentProcess => startAgentProcess(queen, hiveId, source);
 import { eventually, QueenClient } from '../helpers/client';
 import { run } from '../helpers/run';
-
-interface AgentProcess {
-  readonly child: ChildProcess;
-  readonly exited: Promise<number | string>;
-  stderr: string;
-}
-
-function startAgent(queen: string, hiveId: string, ...source: string[]): AgentProcess {
-  const child = spawn(process.execPath, [CLI, 'agent', '--queen', queen, '--hive-id', hiveId, ...source, '--log-level', 'warn'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const agent: AgentProcess = {
-    child,
-    exited: new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1))),
-    stderr: '',
-  };
-  child.stderr?.on('data', (chunk: Buffer) => (agent.stderr += chunk.toString()));
-  return agent;
-}
 
 describe('hive-registry agent (real processes)', () => {
   let server: ServerProcess | undefined;

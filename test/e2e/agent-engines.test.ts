@@ -2,36 +2,19 @@
 // (test/helpers/fake-engines.ts) on loopback: what the queen sees of each engine, state changes as they happen,
 // the engines file followed, bad SPECs refused, advertised URLs, GPU figures through a fake nvidia-smi, and a chat
 // completion routed by the queen's gateway to a (fake) vLLM.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, startServer, stopServer, type ServerProcess } from '../helpers/cli-process';
+import { CLI, startAgent, startServer, stopServer, type AgentProcess, type ServerProcess } from '../helpers/cli-process';
 import { eventually, QueenClient } from '../helpers/client';
 import { FakeEngine } from '../helpers/fake-engines';
 import { FakeNvidiaSmi } from '../helpers/fake-nvidia-smi';
 import { run } from '../helpers/run';
 import { Backend, HealthStatus, WorkerStatus, type WorkerState } from '../../gen/hive/v1/registry_pb';
 
-interface AgentProcess {
-  readonly child: ChildProcess;
-  readonly exited: Promise<number | string>;
-  stderr: string;
-}
-
-function startAgent(queen: string, hiveId: string, args: string[], env: NodeJS.ProcessEnv = process.env): AgentProcess {
-  const child = spawn(
-    process.execPath,
-    [CLI, 'agent', '--queen', queen, '--hive-id', hiveId, '--poll-interval', '200ms', '--gpu-stats', 'none', ...args, '--log-level', 'warn'],
-    { stdio: ['ignore', 'ignore', 'pipe'], env },
-  );
-  const agent: AgentProcess = {
-    child,
-    exited: new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1))),
-    stderr: '',
-  };
-  child.stderr?.on('data', (chunk: Buffer) => (agent.stderr += chunk.toString()));
-  return agent;
+/** An agent polling every 200 ms, without GPU stats unless `args` asks for them. */
+function startEngineAgent(queen: string, hiveId: string, args: string[], env: NodeJS.ProcessEnv = process.env): AgentProcess {
+  return startAgent(queen, hiveId, ['--poll-interval', '200ms', '--gpu-stats', 'none', ...args], env);
 }
 
 describe('hive-registry agent with engines (real processes)', () => {
@@ -62,8 +45,8 @@ describe('hive-registry agent with engines (real processes)', () => {
     engines.push(e);
     return e;
   };
-  const agent = (...args: Parameters<typeof startAgent>): AgentProcess => {
-    const a = startAgent(...args);
+  const agent = (...args: Parameters<typeof startEngineAgent>): AgentProcess => {
+    const a = startEngineAgent(...args);
     agents.push(a);
     return a;
   };
@@ -213,8 +196,7 @@ describe('hive-registry agent with engines (real processes)', () => {
         ],
         [{ pid: process.pid, usedMiB: 30720, gpuUuid: 'GPU-bbbb' }],
       );
-      const a = startAgent(server.address, 'gpu-5', ['--engine', vllm.url, '--gpu-stats', 'auto'], smi.env());
-      agents.push(a);
+      const a = agent(server.address, 'gpu-5', ['--engine', vllm.url, '--gpu-stats', 'auto'], smi.env());
       const w = await waitFor(queen, `gpu-5-${vllm.port}`, (x) => x.deviceId !== undefined, 'the GPU mapping');
       expect([w.deviceId, w.vramBytes, w.gpuPercent, w.backend]).toEqual([1, 30720n * 1048576n, 87, Backend.CUDA]);
       const hive = await queen.rpc.getHiveState({ hiveId: 'gpu-5' });

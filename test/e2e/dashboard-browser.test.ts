@@ -2,13 +2,12 @@
 // hives run as processes, and the page is used as an operator would: a hive appears, a worker changes state, the
 // best worker for a model is asked for, the hive goes offline when its agent stops, and the page rides out a queen
 // restart without a reload. Screenshots go to test-output/.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { RegistryClient } from '../../src/client/registry-client';
-import { CLI, REPO_ROOT, startServer, stopServer, type ServerProcess } from '../helpers/cli-process';
+import { REPO_ROOT, startAgent as startAgentProcess, startServer, stopServer, type AgentProcess, type ServerProcess } from '../helpers/cli-process';
 
 const CHROMIUM = '/usr/bin/chromium';
 const OUTPUT = join(REPO_ROOT, 'test-output');
@@ -17,19 +16,9 @@ const WAIT_MS = 20_000;
 
 jest.setTimeout(90_000);
 
-interface Agent {
-  readonly child: ChildProcess;
-  readonly exited: Promise<number | string>;
-}
-
 /** A hive agent of the real CLI: `--workers-file FILE`, or `--simulate N` (workers that answer inference too). */
-function startAgent(queen: string, hiveId: string, ...source: string[]): Agent {
-  const args = source.length === 1 ? ['--workers-file', source[0] ?? ''] : source;
-  const child = spawn(process.execPath, [CLI, 'agent', '--queen', queen, '--hive-id', hiveId, ...args, '--log-level', 'warn'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
-  return { child, exited };
+function startAgent(queen: string, hiveId: string, ...source: string[]): AgentProcess {
+  return startAgentProcess(queen, hiveId, source.length === 1 ? ['--workers-file', source[0] ?? ''] : source);
 }
 
 /**
@@ -77,7 +66,7 @@ describeWithChromium('the dashboard in chromium', () => {
   let browser: Browser | undefined;
   let server: ServerProcess | undefined;
   let dir = '';
-  const agents: Agent[] = [];
+  const agents: AgentProcess[] = [];
   const clients: RegistryClient[] = [];
 
   beforeAll(async () => {

@@ -83,3 +83,29 @@ export async function stopServer(server: ServerProcess, timeoutMs = 10_000): Pro
     clearTimeout(timer);
   }
 }
+
+/** A `hive-registry agent` child process; `stderr` grows as it writes. */
+export interface AgentProcess {
+  readonly child: ChildProcess;
+  /** Resolves with the exit code (or signal name) once the process is gone. */
+  readonly exited: Promise<number | string>;
+  stderr: string;
+}
+
+/**
+ * Starts the built CLI's `agent` for `hiveId` against `queen`, with `args` naming its source (and any other
+ * flags), logging at warn; `env` replaces the environment (default this process's).
+ */
+export function startAgent(queen: string, hiveId: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): AgentProcess {
+  const child = spawn(process.execPath, [CLI, 'agent', '--queen', queen, '--hive-id', hiveId, ...args, '--log-level', 'warn'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env,
+  });
+  const agent: AgentProcess = {
+    child,
+    exited: new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'))),
+    stderr: '',
+  };
+  child.stderr?.on('data', (chunk: Buffer) => (agent.stderr += chunk.toString()));
+  return agent;
+}

@@ -42,6 +42,8 @@ export interface EnginePollerOptions {
   readonly pollIntervalMs: number;
   /** One poll of one engine ends by this, in ms: the engine then counts as unreachable. */
   readonly pollTimeoutMs: number;
+  /** The machine's RAM, reported as the hive's ram_total_bytes; none: not reported. */
+  readonly ramTotalBytes?: bigint;
 }
 
 /** One engine being polled: what the last poll found, and its timer. */
@@ -89,7 +91,8 @@ export class EnginePoller implements ChangeSignal {
 
   /** The hive's snapshot as last published. */
   snapshot(): HiveSnapshot {
-    return { workers: this.gate.workers(), devices: this.devices };
+    const ram = this.options.ramTotalBytes;
+    return { workers: this.gate.workers(), devices: this.devices, ...(ram === undefined ? {} : { ramTotalBytes: ram }) };
   }
 
   onChange(listener: () => void): () => void {
