@@ -195,7 +195,7 @@ function program(): Command {
     )
     .option('--response-delay <ms>', `with --simulate: ms before the first byte of an answer (default ${DEFAULT_FIRST_BYTE_DELAY_MS})`)
     .option('--chunk-delay <ms>', `with --simulate: ms between streamed tokens (default ${DEFAULT_CHUNK_DELAY_MS})`)
-    .option('--steady', 'with --simulate: no random state changes (every worker stays idle)')
+    .option('--steady', 'with --simulate: no random busy spells or GPU load moves (a worker is busy only while requests fill its slots)')
     .option('--workers-file <file>', "a HiveHeartbeatPayload in protobuf JSON form: the hive's workers and devices, re-read on change")
     .option(
       '--engine <spec>',
