@@ -205,7 +205,6 @@ async function main(): Promise<void> {
   }
   if (only === 'dashboard') {
     const dashboard = await dashboardFigures();
-  const gateway = await gatewayFigures();
     process.stdout.write(`${dashboardSection(dashboard, cpus().length).join('\n')}\n${dashboardSummary(dashboard)}\n`);
     log(`took ${Math.round((nowMs() - started) / 1_000)} s; BENCHMARKS.md left as it was`);
     return;
