@@ -1,5 +1,7 @@
 import type { CatalogComparison, CatalogMeasurement } from './catalog-scenario.js';
 import { dashboardSection, dashboardSummary } from './dashboard-report.js';
+import { enginesSection, enginesSummary } from './engines-report.js';
+import type { EnginesOutcome } from './engines-scenario.js';
 import { gatewaySection, gatewaySummary } from './gateway-report.js';
 import type { GatewayComparison } from './gateway-scenario.js';
 import type { DashboardOutcome } from './dashboard-scenario.js';
@@ -23,6 +25,7 @@ export interface BenchReport {
   readonly watch: WatchComparison;
   readonly dashboard: DashboardOutcome;
   readonly gateway: GatewayComparison;
+  readonly engines: EnginesOutcome;
   readonly durationMs: number;
 }
 
@@ -89,7 +92,9 @@ const HOW_TO_READ = (rounds: number): string =>
   `without and with watchers (ratio with / without), and section 6 with itself without and with dashboard pages ` +
   `open in a browser (its latencies are on the machine's wall clock, the browser's and the bench's). Section 7 ` +
   `compares calling simulated workers through the inference gateway with calling them directly, same load ` +
-  `generator and run: the difference is what the gateway adds. Speed is ` +
+  `generator and run: the difference is what the gateway adds. Section 8 gives absolute figures for one agent ` +
+  `polling inference engines: its own CPU and memory, and how long an engine's change takes to reach the queen's ` +
+  `view, against the goal of one poll interval plus 100 ms. Speed is ` +
   `checked here, never by timed assertions in tests.`;
 
 function networkSection(report: BenchReport): string[] {
@@ -256,6 +261,7 @@ export function markdown(report: BenchReport): string {
     ...watchSection(report.watch, m.cores),
     ...dashboardSection(report.dashboard, m.cores),
     gatewaySection(report.gateway, 7),
+    ...enginesSection(report.engines, 8, m.cores),
   ];
   return `${lines.join('\n').trimEnd()}\n`;
 }
@@ -283,6 +289,7 @@ export function summary(report: BenchReport): string {
     watchSummary(report.watch),
     dashboardSummary(report.dashboard),
     gatewaySummary(report.gateway),
+    enginesSummary(report.engines),
   ];
   return [...rows, '', ...scenarios].join('\n');
 }

@@ -1,18 +1,19 @@
 // The benchmark suite: `npm run bench` (builds, then runs `node dist/bench/run.js`).
-//   node dist/bench/run.js [--rounds N] [--measure-seconds S] [--only catalog|watch|domain|dashboard|gateway]
+//   node dist/bench/run.js [--rounds N] [--measure-seconds S] [--only catalog|watch|domain|dashboard|gateway|engines]
 // Runs every scenario against the queen and against a bare grpc-js baseline in the same run, each server and
 // each load generator in its own child process on 127.0.0.1, then the in-process domain benchmark, then the
 // catalog checkpoint scenario (the queen with its catalog in memory, then in a file in a temporary folder; once
-// per run), then the watch, dashboard and gateway scenarios (once per run each); writes BENCHMARKS.md at the
-// repository root and prints a summary. Every child is killed on any way out.
+// per run), then the watch, dashboard, gateway and engines scenarios (once per run each); writes BENCHMARKS.md at
+// the repository root and prints a summary. Every child is killed on any way out.
 // --only catalog runs the catalog scenario alone (about 35 s) and prints its section of the report and its summary
 // line on stdout, leaving BENCHMARKS.md as it is; --only watch does the same for the watch scenario (100 watchers
 // while 1,000 hives heartbeat once a second, about a minute); --only domain prints the in-process figures (heap,
 // applyHeartbeat, picks and reserving picks up to 100,000 workers); --only dashboard the dashboard scenario (a
 // worker's state change on 1 and 5 chromium pages while 100 hives heartbeat once a second, about a minute;
 // skipped, saying so, without /usr/bin/chromium); --only gateway the inference gateway against direct calls to the
-// workers (64 requests in flight, about a minute). Build first:
-// `npm run -s build && npx tsc -p tsconfig.bench.json`.
+// workers (64 requests in flight, about a minute); --only engines one agent polling 16 fake vLLM servers once a
+// second (its CPU and memory, and the time from an engine's change to the queen's Watch event; under a minute).
+// Build first: `npm run -s build && npx tsc -p tsconfig.bench.json`.
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +26,8 @@ import {
   type DashboardOutcome,
   type DashboardSettings,
 } from './dashboard-scenario.js';
+import { enginesSection, enginesSummary } from './engines-report.js';
+import { enginesRun, type EnginesOutcome, type EnginesSettings } from './engines-scenario.js';
 import { gatewaySection, gatewaySummary } from './gateway-report.js';
 import { gatewayRun, type GatewayComparison, type GatewaySettings } from './gateway-scenario.js';
 import { describeMachine } from './machine.js';
@@ -45,7 +48,7 @@ import { nowMs } from './stats.js';
 const OUTPUT = join(__dirname, '..', '..', 'BENCHMARKS.md');
 const DOMAIN_TIMEOUT_MS = 90_000;
 /** What `--only` may name. */
-const ONLY = ['catalog', 'watch', 'domain', 'dashboard', 'gateway'] as const;
+const ONLY = ['catalog', 'watch', 'domain', 'dashboard', 'gateway', 'engines'] as const;
 /** The catalog scenario: 1,000 hives, a tick per hive per second, 20 streams per connection. */
 const CATALOG_SETTINGS: CatalogSettings = {
   hives: 1_000,
@@ -108,6 +111,23 @@ const GATEWAY_SETTINGS: GatewaySettings = {
   maxTokens: 16,
   warmupMs: 2_000,
   measureMs: 8_000,
+};
+
+/**
+ * The engines scenario: one agent polling 16 fake vLLM servers once a second, 5 changes/s of one engine's
+ * requests_running at random instants; goal: the queen's Watch shows a change within the poll interval + 100 ms
+ * (p99), none missed.
+ */
+const ENGINES_SETTINGS: EnginesSettings = {
+  engines: 16,
+  pollIntervalMs: 1_000,
+  changesPerSecond: 5,
+  warmupMs: 5_000,
+  measureMs: 30_000,
+  deliveryDeadlineMs: 5_000,
+  burstGapMs: 50,
+  seed: 8_000,
+  goalSlackMs: 100,
 };
 
 function option(name: string, fallback: number, min: number, max: number): number {
@@ -194,9 +214,24 @@ async function gatewayFigures(): Promise<GatewayComparison> {
   return gatewayRun(s);
 }
 
+async function enginesFigures(): Promise<EnginesOutcome> {
+  const s = ENGINES_SETTINGS;
+  log(
+    `engines: one agent polling ${s.engines} fake vLLM servers every ${s.pollIntervalMs} ms, ` +
+      `${s.changesPerSecond} engine changes/s timed to the queen's Watch stream`,
+  );
+  return enginesRun(s);
+}
+
 async function main(): Promise<void> {
   const started = nowMs();
   const only = onlyOption();
+  if (only === 'engines') {
+    const engines = await enginesFigures();
+    process.stdout.write(`${enginesSection(engines, 8, cpus().length).join('\n')}\n${enginesSummary(engines)}\n`);
+    log(`took ${Math.round((nowMs() - started) / 1_000)} s; BENCHMARKS.md left as it was`);
+    return;
+  }
   if (only === 'gateway') {
     const gateway = await gatewayFigures();
     process.stdout.write(`${gatewaySection(gateway, 7)}\n${gatewaySummary(gateway)}\n`);
@@ -205,7 +240,6 @@ async function main(): Promise<void> {
   }
   if (only === 'dashboard') {
     const dashboard = await dashboardFigures();
-  const gateway = await gatewayFigures();
     process.stdout.write(`${dashboardSection(dashboard, cpus().length).join('\n')}\n${dashboardSummary(dashboard)}\n`);
     log(`took ${Math.round((nowMs() - started) / 1_000)} s; BENCHMARKS.md left as it was`);
     return;
@@ -269,6 +303,7 @@ async function main(): Promise<void> {
   const watch = await watchFigures();
   const dashboard = await dashboardFigures();
   const gateway = await gatewayFigures();
+  const engines = await enginesFigures();
 
   const report: BenchReport = {
     machine,
@@ -281,6 +316,7 @@ async function main(): Promise<void> {
     watch,
     dashboard,
     gateway,
+    engines,
     durationMs: nowMs() - started,
   };
   writeFileSync(OUTPUT, markdown(report));

@@ -17,6 +17,7 @@
  *   await vllm.restart()                      // listens again on the same port
  *   ollama.load('llama3.2:3b', { sizeVram: 2_000_000_000, contextLength: 4096 }); ollama.unload('llama3.2:3b')
  *   vllm.requests                             // ['GET /v1/models', ...] in arrival order
+ *   vllm.onRequest((request) => ...)          // called with 'GET /metrics' etc. as each request arrives
  *   vllm.chatRequests                         // POST /v1/chat/completions answered so far
  *
  * Options (FakeEngineOptions): `model`, `version`, `contextLength`, `maxConcurrency`; vLLM `engineCores` (one
@@ -72,6 +73,7 @@ export class FakeEngine {
   private readonly server: Server;
   private listenPort = 0;
   private readonly endpointStatus = new Map<string, number>();
+  private readonly requestListeners = new Set<(request: string) => void>();
   private hangFault: Fault<'silent' | 'mid-body'> | undefined;
   private garbageFault: Fault<GarbageKind> | undefined;
 
@@ -126,6 +128,12 @@ export class FakeEngine {
     if (load.running !== undefined) this.state.running = spread(load.running, Number.isInteger(load.running));
     if (load.waiting !== undefined) this.state.waiting = spread(load.waiting, Number.isInteger(load.waiting));
     if (load.kvCacheUsage !== undefined) this.state.kvCacheUsage = spread(load.kvCacheUsage, false);
+  }
+
+  /** Calls `listener` with each request (`METHOD /path`) as it arrives, before it is answered; returns an undo. */
+  onRequest(listener: (request: string) => void): () => void {
+    this.requestListeners.add(listener);
+    return () => void this.requestListeners.delete(listener);
   }
 
   setLoading(loading: boolean): void {
@@ -195,7 +203,9 @@ export class FakeEngine {
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const method = req.method ?? 'GET';
-    this.requests.push(`${method} ${path}`);
+    const request = `${method} ${path}`;
+    this.requests.push(request);
+    for (const listener of this.requestListeners) listener(request);
     if (applies(this.hangFault, path)) {
       if (this.hangFault?.what === 'mid-body') {
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': 1000 });
