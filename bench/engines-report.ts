@@ -130,15 +130,13 @@ export function enginesSection(o: EnginesOutcome, index: number, cores: number):
     ]),
     `**p99 ${ms(l.total.p99Ms)}: the goal (<= ${int(l.goalMs)} ms) is ${verdict(l)}.** A change first waits for ` +
       `its engine's next poll: up to one interval, spread evenly by design (the middle column). Then it waits for ` +
-      `the agent's next snapshot, which goes at most once per interval, timed from the previous snapshot and not ` +
-      `from the polls. Each engine is polled on its own fixed-rate schedule, all ${int(s.engines)} started ` +
-      `together, so the polls come in a round per interval (its requests take tens of ms to go through here), and ` +
-      `the snapshot timer and the rounds drift against each other by their timers' lateness. While the snapshot goes ` +
-      `after the round has ended, every change read in the round rides it and the right column stays near the ` +
-      `round's length; once the snapshot falls inside the round, a change read after it waits one more interval ` +
-      `(up to twice the interval in all): ${int(l.secondSnapshot)} changes here. How far the two have drifted ` +
-      `depends on when the agent started, so a window this short, early in the agent's life, may see either ` +
-      `phase. "Agent CPU per engine poll" is all the agent's CPU (heartbeats and garbage collection included) over ` +
+      `the agent's next snapshot (the right column). Every engine is polled on one grid shared by all of them ` +
+      `(poll interval apart, however long a poll takes), so the polls come in a round per interval, and the poller ` +
+      `signals a round's changes once its polls have ended (or 100 ms after the first change, when an engine is ` +
+      `slow): the snapshot, at most one per interval, carries the whole round, and the right column stays near the ` +
+      `round's length. A change read after its round's snapshot left would wait one more interval (up to twice the ` +
+      `interval in all): ${int(l.secondSnapshot)} changes here. ` +
+      `"Agent CPU per engine poll" is all the agent's CPU (heartbeats and garbage collection included) over ` +
       `its polls. Snapshots are counted as bursts of worker events (the events of one snapshot leave the queen ` +
       `together), ticks as the queen's accepted payloads (\`hive_registry_heartbeats_total\`) minus those; a ` +
       `heartbeat beat that finds the snapshot changed sends it whole, so snapshots may exceed one per interval. ` +

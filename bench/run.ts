@@ -123,7 +123,7 @@ const ENGINES_SETTINGS: EnginesSettings = {
   pollIntervalMs: 1_000,
   changesPerSecond: 5,
   warmupMs: 5_000,
-  measureMs: 30_000,
+  measureMs: 60_000,
   deliveryDeadlineMs: 5_000,
   burstGapMs: 50,
   seed: 8_000,

@@ -8,12 +8,12 @@ import { Backend, WorkerStatus } from '../../gen/hive/v1/registry_pb';
 
 /** What the fake engine at a URL does on its next polls. */
 type Behaviour =
-  | { readonly kind: EngineKind; readonly reading: Omit<EngineReading, 'kind'> }
+  | { readonly kind: EngineKind; readonly reading: Omit<EngineReading, 'kind'>; readonly delayMs?: number }
   | { readonly fail: EngineError }
   | { readonly hang: true };
 
 /** Engines as a table the test edits; detection and polls read it. */
-function fakeAccess() {
+function fakeAccess(timers: ManualTimers) {
   const engines = new Map<string, Behaviour>();
   const polls: string[] = [];
   const detections: string[] = [];
@@ -24,6 +24,8 @@ function fakeAccess() {
       await new Promise<never>((_resolve, reject) => signal.addEventListener('abort', () => reject(new EngineError('unreachable', 'aborted'))));
     }
     if ('fail' in behaviour) throw behaviour.fail;
+    const delayMs = behaviour.delayMs;
+    if (delayMs !== undefined) await new Promise((resolve) => timers.setTimeout(() => resolve(undefined), delayMs));
     return behaviour;
   };
   const access: EngineAccess = {
@@ -54,7 +56,7 @@ const flush = async (): Promise<void> => {
 function setup(options: { gpu?: GpuProbe } = {}) {
   const clock = new ManualClock();
   const timers = new ManualTimers(clock);
-  const fake = fakeAccess();
+  const fake = fakeAccess(timers);
   const poller = new EnginePoller({
     hiveId: 'gpu-1',
     clock,
@@ -67,7 +69,11 @@ function setup(options: { gpu?: GpuProbe } = {}) {
     ...(options.gpu === undefined ? {} : { gpu: options.gpu }),
   });
   let changes = 0;
-  poller.onChange(() => void (changes += 1));
+  const signalledAt: number[] = [];
+  poller.onChange(() => {
+    changes += 1;
+    signalledAt.push(clock.now());
+  });
   /** Advances the clock step by step, letting polls settle after each timer. */
   const advance = async (ms: number, stepMs = 100): Promise<void> => {
     for (let t = 0; t < ms; t += stepMs) {
@@ -76,12 +82,13 @@ function setup(options: { gpu?: GpuProbe } = {}) {
     }
   };
   const states = () => poller.snapshot().workers.map((w) => [w.workerId, w.state, w.requestsRunning, w.statusMessage]);
-  return { poller, fake, timers, clock, advance, states, changes: () => changes };
+  return { poller, fake, timers, clock, advance, states, changes: () => changes, signalledAt };
 }
 
 const VLLM = 'http://127.0.0.1:8000';
-const serving = (running: number): Behaviour => ({
+const serving = (running: number, delayMs?: number): Behaviour => ({
   kind: 'vllm',
+  ...(delayMs === undefined ? {} : { delayMs }),
   reading: { version: '0.11.0', health: { status: 'ok' }, workers: [{ modelId: 'm', requestsRunning: running, requestsWaiting: 0 }] },
 });
 
@@ -227,6 +234,44 @@ describe('EnginePoller', () => {
     fail = false;
     await t.advance(1_000);
     expect(t.poller.snapshot().workers[0]?.deviceId).toBe(2);
+    t.poller.stop();
+  });
+
+  it("signals a round's changes once, when its polls have ended, on a schedule that does not drift", async () => {
+    const t = setup();
+    const urls = ['http://127.0.0.1:8001', 'http://127.0.0.1:8002', 'http://127.0.0.1:8003'];
+    urls.forEach((url, i) => t.fake.engines.set(url, serving(0, 10 * (i + 1))));
+    t.poller.setEngines(urls.map((url) => ({ url, kind: 'vllm' as const })));
+    t.poller.start(); // at 1 s on the manual clock
+    await flush();
+    await t.advance(100, 5);
+    expect(t.signalledAt).toEqual([1_030]); // the first round: one signal when the slowest (30 ms) answered
+    urls.forEach((url, i) => t.fake.engines.set(url, serving(i + 1, 10 * (i + 1))));
+    await t.advance(5_000, 5);
+    // One signal a round, each when its last poll answered: at 1 s + 30 ms on the grid, round after round.
+    expect(t.signalledAt).toEqual([1_030, 2_030]);
+    urls.forEach((url, i) => t.fake.engines.set(url, serving(i + 7, 10 * (i + 1))));
+    await t.advance(5_000, 5);
+    expect(t.signalledAt).toEqual([1_030, 2_030, 7_030]);
+    t.poller.stop();
+  });
+
+  it('a slow engine holds the round back by at most the settle time, and keeps to the grid after an overrun', async () => {
+    const t = setup();
+    const slow = 'http://127.0.0.1:8001';
+    t.fake.engines.set(VLLM, serving(0));
+    t.fake.engines.set(slow, serving(0, 1_200));
+    t.poller.setEngines([{ url: VLLM, kind: 'vllm' }, { url: slow, kind: 'vllm' }]);
+    t.poller.start(); // at 1 s on the manual clock
+    await flush();
+    await t.advance(1_200, 5);
+    // The quick engine's answer is signalled 100 ms after it, the slow one's when it came (1.2 s later), alone.
+    expect(t.signalledAt).toEqual([1_100, 2_200]);
+    t.fake.polls.length = 0;
+    await t.advance(3_000, 5);
+    // The quick one polls at every grid point; the slow one, overrunning, at every other one.
+    expect(t.fake.polls.filter((u) => u === VLLM).length).toBe(3);
+    expect(t.fake.polls.filter((u) => u === slow).length).toBe(2);
     t.poller.stop();
   });
 });

@@ -60,14 +60,17 @@ interface Target {
   stopped: boolean;
 }
 
+/** Longest a change waits for the rest of its round before it is signalled, in ms (a quarter interval if shorter). */
+const ROUND_SETTLE_MS = 100;
+
 /** How long past the poll timeout a poll is cut by the poller itself (detection and adapters gone astray). */
 const POLL_TIMEOUT_SLACK_MS = 250;
 
 const BACKEND_OF = { cuda: Backend.CUDA, rocm: Backend.ROCM } as const;
 
 /**
- * Polls the engines of a hive, each on its own schedule (every poll interval, never two polls of one engine at
- * once, each bounded by the poll timeout), and reads GPU stats on the same interval. Keeps the hive's snapshot
+ * Polls the engines of a hive, each on its own schedule (every poll interval on a grid shared by all engines, never
+ * two polls of one engine at once, each bounded by the poll timeout), and reads GPU stats on the same grid. Keeps the hive's snapshot
  * (see engineWorkers for the rules, PublishGate for when a change is reported) and signals each change, so the
  * heartbeat agent sends it without waiting for its next beat. A slow or dead engine delays nothing but itself.
  */
@@ -84,6 +87,13 @@ export class EnginePoller implements ChangeSignal {
   private gpuProblem: string | undefined;
   private advertiseHost: string | undefined;
   private running = false;
+  /** Monotonic ms the schedule counts from: every engine polls at gridStartMs + k × interval. */
+  private gridStartMs = 0;
+  /** Polls and GPU reads running now. */
+  private inFlight = 0;
+  /** A change not signalled yet: it waits for the round's other polls, at most ROUND_SETTLE_MS. */
+  private signalPending = false;
+  private settleTimer: unknown;
 
   constructor(private readonly options: EnginePollerOptions) {
     this.log = options.logger.child({ component: 'engines', hiveId: options.hiveId });
@@ -142,6 +152,7 @@ export class EnginePoller implements ChangeSignal {
   start(): void {
     if (this.running) return;
     this.running = true;
+    this.gridStartMs = this.options.clock.now();
     for (const target of this.targets.values()) this.poll(target);
     this.readGpus();
   }
@@ -151,6 +162,7 @@ export class EnginePoller implements ChangeSignal {
     this.running = false;
     for (const target of this.targets.values()) this.stopTarget(target);
     this.options.timers.clearTimeout(this.gpuTimer);
+    this.options.timers.clearTimeout(this.settleTimer);
   }
 
   private stopTarget(target: Target): void {
@@ -164,22 +176,33 @@ export class EnginePoller implements ChangeSignal {
 
   private poll(target: Target): void {
     if (target.stopped) return;
-    const startedAt = this.options.clock.now();
     const abort = new AbortController();
     target.abort = abort;
+    this.inFlight += 1;
     // A backstop: EngineHttp ends each GET by the poll's deadline itself, with its own reason.
     const timeout = this.options.timers.setTimeout(() => abort.abort(), this.options.pollTimeoutMs + POLL_TIMEOUT_SLACK_MS);
     this.pollOnce(target, abort.signal)
       .catch((error: unknown) => this.log.error({ err: error, url: target.spec.url }, 'engine poll failed unexpectedly'))
       .finally(() => {
+        this.inFlight -= 1;
         this.options.timers.clearTimeout(timeout);
         if (target.stopped) return;
         target.abort = undefined;
         this.publish();
-        // Fixed rate when polls are quick; right after a slow one (never two at once).
-        const delayMs = Math.max(0, startedAt + this.options.pollIntervalMs - this.options.clock.now());
-        target.timer = this.options.timers.setTimeout(() => this.poll(target), delayMs);
+        target.timer = this.options.timers.setTimeout(() => this.poll(target), this.untilNextRoundMs());
       });
+  }
+
+  /**
+   * Until the next point of the shared schedule, in ms. Every engine polls on the same grid, whatever its own
+   * polls cost: a round's answers come together (one snapshot carries them) and rounds never drift apart. A
+   * poll that overran skips to the first point after it (never two polls of one engine at once).
+   */
+  private untilNextRoundMs(): number {
+    const interval = this.options.pollIntervalMs;
+    const now = this.options.clock.now();
+    const next = this.gridStartMs + Math.floor((now - this.gridStartMs) / interval + 1) * interval;
+    return next - now;
   }
 
   private async pollOnce(target: Target, signal: AbortSignal): Promise<void> {
@@ -228,7 +251,7 @@ export class EnginePoller implements ChangeSignal {
   private readGpus(): void {
     const probe = this.options.gpu;
     if (probe === undefined || !this.running) return;
-    const startedAt = this.options.clock.now();
+    this.inFlight += 1;
     const ports = [...new Set([...this.targets.values()].filter((t) => this.isLocal(t.spec.url)).map((t) => t.port))];
     probe
       .sample(ports)
@@ -248,10 +271,10 @@ export class EnginePoller implements ChangeSignal {
         },
       )
       .finally(() => {
+        this.inFlight -= 1;
         if (!this.running) return;
         this.publish();
-        const delayMs = Math.max(0, startedAt + this.options.pollIntervalMs - this.options.clock.now());
-        this.gpuTimer = this.options.timers.setTimeout(() => this.readGpus(), delayMs);
+        this.gpuTimer = this.options.timers.setTimeout(() => this.readGpus(), this.untilNextRoundMs());
       });
   }
 
@@ -277,7 +300,33 @@ export class EnginePoller implements ChangeSignal {
     workers.sort((a, b) => ((a.workerId ?? '') < (b.workerId ?? '') ? -1 : (a.workerId ?? '') > (b.workerId ?? '') ? 1 : 0));
     const devicesChanged = this.updateDevices();
     const workersChanged = this.gate.update(workers, this.options.clock.now());
-    if (devicesChanged || workersChanged) for (const listener of [...this.listeners]) listener();
+    if (devicesChanged || workersChanged) this.signalPending = true;
+    this.signalWhenRoundEnds();
+  }
+
+  /**
+   * Signals a pending change once the polls of the round in flight have ended, or ROUND_SETTLE_MS after it was
+   * found, whichever comes first: the round's changes go in one snapshot (the heartbeat agent sends at most one per
+   * interval), and a slow engine holds the others back by no more than the settle time.
+   */
+  private signalWhenRoundEnds(): void {
+    if (!this.signalPending) return;
+    if (this.inFlight > 0 && this.running) {
+      this.settleTimer ??= this.options.timers.setTimeout(() => {
+        this.settleTimer = undefined;
+        this.signal();
+      }, Math.min(ROUND_SETTLE_MS, this.options.pollIntervalMs / 4));
+      return;
+    }
+    this.options.timers.clearTimeout(this.settleTimer);
+    this.settleTimer = undefined;
+    this.signal();
+  }
+
+  private signal(): void {
+    if (!this.signalPending) return;
+    this.signalPending = false;
+    for (const listener of [...this.listeners]) listener();
   }
 
   /** The payload's devices from the last GPU stats (those with a known total); whether they changed. */
