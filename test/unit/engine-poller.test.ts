@@ -24,7 +24,7 @@ function fakeAccess(timers: ManualTimers) {
       await new Promise<never>((_resolve, reject) => signal.addEventListener('abort', () => reject(new EngineError('unreachable', 'aborted'))));
     }
     if ('fail' in behaviour) throw behaviour.fail;
-    const delayMs = behaviour.delayMs;
+    const delayMs = 'delayMs' in behaviour ? behaviour.delayMs : undefined;
     if (delayMs !== undefined) await new Promise((resolve) => timers.setTimeout(() => resolve(undefined), delayMs));
     return behaviour;
   };
