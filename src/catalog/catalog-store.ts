@@ -3,34 +3,20 @@ import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { DomainError } from '../common/domain-error.js';
 import { normalizeLabels, type Labels } from './labels.js';
-import { LATEST_SCHEMA_VERSION, MIGRATIONS } from './migrations.js';
+import { CatalogOpenError } from './catalog-open-error.js';
+import { checkOwnership, migrate } from './migrations.js';
+
+export { CatalogOpenError };
 import type { CatalogRecord, HiveTokenRecord } from './types.js';
 
 /** The `--db` value that keeps the catalog in memory only (nothing survives the process). */
 export const IN_MEMORY = ':memory:';
 
 /**
- * SQLite's application_id header field (`PRAGMA application_id`), set on every catalog database: "HIVE" in ASCII.
- * Lets the store tell its own files from other SQLite databases, and lets `file(1)` tell them apart too.
- */
-const APPLICATION_ID = 0x48495645;
-
-/**
  * How long a write waits for a lock held by another connection (a backup, an operator's sqlite3 shell) before
  * failing with SQLITE_BUSY. Short: every write runs on the event loop, and a failed checkpoint is simply retried.
  */
 const BUSY_TIMEOUT_MS = 100;
-
-/** The catalog database could not be opened or is not one of ours; the CLI exits 2 with this message. */
-export class CatalogOpenError extends Error {
-  override readonly name = 'CatalogOpenError';
-  constructor(
-    readonly path: string,
-    reason: string,
-  ) {
-    super(`catalog database ${JSON.stringify(path)}: ${reason}`);
-  }
-}
 
 /** A row of the `hives` table, as the driver returns it. */
 export interface HiveRow {
@@ -257,6 +243,38 @@ export class CatalogStore {
     this.write(() => this.upsertMany(rows, uses));
   }
 
+  /**
+   * Adds hives and their live tokens in one transaction (`catalog import`): all of them, or none when any hive id,
+   * token id or token hash is already in the catalog (DomainError('already_exists') naming the first few).
+   */
+  importAll(records: readonly CatalogRecord[], tokens: readonly HiveTokenRecord[]): void {
+    const hiveExists = this.db.prepare('SELECT 1 FROM hives WHERE hive_id = ?').pluck();
+    const tokenExists = this.db.prepare('SELECT 1 FROM hive_tokens WHERE token_id = ? OR token_sha256 = ?').pluck();
+    const clashes = [
+      ...records.filter((r) => hiveExists.get(r.hiveId) !== undefined).map((r) => `hive ${JSON.stringify(r.hiveId)}`),
+      ...tokens.filter((t) => tokenExists.get(t.tokenId, t.sha256) !== undefined).map((t) => `token ${t.tokenId} of ${JSON.stringify(t.hiveId)}`),
+    ];
+    if (clashes.length > 0) {
+      const shown = clashes.slice(0, 5).join(', ');
+      throw new DomainError('already_exists', `already in the catalog: ${shown}${clashes.length > 5 ? ` and ${clashes.length - 5} more` : ''}; nothing was imported`);
+    }
+    this.write(() =>
+      this.db.transaction(() => {
+        for (const record of records) this.upsert.run(recordToRow(record));
+        for (const t of tokens) {
+          this.insertToken.run({
+            token_id: t.tokenId,
+            hive_id: t.hiveId,
+            token_sha256: t.sha256,
+            created_at: t.createdAtMs,
+            last_used_at: t.lastUsedAtMs ?? null,
+            revoked_at: null,
+          });
+        }
+      })(),
+    );
+  }
+
   /** Deletes a hive (and its tokens); false when it was not on disk. */
   delete(hiveId: string): boolean {
     return this.write(() => this.remove.run(hiveId).changes > 0);
@@ -277,45 +295,4 @@ export class CatalogStore {
     this.writes += 1;
     return result;
   }
-}
-
-/**
- * Refuses a database that is not a catalog: another application's (its application_id is set and not ours, or
- * it has tables but not ours). A new, empty database is fine. Reads only.
- */
-function checkOwnership(db: Database.Database, path: string): void {
-  const applicationId = db.pragma('application_id', { simple: true }) as number;
-  const tables = new Set(
-    (db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").all() as { name: string }[]).map((t) => t.name),
-  );
-  const foreignId = applicationId !== 0 && applicationId !== APPLICATION_ID;
-  if (foreignId || (tables.size > 0 && (applicationId !== APPLICATION_ID || !tables.has('schema_migrations')))) {
-    throw new CatalogOpenError(path, 'is a SQLite database, but not a hive-registry catalog');
-  }
-}
-
-/** Brings the schema to LATEST_SCHEMA_VERSION in one transaction, or throws CatalogOpenError. */
-function migrate(db: Database.Database, path: string, nowWallMs: number): void {
-  db.transaction(() => {
-    db.exec(
-      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT',
-    );
-    const current =
-      (db.prepare('SELECT max(version) AS version FROM schema_migrations').get() as { version: number | null })
-        .version ?? 0;
-    if (current > LATEST_SCHEMA_VERSION) {
-      throw new CatalogOpenError(
-        path,
-        `has schema version ${current}, newer than this hive-registry knows (${LATEST_SCHEMA_VERSION}); run a newer hive-registry or point --db elsewhere`,
-      );
-    }
-    const record = db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)');
-    for (const migration of MIGRATIONS) {
-      if (migration.version <= current) continue;
-      db.exec(migration.sql);
-      record.run(migration.version, nowWallMs);
-    }
-    db.pragma(`application_id = ${APPLICATION_ID}`);
-    db.pragma(`user_version = ${LATEST_SCHEMA_VERSION}`);
-  }).immediate();
 }

@@ -1,3 +1,4 @@
+import { addCatalogFileCommands } from './catalog-file-commands.js';
 import { Command, Option } from 'commander';
 import { createRegistryClient, type RegistryClient } from '../client/registry-client.js';
 import { checkListen, parseDuration } from './config.js';
@@ -188,9 +189,10 @@ export function addOperatorCommands(
   const catalog = root
     .command('catalog')
     .description(
-      'the durable catalog of hives: list, get, register, update, deregister; hive tokens: issue-token, revoke-token, tokens',
+      'the durable catalog of hives: list, get, register, update, deregister; hive tokens: issue-token, revoke-token, tokens; the catalog file itself: export, import',
     );
   const sub = (name: string, description: string): Command => command(name, description, catalog);
+  addCatalogFileCommands(catalog, env, io, exit);
   sub('list', 'list catalog hives, optionally by label')
     .option('--selector <k=v,...>', 'only hives with all these labels (repeatable)', collect)
     .action(
