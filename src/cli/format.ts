@@ -3,7 +3,7 @@ import type { BestWorker } from '../client/registry-client.js';
 import type { WatchUpdate } from '../client/watch-stream.js';
 import type { Worker, WorkerEntry } from '../common/worker.js';
 import type { HiveView } from '../registry/types.js';
-import { ENGINE_HEADER, engineCell, engineLines, engineRows, kvCell, requestsCell, requestsLine } from './engine-format.js';
+import { ENGINE_HEADER, engineCell, engineLines, engineRows, kvCell, printable, requestsCell, requestsLine } from './engine-format.js';
 
 /**
  * What operators read: aligned tables and short reports, as plain strings ending with a newline. Pure: the
@@ -13,7 +13,9 @@ import { ENGINE_HEADER, engineCell, engineLines, engineRows, kvCell, requestsCel
 const GIB = 1024 ** 3;
 
 /** An aligned table: a header row and data rows, columns separated by two spaces, no trailing blanks. */
-export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+export function table(header: readonly string[], rawRows: readonly (readonly string[])[]): string {
+  // Cells carry what hives report (model ids, device names, URLs): never let one drive the operator's terminal.
+  const rows = rawRows.map((r) => r.map(printable));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]): string =>
     cells
@@ -174,9 +176,9 @@ export function bestReport(modelId: string, best: BestWorker, reservationTtlMs?:
     ? `the idle worker with ${modelId} loaded and the lowest GPU load`
     : `no idle worker has ${modelId} loaded: the idle worker with the lowest GPU load, to load it on`;
   let text =
-    `${entry.hiveId}/${w.workerId}  ${w.url}\n` +
+    `${entry.hiveId}/${w.workerId}  ${printable(w.url)}\n` +
     `  why:      ${why}\n` +
-    `  model:    ${w.modelId ?? '-'}${modelLoaded ? '' : ' (not the one asked for)'}\n` +
+    `  model:    ${printable(w.modelId ?? '-')}${modelLoaded ? '' : ' (not the one asked for)'}\n` +
     `  load:     GPU ${percent(w.gpuPercent)}, CPU ${percent(w.cpuPercent)}` +
     `${w.vramBytes === undefined ? '' : `, VRAM ${gib(w.vramBytes)} GiB`}` +
     `${w.kvCacheUsage === undefined ? '' : `, KV cache ${kvCell(w)}`}\n` +
@@ -285,7 +287,7 @@ export function watchLine(u: WatchUpdate): string {
       const detail =
         w === undefined
           ? ''
-          : `  ${w.state}  ${w.modelId ?? '-'}  GPU ${percent(w.gpuPercent)}  ${w.health}` +
+          : `  ${w.state}  ${printable(w.modelId ?? '-')}  GPU ${percent(w.gpuPercent)}  ${w.health}` +
             // The engine's figures change events too: shown when reported, so such an event says what moved.
             `${requestsCell(w) === '-' ? '' : `  requests ${requestsCell(w)}`}${w.kvCacheUsage === undefined ? '' : `  KV ${kvCell(w)}`}`;
       return `${head}  ${u.hiveId}/${u.workerId ?? ''}${detail}\n`;

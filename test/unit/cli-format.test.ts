@@ -419,3 +419,11 @@ describe('format', () => {
     );
   });
 });
+
+describe('what hives report never drives the terminal', () => {
+  it('prints control characters and bidirectional overrides in model ids, URLs and device names as spaces', () => {
+    const text = table(['MODEL', 'URL'], [['evil\u001b[2Jmodel', 'http://h/\u202eplh']]);
+    expect(text).toBe('MODEL          URL\nevil [2Jmodel  http://h/ plh\n');
+    expect(text).not.toMatch(/[\u001b\u202e]/);
+  });
+});
