@@ -8,6 +8,8 @@ export type StopReason = 'stopped' | 'aborted';
 export interface ConnectedEvent {
   /** Calls opened so far, this one included (1 for the first). */
   readonly connection: number;
+  /** The queen this call goes to (HOST:PORT), when the transport names its queens. */
+  readonly queen?: string;
 }
 
 /** The queen accepted a payload. */
@@ -32,6 +34,8 @@ export interface DisconnectedEvent {
   readonly details: string;
   /** The jittered backoff delay before the next call, in ms. */
   readonly retryInMs: number;
+  /** The queen whose call ended (or could not be opened), when the transport names its queens. */
+  readonly queen?: string;
 }
 
 /** The agent stopped for good; it never reconnects after this. */

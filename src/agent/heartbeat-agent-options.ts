@@ -27,8 +27,13 @@ export interface HeartbeatAgentOptions {
   readonly clock?: Clock;
   /** Where timers come from (ManualTimers in tests and simulations). Default the process's timers. */
   readonly timers?: Timers;
-  /** Reconnect backoff: base 250 ms, cap 10 s, full jitter from `rng` (default Math.random). */
+  /** Reconnect backoff: base 250 ms, cap 10 s, full jitter from `backoff.rng`, else `rng`. */
   readonly backoff?: BackoffOptions;
+  /**
+   * Uniform numbers in [0, 1): which queen the first call goes to when the transport names several, and the
+   * backoff's jitter unless `backoff.rng` is given. Default `backoff.rng`, else the system's generator; tests seed it.
+   */
+  readonly rng?: () => number;
   /** Interval until the first ack arrives, in ms, bounded like an ack's. Default 5,000. */
   readonly defaultIntervalMs?: number;
   /** How long stop() waits for the queen to end a half-closed call before cancelling it, in ms. Default 2,000. */

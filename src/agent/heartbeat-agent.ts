@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../common/clock.js';
 import type { HeartbeatAck } from '../../gen/hive/v1/registry_pb.js';
 import { Backoff } from '../common/backoff.js';
+import { systemRandom } from '../common/system-random.js';
 import type { HeartbeatAgentEvents, StoppedEvent } from './heartbeat-agent-events.js';
 import {
   DEFAULT_HEARTBEAT_INTERVAL_MS,
@@ -16,6 +17,7 @@ import {
 import type { HeartbeatCall, HeartbeatTransport } from './heartbeat-transport.js';
 import type { HiveSnapshot, SnapshotProvider } from './hive-snapshot.js';
 import { PayloadStream } from './payload-stream.js';
+import { QueenRotation } from './queen-rotation.js';
 import { queenTransport, type QueenTransportOptions } from './queen-transport.js';
 import { systemTimers, type Timers } from './timers.js';
 
@@ -31,7 +33,9 @@ export type { PayloadKind } from './payload-stream.js';
  *   With a change signal, a changed snapshot also goes out between beats (at most one per change interval).
  * - `backoff`: the call ended with a status other than ABORTED (UNAVAILABLE on drain or no queen,
  *   PERMISSION_DENIED for a hive not admitted yet, UNAUTHENTICATED for a missing or revoked token, ...), or could
- *   not be opened; a timer reopens one after the jittered backoff delay.
+ *   not be opened; a timer reopens one after the jittered backoff delay. With several queens (the transport's
+ *   `queens`) the first call goes to a random one and every failure, a call that worked and then ended included,
+ *   sends the next call to the next queen in the list.
  * - `stopping`: `stop()` half-closed the call; waiting for the queen's OK (cancelled after `stopTimeoutMs`).
  * - `stopped`: final, after stop() or an ABORTED stream end. Nothing is scheduled; the transport is closed.
  */
@@ -40,6 +44,8 @@ export type AgentState = 'idle' | 'streaming' | 'backoff' | 'stopping' | 'stoppe
 /** One open call: its payloads plus the agent's timers and flags for it. */
 interface Stream {
   readonly call: HeartbeatCall;
+  /** The queen the call went to, when the transport names its queens. */
+  readonly queen: string | undefined;
   readonly payloads: PayloadStream;
   providerBusy: boolean;
   beatTimer?: unknown;
@@ -63,6 +69,7 @@ export class HeartbeatAgent extends EventEmitter<HeartbeatAgentEvents> {
   private readonly clock: Clock;
   private readonly timers: Timers;
   private readonly backoff: Backoff;
+  private readonly rotation: QueenRotation | undefined;
   private readonly stopTimeoutMs: number;
   private readonly ackTimeoutMs: number;
   private readonly minChangeIntervalMs: number;
@@ -87,7 +94,9 @@ export class HeartbeatAgent extends EventEmitter<HeartbeatAgentEvents> {
     this.log = options.logger.child({ component: 'agent', hiveId });
     this.clock = options.clock ?? systemClock;
     this.timers = options.timers ?? systemTimers;
-    this.backoff = new Backoff(options.backoff);
+    const rng = options.rng ?? options.backoff?.rng ?? systemRandom;
+    this.backoff = new Backoff({ ...options.backoff, rng: options.backoff?.rng ?? rng });
+    this.rotation = transport.queens === undefined ? undefined : new QueenRotation(transport.queens, rng);
     this.intervalMs = boundedIntervalMs(options.defaultIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS);
     this.stopTimeoutMs = options.stopTimeoutMs ?? 2_000;
     this.ackTimeoutMs = options.ackTimeoutMs ?? 15_000;
@@ -97,9 +106,12 @@ export class HeartbeatAgent extends EventEmitter<HeartbeatAgentEvents> {
 
   private readonly changes: HeartbeatAgentOptions['changes'];
 
-  /** An agent for the queen at `address` (HOST:PORT) over grpc-js; insecure unless `credentials` are given. */
+  /**
+   * An agent for the queen at `address` (HOST:PORT), or for any of several queens over one fleet (see AgentState),
+   * over grpc-js; insecure unless `credentials` are given.
+   */
   static forQueen(
-    address: string,
+    address: string | readonly string[],
     hiveId: string,
     provider: SnapshotProvider,
     options: HeartbeatAgentOptions & QueenTransportOptions,
@@ -150,15 +162,17 @@ export class HeartbeatAgent extends EventEmitter<HeartbeatAgentEvents> {
   private connect(): void {
     this.reconnectTimer = undefined;
     this.connections += 1;
+    const queen = this.rotation?.current;
     let call: HeartbeatCall;
     try {
-      call = this.transport.open();
+      call = this.transport.open(queen);
     } catch (error) {
-      this.retry(status.UNAVAILABLE, `could not open a heartbeat stream: ${String(error)}`);
+      this.retry(status.UNAVAILABLE, `could not open a heartbeat stream: ${String(error)}`, queen);
       return;
     }
     const stream: Stream = {
       call,
+      queen,
       payloads: new PayloadStream(call, this.hiveId, this.clock),
       providerBusy: false,
       lastBeatAt: this.clock.now(),
@@ -169,8 +183,8 @@ export class HeartbeatAgent extends EventEmitter<HeartbeatAgentEvents> {
     // grpc-js reports a non-OK end as 'error' and then as 'status'; 'status' is handled, 'error' must not throw.
     call.on('error', () => undefined);
     call.on('status', (callStatus) => this.onStatus(stream, callStatus));
-    this.log.debug({ connection: this.connections }, 'heartbeat stream opened');
-    this.emit('connected', { connection: this.connections });
+    this.log.info({ connection: this.connections, queen }, 'heartbeat stream opened');
+    this.emit('connected', { connection: this.connections, ...(queen === undefined ? {} : { queen }) });
     this.beat(stream);
   }
 
@@ -290,7 +304,10 @@ export class HeartbeatAgent extends EventEmitter<HeartbeatAgentEvents> {
     }
     if (firstAccepted) {
       this.backoff.reset();
-      this.log.info({ connection: this.connections, intervalMs: this.intervalMs }, 'connected: the queen accepted our snapshot');
+      this.log.info(
+        { connection: this.connections, queen: stream.queen, intervalMs: this.intervalMs },
+        'connected: the queen accepted our snapshot',
+      );
     }
     this.emit('accepted', { sequence: ack.sequence, kind, intervalMs: this.intervalMs });
   }
@@ -316,15 +333,18 @@ export class HeartbeatAgent extends EventEmitter<HeartbeatAgentEvents> {
     if (this.currentState === 'stopping') {
       this.finish({ reason: 'stopped', code: callStatus.code, details });
     } else if (callStatus.code === status.ABORTED) {
-      this.log.warn({ code: status[callStatus.code], details }, 'the queen ended our stream for good: not reconnecting');
+      this.log.warn({ code: status[callStatus.code], details, queen: stream.queen }, 'the queen ended our stream for good: not reconnecting');
       this.finish({ reason: 'aborted', code: callStatus.code, details });
     } else {
-      this.retry(callStatus.code, details);
+      this.retry(callStatus.code, details, stream.queen);
     }
   }
 
-  private retry(code: status, details: string): void {
+  private retry(code: status, details: string, queen: string | undefined): void {
     const retryInMs = this.backoff.next();
+    // Whatever went wrong (refused, unreachable, drained, silent, or a stream that worked and then dropped: the
+    // queen may be gone), another queen may do better; with one queen this changes nothing.
+    this.rotation?.moveOn();
     this.currentState = 'backoff';
     this.reconnectTimer = this.timers.setTimeout(() => this.connect(), retryInMs);
     // The queen draining or not there yet is routine; a refused token or hive needs an operator (the queen's
@@ -336,8 +356,8 @@ export class HeartbeatAgent extends EventEmitter<HeartbeatAgentEvents> {
         : code === status.UNAUTHENTICATED || code === status.PERMISSION_DENIED
           ? 'error'
           : 'warn';
-    this.log[level]({ code: status[code], details, retryInMs }, 'heartbeat stream ended: reconnecting');
-    this.emit('disconnected', { code, details, retryInMs });
+    this.log[level]({ code: status[code], details, retryInMs, queen, nextQueen: this.rotation?.current }, 'heartbeat stream ended: reconnecting');
+    this.emit('disconnected', { code, details, retryInMs, ...(queen === undefined ? {} : { queen }) });
   }
 
   private finish(event: StoppedEvent): void {

@@ -21,10 +21,19 @@ export interface HeartbeatCall {
   on(event: 'error', listener: (error: Error) => void): unknown;
 }
 
-/** Opens Heartbeat calls to one queen. */
+/** Opens Heartbeat calls to a queen, or to any of several queens over one fleet. */
 export interface HeartbeatTransport {
-  /** Opens a new call. May throw (the agent then counts it as a failed connection and backs off). */
-  open(): HeartbeatCall;
+  /**
+   * The queens this transport reaches (HOST:PORT), in the order given. When set, the agent chooses which one each
+   * call goes to (a random one first, the next in order after a failure: see HeartbeatAgent) and names it in its
+   * logs and events. Unset: the transport decides where calls go, and the agent names no queen.
+   */
+  readonly queens?: readonly string[];
+  /**
+   * Opens a new call, to `queen` (one of `queens`) when the transport lists them. May throw (the agent then counts
+   * it as a failed connection and backs off).
+   */
+  open(queen?: string): HeartbeatCall;
   /** Releases the connection once the agent has stopped for good. Optional; called at most once. */
   close?(): void;
 }

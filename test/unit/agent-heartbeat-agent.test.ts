@@ -1,7 +1,5 @@
-import { EventEmitter } from 'node:events';
-import { create } from '@bufbuild/protobuf';
-import { durationFromMs, timestampFromMs } from '@bufbuild/protobuf/wkt';
-import { status, type StatusObject } from '@grpc/grpc-js';
+import { timestampFromMs } from '@bufbuild/protobuf/wkt';
+import { status } from '@grpc/grpc-js';
 import pino from 'pino';
 import {
   HeartbeatAgent,
@@ -11,64 +9,13 @@ import {
   type RejectedEvent,
   type StoppedEvent,
 } from '../../src/agent/heartbeat-agent';
-import type { HeartbeatCall, HeartbeatTransport } from '../../src/agent/heartbeat-transport';
+import type { HeartbeatTransport } from '../../src/agent/heartbeat-transport';
 import type { HiveSnapshot } from '../../src/agent/hive-snapshot';
 import { ManualTimers } from '../../src/agent/manual-timers';
 import { ManualClock } from '../../src/common/manual-clock';
-import {
-  Backend,
-  HeartbeatAckSchema,
-  WorkerStatus,
-  type HiveHeartbeatPayload,
-} from '../../gen/hive/v1/registry_pb';
+import { Backend, WorkerStatus } from '../../gen/hive/v1/registry_pb';
+import { FakeCall } from '../helpers/fake-heartbeat-call';
 import { seededRandom } from '../helpers/seeded-random';
-
-/** A Heartbeat call that records what the agent writes and lets the test play the queen. */
-class FakeCall extends EventEmitter implements HeartbeatCall {
-  readonly writes: HiveHeartbeatPayload[] = [];
-  /** What the transport's metadata source gave when this call opened (see setup's `metadata`). */
-  metadata: string | undefined;
-  halfClosed = false;
-  cancelled = false;
-  private over = false;
-
-  write(payload: HiveHeartbeatPayload): boolean {
-    this.writes.push(payload);
-    return true;
-  }
-  end(): void {
-    this.halfClosed = true;
-  }
-  cancel(): void {
-    this.cancelled = true;
-    this.finish(status.CANCELLED, 'Cancelled on client');
-  }
-  /** The queen's ack for `sequence`. */
-  ack(sequence: number, accepted = true, error = '', intervalMs = 5_000): void {
-    this.emit(
-      'data',
-      create(HeartbeatAckSchema, {
-        sequence: BigInt(sequence),
-        accepted,
-        error,
-        heartbeatInterval: durationFromMs(intervalMs),
-      }),
-    );
-  }
-  /** Ends the call as grpc-js does: 'error' for a non-OK status, then 'status'. */
-  finish(code: status, details: string): void {
-    if (this.over) return;
-    this.over = true;
-    if (code !== status.OK) this.emit('error', Object.assign(new Error(details), { code, details }));
-    this.emit('status', { code, details, metadata: undefined } as unknown as StatusObject);
-  }
-  /** What each payload was, in order: 'snapshot:<seq>:<worker ids>' or 'tick:<seq>'. */
-  get summary(): string[] {
-    return this.writes.map((p) =>
-      p.unchanged ? `tick:${p.sequence}` : `snapshot:${p.sequence}:${p.workers.map((w) => w.workerId).join(',')}`,
-    );
-  }
-}
 
 function snapshotOf(...workerIds: string[]): HiveSnapshot {
   return {
@@ -210,7 +157,7 @@ describe('HeartbeatAgent', () => {
       hiveId: 'hive-a',
     });
     expect(t.events.accepted.map((e) => `${e.kind}:${e.sequence}`)).toEqual(['snapshot:1', 'tick:2', 'tick:3']);
-    expect(t.infos()).toEqual(['connected: the queen accepted our snapshot']);
+    expect(t.infos()).toEqual(['heartbeat stream opened', 'connected: the queen accepted our snapshot']);
   });
 
   it('sends a full snapshot when the provider changes, compared with the last ACCEPTED snapshot', () => {
