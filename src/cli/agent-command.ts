@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { HeartbeatAgent } from '../agent/heartbeat-agent.js';
 import type { SnapshotProvider } from '../agent/hive-snapshot.js';
 import type { ChangeSignal } from '../agent/heartbeat-agent-options.js';
+import type { ConnectedEvent } from '../agent/heartbeat-agent-events.js';
 import { startEngineHive } from './engine-hive.js';
 import { DEFAULT_CHUNK_DELAY_MS, DEFAULT_FIRST_BYTE_DELAY_MS, DEFAULT_MAX_CONCURRENCY } from '../simulator/simulated-inference.js';
 import { MAX_SIMULATED_WORKERS } from '../simulator/simulated-workers.js';
@@ -11,6 +12,7 @@ import { MAX_CONCURRENCY } from '../common/worker.js';
 import { bearerMetadata } from '../client/unary-client.js';
 import { checkId, checkModelId } from '../registry/ids.js';
 import { checkListen, LOG_LEVELS, type LogLevel } from './config.js';
+import { queensFrom } from './queen-list.js';
 import { ENGINE_ONLY_FLAGS, engineFlags, wantsEngines, type EngineFlags, type EnginesSource } from './engine-flags.js';
 import { startSimulatedHive } from './simulated-hive.js';
 import { clientCredentials, type ClientTlsFlags } from './tls-files.js';
@@ -39,7 +41,8 @@ export interface SimulateSource {
 
 /** `hive-registry agent` as parsed from its flags (and the environment). */
 export interface AgentConfig {
-  readonly queen: string;
+  /** The queens over this hive's fleet, as listed (HOST:PORT): the agent starts at a random one. */
+  readonly queens: readonly string[];
   readonly hiveId: string;
   readonly source: SimulateSource | { readonly kind: 'workers-file'; readonly path: string } | EnginesSource;
   readonly logLevel: LogLevel;
@@ -81,9 +84,8 @@ export function buildAgentConfig(
   defaultQueen: string,
 ): { ok: true; config: AgentConfig } | { ok: false; problems: string[] } {
   const problems: string[] = [];
-  const queen = flags.queen ?? (env.HIVE_REGISTRY_QUEEN || defaultQueen);
-  const badQueen = checkListen(queen);
-  if (badQueen !== undefined) problems.push(`--queen: ${badQueen}`);
+  const queenList = queensFrom(flags.queen, env, defaultQueen);
+  if (!queenList.ok) problems.push(...queenList.problems);
   const hiveId = flags.hiveId ?? '';
   const badId = flags.hiveId === undefined ? '--hive-id: required' : checkId('--hive-id', hiveId);
   if (badId !== undefined) problems.push(badId);
@@ -134,8 +136,8 @@ export function buildAgentConfig(
       problems.push(`${flags.tokenFile !== undefined ? '--token-file' : TOKEN_FILE_ENV}: ${error.message}`);
     }
   }
-  if (problems.length > 0 || source === undefined || credentials === undefined) return { ok: false, problems };
-  const config = { queen, hiveId, source, logLevel, credentials };
+  if (problems.length > 0 || !queenList.ok || source === undefined || credentials === undefined) return { ok: false, problems };
+  const config = { queens: queenList.queens, hiveId, source, logLevel, credentials };
   return { ok: true, config: tokenFile === undefined ? config : { ...config, tokenFile } };
 }
 
@@ -175,8 +177,8 @@ export interface HiveSource {
   /** Says when the provider's answer changed (see HeartbeatAgentOptions.changes). */
   readonly changes?: ChangeSignal;
   readonly minChangeIntervalMs?: number;
-  /** Called each time a heartbeat stream opens. */
-  readonly onConnected?: () => void;
+  /** Called each time a heartbeat stream opens, with the queen it goes to. */
+  readonly onConnected?: (event: ConnectedEvent) => void;
   /** Stops whatever the source runs (servers, polls, file watches). */
   close(): Promise<void>;
 }
@@ -204,11 +206,11 @@ export async function runAgent(
     const file = await WorkersFile.open(config.source.path, { logger });
     source = { provider: file.provider, close: async () => file.close() };
   } else {
-    source = await startEngineHive(config.hiveId, config.queen, config.source, logger);
+    source = await startEngineHive(config.hiveId, config.queens, config.source, logger);
   }
   const { provider, close } = source;
   const tokenLog = logger.child({ component: 'agent', hiveId: config.hiveId });
-  const agent = HeartbeatAgent.forQueen(config.queen, config.hiveId, provider, {
+  const agent = HeartbeatAgent.forQueen(config.queens, config.hiveId, provider, {
     logger,
     credentials: config.credentials,
     ...(config.tokenFile === undefined ? {} : { metadata: tokenFileMetadata(config.tokenFile, tokenLog) }),
@@ -223,7 +225,7 @@ export async function runAgent(
   });
   agent.start();
   logger.info(
-    { component: 'agent', hiveId: config.hiveId, queen: config.queen, source: config.source.kind, tokenFile: config.tokenFile },
+    { component: 'agent', hiveId: config.hiveId, queens: config.queens, source: config.source.kind, tokenFile: config.tokenFile },
     'hive agent started',
   );
   const stopped = await agent.whenStopped();

@@ -15,10 +15,16 @@ import type { EnginesSource } from './engine-flags.js';
 
 /**
  * The machine's engines as a hive source: the poller over the `--engine` SPECs and the engines file, GPU stats
- * as `--gpu-stats` chose, URLs advertised with `--advertise-host` (else the local address toward the queen,
- * looked up again at each connect). Rejects with EngineSpecError when the engines file is unusable at start.
+ * as `--gpu-stats` chose, URLs advertised with `--advertise-host` (else the local address toward the queen:
+ * the first of `queens` at start, then at each connect the queen that call goes to). Rejects with
+ * EngineSpecError when the engines file is unusable at start.
  */
-export async function startEngineHive(hiveId: string, queen: string, source: EnginesSource, logger: Logger): Promise<HiveSource> {
+export async function startEngineHive(
+  hiveId: string,
+  queens: readonly string[],
+  source: EnginesSource,
+  logger: Logger,
+): Promise<HiveSource> {
   const log = logger.child({ component: 'engines', hiveId });
   const gpu = await chooseGpuStats(source.gpuStats, { pathEnv: process.env.PATH });
   const local = localAddresses();
@@ -63,15 +69,18 @@ export async function startEngineHive(hiveId: string, queen: string, source: Eng
     poller.setEngines(flagSpecs);
   }
 
-  const advertise = async (): Promise<void> => {
+  const advertise = async (queen: string | undefined): Promise<void> => {
     if (source.advertiseHost !== undefined) return poller.setAdvertiseHost(source.advertiseHost);
+    if (queen === undefined) return;
     try {
       poller.setAdvertiseHost(await localAddressToward(queen));
     } catch (error) {
       log.warn({ err: error, queen }, 'cannot tell the local address toward the queen: engine URLs keep their own host');
     }
   };
-  await advertise();
+  // The agent picks its first queen once it starts; a different route to it is fixed at that connect (a changed
+  // host is a change, so the corrected URLs go out within a poll interval).
+  await advertise(queens[0]);
   poller.start();
   log.info(
     { engines: flagSpecs.length + (file?.specs.length ?? 0), pollIntervalMs: source.pollIntervalMs, gpuStats: gpu.description },
@@ -81,7 +90,7 @@ export async function startEngineHive(hiveId: string, queen: string, source: Eng
     provider: () => poller.snapshot(),
     changes: poller,
     minChangeIntervalMs: source.pollIntervalMs,
-    onConnected: () => void advertise(),
+    onConnected: (event) => void advertise(event.queen ?? queens[0]),
     close: async () => {
       file?.close();
       poller.stop();

@@ -181,7 +181,10 @@ function program(): Command {
     .description(
       "run a hive: stream heartbeats to the queen for this machine's inference engines (--engine, --engines-file), simulated workers (which answer OpenAI requests) or a workers file",
     )
-    .option('--queen <host:port>', `the queen's address (env ${QUEEN_ENV}; default ${DEFAULT_QUEEN})`)
+    .option(
+      '--queen <host:port,...>',
+      `the queen's address, or several queens over one fleet, comma-separated: the agent starts at a random one and moves to the next after a failure (env ${QUEEN_ENV}; default ${DEFAULT_QUEEN})`,
+    )
     .option('--hive-id <id>', "this hive's id: 1-128 characters of [A-Za-z0-9._:-]")
     .option('--simulate <n>', 'simulate N workers whose state and GPU load move over time')
     .option('--models <a,b,...>', 'with --simulate: the models the workers load, round robin')

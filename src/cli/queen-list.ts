@@ -1,5 +1,8 @@
 import { checkListen } from './config.js';
 
+/** The environment variable that names the queens when --queen is not given. */
+export const QUEEN_ENV = 'HIVE_REGISTRY_QUEEN';
+
 /**
  * Most queens one `--queen` list may name. A federation runs a handful; a longer list is a pasted host list or a
  * typo, and an operator command could spend the whole list's timeouts before saying so.
@@ -38,4 +41,20 @@ export function parseQueenList(text: string): { ok: true; queens: readonly strin
     seen.add(key);
   });
   return problems.length === 0 ? { ok: true, queens: entries } : { ok: false, problems };
+}
+
+/**
+ * The queens a command talks to: `--queen` (`flag`), else HIVE_REGISTRY_QUEEN when set and not empty, else
+ * `fallback`; each problem starts with where the list came from.
+ */
+export function queensFrom(
+  flag: string | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+  fallback: string,
+): { ok: true; queens: readonly string[] } | { ok: false; problems: string[] } {
+  const fromEnv = flag === undefined && (env[QUEEN_ENV] ?? '') !== '';
+  const parsed = parseQueenList(flag ?? (fromEnv ? (env[QUEEN_ENV] ?? '') : fallback));
+  if (parsed.ok) return parsed;
+  const source = fromEnv ? QUEEN_ENV : '--queen';
+  return { ok: false, problems: parsed.problems.map((problem) => `${source}: ${problem}`) };
 }

@@ -1,6 +1,8 @@
 // `hive-registry agent` and `hive-registry demo` as real processes: a simulated hive shows up at once, comes back
-// by itself after the queen is killed and restarted, stops when superseded, and a workers file is followed.
+// by itself after the queen is killed and restarted, moves to another queen of its list when its queen dies,
+// stops when superseded, and a workers file is followed.
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, startAgent as startAgentProcess, startServer, stopServer, type AgentProcess, type ServerProcess } from '../helpers/cli-process';
@@ -8,6 +10,16 @@ import { CLI, startAgent as startAgentProcess, startServer, stopServer, type Age
 const startAgent = (queen: string, hiveId: string, ...source: string[]): AgentProcess => startAgentProcess(queen, hiveId, source);
 import { eventually, QueenClient } from '../helpers/client';
 import { run } from '../helpers/run';
+
+/** A port on 127.0.0.1 that nothing listens on (it was free a moment ago). */
+function closedPort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
+    });
+  });
+}
 
 describe('hive-registry agent (real processes)', () => {
   let server: ServerProcess | undefined;
@@ -63,6 +75,36 @@ describe('hive-registry agent (real processes)', () => {
     agent.child.kill('SIGTERM');
     expect(await agent.exited).toBe(0);
     expect((await c.rpc.isHiveOnline({ hiveId: 'h1' })).online).toBe(false);
+  }, 40_000);
+
+  test('--queen DEAD,LIVE1,LIVE2: every agent reaches a live queen whatever its random start, and moves on when its queen dies', async () => {
+    const dead = `127.0.0.1:${await closedPort()}`;
+    server = await startServer();
+    const other = await startServer();
+    try {
+      const live = [server, other];
+      const queens = [dead, server.address, other.address].join(',');
+      // Each agent draws its own start: with three of them, a start on the dead queen is all but certain.
+      const hiveIds = ['fed-a', 'fed-b', 'fed-c'];
+      for (const hiveId of hiveIds) agents.push(startAgent(queens, hiveId, '--simulate', '1', '--steady'));
+      const clientsOf = live.map((q) => client(q.address));
+      const holder = async (hiveId: string): Promise<number> => {
+        const online = await Promise.all(clientsOf.map(async (c) => (await c.rpc.isHiveOnline({ hiveId })).online));
+        return online.indexOf(true);
+      };
+      expect(await eventually(async () => (await Promise.all(hiveIds.map(holder))).every((i) => i >= 0), 10_000)).toBe(true);
+
+      // The queen holding fed-a dies without a word: fed-a shows up on the other one.
+      const from = await holder('fed-a');
+      const to = 1 - from;
+      const dying = live[from];
+      dying?.child.kill('SIGKILL');
+      await dying?.exited;
+      const survivor = clientsOf[to];
+      expect(await eventually(async () => (await survivor?.rpc.isHiveOnline({ hiveId: 'fed-a' }))?.online === true, 15_000)).toBe(true);
+    } finally {
+      await stopServer(other);
+    }
   }, 40_000);
 
   test('an agent superseded by another for the same hive stops instead of fighting, exit 1', async () => {
@@ -162,6 +204,8 @@ describe('hive-registry agent (real processes)', () => {
     [['agent', '--hive-id', 'h', '--simulate', '0'], '--simulate: must be a whole number from 1 to 1024'],
     [['agent', '--hive-id', 'bad id', '--simulate', '1'], '--hive-id: must contain only the characters'],
     [['agent', '--hive-id', 'h', '--workers-file', '/nonexistent/workers.json'], 'workers file /nonexistent/workers.json'],
+    [['agent', '--hive-id', 'h', '--simulate', '1', '--queen', '127.0.0.1:1,no-port'], '--queen: must be HOST:PORT or [IPv6]:PORT, got "no-port"'],
+    [['agent', '--hive-id', 'h', '--simulate', '1', '--queen', '127.0.0.1:1,127.0.0.1:1'], '--queen: "127.0.0.1:1" is given twice'],
   ])('agent usage error %j exits 2', async (args, message) => {
     const result = await run(process.execPath, [CLI, ...args]);
     expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 2, stderr: expect.stringContaining(message) });

@@ -1,4 +1,4 @@
-import { MAX_QUEENS, parseQueenList } from '../../src/cli/queen-list';
+import { MAX_QUEENS, parseQueenList, queensFrom } from '../../src/cli/queen-list';
 
 const queens = (text: string): readonly string[] | string[] => {
   const parsed = parseQueenList(text);
@@ -41,5 +41,25 @@ describe('parseQueenList (--queen, HIVE_REGISTRY_QUEEN)', () => {
     const list = (n: number): string => Array.from({ length: n }, (_, i) => `10.0.0.${i + 1}:50051`).join(',');
     expect(queens(list(MAX_QUEENS))).toHaveLength(MAX_QUEENS);
     expect(queens(list(MAX_QUEENS + 1))).toEqual([`at most ${MAX_QUEENS} queens, got ${MAX_QUEENS + 1}`]);
+  });
+});
+
+describe('queensFrom: --queen, else HIVE_REGISTRY_QUEEN, else the default', () => {
+  const fallback = '127.0.0.1:50051';
+  test.each([
+    ['a:1,b:2', { HIVE_REGISTRY_QUEEN: 'c:3' }, ['a:1', 'b:2']],
+    [undefined, { HIVE_REGISTRY_QUEEN: 'c:3,d:4' }, ['c:3', 'd:4']],
+    [undefined, { HIVE_REGISTRY_QUEEN: '' }, [fallback]],
+    [undefined, {}, [fallback]],
+  ])('flag %j with env %j: %j', (flag, env, expected) => {
+    expect(queensFrom(flag, env, fallback)).toEqual({ ok: true, queens: expected });
+  });
+
+  test('a problem says where the list came from', () => {
+    expect(queensFrom('a:1,a:1', {}, fallback)).toEqual({ ok: false, problems: ['--queen: "a:1" is given twice'] });
+    expect(queensFrom(undefined, { HIVE_REGISTRY_QUEEN: 'a:1,nope' }, fallback)).toEqual({
+      ok: false,
+      problems: ['HIVE_REGISTRY_QUEEN: must be HOST:PORT or [IPv6]:PORT, got "nope"'],
+    });
   });
 });
