@@ -1,6 +1,7 @@
 import type { JsonValue } from '@bufbuild/protobuf';
 import { status } from '@grpc/grpc-js';
 import { ClientError } from '../client/client-error.js';
+import { AllQueensFailedError, describeFailure } from '../client/queen-failover.js';
 
 /** How an operator command runs: where it writes, its exit codes, and how failures become them. */
 
@@ -26,7 +27,7 @@ export function printJson(io: CommandIo, value: JsonValue): void {
 
 /**
  * Runs `work` and turns its failures into exit codes: a ClientError (the queen's answer, or no answer) is 1 with
- * the gRPC code on stderr; a UsageError is 2.
+ * the gRPC code on stderr (every queen's when none of a list could be reached); a UsageError is 2.
  */
 export async function runCommand(name: string, io: CommandIo, work: () => Promise<void>): Promise<number> {
   try {
@@ -36,6 +37,12 @@ export async function runCommand(name: string, io: CommandIo, work: () => Promis
     if (error instanceof UsageError) {
       io.err(`hive-registry ${name}: ${error.message}\n`);
       return EXIT_USAGE;
+    }
+    if (error instanceof AllQueensFailedError) {
+      // One line per queen: each failed in its own way, and the operator needs to see which is which.
+      const lines = error.failures.map((failure) => `  ${describeFailure(failure)}\n`).join('');
+      io.err(`hive-registry ${name}: ${error.codeName}: every queen failed (see --queen):\n${lines}`);
+      return EXIT_QUEEN;
     }
     if (error instanceof ClientError) {
       // grpc-js's own words when no connection could be made (the queen's UNAVAILABLE answers say why instead).

@@ -1,7 +1,8 @@
 import { addCatalogFileCommands } from './catalog-file-commands.js';
 import { Command, Option } from 'commander';
 import { createRegistryClient, type RegistryClient } from '../client/registry-client.js';
-import { checkListen, parseDuration } from './config.js';
+import { parseDuration } from './config.js';
+import { QUEEN_ENV, queensFrom } from './queen-list.js';
 import { clientCredentials, type ClientTlsFlags } from './tls-files.js';
 import { readTokenFile, TOKEN_FILE_ENV, TokenFileError } from './token-file.js';
 import {
@@ -30,7 +31,7 @@ import {
 
 /** Where operator commands find the queen when neither --queen nor the environment says. */
 export const DEFAULT_QUEEN = '127.0.0.1:50051';
-export const QUEEN_ENV = 'HIVE_REGISTRY_QUEEN';
+export { QUEEN_ENV };
 
 /** What every operator command takes. */
 interface CommonFlags extends ClientTlsFlags {
@@ -57,7 +58,10 @@ export function addOperatorCommands(
       .command(name)
       .description(description)
       .addOption(
-        new Option('--queen <host:port>', `the queen's address (env ${QUEEN_ENV}; default ${DEFAULT_QUEEN})`),
+        new Option(
+          '--queen <host:port,...>',
+          `the queen's address; several queens of one fleet, comma-separated, are tried in order while unreachable (env ${QUEEN_ENV}; default ${DEFAULT_QUEEN})`,
+        ),
       )
       .option('--json', 'print the RPC response in protobuf JSON form (as grpcurl does)')
       .option('--timeout <duration>', 'deadline of each call, e.g. 2s (default 5s)')
@@ -85,7 +89,10 @@ export function addOperatorCommands(
     }
   };
 
-  /** Runs `work` with a client for the command's --queen, then closes it and exits with the command's code. */
+  /**
+   * Runs `work` with a client for the command's --queen (one queen, or a list the client fails over), then closes
+   * it and exits with the command's code.
+   */
   const action =
     <A extends unknown[]>(name: string, work: (client: RegistryClient, ...args: A) => Promise<void>) =>
     async (...args: A): Promise<void> => {
@@ -93,9 +100,8 @@ export function addOperatorCommands(
       const flags = args[args.length - 2] as CommonFlags;
       let client: RegistryClient | undefined;
       const code = await runCommand(name, io, async () => {
-        const queen = flags.queen ?? (env[QUEEN_ENV] || DEFAULT_QUEEN);
-        const problem = checkListen(queen);
-        if (problem !== undefined) throw new UsageError(`--queen: ${problem}`);
+        const queens = queensFrom(flags.queen, env, DEFAULT_QUEEN);
+        if (!queens.ok) throw new UsageError(queens.problems.join('; '));
         const deadlineMs = flags.timeout === undefined ? undefined : parseDuration(flags.timeout);
         if (flags.timeout !== undefined && (deadlineMs === undefined || deadlineMs <= 0)) {
           throw new UsageError(`--timeout: must be a duration such as 500ms or 5s, got ${JSON.stringify(flags.timeout)}`);
@@ -104,7 +110,7 @@ export function addOperatorCommands(
         const credentials = clientCredentials(flags, problems);
         if (credentials === undefined) throw new UsageError(problems.join('; '));
         const bearer = token(name, flags);
-        client = createRegistryClient(queen, {
+        client = createRegistryClient(queens.queens, {
           credentials,
           ...(deadlineMs === undefined ? {} : { deadlineMs }),
           ...(bearer === undefined ? {} : { token: bearer }),

@@ -28,6 +28,7 @@ import {
   type CatalogHive,
   type HiveToken,
 } from './proto-to-domain.js';
+import { failoverMethods, type QueenCursor } from './queen-failover.js';
 import { bearerMetadata, rawClient, unaryMethods, type UnaryMethods } from './unary-client.js';
 import { watchEvents, watchUpdateFromProto, type WatchOptions, type WatchUpdate } from './watch-stream.js';
 
@@ -144,23 +145,32 @@ export function findBestWorkerRequest(
  * rejects with ClientError carrying the gRPC code. `registry` and `catalog` give the same RPCs at the protobuf
  * level, for callers that want the messages themselves (the CLI prints them as protobuf JSON).
  *
- * One client holds one channel (HTTP/2 connection, reconnected by grpc-js as needed); share it, and `close()` it
- * when done.
+ * Given several queens serving one fleet, a call that cannot reach one (UNAVAILABLE, or its deadline passed while
+ * still connecting) goes to the next in the list, each with the full deadline; any other answer is final. The
+ * first queen is tried first until it fails a call, then the one that answered (see queen-failover).
+ *
+ * One client holds one channel per queen (HTTP/2 connection, reconnected by grpc-js as needed); share it, and
+ * `close()` it when done.
  */
 export class RegistryClient {
   /** hive.v1.HiveRegistry's unary RPCs, protobuf messages in and out. */
   readonly registry: UnaryMethods<ServiceMethods<typeof HiveRegistry>>;
   /** hive.v1.HiveCatalog's RPCs, protobuf messages in and out. */
   readonly catalog: UnaryMethods<ServiceMethods<typeof HiveCatalog>>;
+  /** host:port of every queen, as given. */
+  readonly addresses: readonly string[];
   private readonly channels: Client[];
-  private readonly rawRegistry: Client;
+  private readonly rawRegistries: Client[];
   private readonly metadata: () => Metadata;
+  private readonly cursor: QueenCursor = { index: 0 };
 
   constructor(
-    /** host:port of the queen. */
-    readonly address: string,
+    /** host:port of the queen, or of several queens serving one fleet (tried in this order). */
+    address: string | readonly string[],
     options: RegistryClientOptions = {},
   ) {
+    const addresses = typeof address === 'string' ? [address] : [...address];
+    if (addresses.length === 0) throw new RangeError('address: give at least one queen (host:port)');
     const deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
     if (!Number.isFinite(deadlineMs) || deadlineMs <= 0) {
       throw new RangeError(`deadlineMs: must be a positive number of milliseconds, got ${deadlineMs}`);
@@ -168,15 +178,29 @@ export class RegistryClient {
     // Checked before any channel exists, so a bad token leaves nothing to close.
     const metadata = bearerMetadata(options.token);
     const credentials = options.credentials ?? grpcCredentials.createInsecure();
-    const registry = rawClient(HiveRegistry, address, credentials);
     // Two grpc-js clients with the same address, credentials and options share one subchannel from grpc-js's
-    // pool, so both services ride one connection.
-    const catalog = rawClient(HiveCatalog, address, credentials);
-    this.channels = [registry, catalog];
-    this.rawRegistry = registry;
+    // pool, so both services ride one connection per queen. A channel dials only when a call needs it.
+    const registries = addresses.map((queen) => rawClient(HiveRegistry, queen, credentials));
+    const catalogs = addresses.map((queen) => rawClient(HiveCatalog, queen, credentials));
+    this.addresses = addresses;
+    this.channels = [...registries, ...catalogs];
+    this.rawRegistries = registries;
     this.metadata = metadata;
-    this.registry = unaryMethods(HiveRegistry, registry, deadlineMs, metadata);
-    this.catalog = unaryMethods(HiveCatalog, catalog, deadlineMs, metadata);
+    this.registry = failoverMethods(
+      addresses,
+      registries.map((raw) => unaryMethods(HiveRegistry, raw, deadlineMs, metadata)),
+      this.cursor,
+    );
+    this.catalog = failoverMethods(
+      addresses,
+      catalogs.map((raw) => unaryMethods(HiveCatalog, raw, deadlineMs, metadata)),
+      this.cursor,
+    );
+  }
+
+  /** host:port of the queen calls go to first: the first given, until a call had to move to another. */
+  get address(): string {
+    return this.addresses[this.cursor.index] ?? '';
   }
 
   // ---- hive.v1.HiveRegistry ---------------------------------------------------------------------------------
@@ -310,7 +334,7 @@ export class RegistryClient {
    * stream (see watchEvents). Iterate with `for await`; `break` or `options.signal` ends it.
    */
   async *watch(options: WatchOptions = {}): AsyncGenerator<WatchUpdate, void, undefined> {
-    for await (const event of watchEvents(this.rawRegistry, options, this.metadata)) {
+    for await (const event of watchEvents(this.rawRegistries, options, this.metadata, this.cursor)) {
       const update = watchUpdateFromProto(event);
       if (update !== undefined) yield update;
     }
@@ -318,7 +342,7 @@ export class RegistryClient {
 
   /** The same stream as `watch`, as protobuf WatchEvent messages (what the CLI prints with --json). */
   watchEvents(options: WatchOptions = {}): AsyncGenerator<WatchEvent, void, undefined> {
-    return watchEvents(this.rawRegistry, options, this.metadata);
+    return watchEvents(this.rawRegistries, options, this.metadata, this.cursor);
   }
 
   // ---- hive.v1.HiveCatalog ----------------------------------------------------------------------------------
@@ -413,7 +437,7 @@ export function updateHiveRequest(hiveId: string, patch: CatalogPatch): MessageI
   };
 }
 
-/** A client for the queen at `address` (host:port). See RegistryClient. */
-export function createRegistryClient(address: string, options: RegistryClientOptions = {}): RegistryClient {
+/** A client for the queen at `address` (host:port), or for several queens serving one fleet. See RegistryClient. */
+export function createRegistryClient(address: string | readonly string[], options: RegistryClientOptions = {}): RegistryClient {
   return new RegistryClient(address, options);
 }

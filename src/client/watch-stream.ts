@@ -4,6 +4,7 @@ import { Backoff, type BackoffOptions } from '../common/backoff.js';
 import type { Worker } from '../common/worker.js';
 import { WatchEventSchema, WatchEventType, WatchRequestSchema, type WatchEvent } from '../../gen/hive/v1/registry_pb.js';
 import { ClientError } from './client-error.js';
+import type { QueenCursor } from './queen-failover.js';
 import { workerFromProto } from './proto-to-domain.js';
 
 /** What to watch, and where to start. */
@@ -89,13 +90,20 @@ export function watchUpdateFromProto(event: WatchEvent): WatchUpdate | undefined
  * the consumer drops the part it got. Ends when `signal` aborts or the consumer stops iterating; throws
  * ClientError for a refused request (UNAUTHENTICATED and PERMISSION_DENIED included: a new call with the same
  * token would be refused too).
+ *
+ * Given the clients of several queens serving one fleet, each call goes to the queen at `cursor`; a call that ends
+ * with UNAVAILABLE (the queen drained, or could not be reached) moves the cursor to the next queen for the
+ * reconnect. The new queen's epoch differs, so it answers with RESYNC and a snapshot of the same fleet.
  */
 export async function* watchEvents(
-  raw: Client,
+  raw: Client | readonly Client[],
   options: WatchOptions = {},
   /** Metadata for each (re)opened call, e.g. the caller's bearer token. */
   metadata: () => Metadata = () => new Metadata(),
+  /** Which of `raw`'s queens the next call goes to; moved on UNAVAILABLE. */
+  cursor: QueenCursor = { index: 0 },
 ): AsyncGenerator<WatchEvent, void, undefined> {
+  const queens = Array.isArray(raw) ? (raw as readonly Client[]) : [raw as Client];
   const backoff = new Backoff(options.backoff);
   // Where to resume: the revision the consumer's state is complete at (the last SYNCED, or a replayed or live
   // event after it). Snapshot events all carry the snapshot's revision, so they never move it.
@@ -112,7 +120,9 @@ export async function* watchEvents(
       yield create(WatchEventSchema, { type: WatchEventType.RESYNC, revision: 0n, epoch });
       partial = false;
     }
-    const call = (raw as unknown as { watch(request: unknown, metadata: Metadata): ClientReadableStream<WatchEvent> }).watch(
+    const queen = queens[cursor.index % queens.length];
+    if (queen === undefined) throw new RangeError('watchEvents: no queen to watch');
+    const call = (queen as unknown as { watch(request: unknown, metadata: Metadata): ClientReadableStream<WatchEvent> }).watch(
       create(WatchRequestSchema, {
         startRevision: BigInt(revision),
         epoch,
@@ -152,6 +162,8 @@ export async function* watchEvents(
     if (aborted()) return;
     const final = ended ?? { code: status.UNKNOWN, details: 'the stream ended without a status', metadata: new Metadata() };
     if (FINAL_CODES.has(final.code)) throw new ClientError(final.code, final.details, 'hive.v1.HiveRegistry/Watch');
+    // Any other end reconnects to the same queen (RESOURCE_EXHAUSTED for falling behind: it still has the history).
+    if (final.code === status.UNAVAILABLE) cursor.index = (cursor.index + 1) % queens.length;
     await delay(backoff.next(), signal);
   }
 }

@@ -14,6 +14,16 @@ jest.setTimeout(60_000);
 
 const GiB = 1n << 30n;
 
+/** A port on 127.0.0.1 that nothing listens on (it was free a moment ago). */
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
+    });
+  });
+}
+
 describe('operator commands (real CLI)', () => {
   let server: ServerProcess;
   let client: QueenClient;
@@ -169,6 +179,8 @@ describe('operator commands (real CLI)', () => {
     [['catalog', 'register', 'x', '--label', 'novalue'], '--label: expected KEY=VALUE, got "novalue"'],
     [['best'], "required option '--model <model-id>' not specified"],
     [['hives', '--queen', 'no-port'], '--queen: must be HOST:PORT'],
+    [['hives', '--queen', '127.0.0.1:1,no-port'], '--queen: must be HOST:PORT or [IPv6]:PORT, got "no-port"'],
+    [['hives', '--queen', '127.0.0.1:1,127.0.0.1:1'], '--queen: "127.0.0.1:1" is given twice'],
     [['hives', '--timeout', 'soon'], '--timeout: must be a duration'],
     [['cordon'], "missing required argument 'hive-id'"],
     [['uncordon', 'a', 'b'], 'too many arguments'],
@@ -180,18 +192,51 @@ describe('operator commands (real CLI)', () => {
   });
 
   test('an unreachable queen exits 1 naming the code; HIVE_REGISTRY_QUEEN picks the address', async () => {
-    const port = await new Promise<number>((resolve) => {
-      const probe = createServer().listen(0, '127.0.0.1', () => {
-        const address = probe.address();
-        probe.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-      });
-    });
+    const port = await freePort();
     const down = await run(process.execPath, [CLI, 'hives', '--queen', `127.0.0.1:${port}`, '--timeout', '2s']);
     expect(down.code).toBe(1);
     expect(down.stderr).toMatch(/^hive-registry hives: (UNAVAILABLE|DEADLINE_EXCEEDED): .*\(is the queen running at that address\? see --queen\)\n$/);
     const viaEnv = await run(process.execPath, [CLI, 'hives', '--json'], { env: { HIVE_REGISTRY_QUEEN: server.address } });
     expect(viaEnv.code).toBe(0);
     expect((JSON.parse(viaEnv.stdout) as { hives: unknown[] }).hives.length).toBeGreaterThan(0);
+    const badEnv = await run(process.execPath, [CLI, 'hives'], { env: { HIVE_REGISTRY_QUEEN: `${server.address},nope` } });
+    expect({ code: badEnv.code, stderr: badEnv.stderr }).toEqual({
+      code: 2,
+      stderr: 'hive-registry hives: HIVE_REGISTRY_QUEEN: must be HOST:PORT or [IPv6]:PORT, got "nope"\n',
+    });
+  });
+
+  test('--queen lists: a dead or silent queen first is passed over, a NOT_FOUND is the answer, every queen down exits 1 naming each', async () => {
+    const dead = [`127.0.0.1:${await freePort()}`, `127.0.0.1:${await freePort()}`];
+    const viaDead = await cli('hives', '--json', '--queen', `${dead[0]},${server.address}`);
+    expect((json(viaDead) as { hives: { hiveId: string }[] }).hives.map((h) => h.hiveId)).toContain('hive-a');
+    const notFound = await cli('hive', 'no-such-hive', '--queen', `${dead[0]},${server.address}`);
+    expect({ code: notFound.code, stderr: notFound.stderr }).toEqual({
+      code: 1,
+      stderr: 'hive-registry hive: NOT_FOUND: hive_id: no hive "no-such-hive" in the registry\n',
+    });
+
+    // A host that accepts and then says nothing (as one that is down says nothing): the call waits out --timeout,
+    // never sent, and goes on to the next queen.
+    const silent = createServer(() => undefined).listen(0, '127.0.0.1');
+    await new Promise((resolve) => silent.once('listening', resolve));
+    try {
+      const port = (silent.address() as { port: number }).port;
+      const viaSilent = await cli('workers', '--json', '--timeout', '1s', '--queen', `127.0.0.1:${port},${server.address}`);
+      expect((json(viaSilent) as { workers: unknown[] }).workers.length).toBeGreaterThan(0);
+    } finally {
+      silent.close();
+    }
+
+    const down = await cli('hives', '--queen', dead.join(','), '--timeout', '2s');
+    expect({ code: down.code, stdout: down.stdout }).toEqual({ code: 1, stdout: '' });
+    const lines = down.stderr.split('\n');
+    expect(lines[0]).toBe('hive-registry hives: UNAVAILABLE: every queen failed (see --queen):');
+    expect(lines.slice(1, 3)).toEqual([
+      expect.stringMatching(new RegExp(`^  ${dead[0]}: UNAVAILABLE: .+`)),
+      expect.stringMatching(new RegExp(`^  ${dead[1]}: UNAVAILABLE: .+`)),
+    ]);
+    expect(lines.slice(3)).toEqual(['']);
   });
 
   // Last: ten CLI runs take a while, and the earlier tests need their hives online (one heartbeat, in beforeAll).
