@@ -323,7 +323,7 @@ export function runDomainBench(spec: DomainSpec): DomainFigure[] {
     (k) => {
       const view = registry.getHive(at(hiveIds, k % hives));
       if (view === undefined) throw new Error('hive missing');
-      hiveToProto(view);
+      hiveToProto(view, 'bench-queen:50051');
     },
     1_000,
     2_000_000,

@@ -1,6 +1,8 @@
 import { isIP } from 'node:net';
 import { REGISTRATION_MODES } from '../catalog/types.js';
 import { UpstreamAllowList } from '../gateway/upstream-allow.js';
+import { checkId } from '../registry/ids.js';
+import { isWildcardHost } from '../server/queen-identity.js';
 import type { ServerConfig } from '../server/queen-server.js';
 
 /** Log levels pino knows, quietest last. */
@@ -20,7 +22,7 @@ export interface ServeConfig extends ServerConfig {
   readonly authFilePath: string;
 }
 
-type Kind = 'address' | 'duration' | 'count' | 'level' | 'path' | 'file' | 'registration' | 'switch' | 'networks';
+type Kind = 'address' | 'duration' | 'count' | 'level' | 'path' | 'file' | 'registration' | 'switch' | 'networks' | 'id';
 
 /** One setting: its flag, its environment variable, its default (as a user would type it) and its meaning. */
 export interface Setting {
@@ -29,6 +31,8 @@ export interface Setting {
   readonly env: string;
   readonly kind: Kind;
   readonly defaultValue: string;
+  /** The default for people (`--help`), where `defaultValue` ('') stands for one computed at start. */
+  readonly defaultText?: string;
   readonly help: string;
 }
 
@@ -41,6 +45,24 @@ export const SETTINGS: readonly Setting[] = [
     kind: 'address',
     defaultValue: '127.0.0.1:50051',
     help: 'address to listen on, HOST:PORT or [IPv6]:PORT (port 0 picks a free one); loopback unless told otherwise',
+  },
+  {
+    key: 'queenId',
+    flag: 'queen-id',
+    env: 'HIVE_REGISTRY_QUEEN_ID',
+    kind: 'id',
+    defaultValue: '',
+    defaultText: 'the host name and the bound gRPC port, HOST:PORT',
+    help: "this queen's id, on every hive and worker it reports and in ListQueens: 1-128 characters of [A-Za-z0-9._:-]",
+  },
+  {
+    key: 'advertise',
+    flag: 'advertise',
+    env: 'HIVE_REGISTRY_ADVERTISE',
+    kind: 'address',
+    defaultValue: '',
+    defaultText: 'the listen address, a wildcard host replaced by the host name',
+    help: 'where agents and operators reach this queen, HOST:PORT or [IPv6]:PORT, as ListQueens reports it',
   },
   {
     key: 'httpListen',
@@ -324,6 +346,15 @@ export function checkListen(text: string): string | undefined {
   return undefined;
 }
 
+/** Checks that a valid HOST:PORT can be connected to (not a wildcard host, not port 0); returns a problem or undefined. */
+export function checkReachable(text: string): string | undefined {
+  const colon = text.lastIndexOf(':');
+  const host = text.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+  if (isWildcardHost(host)) return `${JSON.stringify(host)} is a wildcard, not an address to connect to`;
+  if (Number(text.slice(colon + 1)) === 0) return 'port 0 is not a port to connect to';
+  return undefined;
+}
+
 /** Whether a listen address only accepts connections from this machine. */
 export function isLoopback(listen: string): boolean {
   const host = listen.slice(0, listen.lastIndexOf(':')).replace(/^\[|\]$/g, '');
@@ -384,7 +415,10 @@ export function buildServeConfig(
     switch (setting.kind) {
       case 'address': {
         // A setting that is off by default ('') may be turned off explicitly.
-        const bad = raw === '' && setting.defaultValue === '' ? undefined : checkListen(raw);
+        const bad =
+          raw === '' && setting.defaultValue === ''
+            ? undefined
+            : (checkListen(raw) ?? (setting.key === 'advertise' ? checkReachable(raw) : undefined));
         if (bad !== undefined) problem(bad);
         values[setting.key] = raw;
         break;
@@ -427,6 +461,14 @@ export function buildServeConfig(
           problem((error as Error).message);
         }
         values[setting.key] = raw.trim();
+        break;
+      case 'id':
+        // '' stands for the default, which needs the bound port: computed at start.
+        if (raw !== '') {
+          const bad = checkId(source, raw);
+          if (bad !== undefined) problems.push(bad);
+        }
+        values[setting.key] = raw;
         break;
       case 'level':
         if (!(LOG_LEVELS as readonly string[]).includes(raw)) {

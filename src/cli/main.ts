@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
 import { CatalogOpenError } from '../catalog/catalog-store.js';
-import { QueenServer } from '../server/queen-server.js';
+import { QueenIdentityError, QueenServer } from '../server/queen-server.js';
 import { readFileSync } from 'node:fs';
 import { AuthFileError, parseAuthFile, type Caller } from '../server/callers.js';
 import { LOG_LEVELS, SETTINGS, buildServeConfig, exposedListeners, exposureGaps, exposureRisk } from './config.js';
@@ -107,6 +107,11 @@ async function serve(flags: Record<string, string | undefined>): Promise<void> {
       process.stderr.write(`hive-registry serve: ${error.message}\n`);
       process.exit(EXIT_USAGE);
     }
+    if (error instanceof QueenIdentityError) {
+      logger.fatal({ component: 'server' }, error.message);
+      process.stderr.write(`hive-registry serve: ${error.message}\n`);
+      process.exit(EXIT_USAGE);
+    }
     logger.fatal({ component: 'server', err: error, listen: config.listen }, 'cannot start');
     process.exit(1);
   });
@@ -169,7 +174,10 @@ function program(): Command {
       setting.kind === 'switch'
         ? // A switch takes no value: present means 'true' (the environment variable takes true or false).
           new Option(`--${setting.flag}`, `${setting.help} (env ${setting.env}=true)`).argParser(() => 'true')
-        : new Option(`--${setting.flag} <value>`, `${setting.help} (env ${setting.env}; default ${setting.defaultValue})`);
+        : new Option(
+            `--${setting.flag} <value>`,
+            `${setting.help} (env ${setting.env}; default ${setting.defaultText ?? setting.defaultValue})`,
+          );
     attributes.set(setting.key, option.attributeName());
     serveCommand.addOption(option);
   }

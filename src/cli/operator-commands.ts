@@ -84,7 +84,7 @@ export async function workersCommand(client: RegistryClient, io: CommandIo, flag
     (e) => (backend === undefined || e.worker.backend === backend) && (flags.idle !== true || e.worker.state === 'idle'),
   );
   if (flags.json === true) {
-    printJson(io, { workers: entries.map((e) => toProtoJson(entryToProto(e))) });
+    printJson(io, { workers: entries.map((e) => toProtoJson(entryToProto(e, e.queenId ?? ''))) });
     return;
   }
   io.out(workersTable(entries, includeOffline));

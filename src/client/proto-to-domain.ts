@@ -78,11 +78,13 @@ export function deviceFromProto(d: ProtoDevice): Device {
 }
 
 export function entryFromProto(e: ProtoWorkerEntry): WorkerEntry {
-  return {
+  const entry: WorkerEntry = {
     hiveId: e.hiveId,
     worker: e.worker === undefined ? workerFromProto({ workerId: '' } as WorkerState) : workerFromProto(e.worker),
     hiveOnline: e.hiveOnline,
   };
+  // A queen that predates queen ids sends none: left out rather than ''.
+  return e.queenId === '' ? entry : { ...entry, queenId: e.queenId };
 }
 
 export function resourcesFromProto(r: ProtoResources | undefined): Resources {

@@ -107,4 +107,9 @@ export interface WorkerEntry {
   readonly worker: Worker;
   /** Whether the hive is online at the time of the read. */
   readonly hiveOnline: boolean;
+  /**
+   * The queen that owns the hive (holds its heartbeat stream), when a queen's answer names it (`queen_id`). The
+   * registry's own entries leave it out: they are its queen's, which names itself on the wire.
+   */
+  readonly queenId?: string;
 }

@@ -35,6 +35,7 @@ export const METHOD_ACCESS: Readonly<Record<string, Access>> = {
   'hive.v1.HiveRegistry/ReportWorkerFailure': 'read',
   'hive.v1.HiveRegistry/TotalWorkerCount': 'read',
   'hive.v1.HiveRegistry/GetWorkersOnHive': 'read',
+  'hive.v1.HiveRegistry/ListQueens': 'read',
   'hive.v1.HiveCatalog/RegisterHive': 'admin',
   'hive.v1.HiveCatalog/GetCatalogHive': 'read',
   'hive.v1.HiveCatalog/ListCatalogHives': 'read',

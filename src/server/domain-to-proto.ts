@@ -6,18 +6,21 @@ import {
   DeviceSchema,
   HealthStatus as ProtoHealth,
   HiveStateSchema,
+  QueenInfoSchema,
   ResourcesSchema,
   WorkerEntrySchema,
   WorkerStateSchema,
   WorkerStatus as ProtoWorkerStatus,
   type Device as ProtoDevice,
   type HiveState,
+  type QueenInfo,
   type Resources as ProtoResources,
   type WorkerEntry as ProtoWorkerEntry,
   type WorkerState,
 } from '../../gen/hive/v1/registry_pb.js';
 import type { HiveView } from '../registry/types.js';
 import type { Resources } from '../registry/resources.js';
+import type { QueenIdentity } from './queen-identity.js';
 
 const WORKER_STATUS_TO_PROTO: Readonly<Record<WorkerStatus, ProtoWorkerStatus>> = {
   unspecified: ProtoWorkerStatus.UNSPECIFIED,
@@ -97,11 +100,13 @@ export function deviceToProto(d: Device): ProtoDevice {
   });
 }
 
-export function entryToProto(entry: WorkerEntry): ProtoWorkerEntry {
+/** `queenId`: the queen that owns the entry's hive. */
+export function entryToProto(entry: WorkerEntry, queenId: string): ProtoWorkerEntry {
   return create(WorkerEntrySchema, {
     hiveId: entry.hiveId,
     worker: workerToProto(entry.worker),
     hiveOnline: entry.hiveOnline,
+    queenId,
   });
 }
 
@@ -116,7 +121,8 @@ export function resourcesToProto(r: Resources): ProtoResources {
   });
 }
 
-export function hiveToProto(hive: HiveView): HiveState {
+/** `queenId`: the queen that owns the hive. */
+export function hiveToProto(hive: HiveView, queenId: string): HiveState {
   return create(HiveStateSchema, {
     hiveId: hive.hiveId,
     workers: hive.workers.map(workerToProto),
@@ -127,5 +133,18 @@ export function hiveToProto(hive: HiveView): HiveState {
     sequence: hive.sequence,
     resources: resourcesToProto(hive.resources),
     devices: hive.devices.map(deviceToProto),
+    queenId,
+  });
+}
+
+/** A queen as ListQueens reports it: `hives` = the online hives it owns, `self` = it is the one answering. */
+export function queenToProto(queen: QueenIdentity, hives: number, self: boolean): QueenInfo {
+  return create(QueenInfoSchema, {
+    queenId: queen.queenId,
+    address: queen.address,
+    httpAddress: queen.httpAddress,
+    startedAt: wallMsToProto(queen.startedAtWallMs),
+    hives: uint32(hives),
+    self,
   });
 }

@@ -12,6 +12,7 @@ import { guardService, type AccessControl } from './access.js';
 import { catalogService } from './catalog-service.js';
 import { grpcServiceDefinition } from './grpc-service.js';
 import type { HeartbeatStreams } from './heartbeat-streams.js';
+import type { QueenIdentity } from './queen-identity.js';
 import { addReflection } from './reflection.js';
 import { registryService } from './registry-service.js';
 import { timeService, type RpcObserver } from './rpc-timing.js';
@@ -47,6 +48,8 @@ export interface ServedParts {
   readonly watches: WatchStreams;
   /** The queen's clock: reservation and exclusion times are on it. */
   readonly clock: Clock;
+  /** This queen's identity; read only once calls are served (it depends on the bound port). */
+  readonly self: () => QueenIdentity;
   /** With auth on: who may call what. Undefined: every call is let in (the loopback default). */
   readonly access?: AccessControl;
   /** Told of every unary call's code and duration (metrics), refused calls included. */
@@ -80,7 +83,7 @@ export function buildGrpcServer(
   const services = [
     [
       HiveRegistryService,
-      registryService(parts.registry, parts.scheduling, parts.streams, parts.watches, rpcLogger, parts.clock),
+      registryService(parts.registry, parts.scheduling, parts.streams, parts.watches, rpcLogger, parts.clock, parts.self),
     ],
     [
       HiveCatalogService,

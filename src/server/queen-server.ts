@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { status, type Server } from '@grpc/grpc-js';
 import type { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
@@ -16,10 +17,12 @@ import { HeartbeatStreams } from './heartbeat-streams.js';
 import type { HttpListener } from './http-listener.js';
 import { startHttpSide, type HttpSide } from './http-side.js';
 import { QueenMetrics } from './metrics.js';
+import { reachableAddress, resolveQueenIdentity, type QueenIdentity } from './queen-identity.js';
 import type { QueenOptions, ServerConfig } from './server-config.js';
 import { WatchStreams } from './watch-streams.js';
 
 export type { ServerTls } from './grpc-server.js';
+export { QueenIdentityError, type QueenIdentity } from './queen-identity.js';
 export type { QueenOptions, ServerConfig } from './server-config.js';
 
 /**
@@ -67,11 +70,14 @@ export class QueenServer {
     readonly scheduling: SchedulingIndex,
     /** The port actually bound (useful with port 0). */
     readonly port: number,
+    /** This queen's id and addresses, as ListQueens reports them. */
+    readonly identity: QueenIdentity,
   ) {}
 
   /**
    * Opens the catalog, binds `config.listen` and starts serving. Throws CatalogOpenError when the catalog cannot
-   * be opened; rejects if the address cannot be bound.
+   * be opened, QueenIdentityError when the default queen id (from the host name) breaks the id rules; rejects if
+   * the address cannot be bound.
    */
   static async start(
     config: ServerConfig,
@@ -151,6 +157,14 @@ export class QueenServer {
     const callerTokens = config.callers === undefined ? undefined : new CallerTokens(config.callers);
     const access =
       callerTokens === undefined ? undefined : new AccessControl(callerTokens, catalog.tokens, () => clock.wallNow());
+    const hostName = options.hostName ?? hostname();
+    // The default id and address depend on the port bound: set right after binding, in the same turn, so before
+    // any call is read.
+    let identity: QueenIdentity | undefined;
+    const self = (): QueenIdentity => {
+      if (identity === undefined) throw new Error('the queen identity was read before the gRPC port was bound');
+      return identity;
+    };
     const { server, health } = buildGrpcServer(
       {
         registry,
@@ -159,6 +173,7 @@ export class QueenServer {
         streams,
         watches,
         clock,
+        self,
         ...(access === undefined ? {} : { access }),
         ...(metrics === undefined ? {} : { rpcObserver: metrics.rpcs }),
       },
@@ -171,6 +186,12 @@ export class QueenServer {
         error ? reject(error) : resolve(boundPort),
       );
     });
+    try {
+      identity = resolveQueenIdentity(config, port, hostName, clock.wallNow());
+    } catch (error) {
+      server.forceShutdown();
+      throw error;
+    }
     let httpSide: HttpSide | undefined;
     if (metrics !== undefined && config.httpListen !== undefined && config.httpListen !== '') {
       try {
@@ -193,6 +214,9 @@ export class QueenServer {
       }
     }
     const http = httpSide?.http;
+    if (http !== undefined && config.httpListen !== undefined) {
+      identity = { ...identity, httpAddress: reachableAddress(config.httpListen, http.port, hostName) };
+    }
 
     const checkpointer = new Checkpointer(
       () => catalog.flush(),
@@ -225,10 +249,13 @@ export class QueenServer {
       catalog,
       scheduling,
       port,
+      identity,
     );
     logger.info(
       {
         component: 'server',
+        queenId: identity.queenId,
+        advertise: identity.address,
         listen: config.listen,
         port,
         ...(http === undefined ? {} : { httpListen: config.httpListen, httpPort: http.port }),

@@ -2,7 +2,7 @@ import type { Duration } from '@bufbuild/protobuf/wkt';
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { DomainError } from '../common/domain-error.js';
-import type { Backend } from '../common/worker.js';
+import type { Backend, WorkerEntry } from '../common/worker.js';
 import {
   Backend as ProtoBackend,
   FindBestWorkerForModelResponseSchema,
@@ -20,6 +20,7 @@ import {
   ListActiveHivesResponseSchema,
   ListAllHivesResponseSchema,
   ListAllWorkersResponseSchema,
+  ListQueensResponseSchema,
   ReleaseWorkerResponseSchema,
   RemoveHiveResponseSchema,
   ReportWorkerFailureResponseSchema,
@@ -47,11 +48,20 @@ import type { HiveView } from '../registry/types.js';
 import { quote } from '../registry/ids.js';
 import type { PickRequest } from '../scheduler/pick-worker.js';
 import type { SchedulingIndex } from '../scheduler/scheduling-index.js';
-import { entryToProto, hiveToProto, resourcesToProto, uint32, wallMsToProto, workerToProto } from './domain-to-proto.js';
+import {
+  entryToProto,
+  hiveToProto,
+  queenToProto,
+  resourcesToProto,
+  uint32,
+  wallMsToProto,
+  workerToProto,
+} from './domain-to-proto.js';
 import type { HeartbeatStreams } from './heartbeat-streams.js';
 import type { WatchStreams } from './watch-streams.js';
 import { BACKEND_FROM_PROTO, durationMs, positiveDurationMs } from './payload-to-heartbeat.js';
 import { noPick } from './pick-outcome.js';
+import type { QueenIdentity } from './queen-identity.js';
 import { requireId, requireModelId, requireValid, unary } from './unary.js';
 
 /** Default and longest life of a reservation without ReleaseWorker. */
@@ -96,7 +106,10 @@ function requireBackend(value: ProtoBackend): Backend {
   return backend;
 }
 
-/** The unary RPCs of hive.v1.HiveRegistry, plus the Heartbeat and Watch streams' handlers. */
+/**
+ * The unary RPCs of hive.v1.HiveRegistry, plus the Heartbeat and Watch streams' handlers. `self` is this queen
+ * (set once its port is bound, before any call is read): on its own, it owns every hive in the registry.
+ */
 export function registryService(
   registry: HiveRegistry,
   scheduling: SchedulingIndex,
@@ -104,6 +117,7 @@ export function registryService(
   watches: WatchStreams,
   logger: Logger,
   clock: Clock,
+  self: () => QueenIdentity,
 ): UntypedServiceImplementation {
   const hiveOrNotFound = (hiveId: string): HiveView => {
     const hive = registry.getHive(requireId('hive_id', hiveId));
@@ -117,13 +131,17 @@ export function registryService(
     }
     return entry;
   };
+  const entriesToProto = (entries: readonly WorkerEntry[]) => {
+    const { queenId } = self();
+    return entries.map((entry) => entryToProto(entry, queenId));
+  };
 
   return {
     heartbeat: streams.handle,
     watch: watches.handle,
 
     getHiveState: unary('GetHiveState', logger, GetHiveStateResponseSchema, (req: GetHiveStateRequest) => ({
-      hive: hiveToProto(hiveOrNotFound(req.hiveId)),
+      hive: hiveToProto(hiveOrNotFound(req.hiveId), self().queenId),
     })),
 
     listActiveHives: unary('ListActiveHives', logger, ListActiveHivesResponseSchema, (req: ListActiveHivesRequest) => ({
@@ -157,7 +175,7 @@ export function registryService(
     hiveCount: unary('HiveCount', logger, HiveCountResponseSchema, () => ({ count: uint32(registry.hiveCount) })),
 
     getWorker: unary('GetWorker', logger, GetWorkerResponseSchema, (req: GetWorkerRequest) => ({
-      entry: entryToProto(workerOrNotFound(req.workerId)),
+      entry: entryToProto(workerOrNotFound(req.workerId), self().queenId),
     })),
 
     getWorkerUrl: unary('GetWorkerUrl', logger, GetWorkerUrlResponseSchema, (req: GetWorkerUrlRequest) => {
@@ -166,11 +184,11 @@ export function registryService(
     }),
 
     listAllWorkers: unary('ListAllWorkers', logger, ListAllWorkersResponseSchema, () => ({
-      workers: registry.listWorkers(() => true, true).map(entryToProto),
+      workers: entriesToProto(registry.listWorkers(() => true, true)),
     })),
 
     findIdleWorkers: unary('FindIdleWorkers', logger, FindIdleWorkersResponseSchema, (req: FindIdleWorkersRequest) => ({
-      workers: registry.listWorkers((w) => w.state === 'idle', req.includeOffline).map(entryToProto),
+      workers: entriesToProto(registry.listWorkers((w) => w.state === 'idle', req.includeOffline)),
     })),
 
     findWorkersByModel: unary(
@@ -180,7 +198,7 @@ export function registryService(
       (req: FindWorkersByModelRequest) => {
         const modelId = requireModelId('model_id', req.modelId);
         return {
-          workers: registry.listWorkers((w) => w.modelId === modelId, req.includeOffline).map(entryToProto),
+          workers: entriesToProto(registry.listWorkers((w) => w.modelId === modelId, req.includeOffline)),
         };
       },
     ),
@@ -192,7 +210,7 @@ export function registryService(
       (req: FindWorkersByBackendRequest) => {
         const backend = requireBackend(req.backend);
         return {
-          workers: registry.listWorkers((w) => w.backend === backend, req.includeOffline).map(entryToProto),
+          workers: entriesToProto(registry.listWorkers((w) => w.backend === backend, req.includeOffline)),
         };
       },
     ),
@@ -206,7 +224,7 @@ export function registryService(
         const pick = scheduling.pick(request, registry.onlineCheck());
         if (pick.kind !== 'picked') throw noPick(pick, request);
         return {
-          entry: entryToProto(pick.entry),
+          entry: entryToProto(pick.entry, self().queenId),
           modelLoaded: pick.modelLoaded,
           reservationId: pick.reservation?.reservationId ?? '',
         };
@@ -254,5 +272,11 @@ export function registryService(
         workers: registry.workersOnHive(requireId('hive_id', req.hiveId)).map(workerToProto),
       }),
     ),
+
+    // ListQueensRequest has no fields: nothing to check.
+    listQueens: unary('ListQueens', logger, ListQueensResponseSchema, () => ({
+      // Without a federation this queen is the only one, and every online hive in the registry is its own.
+      queens: [queenToProto(self(), registry.activeHiveIds().length, true)],
+    })),
   };
 }

@@ -7,6 +7,16 @@ export interface ServerConfig {
   /** HOST:PORT to listen on ([v6]:PORT for IPv6); port 0 picks a free port. */
   readonly listen: string;
   /**
+   * This queen's id, on every HiveState and WorkerEntry it answers and in ListQueens: 1-128 characters of
+   * [A-Za-z0-9._:-]. Absent or '': the host name and the bound gRPC port (`gpu-queen-1:50051`).
+   */
+  readonly queenId?: string;
+  /**
+   * HOST:PORT where agents and operators reach this queen (ListQueens' `address`). Absent or '': the listen address,
+   * a wildcard host replaced by the host name and port 0 by the bound port.
+   */
+  readonly advertise?: string;
+  /**
    * HOST:PORT of the HTTP listener (/healthz, /metrics, the dashboard, the gateway), with the same TLS and auth as gRPC; absent or '' = off
    * (and then no metrics are kept at all).
    */
@@ -80,4 +90,6 @@ export interface QueenOptions {
   readonly detectStalls?: boolean;
   /** Where the built dashboard is read from; default dist/dashboard under the package root. */
   readonly dashboardAssetsDir?: string;
+  /** The host name in the default queen id and addresses; default the operating system's (`hostname`). */
+  readonly hostName?: string;
 }

@@ -20,6 +20,8 @@ import { HealthStatus, WorkerStatus } from '../../gen/hive/v1/registry_pb';
 
 const REGISTRY = 'hive.v1.HiveRegistry';
 const CATALOG = 'hive.v1.HiveCatalog';
+/** The queen's id: every entry the client returns names it. */
+const QUEEN_ID = 'queen-1';
 
 /** wireWorker's default URL. */
 const url = (workerId: string) => `http://10.0.0.1:9300/${workerId}`;
@@ -377,7 +379,7 @@ describe('RegistryClient: worker reads', () => {
   let fleet: Fleet;
 
   beforeEach(async () => {
-    q = await TestQueen.start();
+    q = await TestQueen.start({ queenId: QUEEN_ID });
     client = createRegistryClient(q.address);
     fleet = await connectFleet(q);
   });
@@ -394,9 +396,9 @@ describe('RegistryClient: worker reads', () => {
 
   describe('getWorker', () => {
     it('returns the entry: hive, full worker, hive liveness', async () => {
-      expect(await client.getWorker('w-a2')).toEqual({ hiveId: 'hive-a', worker: W_A2, hiveOnline: true });
+      expect(await client.getWorker('w-a2')).toEqual({ hiveId: 'hive-a', worker: W_A2, hiveOnline: true, queenId: QUEEN_ID });
       await takeHiveBOffline();
-      expect(await client.getWorker('w-b2')).toEqual({ hiveId: 'hive-b', worker: W_B2, hiveOnline: false });
+      expect(await client.getWorker('w-b2')).toEqual({ hiveId: 'hive-b', worker: W_B2, hiveOnline: false, queenId: QUEEN_ID });
     });
 
     it('rejects an unknown worker with ClientError NOT_FOUND naming it', async () => {
@@ -423,12 +425,12 @@ describe('RegistryClient: worker reads', () => {
     it('lists every worker as full entries, sorted by hive then worker, offline hives flagged', async () => {
       await takeHiveBOffline();
       expect(await client.listAllWorkers()).toEqual([
-        { hiveId: 'hive-a', worker: W_A1, hiveOnline: true },
-        { hiveId: 'hive-a', worker: W_A2, hiveOnline: true },
-        { hiveId: 'hive-b', worker: W_B1, hiveOnline: false },
-        { hiveId: 'hive-b', worker: W_B2, hiveOnline: false },
-        { hiveId: 'hive-b', worker: W_B3, hiveOnline: false },
-        { hiveId: 'hive-b', worker: W_B4, hiveOnline: false },
+        { hiveId: 'hive-a', worker: W_A1, hiveOnline: true, queenId: QUEEN_ID },
+        { hiveId: 'hive-a', worker: W_A2, hiveOnline: true, queenId: QUEEN_ID },
+        { hiveId: 'hive-b', worker: W_B1, hiveOnline: false, queenId: QUEEN_ID },
+        { hiveId: 'hive-b', worker: W_B2, hiveOnline: false, queenId: QUEEN_ID },
+        { hiveId: 'hive-b', worker: W_B3, hiveOnline: false, queenId: QUEEN_ID },
+        { hiveId: 'hive-b', worker: W_B4, hiveOnline: false, queenId: QUEEN_ID },
       ]);
     });
     // ListAllWorkers takes no input, so there is no bad-input case.
@@ -441,8 +443,8 @@ describe('RegistryClient: worker reads', () => {
       expect(ids(await client.findIdleWorkers())).toEqual(['hive-a/w-a2']);
       expect(ids(await client.findIdleWorkers({ includeOffline: false }))).toEqual(['hive-a/w-a2']);
       expect(await client.findIdleWorkers({ includeOffline: true })).toEqual([
-        { hiveId: 'hive-a', worker: W_A2, hiveOnline: true },
-        { hiveId: 'hive-b', worker: W_B1, hiveOnline: false },
+        { hiveId: 'hive-a', worker: W_A2, hiveOnline: true, queenId: QUEEN_ID },
+        { hiveId: 'hive-b', worker: W_B1, hiveOnline: false, queenId: QUEEN_ID },
       ]);
     });
 
@@ -484,8 +486,8 @@ describe('RegistryClient: worker reads', () => {
   describe('findWorkersByBackend', () => {
     it("findWorkersByBackend('cuda') returns hive-a's workers as full entries", async () => {
       expect(await client.findWorkersByBackend('cuda')).toEqual([
-        { hiveId: 'hive-a', worker: W_A1, hiveOnline: true },
-        { hiveId: 'hive-a', worker: W_A2, hiveOnline: true },
+        { hiveId: 'hive-a', worker: W_A1, hiveOnline: true, queenId: QUEEN_ID },
+        { hiveId: 'hive-a', worker: W_A2, hiveOnline: true, queenId: QUEEN_ID },
       ]);
     });
 
@@ -545,7 +547,7 @@ describe('RegistryClient: findBestWorkerForModel', () => {
   let client: RegistryClient;
 
   beforeEach(async () => {
-    q = await TestQueen.start();
+    q = await TestQueen.start({ queenId: QUEEN_ID });
     client = createRegistryClient(q.address);
   });
 
@@ -576,6 +578,7 @@ describe('RegistryClient: findBestWorkerForModel', () => {
           health: 'healthy',
         },
         hiveOnline: true,
+        queenId: QUEEN_ID,
       },
       modelLoaded: true,
     });

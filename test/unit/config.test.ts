@@ -1,4 +1,5 @@
 import { buildServeConfig, checkListen, isLoopback, parseDuration } from '../../src/cli/config';
+import { reachableAddress, resolveQueenIdentity } from '../../src/server/queen-identity';
 
 describe('parseDuration', () => {
   test.each([
@@ -57,6 +58,8 @@ describe('buildServeConfig', () => {
       ok: true,
       config: {
         listen: '127.0.0.1:50051',
+        queenId: '',
+        advertise: '',
         httpListen: '',
         httpMaxConnections: 4_096,
         gatewayQueueTimeoutMs: 30_000,
@@ -224,5 +227,82 @@ describe('buildServeConfig', () => {
       ok: false,
       problems: ['--evict-after (10000 ms) must be at least --offline-after (15000 ms)'],
     });
+  });
+
+  test('--queen-id: default empty (computed at start); checked like a hive id, naming the flag or variable', () => {
+    expect(buildServeConfig({ queenId: 'gpu-queen-1:50051' }, {})).toMatchObject({ ok: true, config: { queenId: 'gpu-queen-1:50051' } });
+    expect(buildServeConfig({}, { HIVE_REGISTRY_QUEEN_ID: 'eu.queen_1' })).toMatchObject({ ok: true, config: { queenId: 'eu.queen_1' } });
+    expect(buildServeConfig({ queenId: 'queen 1' }, {})).toEqual({
+      ok: false,
+      problems: ['--queen-id: must contain only the characters [A-Za-z0-9._:-], got "queen 1"'],
+    });
+    expect(buildServeConfig({}, { HIVE_REGISTRY_QUEEN_ID: 'q'.repeat(129) })).toEqual({
+      ok: false,
+      problems: ['HIVE_REGISTRY_QUEEN_ID: must be at most 128 characters, got 129'],
+    });
+    expect(buildServeConfig({ queenId: 'q'.repeat(128) }, {})).toMatchObject({ ok: true });
+  });
+
+  test('--advertise: default empty (computed at start); checked like --listen, and must be an address to connect to', () => {
+    expect(buildServeConfig({ advertise: 'queen.example:443' }, {})).toMatchObject({ ok: true, config: { advertise: 'queen.example:443' } });
+    expect(buildServeConfig({}, { HIVE_REGISTRY_ADVERTISE: '[fd00::1]:50051' })).toMatchObject({
+      ok: true,
+      config: { advertise: '[fd00::1]:50051' },
+    });
+    expect(buildServeConfig({ advertise: 'queen.example' }, {})).toEqual({
+      ok: false,
+      problems: ['--advertise: must be HOST:PORT or [IPv6]:PORT, got "queen.example"'],
+    });
+    expect(buildServeConfig({ advertise: '0.0.0.0:50051' }, {})).toEqual({
+      ok: false,
+      problems: ['--advertise: "0.0.0.0" is a wildcard, not an address to connect to'],
+    });
+    expect(buildServeConfig({}, { HIVE_REGISTRY_ADVERTISE: '[::]:50051' })).toEqual({
+      ok: false,
+      problems: ['HIVE_REGISTRY_ADVERTISE: "::" is a wildcard, not an address to connect to'],
+    });
+    expect(buildServeConfig({ advertise: 'queen.example:0' }, {})).toEqual({
+      ok: false,
+      problems: ['--advertise: port 0 is not a port to connect to'],
+    });
+  });
+});
+
+describe('the queen identity computed at start', () => {
+  test.each([
+    ['127.0.0.1:0', 41_000, '127.0.0.1:41000'],
+    ['127.0.0.1:50051', 50_051, '127.0.0.1:50051'],
+    ['0.0.0.0:50051', 50_051, 'gpu-queen-1:50051'],
+    ['0.0.0.0:0', 41_000, 'gpu-queen-1:41000'],
+    ['[::]:50051', 50_051, 'gpu-queen-1:50051'],
+    ['[::1]:0', 41_000, '[::1]:41000'],
+    ['queen.internal:50051', 50_051, 'queen.internal:50051'],
+  ])('listening on %s (bound port %d), others reach it at %s', (listen, port, address) => {
+    expect(reachableAddress(listen, port, 'gpu-queen-1')).toBe(address);
+  });
+
+  test('defaults: the id is the host name and the bound port; the address the listen address as reachable', () => {
+    expect(resolveQueenIdentity({ listen: '0.0.0.0:0', queenId: '', advertise: '' }, 41_000, 'gpu-queen-1', 1_000)).toEqual({
+      queenId: 'gpu-queen-1:41000',
+      address: 'gpu-queen-1:41000',
+      httpAddress: '',
+      startedAtWallMs: 1_000,
+    });
+    expect(resolveQueenIdentity({ listen: '127.0.0.1:50051' }, 50_051, 'gpu-queen-1', 1_000)).toMatchObject({
+      queenId: 'gpu-queen-1:50051',
+      address: '127.0.0.1:50051',
+    });
+  });
+
+  test('given values win over the defaults', () => {
+    expect(
+      resolveQueenIdentity({ listen: '0.0.0.0:0', queenId: 'queen-eu-1', advertise: 'queen.example:443' }, 41_000, 'h', 5),
+    ).toEqual({ queenId: 'queen-eu-1', address: 'queen.example:443', httpAddress: '', startedAtWallMs: 5 });
+  });
+
+  test('a host name that makes no valid id: QueenIdentityError asking for --queen-id', () => {
+    expect(() => resolveQueenIdentity({ listen: '127.0.0.1:0' }, 41_000, 'my host', 0)).toThrow(
+      'the default queen id (the host name and gRPC port): must contain only the characters [A-Za-z0-9._:-], got "my host:41000"; set one with --queen-id',
+    );
   });
 });
