@@ -1,7 +1,7 @@
 // The package's entry point for embedders (routers, tools): the typed client and the types it speaks.
 export { ClientError } from './client-error.js';
 export { AllQueensFailedError, type QueenFailure } from './queen-failover.js';
-export type { CatalogHive, HiveToken } from './proto-to-domain.js';
+export type { CatalogHive, HiveStateView, HiveToken, QueenInfo } from './proto-to-domain.js';
 export type { WatchOptions, WatchUpdate, WatchUpdateType } from './watch-stream.js';
 export {
   createRegistryClient,

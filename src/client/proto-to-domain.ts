@@ -6,6 +6,7 @@ import type { CatalogHive as ProtoCatalogHive, HiveToken as ProtoHiveToken } fro
 import type {
   Device as ProtoDevice,
   HiveState,
+  QueenInfo as ProtoQueenInfo,
   Resources as ProtoResources,
   WorkerEntry as ProtoWorkerEntry,
   WorkerState,
@@ -22,6 +23,28 @@ import { BACKEND_FROM_PROTO, HEALTH_FROM_PROTO, WORKER_STATUS_FROM_PROTO } from 
 /** A catalog hive as the queen reports it: the durable record plus whether the hive is online now. */
 export interface CatalogHive extends CatalogRecord {
   readonly online: boolean;
+}
+
+/** A hive as GetHiveState reports it: the registry's view and the queen that owns the hive. */
+export interface HiveStateView extends HiveView {
+  /** The queen holding the hive's heartbeat stream (`queen_id`); absent from a queen that predates queen ids. */
+  readonly queenId?: string;
+}
+
+/** A queen serving the fleet, as ListQueens reports it. */
+export interface QueenInfo {
+  /** Its id (`--queen-id`), which `queenId` of hives and worker entries names. */
+  readonly queenId: string;
+  /** HOST:PORT where agents and operators reach it (`--advertise`). */
+  readonly address: string;
+  /** HOST:PORT of its HTTP listener (metrics, dashboard, gateway); '' when it has none. */
+  readonly httpAddress: string;
+  /** When it started serving, wall-clock ms since the epoch (0 if the queen did not say). */
+  readonly startedAtMs: number;
+  /** Hives it owns (holds the heartbeat stream of) that are online now. */
+  readonly hives: number;
+  /** True for the queen that answered. */
+  readonly self: boolean;
 }
 
 /** One live token of a hive, as ListHiveTokens reports it: never the secret itself. */
@@ -98,8 +121,8 @@ export function resourcesFromProto(r: ProtoResources | undefined): Resources {
   };
 }
 
-export function hiveFromProto(h: HiveState): HiveView {
-  const view: HiveView = {
+export function hiveFromProto(h: HiveState): HiveStateView {
+  const view: HiveStateView = {
     hiveId: h.hiveId,
     workers: h.workers.map(workerFromProto),
     devices: h.devices.map(deviceFromProto),
@@ -107,8 +130,20 @@ export function hiveFromProto(h: HiveState): HiveView {
     lastHeartbeatWallMs: h.lastHeartbeat === undefined ? 0 : timestampMs(h.lastHeartbeat),
     sequence: h.sequence,
     resources: resourcesFromProto(h.resources),
+    ...(h.queenId === '' ? {} : { queenId: h.queenId }),
   };
   return h.senderTimestamp === undefined ? view : { ...view, senderTime: wallTime(h.senderTimestamp) };
+}
+
+export function queenFromProto(q: ProtoQueenInfo): QueenInfo {
+  return {
+    queenId: q.queenId,
+    address: q.address,
+    httpAddress: q.httpAddress,
+    startedAtMs: q.startedAt === undefined ? 0 : timestampMs(q.startedAt),
+    hives: q.hives,
+    self: q.self,
+  };
 }
 
 export function catalogHiveFromProto(h: ProtoCatalogHive): CatalogHive {

@@ -16,17 +16,19 @@ import {
   type WatchEvent,
 } from '../../gen/hive/v1/registry_pb.js';
 import type { Resources } from '../registry/resources.js';
-import type { HiveView } from '../registry/types.js';
 import { BACKEND_TO_PROTO } from '../server/domain-to-proto.js';
 import {
   catalogHiveFromProto,
   entryFromProto,
   hiveFromProto,
   hiveTokenFromProto,
+  queenFromProto,
   resourcesFromProto,
   workerFromProto,
   type CatalogHive,
+  type HiveStateView,
   type HiveToken,
+  type QueenInfo,
 } from './proto-to-domain.js';
 import { failoverMethods, type QueenCursor } from './queen-failover.js';
 import { bearerMetadata, rawClient, unaryMethods, type UnaryMethods } from './unary-client.js';
@@ -205,8 +207,8 @@ export class RegistryClient {
 
   // ---- hive.v1.HiveRegistry ---------------------------------------------------------------------------------
 
-  /** One hive's last accepted snapshot and liveness. NOT_FOUND for an unknown hive. */
-  async getHiveState(hiveId: string): Promise<HiveView> {
+  /** One hive's last accepted snapshot, liveness and owner queen. NOT_FOUND for an unknown hive. */
+  async getHiveState(hiveId: string): Promise<HiveStateView> {
     const { hive } = await this.registry.getHiveState({ hiveId });
     if (hive === undefined) throw new Error('GetHiveState: the response has no hive');
     return hiveFromProto(hive);
@@ -327,6 +329,11 @@ export class RegistryClient {
   /** The hive's workers, sorted by id; empty for an unknown hive. */
   async getWorkersOnHive(hiveId: string): Promise<Worker[]> {
     return (await this.registry.getWorkersOnHive({ hiveId })).workers.map(workerFromProto);
+  }
+
+  /** The queens serving the fleet, sorted by id; a queen on its own lists only itself (`self: true`). */
+  async listQueens(): Promise<QueenInfo[]> {
+    return (await this.registry.listQueens({})).queens.map(queenFromProto);
   }
 
   /**

@@ -140,7 +140,7 @@ describe('RegistryClient: hive reads', () => {
   let fleet: Fleet;
 
   beforeEach(async () => {
-    q = await TestQueen.start();
+    q = await TestQueen.start({ queenId: QUEEN_ID });
     client = createRegistryClient(q.address);
     fleet = await connectFleet(q);
   });
@@ -178,6 +178,7 @@ describe('RegistryClient: hive reads', () => {
           vramFreeBytes: (16n - 2n + 8n - 3n) * GiBn,
           ramTotalBytes: 64n * GiBn,
         },
+        queenId: QUEEN_ID,
       });
       expect(hive.lastHeartbeatWallMs).toBe(fleet.hiveAReceivedMs);
       expect({
