@@ -1,4 +1,4 @@
-import type { CatalogHive, HiveToken } from '../client/proto-to-domain.js';
+import type { CatalogHive, HiveStateView, HiveToken } from '../client/proto-to-domain.js';
 import type { BestWorker } from '../client/registry-client.js';
 import type { WatchUpdate } from '../client/watch-stream.js';
 import type { Worker, WorkerEntry } from '../common/worker.js';
@@ -118,11 +118,12 @@ export function workersTable(entries: readonly WorkerEntry[], showOnline: boolea
 }
 
 /** One hive in full: liveness, resources, devices, catalog labels when known, then its workers. */
-export function hiveReport(view: HiveView, catalog: CatalogHive | undefined, nowMs: number): string {
+export function hiveReport(view: HiveStateView, catalog: CatalogHive | undefined, nowMs: number): string {
   const { resources } = view;
   const idle = view.workers.filter((w) => w.state === 'idle').length;
   const lines = [
     `hive:            ${view.hiveId}`,
+    ...(view.queenId === undefined ? [] : [`queen:           ${printable(view.queenId)}`]),
     `status:          ${view.online ? 'online' : 'offline'} (last heartbeat ${age(view.lastHeartbeatWallMs, nowMs)}, sequence ${view.sequence})`,
     `workers:         ${view.workers.length} (${idle} idle)`,
     `vram:            ${gib(resources.vramUsedBytes)} GiB used` +

@@ -1,12 +1,13 @@
 import { status } from '@grpc/grpc-js';
 import { ClientError } from '../client/client-error.js';
-import { hiveFromProto, type CatalogHive } from '../client/proto-to-domain.js';
+import { hiveFromProto, queenFromProto, type CatalogHive } from '../client/proto-to-domain.js';
 import { toProtoJson } from '../client/proto-json.js';
 import type { RegistryClient } from '../client/registry-client.js';
 import type { WorkerEntry } from '../common/worker.js';
 import { entryToProto } from '../server/domain-to-proto.js';
 import { hiveReport, hivesTable, watchLine, workersTable } from './format.js';
 import { type CommandIo, UsageError, printJson, type OutputFlags } from './command-run.js';
+import { queensTable } from './queen-format.js';
 import { parseBackend } from './command-args.js';
 
 // One entry point for the program and the tests: the commands live in files by concern.
@@ -19,8 +20,8 @@ export * from './catalog-commands.js';
  * The operator commands against a queen, as functions of a client and an output: tables for people, `--json`
  * for scripts (the RPC responses in protobuf JSON form, as grpcurl prints them). Run by `runCommand`, which turns
  * them into the process exit code: 0 success, 1 the queen answered with an error or could not be reached (stderr
- * names the gRPC code), 2 a usage error. Here: `hives`, `hive`, `workers`, `remove-hive`, `watch`; the scheduling
- * and catalog commands are in their own files.
+ * names the gRPC code), 2 a usage error. Here: `hives`, `hive`, `workers`, `remove-hive`, `watch`, `queens`; the
+ * scheduling and catalog commands are in their own files.
  */
 
 /** `hives`: every hive in the registry with its liveness, worker counts, GPU load and VRAM. */
@@ -128,4 +129,14 @@ export async function watchCommand(
     return;
   }
   for await (const update of client.watch(options)) io.out(watchLine(update));
+}
+
+/** `queens`: the queens serving the fleet (on a queen of its own, that queen), the one that answered marked. */
+export async function queensCommand(client: RegistryClient, io: CommandIo, flags: OutputFlags): Promise<void> {
+  const response = await client.registry.listQueens({});
+  if (flags.json === true) {
+    printJson(io, toProtoJson(response));
+    return;
+  }
+  io.out(queensTable(response.queens.map(queenFromProto), io.nowMs()));
 }

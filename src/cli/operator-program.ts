@@ -18,6 +18,7 @@ import {
   cordonCommand,
   hiveCommand,
   hivesCommand,
+  queensCommand,
   releaseCommand,
   removeHiveCommand,
   reportFailureCommand,
@@ -191,6 +192,10 @@ export function addOperatorCommands(
         watchCommand(client, io, flags),
       ),
     );
+
+  command('queens', 'list the queens serving the fleet: id, address, HTTP listener, when each started, online hives').action(
+    action('queens', (client, flags: CommonFlags) => queensCommand(client, io, flags)),
+  );
 
   const catalog = root
     .command('catalog')
