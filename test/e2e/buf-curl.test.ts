@@ -1,6 +1,7 @@
 // An operator's session against the real CLI, through server reflection with buf curl (a Go client that
 // validates descriptors like grpcurl does).
 import { spawn } from 'node:child_process';
+import { hostname } from 'node:os';
 import { BufCurlStream, JsonObjectSplitter, bufCurl } from '../helpers/buf-curl';
 import { BUF } from '../helpers/cli-process';
 import { startServer, stopServer, type ServerProcess } from '../helpers/cli-process';
@@ -50,7 +51,7 @@ describe('operator session with buf curl through reflection', () => {
       'Heartbeat', 'GetHiveState', 'ListActiveHives', 'ListAllHives', 'GetAvailableResources', 'RemoveHive',
       'GetWorkerCount', 'IsHiveOnline', 'HiveCount', 'GetWorker', 'GetWorkerUrl', 'ListAllWorkers',
       'FindIdleWorkers', 'FindWorkersByModel', 'FindWorkersByBackend', 'FindBestWorkerForModel',
-      'TotalWorkerCount', 'GetWorkersOnHive', 'ReleaseWorker', 'ReportWorkerFailure', 'Watch',
+      'TotalWorkerCount', 'GetWorkersOnHive', 'ReleaseWorker', 'ReportWorkerFailure', 'ListQueens', 'Watch',
     ]) {
       expect(methods.stdout).toContain(`${REGISTRY}/${rpc}\n`);
     }
@@ -60,6 +61,18 @@ describe('operator session with buf curl through reflection', () => {
     ]) {
       expect(methods.stdout).toContain(`${CATALOG}/${rpc}\n`);
     }
+  });
+
+  test('ListQueens: this queen, by default named by its host name and the port it bound', async () => {
+    const result = await bufCurl(server.address, `${REGISTRY}/ListQueens`, {});
+    expect(result).toMatchObject({
+      grpcCode: 0,
+      body: { queens: [{ queenId: `${hostname()}:${server.port}`, address: server.address, self: true }] },
+    });
+    expect(server.logs.find((line) => line.msg === 'hive-registry serving')).toMatchObject({
+      queenId: `${hostname()}:${server.port}`,
+      advertise: server.address,
+    });
   });
 
   test('health check says SERVING', async () => {

@@ -19,6 +19,15 @@ describe('hive-registry serve', () => {
     expect(result.stderr).toContain('HIVE_REGISTRY_MAX_STREAMS: must be a whole number of at least 1, got "0"');
   });
 
+  test('--queen-id and --advertise are checked with the rest: exit 2 naming each', async () => {
+    const result = await run(process.execPath, [CLI, 'serve', '--queen-id', 'queen 1', '--db', ':memory:'], {
+      env: { HIVE_REGISTRY_ADVERTISE: '0.0.0.0:50051' },
+    });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('--queen-id: must contain only the characters [A-Za-z0-9._:-], got "queen 1"');
+    expect(result.stderr).toContain('HIVE_REGISTRY_ADVERTISE: "0.0.0.0" is a wildcard, not an address to connect to');
+  });
+
   test('thresholds that contradict each other are refused', async () => {
     const result = await run(process.execPath, [CLI, 'serve', '--heartbeat-interval', '20s', '--offline-after', '15s']);
     expect(result.code).toBe(2);
@@ -54,6 +63,7 @@ describe('hive-registry serve', () => {
     expect(help).toContain('(env HIVE_REGISTRY_LISTEN; default 127.0.0.1:50051)');
     expect(help).toContain('(env HIVE_REGISTRY_OFFLINE_AFTER; default 15s)');
     expect(help).toContain('(env HIVE_REGISTRY_EVICT_AFTER; default 10m)');
+    expect(help).toContain('(env HIVE_REGISTRY_QUEEN_ID; default the host name and the bound gRPC port, HOST:PORT)');
   });
 
   test('settings come from the environment when no flag is given', async () => {
