@@ -19,7 +19,7 @@ export interface QueenIdentity {
   readonly startedAtWallMs: number;
 }
 
-/** What the identity is made of: the settings (validated by the CLI) and what the operating system said. */
+/** The settings the identity is made of (checked by the CLI), beside the bound port and the host name. */
 export interface IdentitySettings {
   /** Absent or '': the default. */
   readonly queenId?: string;
