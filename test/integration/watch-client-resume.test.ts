@@ -35,7 +35,8 @@ async function pullUntil(
 /** What the reads say, in the model's shape. */
 async function reads(client: RegistryClient) {
   const [hives, active, workers] = await Promise.all([client.listAllHives(), client.listActiveHives(), client.listAllWorkers()]);
-  return { hives, online: active, workers };
+  // Watch events carry no owner queen: compare the rest.
+  return { hives, online: active, workers: workers.map(({ queenId: _queen, ...entry }) => entry) };
 }
 
 const modelView = (model: WatchModel) => ({ hives: model.hiveIds(), online: model.onlineHiveIds(), workers: model.entries() });
