@@ -1,8 +1,6 @@
 // The operator CLI's `queens` (a table for people, --json for scripts) and the queen line of `hive ID`, run in
 // process against a TestQueen: its ManualClock makes the STARTED age exact.
-import { Command } from 'commander';
-import type { CommandIo } from '../../src/cli/operator-commands';
-import { addOperatorCommands } from '../../src/cli/operator-program';
+import { inProcessCli } from '../helpers/in-process-cli';
 import { TestQueen } from '../helpers/queen';
 import { wireWorker } from '../helpers/wire-builders';
 
@@ -10,16 +8,7 @@ describe('operator commands: queens, and the queen of a hive (in process)', () =
   let q: TestQueen;
 
   /** Runs `hive-registry ARGS --queen <the test queen>` in process; its "now" is the queen's wall clock. */
-  const cli = async (...args: string[]) => {
-    const stdout: string[] = [];
-    const stderr: string[] = [];
-    const io: CommandIo = { out: (t) => void stdout.push(t), err: (t) => void stderr.push(t), nowMs: () => q.clock.wallNow() };
-    let code = -1;
-    const root = new Command('hive-registry').exitOverride();
-    addOperatorCommands(root, {}, io, (c) => (code = c));
-    await root.parseAsync([...args, '--queen', q.address], { from: 'user' });
-    return { code, stdout: stdout.join(''), stderr: stderr.join('') };
-  };
+  const cli = inProcessCli(() => q);
 
   afterEach(async () => {
     await q.stop();
@@ -77,16 +66,9 @@ describe('operator commands: queens, and the queen of a hive (in process)', () =
 
   it('queens against no queen: exit 1 naming the gRPC code', async () => {
     q = await TestQueen.start();
-    const address = q.address;
     await q.stop();
-    const stdout: string[] = [];
-    const stderr: string[] = [];
-    const io: CommandIo = { out: (t) => void stdout.push(t), err: (t) => void stderr.push(t), nowMs: () => 0 };
-    let code = -1;
-    const root = new Command('hive-registry').exitOverride();
-    addOperatorCommands(root, {}, io, (c) => (code = c));
-    await root.parseAsync(['queens', '--queen', address, '--timeout', '2s'], { from: 'user' });
-    expect({ code, stdout: stdout.join(''), stderr: stderr.join('') }).toEqual({
+    // The stopped queen's address and clock still stand: nothing listens there any more.
+    expect(await cli('queens', '--timeout', '2s')).toEqual({
       code: 1,
       stdout: '',
       stderr: expect.stringMatching(/^hive-registry queens: UNAVAILABLE/) as unknown as string,

@@ -1,9 +1,7 @@
 // The scheduling commands of the operator CLI (`best --reserve ...`, `release`, `report-failure`), run in process
 // against a TestQueen: its ManualClock makes reservation and exclusion times exact, which the e2e tests (a real
 // process, a real clock) cannot check.
-import { Command } from 'commander';
-import type { CommandIo } from '../../src/cli/operator-commands';
-import { addOperatorCommands } from '../../src/cli/operator-program';
+import { inProcessCli } from '../helpers/in-process-cli';
 import { TestQueen } from '../helpers/queen';
 import { wireDevice, wireWorker } from '../helpers/wire-builders';
 
@@ -14,16 +12,7 @@ describe('operator commands: best --reserve, release, report-failure (in process
   let q: TestQueen;
 
   /** Runs `hive-registry ARGS --queen <the test queen>` in process; its "now" is the queen's wall clock. */
-  const cli = async (...args: string[]) => {
-    const stdout: string[] = [];
-    const stderr: string[] = [];
-    const io: CommandIo = { out: (t) => void stdout.push(t), err: (t) => void stderr.push(t), nowMs: () => q.clock.wallNow() };
-    let code = -1;
-    const root = new Command('hive-registry').exitOverride();
-    addOperatorCommands(root, {}, io, (c) => (code = c));
-    await root.parseAsync([...args, '--queen', q.address], { from: 'user' });
-    return { code, stdout: stdout.join(''), stderr: stderr.join('') };
-  };
+  const cli = inProcessCli(() => q);
   /** The reservation id a human `best --reserve` printed. */
   const reservationOf = (stdout: string): string => /^ {2}reserved: (\S+) /m.exec(stdout)?.[1] ?? '';
 
