@@ -11,8 +11,8 @@ export interface EngineMetricsSources {
  * Fleet-wide gauges of what the workers' inference engines report, registered on the queen's registry and computed
  * at scrape time from online hives (an offline hive's figures are stale). No label names a hive, a worker or a
  * model; the engine label is one of ENGINE_LABELS whatever names hives send (any name outside the known engines is
- * `other`), so the number of series is fixed. Each gauge reads the registry on its own: one pass over the fleet
- * each, cheap next to a scrape interval.
+ * `other`), so the number of series is fixed. The gauges share one reading per scrape (Metrics hands them a
+ * memoised `engineCounts`).
  */
 export function engineMetrics(registry: Registry, sources: EngineMetricsSources): void {
   const registers = [registry];

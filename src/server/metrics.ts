@@ -54,7 +54,13 @@ export class QueenMetrics {
   /** Told of every gateway request, retry and wait. */
   readonly gateway: GatewayObserver;
 
-  constructor(sources: MetricsSources) {
+  constructor(given: MetricsSources) {
+    // Several gauges read the same fleet-wide figures: one pass over the fleet per scrape, not one per gauge.
+    const sources: MetricsSources = {
+      ...given,
+      fleetCounts: perScrape(() => given.fleetCounts()),
+      engineCounts: perScrape(() => given.engineCounts()),
+    };
     const registers = [this.registry];
     new Gauge({
       name: 'hive_registry_hives',
@@ -73,7 +79,6 @@ export class QueenMetrics {
       labelNames: ['state'] as const,
       registers,
       collect() {
-        // A second pass over the fleet: cheap next to a scrape interval, and each gauge stays exact on its own.
         const { workersByState } = sources.fleetCounts();
         for (const state of WORKER_STATES) this.set({ state }, workersByState[state]);
       },
@@ -167,4 +172,19 @@ export class QueenMetrics {
   exposition(): Promise<string> {
     return Registry.merge([this.registry, processMetrics()]).metrics();
   }
+}
+
+/**
+ * `read`, computed at most once per turn of the event loop: a scrape collects every gauge in one turn, so the
+ * gauges of one scrape share one reading and the next scrape reads afresh.
+ */
+function perScrape<T>(read: () => T): () => T {
+  let cached: { readonly value: T } | undefined;
+  return () => {
+    if (cached === undefined) {
+      cached = { value: read() };
+      setImmediate(() => (cached = undefined));
+    }
+    return cached.value;
+  };
 }

@@ -1,13 +1,15 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../../common/clock.js';
-import { Backend } from '../../../gen/hive/v1/registry_pb.js';
 import type { ChangeSignal } from '../heartbeat-agent-options.js';
 import type { DeviceInit, HiveSnapshot } from '../hive-snapshot.js';
 import type { Timers } from '../timers.js';
 import { EngineError, type EngineAdapter, type EngineHttp, type EngineKind } from './engine.js';
 import { portOf, type EngineSpec } from './engine-spec.js';
 import { advertisedUrl, pollUrl } from './engine-url.js';
-import { engineWorkers, type EngineView } from './engine-workers.js';
+import { BACKEND_OF, cut, engineWorkers, type EngineView } from './engine-workers.js';
+import { deviceUsage, devicesOf } from './gpu-usage.js';
+import { compareIds } from '../../registry/ids.js';
+import { MAX_DEVICE_NAME_LENGTH } from '../../server/payload-to-heartbeat.js';
 import type { EngineGpuUsage, GpuSnapshot } from './gpu.js';
 import { PublishGate } from './publish-gate.js';
 
@@ -66,7 +68,6 @@ const ROUND_SETTLE_MS = 100;
 /** How long past the poll timeout a poll is cut by the poller itself (detection and adapters gone astray). */
 const POLL_TIMEOUT_SLACK_MS = 250;
 
-const BACKEND_OF = { cuda: Backend.CUDA, rocm: Backend.ROCM } as const;
 
 /**
  * Polls the engines of a hive, each on its own schedule (every poll interval on a grid shared by all engines, never
@@ -261,6 +262,7 @@ export class EnginePoller implements ChangeSignal {
           this.gpuProblem = undefined;
           this.gpus = gpus;
           this.usage = usage;
+          this.updateDevices();
         },
         (error: unknown) => {
           const problem = error instanceof Error ? error.message : String(error);
@@ -268,6 +270,7 @@ export class EnginePoller implements ChangeSignal {
           this.gpuProblem = problem;
           this.gpus = undefined;
           this.usage = new Map();
+          this.updateDevices();
         },
       )
       .finally(() => {
@@ -286,21 +289,17 @@ export class EnginePoller implements ChangeSignal {
   private publish(): void {
     const workers = [...this.targets.values()].flatMap((target) => {
       if (target.view === undefined) return [];
-      const device = target.spec.device === undefined ? undefined : this.gpus?.devices.find((d) => d.index === target.spec.device);
+      const deviceGpu = target.spec.device === undefined || this.gpus === undefined ? undefined : deviceUsage(target.spec.device, this.gpus);
       const gpu = this.isLocal(target.spec.url) ? this.usage.get(target.port) : undefined;
       return engineWorkers({
         ...target.view,
         url: advertisedUrl(target.spec.url, this.advertiseHost),
         ...(gpu === undefined ? {} : { gpu }),
-        ...(device === undefined
-          ? {}
-          : { deviceGpu: { backend: device.backend, ...(device.utilizationPercent === undefined ? {} : { gpuPercent: device.utilizationPercent }) } }),
+        ...(deviceGpu === undefined ? {} : { deviceGpu }),
       });
     });
-    workers.sort((a, b) => ((a.workerId ?? '') < (b.workerId ?? '') ? -1 : (a.workerId ?? '') > (b.workerId ?? '') ? 1 : 0));
-    const devicesChanged = this.updateDevices();
-    const workersChanged = this.gate.update(workers, this.options.clock.now());
-    if (devicesChanged || workersChanged) this.signalPending = true;
+    workers.sort((a, b) => compareIds(a.workerId ?? '', b.workerId ?? ''));
+    if (this.gate.update(workers, this.options.clock.now())) this.signalPending = true;
     this.signalWhenRoundEnds();
   }
 
@@ -329,16 +328,19 @@ export class EnginePoller implements ChangeSignal {
     for (const listener of [...this.listeners]) listener();
   }
 
-  /** The payload's devices from the last GPU stats (those with a known total); whether they changed. */
-  private updateDevices(): boolean {
-    const devices: DeviceInit[] = (this.gpus?.devices ?? [])
-      .filter((d) => d.vramTotalBytes !== undefined)
-      .map((d) => ({ deviceId: d.index, backend: BACKEND_OF[d.backend], name: d.name.slice(0, 256), vramTotalBytes: BigInt(d.vramTotalBytes ?? 0) }));
+  /** The payload's devices from the last GPU stats (devicesOf), read once per GPU read; a change is signalled. */
+  private updateDevices(): void {
+    const devices: DeviceInit[] = (this.gpus === undefined ? [] : devicesOf(this.gpus)).map((d) => ({
+      deviceId: d.deviceId,
+      backend: BACKEND_OF[d.backend],
+      name: cut(d.name, MAX_DEVICE_NAME_LENGTH),
+      vramTotalBytes: BigInt(d.vramTotalBytes),
+    }));
     const key = JSON.stringify(devices, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
-    if (key === this.devicesKey) return false;
+    if (key === this.devicesKey) return;
     this.devicesKey = key;
     this.devices = devices;
-    return true;
+    this.signalPending = true;
   }
 }
 

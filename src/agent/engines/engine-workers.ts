@@ -163,7 +163,8 @@ function worker(view: EngineView, w: EngineWorkerReading, verdict: Verdict): Wor
   return init;
 }
 
-const BACKEND_OF = { cpu: Backend.CPU, cuda: Backend.CUDA, metal: Backend.METAL, rocm: Backend.ROCM } as const;
+/** The wire's Backend for a domain backend name. */
+export const BACKEND_OF = { cpu: Backend.CPU, cuda: Backend.CUDA, metal: Backend.METAL, rocm: Backend.ROCM } as const;
 
 /**
  * device_id, vram_bytes, gpu_percent and backend, by the contract's GPU rules: the SPEC's `device=` and
