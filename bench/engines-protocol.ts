@@ -7,14 +7,13 @@ import type { ChangeTiming } from './engine-changes.js';
  */
 
 /** The child's knobs, given as its one argument (JSON). */
-export interface EnginesChildSpec {
-  /** The queen's gRPC address, for the Watch call. */
-  readonly address: string;
-  /** The agent's hive id: its workers are `<hiveId>-<port>`. */
-  readonly hiveId: string;
+/** The scenario's knobs (run.ts sets them). */
+export interface EnginesSettings {
   /** Fake vLLM engines to start. */
   readonly engines: number;
-  /** Changes of one engine's requests_running per second, on average, at random instants. */
+  /** The agent's --poll-interval. */
+  readonly pollIntervalMs: number;
+  /** The driver's average rate of changes, all engines together. */
   readonly changesPerSecond: number;
   /** From the moment the queen shows every engine until the window opens; changes are already made. */
   readonly warmupMs: number;
@@ -25,6 +24,17 @@ export interface EnginesChildSpec {
   readonly burstGapMs: number;
   /** Seed of the driver's choices (which engine, when). */
   readonly seed: number;
+  /** The goal is p99 <= poll interval + this, in ms (the contract's round-trip allowance). */
+  readonly goalSlackMs: number;
+}
+
+/** What the engines child is told: the scenario's knobs it acts on, where the queen is, and its hive. */
+export interface EnginesChildSpec
+  extends Pick<EnginesSettings, 'engines' | 'changesPerSecond' | 'warmupMs' | 'measureMs' | 'deliveryDeadlineMs' | 'burstGapMs' | 'seed'> {
+  /** The queen's gRPC address, for the Watch call. */
+  readonly address: string;
+  /** The agent's hive id: its workers are `<hiveId>-<port>`. */
+  readonly hiveId: string;
   /** The child exits on its own after this long, even if nobody stops it. */
   readonly maxLifetimeMs: number;
 }

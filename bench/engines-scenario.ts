@@ -3,26 +3,13 @@
 // for /metrics), the real CLI's agent polling `engines` fake vLLM servers, and one child holding those engines, the
 // driver that changes them and the Watch client that times each change (engines-main.js, one clock for both ends).
 import { BenchChild } from './bench-child.js';
-import type { EnginesChildSpec, EnginesDelivery } from './engines-protocol.js';
+import type { EnginesChildSpec, EnginesDelivery, EnginesSettings } from './engines-protocol.js';
+
+export type { EnginesSettings } from './engines-protocol.js';
 import { machineCpu, serverStats, startServer, type RunningServer } from './network-scenarios.js';
 import { procCpuMs, procMemory } from './proc-stats.js';
 import { nowMs } from './stats.js';
 
-/** The scenario's knobs (run.ts sets them). */
-export interface EnginesSettings {
-  readonly engines: number;
-  /** The agent's --poll-interval. */
-  readonly pollIntervalMs: number;
-  /** The driver's average rate of changes, all engines together. */
-  readonly changesPerSecond: number;
-  readonly warmupMs: number;
-  readonly measureMs: number;
-  readonly deliveryDeadlineMs: number;
-  readonly burstGapMs: number;
-  readonly seed: number;
-  /** The goal is p99 <= poll interval + this, in ms (the contract's round-trip allowance). */
-  readonly goalSlackMs: number;
-}
 
 export interface EnginesOutcome {
   readonly settings: EnginesSettings;
