@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { checkDistinct, checkWorkerIds, EngineSpecError, parseEngineSpec, type EngineSpec } from '../agent/engines/engine-spec.js';
+import { DEFAULT_POLL_TIMEOUT_MS } from '../agent/engines/engine-http.js';
 import { GPU_STATS_MODES, type GpuStatsMode } from '../agent/engines/gpu-stats-choice.js';
 import { parseDuration } from './config.js';
 
@@ -9,7 +10,7 @@ export const GPU_STATS_CHOICES = GPU_STATS_MODES;
 /** The environment variable standing in for --advertise-host. */
 export const ADVERTISE_HOST_ENV = 'HIVE_REGISTRY_ADVERTISE_HOST';
 export const DEFAULT_POLL_INTERVAL_MS = 1_000;
-export const DEFAULT_POLL_TIMEOUT_MS = 2_000;
+export { DEFAULT_POLL_TIMEOUT_MS };
 const MIN_POLL_MS = 100;
 const MAX_POLL_INTERVAL_MS = 3_600_000;
 const MAX_POLL_TIMEOUT_MS = 60_000;
