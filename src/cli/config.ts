@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { REGISTRATION_MODES } from '../catalog/types.js';
 import { UpstreamAllowList } from '../gateway/upstream-allow.js';
 import { checkId } from '../registry/ids.js';
-import { isWildcardHost } from '../server/queen-identity.js';
+import { isLoopbackHost, isWildcardHost } from '../common/hosts.js';
 import { LOG_LEVELS, SETTINGS, type ServeConfig } from './serve-settings.js';
 
 export { LOG_LEVELS, SETTINGS, type Kind, type LogLevel, type ServeConfig, type Setting } from './serve-settings.js';
@@ -42,8 +42,7 @@ export function checkReachable(text: string): string | undefined {
 
 /** Whether a listen address only accepts connections from this machine. */
 export function isLoopback(listen: string): boolean {
-  const host = listen.slice(0, listen.lastIndexOf(':')).replace(/^\[|\]$/g, '');
-  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+  return isLoopbackHost(listen.slice(0, listen.lastIndexOf(':')).replace(/^\[|\]$/g, ''));
 }
 
 /** The listeners (flag and address) bound beyond loopback: gRPC's, and the HTTP listener's when it is on. */

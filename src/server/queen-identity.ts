@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { isWildcardHost } from '../common/hosts.js';
 import { checkId } from '../registry/ids.js';
 
 /**
@@ -33,13 +34,6 @@ export class QueenIdentityError extends Error {
   override readonly name = 'QueenIdentityError';
 }
 
-/** Hosts that mean "every interface": never an address to reach a queen at. */
-const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '::0', '0:0:0:0:0:0:0:0']);
-
-/** Whether `host` (an IPv6 literal without brackets) means "every interface". */
-export function isWildcardHost(host: string): boolean {
-  return host === '' || WILDCARD_HOSTS.has(host);
-}
 
 /** `host` and `port` as one address, an IPv6 literal in brackets. */
 function joinHostPort(host: string, port: number): string {

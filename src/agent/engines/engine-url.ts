@@ -4,21 +4,11 @@
  * reach the engine from another machine.
  */
 
-const WILDCARDS = new Set(['0.0.0.0', '::', '[::]']);
+import { isLoopbackHost, isWildcardHost } from '../../common/hosts.js';
 
 /** The URL's host without IPv6 brackets. */
 function bareHost(url: URL): string {
   return url.hostname.replace(/^\[|\]$/g, '');
-}
-
-/** Whether `host` (no brackets) is a loopback name or address: localhost, 127.0.0.0/8, ::1. */
-export function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
-}
-
-/** Whether `host` (no brackets) is a wildcard address (0.0.0.0, ::): any interface. */
-export function isWildcardHost(host: string): boolean {
-  return WILDCARDS.has(host);
 }
 
 /** Sets a URL's host, bracketing IPv6 literals. */
