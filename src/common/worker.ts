@@ -109,7 +109,8 @@ export interface WorkerEntry {
   readonly hiveOnline: boolean;
   /**
    * The queen that owns the hive (holds its heartbeat stream), when a queen's answer names it (`queen_id`). The
-   * registry's own entries leave it out: they are its queen's, which names itself on the wire.
+   * registry sets it only for a hive another queen of a federation owns; its own hives' entries leave it out, and
+   * the queen names itself on the wire.
    */
   readonly queenId?: string;
 }

@@ -18,6 +18,13 @@ export interface HiveRecord extends Lease {
   /** The open stream that owns this hive; undefined once it ended (the hive is then offline). */
   stream?: StreamId;
   /**
+   * Set while another queen of a federation owns the hive: its id. Such a hive is read-only here, as that queen
+   * publishes it; `stream` is then undefined.
+   */
+  owner?: string;
+  /** A remote hive's liveness as its owner last published it (its owner alone measures the hive's age). */
+  remoteOnline?: boolean;
+  /**
    * Set when another hive claimed one of this hive's worker ids while this hive was offline: its snapshot is no
    * longer the truth, so only a full snapshot (not a tick) may renew it.
    */
@@ -26,7 +33,8 @@ export interface HiveRecord extends Lease {
   lapseReported?: boolean;
   /**
    * The hive's liveness as the events so far announced it: set by an accepted payload (with `hive_online`),
-   * cleared by its stream's end or a reported lapse (with `hive_offline`). Implies `stream` is set.
+   * cleared by its stream's end or a reported lapse (with `hive_offline`). Implies `stream` is set, or for a remote
+   * hive `remoteOnline`.
    */
   announcedOnline?: boolean;
 }
@@ -69,6 +77,7 @@ export function hiveView(hive: HiveRecord, online: boolean): HiveView {
     lastHeartbeatWallMs: hive.lastAcceptedWallMs,
     sequence: hive.sequence,
     resources: computeResources(hive.workers, hive.devices, hive.ramTotalBytes),
+    ...(hive.owner === undefined ? {} : { owner: hive.owner }),
   };
   return hive.senderTime === undefined ? view : { ...view, senderTime: hive.senderTime };
 }

@@ -5,7 +5,15 @@ import type { PendingEvent } from './event-log.js';
 import { heartbeatRejection, type StreamRecord } from './heartbeat-rejection.js';
 import { newHiveRecord, takeSnapshot, type HiveRecord } from './hive-record.js';
 import { RegistryReads } from './registry-reads.js';
-import type { Departure, Heartbeat, HeartbeatOutcome, RegistryOptions, SnapshotObserver, StreamId } from './types.js';
+import type {
+  Departure,
+  Heartbeat,
+  HeartbeatOutcome,
+  PublishedHive,
+  RegistryOptions,
+  SnapshotObserver,
+  StreamId,
+} from './types.js';
 import { workerEvents } from './worker-diff.js';
 
 /**
@@ -107,6 +115,9 @@ export class HiveRegistry extends RegistryReads {
       this.sortedHiveIds = undefined;
     }
 
+    // A hive another queen owned is this queen's from its first payload here (the federation settles the claim).
+    hive.owner = undefined;
+    hive.remoteOnline = undefined;
     let superseded: StreamId | undefined;
     if (hive.stream !== undefined && hive.stream !== stream) {
       superseded = hive.stream;
@@ -143,6 +154,74 @@ export class HiveRegistry extends RegistryReads {
     });
     this.observer?.snapshotReplaced(hive.hiveId, hive.workers, hive.devices);
     workerEvents(hive.hiveId, previous, hive.workers, events);
+  }
+
+  // ---- hives other queens own (a federation) --------------------------------------------------------------------
+
+  /**
+   * Takes a hive as the queen that owns it published it: read-only here, online while its owner says so, never
+   * aged by this queen's clock. If this queen held the hive's stream, the other queen has taken it over: the
+   * stream is returned as `superseded` (already closed here; the adapter ends it with ABORTED). Events as for a
+   * payload: `hive_online` or `hive_offline` when the published liveness differs from the announced one, and one per
+   * changed worker. The owner checked the snapshot (ids, limits, claims), so nothing is rejected here.
+   */
+  applyRemote(published: PublishedHive): { readonly superseded?: StreamId } {
+    let hive = this.hives.get(published.hiveId);
+    if (hive === undefined) {
+      hive = {
+        hiveId: published.hiveId,
+        workers: [],
+        devices: [],
+        sequence: published.sequence,
+        renewedAtMs: 0,
+        lastAcceptedWallMs: published.lastHeartbeatWallMs,
+      };
+      this.hives.set(hive.hiveId, hive);
+      this.sortedHiveIds = undefined;
+    }
+    let superseded: StreamId | undefined;
+    if (hive.stream !== undefined) {
+      superseded = hive.stream;
+      this.streams.delete(superseded);
+      hive.stream = undefined;
+    }
+    const wasOffline = hive.owner === undefined ? hive.announcedOnline !== true : hive.remoteOnline !== true;
+    hive.owner = published.owner;
+    hive.remoteOnline = published.online;
+    hive.lapseReported = false;
+
+    const events: PendingEvent[] = [];
+    if (published.online && hive.announcedOnline !== true) {
+      hive.announcedOnline = true;
+      events.push({ type: 'hive_online', hiveId: hive.hiveId, hiveOnline: true });
+    }
+    // Published on change only, so each publication is a new snapshot; the diff finds what changed in it.
+    this.replaceSnapshot(hive, { ...published, unchanged: false }, events);
+    if (!published.online) this.announceOffline(hive, events);
+    hive.sequence = published.sequence;
+    hive.senderTime = published.senderTime;
+    hive.lastAcceptedWallMs = published.lastHeartbeatWallMs;
+    // Online: never evicted here (its owner evicts it). Offline: evicted `evictAfterMs` after this queen learned it.
+    if (published.online) this.leases.delete(hive.hiveId);
+    else if (!wasOffline || hive.renewedAtMs === 0) this.leases.renew(hive);
+    if (events.length > 0) this.events.append(events);
+    return superseded === undefined ? {} : { superseded };
+  }
+
+  /**
+   * The hive's owner no longer publishes it (its lease ended: the queen died or was cut off), or this queen lost
+   * sight of the federation: the hive is offline here (`hive_offline`) and evicted `evictAfterMs` later, unless a
+   * queen publishes it again. `owner` guards against a late notice: nothing happens if another queen (or this one)
+   * owns the hive by now. Undefined `owner`: whoever owns it, as long as it is remote.
+   */
+  remoteGone(hiveId: string, owner?: string): void {
+    const hive = this.hives.get(hiveId);
+    if (hive === undefined || hive.owner === undefined || (owner !== undefined && hive.owner !== owner)) return;
+    if (hive.remoteOnline === true || hive.renewedAtMs === 0) this.leases.renew(hive);
+    hive.remoteOnline = false;
+    const events: PendingEvent[] = [];
+    this.announceOffline(hive, events);
+    this.events.append(events);
   }
 
   // ---- removal and eviction -----------------------------------------------------------------------------------

@@ -4,7 +4,16 @@ import { EventLog } from './event-log.js';
 import { HiveLeases } from './hive-leases.js';
 import { hiveView, watchedHive, type HiveRecord } from './hive-record.js';
 import { compareIds } from './ids.js';
-import type { EngineCounts, FleetCounts, HiveView, RegistryEvent, RegistryOptions, WatchedHive, WatchSnapshot } from './types.js';
+import type {
+  EngineCounts,
+  FleetCounts,
+  HiveView,
+  PublishedHive,
+  RegistryEvent,
+  RegistryOptions,
+  WatchedHive,
+  WatchSnapshot,
+} from './types.js';
 import { WorkerHolders, type OnlineCheck } from './worker-holders.js';
 
 /**
@@ -38,6 +47,8 @@ export abstract class RegistryReads {
 
   /** `leaseNow`: lease time (see HiveLeases), not monotonic time. */
   private isOnline(hive: HiveRecord, leaseNow: number, maxAgeMs = this.options.offlineAfterMs): boolean {
+    // A remote hive's age is its owner's to measure: only the published flag counts here.
+    if (hive.owner !== undefined) return hive.remoteOnline === true;
     return hive.stream !== undefined && leaseNow - hive.renewedAtMs < maxAgeMs;
   }
 
@@ -140,6 +151,48 @@ export abstract class RegistryReads {
     return hive === undefined ? undefined : hiveView(hive, this.isOnline(hive, this.leases.now()));
   }
 
+  /**
+   * A hive this queen owns (it holds or held its stream here) as a federation publishes it, or undefined for an
+   * unknown hive or one another queen owns. `online` is its announced liveness.
+   */
+  publication(hiveId: string, self: string): PublishedHive | undefined {
+    const hive = this.hives.get(hiveId);
+    if (hive === undefined || hive.owner !== undefined) return undefined;
+    const published: PublishedHive = {
+      hiveId,
+      owner: self,
+      online: hive.announcedOnline === true,
+      workers: hive.workers,
+      devices: hive.devices,
+      sequence: hive.sequence,
+      lastHeartbeatWallMs: hive.lastAcceptedWallMs,
+      ...(hive.ramTotalBytes === undefined ? {} : { ramTotalBytes: hive.ramTotalBytes }),
+      ...(hive.senderTime === undefined ? {} : { senderTime: hive.senderTime }),
+    };
+    return published;
+  }
+
+  /** Whether this queen owns the hive: it is known here and no other queen of a federation owns it. */
+  ownsHive(hiveId: string): boolean {
+    const hive = this.hives.get(hiveId);
+    return hive !== undefined && hive.owner === undefined;
+  }
+
+  /** Hives this queen owns that are online (their stream is open here and young enough). */
+  ownedOnlineHiveCount(): number {
+    const now = this.leases.now();
+    let count = 0;
+    for (const hive of this.hives.values()) if (hive.owner === undefined && this.isOnline(hive, now)) count += 1;
+    return count;
+  }
+
+  /** The hives other queens own, with their owner: id -> queen id. */
+  remoteOwners(): Map<string, string> {
+    const owners = new Map<string, string>();
+    for (const hive of this.hives.values()) if (hive.owner !== undefined) owners.set(hive.hiveId, hive.owner);
+    return owners;
+  }
+
   /** The hive's workers, sorted by id; empty for an unknown hive. */
   workersOnHive(hiveId: string): readonly Worker[] {
     return this.hives.get(hiveId)?.workers ?? [];
@@ -153,7 +206,10 @@ export abstract class RegistryReads {
     const holder = this.workerHolders.holderOf(workerId, this.onlineCheck());
     if (holder === undefined) return undefined;
     const worker = this.hives.get(holder.hiveId)?.workers.find((w) => w.workerId === workerId);
-    return worker === undefined ? undefined : { hiveId: holder.hiveId, worker, hiveOnline: holder.online };
+    if (worker === undefined) return undefined;
+    const owner = this.hives.get(holder.hiveId)?.owner;
+    const entry = { hiveId: holder.hiveId, worker, hiveOnline: holder.online };
+    return owner === undefined ? entry : { ...entry, queenId: owner };
   }
 
   /**
@@ -168,8 +224,10 @@ export abstract class RegistryReads {
       if (hive === undefined) continue;
       const hiveOnline = this.isOnline(hive, now);
       if (!hiveOnline && !includeOffline) continue;
+      const owner = hive.owner;
       for (const worker of hive.workers) {
-        if (predicate(worker)) entries.push({ hiveId, worker, hiveOnline });
+        if (!predicate(worker)) continue;
+        entries.push(owner === undefined ? { hiveId, worker, hiveOnline } : { hiveId, worker, hiveOnline, queenId: owner });
       }
     }
     return entries;

@@ -107,6 +107,29 @@ export interface HiveView {
   readonly senderTime?: WallTime;
   readonly sequence: bigint;
   readonly resources: Resources;
+  /** The queen of a federation that owns the hive, when it is not this one. */
+  readonly owner?: string;
+}
+
+/**
+ * A hive as the queen that owns it publishes it to the rest of a federation: what lookups, scheduling and
+ * watchers need, without the owner's stream or lease bookkeeping.
+ */
+export interface PublishedHive {
+  readonly hiveId: string;
+  /** The owner's queen id. */
+  readonly owner: string;
+  /** The owner's announced liveness of the hive. */
+  readonly online: boolean;
+  /** Sorted by workerId. */
+  readonly workers: readonly Worker[];
+  /** Sorted by deviceId. */
+  readonly devices: readonly Device[];
+  readonly ramTotalBytes?: number;
+  readonly sequence: bigint;
+  readonly senderTime?: WallTime;
+  /** The owner's wall-clock receive time of the hive's last accepted payload, epoch ms. */
+  readonly lastHeartbeatWallMs: number;
 }
 
 /**
