@@ -1,6 +1,6 @@
 // Keeps the dependency direction of STYLE true: the pure domain imports only common/; only server/, agent/,
 // simulator/ (gen/ only), client/ (the typed client is a gRPC client) and tests touch gen/ or grpc-js; only catalog/
-// touches the SQLite driver; only server/ touches prom-client; the agent's core never imports the simulator (cli/
+// touches the SQLite driver; only federation/ touches the etcd client; only server/ touches prom-client; the agent's core never imports the simulator (cli/
 // composes them); nothing imports cli/; the dashboard (browser code) imports only itself.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -30,8 +30,11 @@ const ALLOWED_LAYERS: Record<string, string[]> = {
   common: ['common'],
   registry: ['common', 'registry'],
   scheduler: ['common', 'scheduler'],
-  catalog: ['common', 'registry', 'catalog'],
-  server: ['common', 'registry', 'scheduler', 'catalog', 'server', 'gateway'],
+  // The catalog's etcd store is written against federation/'s own etcd interface, never the client library.
+  catalog: ['common', 'registry', 'catalog', 'federation'],
+  // A federation: etcd (behind its own interface), the lease, publishing owned hives, mirroring the others'.
+  federation: ['common', 'registry', 'federation'],
+  server: ['common', 'registry', 'scheduler', 'catalog', 'federation', 'server', 'gateway'],
   // The inference gateway: HTTP in front of the scheduler; metrics through an observer the server implements.
   gateway: ['common', 'registry', 'scheduler', 'gateway'],
   // The agent checks what it reports by the contract's id rules (registry/ids), as the queen will.
@@ -39,7 +42,7 @@ const ALLOWED_LAYERS: Record<string, string[]> = {
   // Simulated workers and their OpenAI server: they fill the agent's snapshot types and use its timers.
   simulator: ['common', 'agent', 'simulator'],
   client: ['common', 'registry', 'catalog', 'server', 'client'],
-  cli: ['common', 'registry', 'scheduler', 'catalog', 'server', 'gateway', 'agent', 'simulator', 'client', 'cli'],
+  cli: ['common', 'registry', 'scheduler', 'catalog', 'federation', 'server', 'gateway', 'agent', 'simulator', 'client', 'cli'],
   // The page runs in a browser: it is built on its own and imports nothing else of ours, nor any package.
   dashboard: ['dashboard'],
 };
@@ -67,6 +70,7 @@ describe('layering', () => {
           expect(['server', 'agent', 'client', 'cli']).toContain(f.layer);
         }
         if (specifier === 'better-sqlite3') expect(f.layer).toBe('catalog');
+        if (/^(etcd3|cockatiel)(\/|$)/.test(specifier)) expect(f.layer).toBe('federation');
         // Metrics are the server's: other layers report through observer interfaces (the catalog's checkpointer).
         if (specifier === 'prom-client') expect(f.layer).toBe('server');
         if (['registry', 'scheduler', 'common', 'dashboard'].includes(f.layer)) {
