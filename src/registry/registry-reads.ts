@@ -172,6 +172,11 @@ export abstract class RegistryReads {
     return published;
   }
 
+  /** Whether the hive is in the registry (online or not, this queen's or another's). */
+  hasHive(hiveId: string): boolean {
+    return this.hives.has(hiveId);
+  }
+
   /** Whether this queen owns the hive: it is known here and no other queen of a federation owns it. */
   ownsHive(hiveId: string): boolean {
     const hive = this.hives.get(hiveId);

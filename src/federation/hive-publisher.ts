@@ -1,0 +1,269 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../common/clock.js';
+import type { HiveRegistry } from '../registry/hive-registry.js';
+import { EtcdUnavailableError, type EtcdCompare, type EtcdStore } from './etcd-store.js';
+import type { FleetMirror } from './fleet-mirror.js';
+import { decodeHiveRecord, encodePublishedHive, encodeRemoval } from './published-hive-codec.js';
+
+/** Shortest time between two publications of one hive (the contract: at most once per hive per second). */
+export const MIN_PUBLISH_INTERVAL_MS = 1_000;
+/** Wait before trying again after etcd failed a publication. */
+const RETRY_AFTER_FAILURE_MS = 500;
+/** Claims that found the old owner still publishing, tried again before giving up. */
+const MAX_CLAIM_ATTEMPTS = 4;
+
+/** What the publisher tells the rest of the queen. */
+export interface PublisherEffects {
+  /** Another queen won the hive: this queen's stream for it must end with ABORTED. */
+  lostClaim(hiveId: string, owner: string): void;
+}
+
+/** Counts, for metrics and the bench. */
+export interface PublisherStats {
+  /** etcd transactions written (publications, claims, removals). */
+  writes: number;
+  /** Claims lost to another queen. */
+  claimsLost: number;
+}
+
+/**
+ * Writes the hives this queen owns to etcd under its lease, on change only and at most once per hive per second:
+ * ticks never reach etcd. Each write compares the key's mod revision with the last one this queen wrote, so a
+ * hive another queen took over is never written back:
+ *
+ * - a hive this queen publishes already: compare with its last write; on conflict the key is read, and another
+ *   owner means the hive moved (that queen's stream supersedes this one's);
+ * - a hive whose stream just opened here (a claim): compare with the revision the mirror last saw, so the claim
+ *   takes over from a queen whose stream is older; a different queen claiming in between wins (the transaction
+ *   decides);
+ * - a rejoin (a new lease after a loss): only if no other queen owns the hive by then;
+ * - a hive removed here (RemoveHive, eviction, deregistration): a removal record every queen applies, then the
+ *   key is deleted.
+ */
+export class HivePublisher {
+  /** Hives whose key this queen wrote last: the mod revision of that write. */
+  private readonly owned = new Map<string, bigint>();
+  /** Hives to claim only if nobody owns them (this queen's keys went with an old lease). */
+  private readonly rejoining = new Set<string>();
+  /** Hives with something to write, and when it may be written (monotonic ms). */
+  private readonly due = new Map<string, number>();
+  private readonly lastWrite = new Map<string, number>();
+  private readonly inFlight = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Number.POSITIVE_INFINITY;
+  private lease: string | undefined;
+  private stopped = false;
+  private failing = false;
+  readonly stats: PublisherStats = { writes: 0, claimsLost: 0 };
+
+  constructor(
+    private readonly store: EtcdStore,
+    private readonly self: string,
+    private readonly registry: HiveRegistry,
+    private readonly mirror: FleetMirror,
+    private readonly clock: Clock,
+    private readonly effects: PublisherEffects,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Hives this queen holds in etcd. */
+  get ownedCount(): number {
+    return this.owned.size;
+  }
+
+  /** A payload was accepted for the hive: a hive this queen does not hold in etcd yet is claimed. Hot path: O(1). */
+  accepted(hiveId: string): void {
+    if (!this.owned.has(hiveId) && !this.due.has(hiveId) && !this.inFlight.has(hiveId)) this.touch(hiveId);
+  }
+
+  /** Something watchers see changed for the hive (a registry event). */
+  changed(hiveId: string): void {
+    if (this.owned.has(hiveId) || this.registry.ownsHive(hiveId)) this.touch(hiveId);
+  }
+
+  /** The hive is another queen's now, or removed, or its key is gone: forget this queen's write. */
+  ownershipLost(hiveId: string): void {
+    this.owned.delete(hiveId);
+    this.rejoining.delete(hiveId);
+    // A hive still streamed here whose key went with an old lease: claimed again once a lease is held.
+    if (this.registry.ownsHive(hiveId)) {
+      this.rejoining.add(hiveId);
+      this.touch(hiveId);
+    } else {
+      this.due.delete(hiveId);
+    }
+  }
+
+  /** A lease is held: write under it. After a loss every hive still streamed here is claimed again, if free. */
+  leaseGranted(lease: string, afterLoss: boolean): void {
+    this.lease = lease;
+    if (!afterLoss) return;
+    this.owned.clear();
+    for (const hiveId of this.registry.allHiveIds()) {
+      if (this.registry.ownsHive(hiveId)) {
+        this.rejoining.add(hiveId);
+        this.due.set(hiveId, this.clock.now());
+      }
+    }
+    this.schedule();
+  }
+
+  /** No lease now: nothing is written until the next one. */
+  leaseLost(): void {
+    this.lease = undefined;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+  }
+
+  private touch(hiveId: string): void {
+    if (this.due.has(hiveId)) return;
+    const last = this.lastWrite.get(hiveId);
+    const now = this.clock.now();
+    this.due.set(hiveId, last === undefined ? now : Math.max(now, last + MIN_PUBLISH_INTERVAL_MS));
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    let next = Number.POSITIVE_INFINITY;
+    for (const [hiveId, at] of this.due) if (!this.inFlight.has(hiveId) && at < next) next = at;
+    if (next === Number.POSITIVE_INFINITY || next >= this.timerAt) return;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timerAt = next;
+    this.timer = setTimeout(() => this.run(), Math.max(0, next - this.clock.now()));
+    this.timer.unref();
+  }
+
+  private run(): void {
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
+    if (this.stopped) return;
+    if (this.lease !== undefined) {
+      const now = this.clock.now();
+      for (const [hiveId, at] of this.due) {
+        if (at > now || this.inFlight.has(hiveId)) continue;
+        this.due.delete(hiveId);
+        this.inFlight.add(hiveId);
+        this.lastWrite.set(hiveId, now);
+        this.publish(hiveId, this.lease).then(
+          () => this.settled(hiveId, true),
+          (error: unknown) => this.failed(hiveId, error),
+        );
+      }
+    }
+    this.schedule();
+  }
+
+  private settled(hiveId: string, ok: boolean): void {
+    this.inFlight.delete(hiveId);
+    if (ok && this.failing) {
+      this.failing = false;
+      this.logger.info('publishing hives to etcd again');
+    }
+    this.schedule();
+  }
+
+  private failed(hiveId: string, error: unknown): void {
+    if (!(error instanceof EtcdUnavailableError)) {
+      this.logger.error({ hiveId, err: error }, 'publishing a hive failed');
+    } else if (!this.failing) {
+      this.failing = true;
+      this.logger.warn({ err: error.message }, 'cannot publish hives to etcd; retrying until it answers');
+    }
+    // Written again later, whatever changed meanwhile: the latest state is read at that time.
+    if (!this.due.has(hiveId)) this.due.set(hiveId, this.clock.now() + RETRY_AFTER_FAILURE_MS);
+    this.inFlight.delete(hiveId);
+    this.schedule();
+  }
+
+  private async publish(hiveId: string, lease: string): Promise<void> {
+    const key = this.mirror.keyOf(hiveId);
+    const publication = this.registry.publication(hiveId, this.self);
+    const ownRevision = this.owned.get(hiveId);
+    if (publication === undefined) {
+      // Gone from this queen (removed or evicted) while it held the key: a removal every queen applies.
+      if (ownRevision !== undefined && !this.registry.hasHive(hiveId)) await this.remove(hiveId, ownRevision);
+      else this.owned.delete(hiveId);
+      return;
+    }
+    const value = encodePublishedHive(publication);
+    let expected: EtcdCompare;
+    let claimFrom: string | undefined;
+    if (ownRevision !== undefined) {
+      expected = { key, target: 'mod', op: '=', revision: ownRevision };
+    } else if (this.rejoining.has(hiveId)) {
+      expected = { key, target: 'create', op: '=', revision: 0n };
+    } else {
+      const seen = this.mirror.stateOf(hiveId);
+      claimFrom = seen?.owner;
+      expected = seen === undefined ? { key, target: 'create', op: '=', revision: 0n } : { key, target: 'mod', op: '=', revision: seen.modRevision };
+    }
+    for (let attempt = 1; ; attempt += 1) {
+      const result = await this.store.txn([expected], [{ put: key, value, lease }], [{ get: key }]);
+      this.stats.writes += 1;
+      if (result.succeeded) {
+        this.owned.set(hiveId, result.revision);
+        this.rejoining.delete(hiveId);
+        this.mirror.noteOwn(hiveId, { owner: this.self, modRevision: result.revision });
+        return;
+      }
+      const current = result.gets[0];
+      if (current === undefined) {
+        // The key is gone (its lease ended, or a removal was cleared): free to take, whoever held it.
+        expected = { key, target: 'create', op: '=', revision: 0n };
+        this.owned.delete(hiveId);
+        if (attempt < MAX_CLAIM_ATTEMPTS) continue;
+        return;
+      }
+      const decoded = decodeHiveRecord(hiveId, current.value);
+      const owner = 'error' in decoded ? undefined : decoded.kind === 'hive' ? decoded.hive.owner : undefined;
+      if (owner === this.self) {
+        // Our own record, newer than we knew (a write whose answer was lost): carry on from it.
+        expected = { key, target: 'mod', op: '=', revision: current.modRevision };
+        if (attempt < MAX_CLAIM_ATTEMPTS) continue;
+        return;
+      }
+      // A fresh claim that met the previous owner still writing (its stream's end, a last change): take over.
+      if (ownRevision === undefined && !this.rejoining.has(hiveId) && owner !== undefined && owner === claimFrom && attempt < MAX_CLAIM_ATTEMPTS) {
+        expected = { key, target: 'mod', op: '=', revision: current.modRevision };
+        continue;
+      }
+      // Another queen owns the hive: the transaction decided.
+      this.stats.claimsLost += 1;
+      this.owned.delete(hiveId);
+      this.rejoining.delete(hiveId);
+      if (!('error' in decoded) && decoded.kind === 'hive') {
+        this.mirror.noteOwn(hiveId, { owner: decoded.hive.owner, modRevision: current.modRevision });
+        this.mirror.applyRemote(decoded.hive);
+      }
+      this.logger.info({ hiveId, owner: owner ?? '(removed)' }, 'hive owned by another queen: this queen lets it go');
+      this.effects.lostClaim(hiveId, owner ?? '');
+      return;
+    }
+  }
+
+  /** Writes the removal record (every queen removes the hive), then deletes it. */
+  private async remove(hiveId: string, ownRevision: bigint): Promise<void> {
+    const key = this.mirror.keyOf(hiveId);
+    const result = await this.store.txn([{ key, target: 'mod', op: '=', revision: ownRevision }], [{ put: key, value: encodeRemoval(this.self) }]);
+    this.stats.writes += 1;
+    this.owned.delete(hiveId);
+    if (!result.succeeded) return; // another queen owns it by now: its record stands
+    this.mirror.noteOwn(hiveId, undefined);
+    await this.store.txn([{ key, target: 'mod', op: '=', revision: result.revision }], [{ delete: key }]);
+    this.stats.writes += 1;
+  }
+
+  /** RemoveHive of a hive another queen owns: the removal record, which its owner and every queen apply. */
+  async removeRemote(hiveId: string): Promise<void> {
+    const key = this.mirror.keyOf(hiveId);
+    const revision = await this.store.put(key, encodeRemoval(this.self));
+    this.stats.writes += 1;
+    this.mirror.noteOwn(hiveId, undefined);
+    await this.store.txn([{ key, target: 'mod', op: '=', revision }], [{ delete: key }]);
+    this.stats.writes += 1;
+  }
+}
