@@ -3,6 +3,7 @@ import { REGISTRATION_MODES } from '../catalog/types.js';
 import { UpstreamAllowList } from '../gateway/upstream-allow.js';
 import { checkId } from '../registry/ids.js';
 import { isLoopbackHost, isWildcardHost } from '../common/hosts.js';
+import { parseEtcdEndpoints } from './etcd-settings.js';
 import { LOG_LEVELS, SETTINGS, type ServeConfig } from './serve-settings.js';
 
 export { LOG_LEVELS, SETTINGS, type Kind, type LogLevel, type ServeConfig, type Setting } from './serve-settings.js';
@@ -114,6 +115,26 @@ export function buildServeConfig(
         values[setting.key] = ms ?? 0;
         break;
       }
+      case 'seconds': {
+        const ms = parseDuration(raw);
+        if (ms === undefined || !Number.isInteger(ms / 1000)) {
+          problem(`must be a whole number of seconds such as 10s, got ${JSON.stringify(raw)}`);
+        } else if (ms < 2_000 || ms > 3_600_000) problem(`must be 2s to 1h, got ${raw}`);
+        values[setting.key] = ms ?? 0;
+        break;
+      }
+      case 'endpoints': {
+        const { endpoints, problems: bad } = parseEtcdEndpoints(raw);
+        for (const text of bad) problem(text);
+        values[setting.key] = endpoints as unknown as string;
+        break;
+      }
+      case 'prefix':
+        if (!/^\/[\x21-\x7e]*\/$/.test(raw) || raw.length > 256) {
+          problem(`must start and end with '/' and hold only printable ASCII without spaces (at most 256), got ${JSON.stringify(raw)}`);
+        }
+        values[setting.key] = raw;
+        break;
       case 'count': {
         const n = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
         if (!Number.isSafeInteger(n) || n < 1) problem(`must be a whole number of at least 1, got ${JSON.stringify(raw)}`);
@@ -180,6 +201,25 @@ export function buildServeConfig(
       problems.push(
         `--offline-after (${config.offlineAfterMs} ms) must be longer than --heartbeat-interval (${config.heartbeatIntervalMs} ms), or every hive flaps offline between heartbeats`,
       );
+    }
+    if (config.etcdEndpoints.length > 0) {
+      const dbFrom = flags.db !== undefined ? '--db' : env.HIVE_REGISTRY_DB ? 'HIVE_REGISTRY_DB' : undefined;
+      if (dbFrom !== undefined) {
+        problems.push(
+          `--etcd and ${dbFrom} exclude each other: in a federation the catalog lives in etcd (move a SQLite catalog there with \`hive-registry catalog export\` and \`catalog import --etcd\`)`,
+        );
+      }
+    } else {
+      for (const [flag, path] of [
+        ['--etcd-ca', config.etcdCaPath],
+        ['--etcd-cert', config.etcdCertPath],
+        ['--etcd-key', config.etcdKeyPath],
+      ] as const) {
+        if (path !== '') problems.push(`${flag} needs --etcd: it is for TLS to etcd`);
+      }
+    }
+    if ((config.etcdCertPath === '') !== (config.etcdKeyPath === '')) {
+      problems.push('--etcd-cert and --etcd-key go together: give both, or neither');
     }
     if (config.evictAfterMs < config.offlineAfterMs) {
       problems.push(

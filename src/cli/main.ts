@@ -13,7 +13,7 @@ import { EngineSpecError } from '../agent/engines/engine-spec.js';
 import { ADVERTISE_HOST_ENV, DEFAULT_POLL_INTERVAL_MS, DEFAULT_POLL_TIMEOUT_MS, GPU_STATS_CHOICES } from './engine-flags.js';
 import { createLogger } from './logger.js';
 import { packageVersion } from './package-version.js';
-import { serverTls } from './tls-files.js';
+import { etcdTls, serverTls } from './tls-files.js';
 import { TOKEN_FILE_ENV } from './token-file.js';
 import type { CommandIo } from './operator-commands.js';
 import { DEFAULT_QUEEN, QUEEN_ENV } from './operator-program.js';
@@ -41,6 +41,7 @@ async function serve(flags: Record<string, string | undefined>): Promise<void> {
   }
   const problems: string[] = [];
   const tls = serverTls(parsed.config, problems);
+  const etcdTlsFiles = etcdTls(parsed.config, problems);
   let callers: Caller[] | undefined;
   try {
     if (parsed.config.authFilePath !== '') callers = readAuthFile(parsed.config.authFilePath);
@@ -52,7 +53,23 @@ async function serve(flags: Record<string, string | undefined>): Promise<void> {
     process.stderr.write(`hive-registry serve: bad configuration\n${problems.map((p) => `  - ${p}\n`).join('')}`);
     process.exit(EXIT_USAGE);
   }
-  const config = { ...parsed.config, ...(tls === undefined ? {} : { tls }), ...(callers === undefined ? {} : { callers }) };
+  const { etcdEndpoints, etcdPrefix, etcdLeaseTtlMs, etcdTimeoutMs } = parsed.config;
+  const etcd =
+    etcdEndpoints.length === 0
+      ? undefined
+      : {
+          endpoints: etcdEndpoints,
+          prefix: etcdPrefix,
+          leaseTtlMs: etcdLeaseTtlMs,
+          timeoutMs: etcdTimeoutMs,
+          ...(etcdTlsFiles === undefined ? {} : { tls: etcdTlsFiles }),
+        };
+  const config = {
+    ...parsed.config,
+    ...(tls === undefined ? {} : { tls }),
+    ...(callers === undefined ? {} : { callers }),
+    ...(etcd === undefined ? {} : { etcd }),
+  };
   const logger = createLogger(config.logLevel);
   const gaps = exposureGaps(config);
   for (const { flag, address } of gaps.length > 0 ? exposedListeners(config) : []) {

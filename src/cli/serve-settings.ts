@@ -1,4 +1,5 @@
 import type { ServerConfig } from '../server/queen-server.js';
+import { ETCD_SETTINGS } from './etcd-settings.js';
 
 // The `serve` settings as data: flag, environment variable, default and help, one entry each. config.ts reads
 // and checks them; main.ts turns them into command-line options.
@@ -18,9 +19,31 @@ export interface ServeConfig extends ServerConfig {
   readonly tlsClientCaPath: string;
   /** The auth file ('' = auth off); read by the CLI into `callers` once the configuration is valid. */
   readonly authFilePath: string;
+  /** PEM files for TLS to etcd ('' = none); read by the CLI into `etcd.tls`. */
+  readonly etcdCaPath: string;
+  readonly etcdCertPath: string;
+  readonly etcdKeyPath: string;
+  /** `--etcd`, checked, as the CLI builds `etcd` from it ([] = a single queen). */
+  readonly etcdEndpoints: readonly string[];
+  readonly etcdPrefix: string;
+  readonly etcdLeaseTtlMs: number;
+  readonly etcdTimeoutMs: number;
 }
 
-export type Kind = 'address' | 'duration' | 'count' | 'level' | 'path' | 'file' | 'registration' | 'switch' | 'networks' | 'id';
+export type Kind =
+  | 'address'
+  | 'duration'
+  | 'seconds'
+  | 'count'
+  | 'level'
+  | 'path'
+  | 'file'
+  | 'registration'
+  | 'switch'
+  | 'networks'
+  | 'id'
+  | 'endpoints'
+  | 'prefix';
 
 /** One setting: its flag, its environment variable, its default (as a user would type it) and its meaning. */
 export interface Setting {
@@ -238,6 +261,7 @@ export const SETTINGS: readonly Setting[] = [
     defaultValue: './data/hive-registry.db',
     help: 'the catalog\'s SQLite file, created with its folder; :memory: keeps nothing',
   },
+  ...ETCD_SETTINGS,
   {
     key: 'registration',
     flag: 'registration',

@@ -30,6 +30,18 @@ export function serverTls(
   return clientCa === undefined ? { certChain, privateKey } : { certChain, privateKey, clientCa };
 }
 
+/** TLS to etcd from `serve`'s --etcd-* paths ('' = none), or every problem; undefined when none is given. */
+export function etcdTls(
+  paths: { readonly etcdCaPath: string; readonly etcdCertPath: string; readonly etcdKeyPath: string },
+  problems: string[],
+): { ca?: Buffer; cert?: Buffer; key?: Buffer } | undefined {
+  if (paths.etcdCaPath === '' && paths.etcdCertPath === '') return undefined;
+  const ca = paths.etcdCaPath === '' ? undefined : readPem('--etcd-ca', paths.etcdCaPath, problems);
+  const cert = paths.etcdCertPath === '' ? undefined : readPem('--etcd-cert', paths.etcdCertPath, problems);
+  const key = paths.etcdKeyPath === '' ? undefined : readPem('--etcd-key', paths.etcdKeyPath, problems);
+  return { ...(ca === undefined ? {} : { ca }), ...(cert === undefined ? {} : { cert }), ...(key === undefined ? {} : { key }) };
+}
+
 /** The --tls-* flags of the commands that connect to a queen (operator commands and the agent). */
 export interface ClientTlsFlags {
   readonly tlsCa?: string;

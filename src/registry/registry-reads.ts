@@ -183,6 +183,18 @@ export abstract class RegistryReads {
     return hive !== undefined && hive.owner === undefined;
   }
 
+  /** Online hives by owner: another queen's id, or `self` for this queen's own. */
+  onlineHivesByOwner(self: string): Map<string, number> {
+    const now = this.leases.now();
+    const counts = new Map<string, number>();
+    for (const hive of this.hives.values()) {
+      if (!this.isOnline(hive, now)) continue;
+      const owner = hive.owner ?? self;
+      counts.set(owner, (counts.get(owner) ?? 0) + 1);
+    }
+    return counts;
+  }
+
   /** Hives this queen owns that are online (their stream is open here and young enough). */
   ownedOnlineHiveCount(): number {
     const now = this.leases.now();

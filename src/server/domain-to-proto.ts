@@ -100,13 +100,13 @@ export function deviceToProto(d: Device): ProtoDevice {
   });
 }
 
-/** `queenId`: the queen that owns the entry's hive. */
+/** `queenId`: the answering queen, the owner of the entry's hive unless the entry names another. */
 export function entryToProto(entry: WorkerEntry, queenId: string): ProtoWorkerEntry {
   return create(WorkerEntrySchema, {
     hiveId: entry.hiveId,
     worker: workerToProto(entry.worker),
     hiveOnline: entry.hiveOnline,
-    queenId,
+    queenId: entry.queenId ?? queenId,
   });
 }
 
@@ -121,7 +121,7 @@ export function resourcesToProto(r: Resources): ProtoResources {
   });
 }
 
-/** `queenId`: the queen that owns the hive. */
+/** `queenId`: the answering queen, the owner of the hive unless the view names another. */
 export function hiveToProto(hive: HiveView, queenId: string): HiveState {
   return create(HiveStateSchema, {
     hiveId: hive.hiveId,
@@ -133,7 +133,7 @@ export function hiveToProto(hive: HiveView, queenId: string): HiveState {
     sequence: hive.sequence,
     resources: resourcesToProto(hive.resources),
     devices: hive.devices.map(deviceToProto),
-    queenId,
+    queenId: hive.owner ?? queenId,
   });
 }
 

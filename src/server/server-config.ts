@@ -78,6 +78,22 @@ export interface ServerConfig {
    * auth off, every call is let in.
    */
   readonly callers?: readonly Caller[];
+  /** Join a federation of queens through etcd; absent: a single queen with its SQLite catalog (`db`). */
+  readonly etcd?: EtcdSettings;
+}
+
+/** How a queen of a federation reaches etcd, and its lease there. */
+export interface EtcdSettings {
+  /** Client URLs, `http(s)://HOST:PORT`. */
+  readonly endpoints: readonly string[];
+  /** Every key of the federation starts with it; ends with '/'. */
+  readonly prefix: string;
+  /** The queen's lease, in ms (whole seconds). */
+  readonly leaseTtlMs: number;
+  /** Deadline of each call to etcd. */
+  readonly timeoutMs: number;
+  /** TLS to etcd: its CA, and a client certificate when it asks for one. */
+  readonly tls?: { readonly ca?: Buffer; readonly cert?: Buffer; readonly key?: Buffer };
 }
 
 /** What only embedders and tests change. */

@@ -82,6 +82,13 @@ describe('buildServeConfig', () => {
         watchHistoryEvents: 10_000,
         watchQueueEvents: 10_000,
         db: './data/hive-registry.db',
+        etcdEndpoints: [],
+        etcdPrefix: '/hive-registry/',
+        etcdLeaseTtlMs: 10_000,
+        etcdTimeoutMs: 2_000,
+        etcdCaPath: '',
+        etcdCertPath: '',
+        etcdKeyPath: '',
         registration: 'open',
         catalogFlushIntervalMs: 1_000,
         keepaliveTimeMs: 30_000,
@@ -226,6 +233,51 @@ describe('buildServeConfig', () => {
     expect(buildServeConfig({ evictAfterMs: '10s' }, {})).toEqual({
       ok: false,
       problems: ['--evict-after (10000 ms) must be at least --offline-after (15000 ms)'],
+    });
+  });
+
+  test('--etcd: endpoints checked one by one; the prefix, lease TTL and timeout; exclusive with any catalog file', () => {
+    const good = buildServeConfig(
+      { etcdEndpoints: 'http://127.0.0.1:2379, http://10.0.0.2:2379/', etcdLeaseTtlMs: '5s', etcdPrefix: '/fleet-a/' },
+      {},
+    );
+    expect(good).toMatchObject({
+      ok: true,
+      config: { etcdEndpoints: ['http://127.0.0.1:2379', 'http://10.0.0.2:2379'], etcdLeaseTtlMs: 5_000, etcdPrefix: '/fleet-a/' },
+    });
+    const fromEnv = buildServeConfig({}, { HIVE_REGISTRY_ETCD: 'https://etcd.internal:2379' });
+    expect(fromEnv).toMatchObject({ ok: true, config: { etcdEndpoints: ['https://etcd.internal:2379'] } });
+
+    const bad = buildServeConfig(
+      { etcdEndpoints: 'http://127.0.0.1:2379,127.0.0.1:2380,,ftp://x:1', etcdLeaseTtlMs: '1500ms', etcdPrefix: 'fleet' },
+      {},
+    );
+    expect(bad.ok).toBe(false);
+    if (bad.ok) return;
+    expect(bad.problems).toEqual([
+      expect.stringMatching(/^--etcd: entry 2 must be an etcd client URL such as http:\/\/127.0.0.1:2379, got "127.0.0.1:2380"/),
+      expect.stringMatching(/^--etcd: entry 3 is empty/),
+      expect.stringMatching(/^--etcd: entry 4 must be an http:\/\/ or https:\/\/ URL/),
+      expect.stringMatching(/^--etcd-prefix: must start and end with '\/'/),
+      expect.stringMatching(/^--etcd-lease-ttl: must be a whole number of seconds such as 10s, got "1500ms"/),
+    ]);
+    expect(buildServeConfig({ etcdLeaseTtlMs: '1s' }, {})).toMatchObject({ ok: false, problems: ['--etcd-lease-ttl: must be 2s to 1h, got 1s'] });
+
+    for (const [flags, env, named] of [
+      [{ etcdEndpoints: 'http://127.0.0.1:2379', db: 'x.db' }, {}, '--db'],
+      [{ etcdEndpoints: 'http://127.0.0.1:2379' }, { HIVE_REGISTRY_DB: 'x.db' }, 'HIVE_REGISTRY_DB'],
+      [{}, { HIVE_REGISTRY_ETCD: 'http://127.0.0.1:2379', HIVE_REGISTRY_DB: ':memory:' }, 'HIVE_REGISTRY_DB'],
+    ] as const) {
+      const result = buildServeConfig(flags, env);
+      expect(result).toMatchObject({ ok: false, problems: [expect.stringContaining(`--etcd and ${named} exclude each other`)] });
+    }
+    expect(buildServeConfig({ etcdCaPath: 'ca.pem' }, {})).toMatchObject({
+      ok: false,
+      problems: ['--etcd-ca needs --etcd: it is for TLS to etcd'],
+    });
+    expect(buildServeConfig({ etcdEndpoints: 'https://e:2379', etcdCertPath: 'c.pem' }, {})).toMatchObject({
+      ok: false,
+      problems: ['--etcd-cert and --etcd-key go together: give both, or neither'],
     });
   });
 
