@@ -26,7 +26,7 @@ export interface Etcd3StoreOptions {
   /** Deadline of every call, in ms. */
   readonly timeoutMs: number;
   /** TLS to etcd: the CA that signed its certificate, and a client certificate if etcd asks for one. */
-  readonly tls?: { readonly ca: Buffer; readonly cert?: Buffer; readonly key?: Buffer };
+  readonly tls?: { readonly ca?: Buffer; readonly cert?: Buffer; readonly key?: Buffer };
 }
 
 /** First wait before reopening a broken watch or keep-alive stream; doubles up to the cap. */
@@ -114,7 +114,8 @@ export class Etcd3Store implements EtcdStore {
         ? {}
         : {
             credentials: {
-              rootCertificate: options.tls.ca,
+              // grpc-js takes null for "the system's roots"; etcd3's type wants a Buffer.
+              rootCertificate: options.tls.ca ?? (null as unknown as Buffer),
               ...(options.tls.key === undefined ? {} : { privateKey: options.tls.key }),
               ...(options.tls.cert === undefined ? {} : { certChain: options.tls.cert }),
             },
