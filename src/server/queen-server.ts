@@ -219,7 +219,7 @@ export class QueenServer {
     }
 
     const checkpointer = new Checkpointer(
-      () => catalog.flush(),
+      async () => catalog.flush(),
       {
         intervalMs: config.catalogFlushIntervalMs,
         maxBackoffMs: Math.max(MAX_CHECKPOINT_BACKOFF_MS, config.catalogFlushIntervalMs),
@@ -367,7 +367,7 @@ export class QueenServer {
     // Last, so probes see /healthz answer 503 for the whole drain.
     await this.http?.close();
     // Every stream is gone, so nothing changes the catalog any more: the final checkpoint holds everything.
-    const flushed = this.checkpointer.stop();
+    const flushed = await this.checkpointer.stop();
     this.catalog.close();
     log.info({ catalogFlushed: flushed }, 'stopped');
   }
