@@ -109,7 +109,7 @@ export class SqliteCatalog implements Catalog {
   }
 
   /** Nothing to do: every flush writes every hive changed by heartbeats. */
-  streamEnded(): void {}
+  streamEnded(_hiveId: string): void {}
 
   flush(): Promise<number> {
     return settled(() => this.hives.flush());
