@@ -34,21 +34,27 @@ export interface CheckpointerOptions {
 }
 
 /**
- * Calls `flush` once per interval, so heartbeats never wait for the disk: one write transaction per interval,
- * whatever the fleet size. A failing flush (disk full, database locked, file made read-only) is logged and
+ * Calls `flush` once per interval, so heartbeats never wait for the store: one write per interval, whatever the
+ * fleet size. A failing flush (disk full, database locked, file made read-only, etcd unreachable) is logged and
  * retried with exponential backoff, doubling from the interval up to `maxBackoffMs`; what it had to write stays
  * pending meanwhile, and heartbeats and lookups go on from memory. `stop` flushes one last time.
  *
- * States: idle (not started) -> running (a flush is scheduled) -> stopped (final flush done; nothing scheduled).
+ * `flush` is asynchronous (a store may answer over the network): the next one is scheduled only once the previous
+ * one has settled, so two never overlap.
+ *
+ * States: idle (not started) -> running (a flush is scheduled or in flight) -> stopped (final flush done; nothing
+ * scheduled).
  */
 export class Checkpointer {
   private timer: unknown;
   private failures = 0;
   private stopped = false;
-  private finalFlushOk = true;
+  /** The periodic flush in flight, if any: the final flush waits for it. */
+  private inFlight: Promise<void> | undefined;
+  private stopping: Promise<boolean> | undefined;
 
   constructor(
-    private readonly flush: () => number,
+    private readonly flush: () => Promise<number>,
     private readonly options: CheckpointerOptions,
     private readonly logger: Logger,
     private readonly timers: Timers = nodeTimers,
@@ -68,16 +74,17 @@ export class Checkpointer {
   }
 
   /**
-   * Cancels the schedule and flushes one last time; true when everything pending reached the disk. A second call
-   * flushes nothing and answers the same.
+   * Cancels the schedule, waits for a flush in flight, and flushes one last time; resolves true when everything
+   * pending was written. A second call flushes nothing and answers the same.
    */
-  stop(): boolean {
-    if (this.stopped) return this.finalFlushOk;
+  stop(): Promise<boolean> {
+    if (this.stopping !== undefined) return this.stopping;
     this.stopped = true;
     if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
     this.timer = undefined;
-    this.finalFlushOk = this.attempt('final');
-    return this.finalFlushOk;
+    const running = this.inFlight;
+    this.stopping = running === undefined ? this.attempt('final') : running.then(() => this.attempt('final'));
+    return this.stopping;
   }
 
   /** How long to wait before the next attempt after `failures` failures in a row. */
@@ -90,16 +97,20 @@ export class Checkpointer {
     this.timer = this.timers.setTimeout(() => {
       this.timer = undefined;
       if (this.stopped) return;
-      this.attempt('periodic');
-      this.schedule(this.delayAfter(this.failures));
+      const attempt = this.attempt('periodic').then(() => {
+        this.inFlight = undefined;
+        if (!this.stopped) this.schedule(this.delayAfter(this.failures));
+      });
+      this.inFlight = attempt;
     }, ms);
   }
 
-  private attempt(kind: 'periodic' | 'final'): boolean {
+  /** One flush; never rejects (a failure is counted and logged). */
+  private async attempt(kind: 'periodic' | 'final'): Promise<boolean> {
     const started = performance.now();
     let written: number;
     try {
-      written = this.flush();
+      written = await this.flush();
     } catch (error) {
       this.failures += 1;
       this.options.observer?.failed();

@@ -22,6 +22,12 @@ export function tokenSha256(token: string): Buffer {
   return createHash('sha256').update(token, 'utf8').digest();
 }
 
+/** A new token (the secret, shown once), its id (16 hex digits) and its SHA-256: the one token format of every store. */
+export function newHiveToken(random: (size: number) => Buffer): IssuedToken & { readonly sha256: Buffer } {
+  const token = HIVE_TOKEN_PREFIX + random(TOKEN_BYTES).toString('base64url');
+  return { token, tokenId: random(8).toString('hex'), sha256: tokenSha256(token) };
+}
+
 /**
  * The live hive tokens, in memory (a stream opening never reads the disk) and written through to the catalog's
  * `hive_tokens` table: issuing and revoking commit before they return; a token's last use is memory only, written
@@ -59,16 +65,11 @@ export class HiveTokens {
 
   /** A new token for `hiveId` (which the caller checked is in the catalog). Committed before returning. */
   issue(hiveId: string): IssuedToken {
-    const token = HIVE_TOKEN_PREFIX + this.random(TOKEN_BYTES).toString('base64url');
-    const record: HiveTokenRecord = {
-      tokenId: this.random(8).toString('hex'),
-      hiveId,
-      sha256: tokenSha256(token),
-      createdAtMs: this.wallNow(),
-    };
+    const { token, tokenId, sha256 } = newHiveToken(this.random);
+    const record: HiveTokenRecord = { tokenId, hiveId, sha256, createdAtMs: this.wallNow() };
     this.store.saveToken(record);
     this.keep(record);
-    return { token, tokenId: record.tokenId };
+    return { token, tokenId };
   }
 
   /** Revokes `tokenId` of `hiveId`; false when it has no such live token. Committed before returning. */

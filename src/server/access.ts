@@ -1,6 +1,7 @@
 import type { DescService } from '@bufbuild/protobuf';
 import { status, type Metadata, type UntypedHandleCall, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import type { TokenDirectory } from '../catalog/catalog.js';
 import { tokenSha256 } from '../catalog/hive-tokens.js';
 import { quote } from '../registry/ids.js';
 import type { CallerTokens, Role } from './callers.js';
@@ -53,18 +54,6 @@ export type Principal =
   | { readonly kind: 'caller'; readonly name: string; readonly role: Role }
   | { readonly kind: 'hive'; readonly hiveId: string; readonly tokenId: string };
 
-/** A live hive token, as the catalog finds it. */
-export interface HiveTokenMatch {
-  readonly hiveId: string;
-  readonly tokenId: string;
-}
-
-/** Where hive tokens are checked (the catalog), and where their use is noted. */
-export interface HiveTokenCheck {
-  verify(token: string): HiveTokenMatch | undefined;
-  used(tokenId: string, wallMs: number): void;
-}
-
 export type AccessDecision = { readonly principal: Principal } | { readonly denied: CallStatus };
 
 /** `Bearer <token>`; the scheme is case-insensitive (RFC 6750), the token is one run of visible characters. */
@@ -89,7 +78,8 @@ export function roleAllows(role: Role, needed: Role): boolean {
 export class AccessControl {
   constructor(
     private readonly callers: CallerTokens,
-    private readonly hiveTokens: HiveTokenCheck,
+    /** The catalog's hive tokens: checked by hash, and their use noted. */
+    private readonly hiveTokens: TokenDirectory,
     private readonly wallNow: () => number,
   ) {}
 

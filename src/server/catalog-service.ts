@@ -2,7 +2,7 @@ import { create } from '@bufbuild/protobuf';
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { DomainError } from '../common/domain-error.js';
-import type { HiveCatalog } from '../catalog/hive-catalog.js';
+import type { Catalog } from '../catalog/catalog.js';
 import { checkDescription, checkLabels, type Labels } from '../catalog/labels.js';
 import type { CatalogPatch, CatalogRecord } from '../catalog/types.js';
 import {
@@ -117,9 +117,12 @@ export interface CatalogHooks {
   hiveChanged?(hiveId: string, record: CatalogRecord | undefined): void;
 }
 
-/** The RPCs of hive.v1.HiveCatalog. `online` comes from the live registry at the time of the call. */
+/**
+ * The RPCs of hive.v1.HiveCatalog. `online` comes from the live registry at the time of the call. Reads answer
+ * from the catalog's memory at once; writes answer once the store has committed them.
+ */
 export function catalogService(
-  catalog: HiveCatalog,
+  catalog: Catalog,
   registry: HiveRegistry,
   streams: HeartbeatStreams,
   logger: Logger,
@@ -141,18 +144,18 @@ export function catalogService(
   };
 
   /** CordonHive and UncordonHive: the same write, in two directions. */
-  const cordon = (rpc: string, requestedHiveId: string, cordoned: boolean): { hive: CatalogHive } => {
+  const cordon = async (rpc: string, requestedHiveId: string, cordoned: boolean): Promise<{ hive: CatalogHive }> => {
     const hiveId = requireId('hive_id', requestedHiveId);
-    const record = catalog.setCordoned(hiveId, cordoned);
+    const record = await catalog.setCordoned(hiveId, cordoned);
     logger.info({ hiveId }, cordoned ? 'hive cordoned: its workers are never picked' : 'hive uncordoned');
     changed(rpc, hiveId, record);
     return { hive: toProto(record) };
   };
 
   return {
-    registerHive: unary('RegisterHive', logger, RegisterHiveResponseSchema, (req: RegisterHiveRequest) => {
+    registerHive: unary('RegisterHive', logger, RegisterHiveResponseSchema, async (req: RegisterHiveRequest) => {
       const hiveId = requireId('hive_id', req.hiveId);
-      const record = catalog.register(
+      const record = await catalog.register(
         hiveId,
         requireLabels('labels', req.labels),
         requireDescription('description', req.description),
@@ -178,35 +181,35 @@ export function catalogService(
       }),
     ),
 
-    updateHive: unary('UpdateHive', logger, UpdateHiveResponseSchema, (req: UpdateHiveRequest) => {
+    updateHive: unary('UpdateHive', logger, UpdateHiveResponseSchema, async (req: UpdateHiveRequest) => {
       if (req.hive === undefined) throw new DomainError('invalid_argument', 'hive: must be set (hive_id names the hive)');
       const hiveId = requireId('hive.hive_id', req.hive.hiveId);
-      const record = catalog.update(hiveId, patchOf(req, req.hive));
+      const record = await catalog.update(hiveId, patchOf(req, req.hive));
       logger.info({ hiveId }, 'hive updated in the catalog');
       changed('UpdateHive', hiveId, record);
       return { hive: toProto(record) };
     }),
 
-    deregisterHive: unary('DeregisterHive', logger, DeregisterHiveResponseSchema, (req: DeregisterHiveRequest) => {
+    deregisterHive: unary('DeregisterHive', logger, DeregisterHiveResponseSchema, async (req: DeregisterHiveRequest) => {
       const hiveId = requireId('hive_id', req.hiveId);
-      if (!catalog.deregister(hiveId)) return { removed: false };
+      if (!(await catalog.deregister(hiveId))) return { removed: false };
       logger.info({ hiveId }, 'hive deregistered from the catalog');
       streams.removeHive(hiveId, 'was deregistered from the catalog');
       changed('DeregisterHive', hiveId, undefined);
       return { removed: true };
     }),
 
-    issueHiveToken: unary('IssueHiveToken', logger, IssueHiveTokenResponseSchema, (req: IssueHiveTokenRequest) => {
+    issueHiveToken: unary('IssueHiveToken', logger, IssueHiveTokenResponseSchema, async (req: IssueHiveTokenRequest) => {
       const hiveId = requireId('hive_id', req.hiveId);
-      const issued = catalog.issueToken(hiveId);
+      const issued = await catalog.issueToken(hiveId);
       logger.info({ hiveId, tokenId: issued.tokenId }, 'hive token issued');
       return { token: issued.token, tokenId: issued.tokenId };
     }),
 
-    revokeHiveToken: unary('RevokeHiveToken', logger, RevokeHiveTokenResponseSchema, (req: RevokeHiveTokenRequest) => {
+    revokeHiveToken: unary('RevokeHiveToken', logger, RevokeHiveTokenResponseSchema, async (req: RevokeHiveTokenRequest) => {
       const hiveId = requireId('hive_id', req.hiveId);
       const tokenId = requireTokenId(req.tokenId);
-      if (!catalog.revokeToken(hiveId, tokenId)) return { revoked: false };
+      if (!(await catalog.revokeToken(hiveId, tokenId))) return { revoked: false };
       const ended = streams.endToken(tokenId);
       logger.info({ hiveId, tokenId, streamsEnded: ended }, 'hive token revoked');
       return { revoked: true };

@@ -1,6 +1,6 @@
 import type { Clock } from '../common/clock.js';
 import type { Backend } from '../common/worker.js';
-import type { HiveCatalog } from '../catalog/hive-catalog.js';
+import type { Catalog } from '../catalog/catalog.js';
 import type { HiveRegistry } from '../registry/hive-registry.js';
 import type { SchedulingIndex } from '../scheduler/scheduling-index.js';
 
@@ -46,7 +46,7 @@ export interface HiveDetail {
 export interface FleetDetailSources {
   readonly registry: HiveRegistry;
   readonly scheduling: SchedulingIndex;
-  readonly catalog: HiveCatalog;
+  readonly catalog: Catalog;
   readonly clock: Clock;
 }
 

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { Health } from '../../gen/grpc/health/v1/health_pb.js';
 import { HiveCatalog as HiveCatalogService } from '../../gen/hive/v1/catalog_pb.js';
 import { HiveRegistry as HiveRegistryService } from '../../gen/hive/v1/registry_pb.js';
-import type { HiveCatalog } from '../catalog/hive-catalog.js';
+import type { Catalog } from '../catalog/catalog.js';
 import type { Clock } from '../common/clock.js';
 import type { HiveRegistry } from '../registry/hive-registry.js';
 import type { SchedulingIndex } from '../scheduler/scheduling-index.js';
@@ -43,7 +43,7 @@ export function serverCredentials(tls: ServerTls | undefined): ServerCredentials
 export interface ServedParts {
   readonly registry: HiveRegistry;
   readonly scheduling: SchedulingIndex;
-  readonly catalog: HiveCatalog;
+  readonly catalog: Catalog;
   readonly streams: HeartbeatStreams;
   readonly watches: WatchStreams;
   /** The queen's clock: reservation and exclusion times are on it. */

@@ -26,14 +26,20 @@ type Refusal = AdmissionRefusal | { readonly reason: 'other_hive'; readonly mess
 export type HeartbeatCall = ServerDuplexStream<HiveHeartbeatPayload, HeartbeatAck>;
 
 /**
- * What the stream adapter asks of the catalog: may a stream bind to this hive, and a note of every accepted
- * payload (in memory; the catalog writes it to disk later, never on the heartbeat path).
+ * What the stream adapter asks of the catalog: may a stream bind to this hive, a note of every accepted payload
+ * (in memory; the catalog writes it to its store later, never on the heartbeat path), and the end of a hive's
+ * stream (when a shared store gets the hive's last `last_seen`).
  */
 export interface HeartbeatAdmission {
   /** Why a stream may not bind to `hiveId`, or undefined when it may. */
   refusal(hiveId: string): AdmissionRefusal | undefined;
   /** A payload from `hiveId` was accepted at `wallMs` on a stream from `peer`. */
   seen(hiveId: string, wallMs: number, peer: string): void;
+  /**
+   * The stream holding `hiveId` on this queen ended, however it ended, and no newer stream of this queen holds the
+   * hive (a stream superseded by a newer one on this queen does not count).
+   */
+  streamEnded(hiveId: string): void;
 }
 
 export interface HeartbeatStreamsOptions {
@@ -81,6 +87,8 @@ interface Session {
  */
 export class HeartbeatStreams {
   private readonly sessions = new Map<StreamId, Session>();
+  /** The stream each hive is bound to on this queen: the newest one, once a newer stream supersedes another. */
+  private readonly holders = new Map<string, StreamId>();
   /** Open streams per remote address. */
   private readonly perAddress = new AddressCounts();
   /** Streams with no accepted payload yet, and when they opened (monotonic ms), in opening order. */
@@ -231,6 +239,10 @@ export class HeartbeatStreams {
     if (session.hiveId !== undefined && callStatus === undefined) {
       this.logger.info({ hiveId: session.hiveId }, 'hive disconnected');
     }
+    if (session.hiveId !== undefined && this.holders.get(session.hiveId) === stream) {
+      this.holders.delete(session.hiveId);
+      this.admission?.streamEnded(session.hiveId);
+    }
   }
 
   private onPayload(stream: StreamId, session: Session, payload: HiveHeartbeatPayload): void {
@@ -327,6 +339,7 @@ export class HeartbeatStreams {
     this.admission?.seen(outcome.hiveId, receivedWallMs, session.peer);
     if (session.hiveId === undefined) {
       session.hiveId = outcome.hiveId;
+      this.holders.set(outcome.hiveId, stream);
       this.unbound.remove(stream);
       this.logger.info({ hiveId: outcome.hiveId, peer: session.peer }, 'hive connected');
     }

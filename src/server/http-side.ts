@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../common/clock.js';
-import type { HiveCatalog } from '../catalog/hive-catalog.js';
+import type { Catalog } from '../catalog/catalog.js';
 import { InferenceGateway } from '../gateway/inference-gateway.js';
 import { UpstreamAllowList } from '../gateway/upstream-allow.js';
 import type { HiveRegistry } from '../registry/hive-registry.js';
@@ -25,7 +25,7 @@ export interface HttpSideParts {
   readonly clock: Clock;
   readonly registry: HiveRegistry;
   readonly scheduling: SchedulingIndex;
-  readonly catalog: HiveCatalog;
+  readonly catalog: Catalog;
   readonly metrics: QueenMetrics;
   /** The Watch epoch: the dashboard's feed resumes with the same ids as Watch. */
   readonly epoch: string;

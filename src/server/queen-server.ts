@@ -4,9 +4,9 @@ import { status, type Server } from '@grpc/grpc-js';
 import type { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../common/clock.js';
-import { CatalogStore } from '../catalog/catalog-store.js';
+import type { Catalog, RemoteCatalogChange } from '../catalog/catalog.js';
 import { Checkpointer } from '../catalog/checkpointer.js';
-import { HiveCatalog } from '../catalog/hive-catalog.js';
+import { SqliteCatalog } from '../catalog/sqlite-catalog.js';
 import { HiveRegistry } from '../registry/hive-registry.js';
 import { quote } from '../registry/ids.js';
 import { SchedulingIndex } from '../scheduler/scheduling-index.js';
@@ -42,6 +42,32 @@ function sweepPeriodMs(config: ServerConfig): number {
 }
 
 /**
+ * What this queen does when another queen changes a shared catalog, as the catalog RPCs do on this one: a hive's
+ * labels and cordon reach the scheduler; a deregistered hive leaves the registry and its stream here ends with
+ * ABORTED; a revoked hive token ends the streams opened with it.
+ */
+function remoteCatalogChanges(
+  scheduling: SchedulingIndex,
+  streams: HeartbeatStreams,
+  logger: Logger,
+): (change: RemoteCatalogChange) => void {
+  return (change) => {
+    try {
+      if (change.kind === 'token_revoked') {
+        const ended = streams.endToken(change.tokenId);
+        logger.info({ hiveId: change.hiveId, tokenId: change.tokenId, streamsEnded: ended }, 'hive token revoked by another queen');
+        return;
+      }
+      const { hiveId, record } = change;
+      scheduling.setPolicy(hiveId, record && { labels: record.labels, cordoned: record.cordoned });
+      if (record === undefined) streams.removeHive(hiveId, 'was deregistered from the catalog');
+    } catch (error) {
+      logger.error({ hiveId: change.hiveId, err: error }, 'applying a catalog change made by another queen failed');
+    }
+  };
+}
+
+/**
  * The queen: the registry behind a grpc-js server with hive.v1.HiveRegistry, grpc.health.v1.Health and server
  * reflection. `start` binds and serves; `stop` drains (health NOT_SERVING, heartbeat streams ended with
  * UNAVAILABLE, calls in flight given `drainTimeoutMs`) and resolves once the server is down.
@@ -62,10 +88,12 @@ export class QueenServer {
     private readonly detectStalls: boolean,
     private readonly callerTokens: CallerTokens | undefined,
     private readonly http: HttpListener | undefined,
+    /** Stops telling this queen of changes other queens make to a shared catalog. */
+    private readonly unsubscribeCatalog: () => void,
     /** The registry, for embedding and tests. */
     readonly registry: HiveRegistry,
-    /** The catalog, for embedding and tests. */
-    readonly catalog: HiveCatalog,
+    /** The catalog (SQLite, or the one given in QueenOptions), for embedding and tests. */
+    readonly catalog: Catalog,
     /** The scheduling index (reservations, exclusions), for embedding and tests. */
     readonly scheduling: SchedulingIndex,
     /** The port actually bound (useful with port 0). */
@@ -75,9 +103,11 @@ export class QueenServer {
   ) {}
 
   /**
-   * Opens the catalog, binds `config.listen` and starts serving. Throws CatalogOpenError when the catalog cannot
-   * be opened, QueenIdentityError when the default queen id (from the host name) breaks the id rules; rejects if
-   * the address cannot be bound.
+   * Opens the catalog (`config.db`, unless `options.catalog` gives one already open), binds `config.listen` and
+   * starts serving. Throws CatalogOpenError when the catalog cannot be opened, QueenIdentityError when the default
+   * queen id (from the host name) breaks the id rules; rejects if the address cannot be bound. A catalog given in
+   * `options` belongs to the queen once it serves (it is closed on stop); after a failed start it is still the
+   * caller's.
    */
   static async start(
     config: ServerConfig,
@@ -85,16 +115,12 @@ export class QueenServer {
     clock: Clock = systemClock,
     options: QueenOptions = {},
   ): Promise<QueenServer> {
-    const catalog = new HiveCatalog(
-      CatalogStore.open(config.db, clock.wallNow()),
-      () => clock.wallNow(),
-      config.registration,
-      { maxHives: config.maxHives },
-    );
+    if (options.catalog !== undefined) return QueenServer.serve(config, logger, clock, options, options.catalog);
+    const catalog = SqliteCatalog.open(config.db, () => clock.wallNow(), config.registration, { maxHives: config.maxHives });
     try {
       return await QueenServer.serve(config, logger, clock, options, catalog);
     } catch (error) {
-      catalog.close();
+      await catalog.close();
       throw error;
     }
   }
@@ -104,7 +130,7 @@ export class QueenServer {
     logger: Logger,
     clock: Clock,
     options: QueenOptions,
-    catalog: HiveCatalog,
+    catalog: Catalog,
   ): Promise<QueenServer> {
     // Reservation ids are random: a caller cannot release another's reservation by guessing its id.
     const scheduling = new SchedulingIndex(() => clock.now(), () => randomUUID());
@@ -228,6 +254,9 @@ export class QueenServer {
       logger.child({ component: 'catalog' }),
     );
     checkpointer.start();
+    const unsubscribeCatalog = catalog.onRemoteChange(
+      remoteCatalogChanges(scheduling, streams, logger.child({ component: 'catalog' })),
+    );
     // Stalls, lapses and evictions are detected by sweep(); a departed hive's stream stays open at most one sweep
     // period longer than its threshold.
     const sweepTimer = setInterval(() => queen.sweep(), sweepPeriodMs(config));
@@ -245,6 +274,7 @@ export class QueenServer {
       options.detectStalls ?? true,
       callerTokens,
       http,
+      unsubscribeCatalog,
       registry,
       catalog,
       scheduling,
@@ -260,7 +290,7 @@ export class QueenServer {
         port,
         ...(http === undefined ? {} : { httpListen: config.httpListen, httpPort: http.port }),
         tls: config.tls === undefined ? 'off' : config.tls.clientCa === undefined ? 'on' : 'mutual',
-        db: catalog.path,
+        catalog: catalog.location,
         registration: config.registration,
         auth: callerTokens === undefined ? 'off' : `${callerTokens.size} callers`,
         catalogHives: catalog.size,
@@ -367,8 +397,9 @@ export class QueenServer {
     // Last, so probes see /healthz answer 503 for the whole drain.
     await this.http?.close();
     // Every stream is gone, so nothing changes the catalog any more: the final checkpoint holds everything.
-    const flushed = this.checkpointer.stop();
-    this.catalog.close();
+    this.unsubscribeCatalog();
+    const flushed = await this.checkpointer.stop();
+    await this.catalog.close();
     log.info({ catalogFlushed: flushed }, 'stopped');
   }
 }

@@ -1,3 +1,4 @@
+import type { Catalog } from '../catalog/catalog.js';
 import type { RegistrationMode } from '../catalog/types.js';
 import type { Caller } from './callers.js';
 import type { ServerTls } from './grpc-server.js';
@@ -61,7 +62,10 @@ export interface ServerConfig {
   readonly watchHistoryEvents: number;
   /** Events a watcher may fall behind before it is ended with RESOURCE_EXHAUSTED. */
   readonly watchQueueEvents: number;
-  /** The catalog's SQLite file (created with its folder), or `:memory:` to keep nothing. */
+  /**
+   * The catalog's SQLite file (created with its folder), or `:memory:` to keep nothing. Unused when
+   * QueenOptions.catalog gives the queen a catalog already open.
+   */
   readonly db: string;
   /** `open`: hives join the catalog on their first accepted heartbeat; `required`: only registered hives may. */
   readonly registration: RegistrationMode;
@@ -108,4 +112,9 @@ export interface QueenOptions {
   readonly dashboardAssetsDir?: string;
   /** The host name in the default queen id and addresses; default the operating system's (`hostname`). */
   readonly hostName?: string;
+  /**
+   * A catalog already open (etcd, for a federation): the queen uses it instead of opening `config.db`, and closes
+   * it on stop. Its registration mode and hive limit are its own (built from the same config by the caller).
+   */
+  readonly catalog?: Catalog;
 }

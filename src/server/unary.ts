@@ -5,26 +5,50 @@ import { DomainError } from '../common/domain-error.js';
 import { checkId, checkModelId } from '../registry/ids.js';
 import { serviceError, statusOf } from './status-map.js';
 
-/** Wraps a synchronous handler: request in, response out, any thrown error mapped through the status table. */
+/**
+ * Wraps a handler: request in, response out, any thrown error (or rejection) mapped through the status table. A
+ * handler that answers synchronously (the lookups: a hot path) is answered in the same turn, with no promise made;
+ * one that returns a promise (a catalog write committed to its store) is answered when it settles.
+ */
 export function unary<I extends Message, O extends DescMessage>(
   rpc: string,
   logger: Logger,
   schema: O,
-  handler: (request: I) => Parameters<typeof create<O>>[1],
+  handler: (request: I) => ResponseInit<O> | Promise<ResponseInit<O>>,
 ): handleUnaryCall<I, MessageShape<O>> {
   return (call, callback) => {
-    let response: MessageShape<O>;
-    try {
-      response = create(schema, handler(call.request));
-    } catch (error) {
+    const fail = (error: unknown): void => {
       const callStatus = statusOf(error, logger, rpc);
       logger.debug({ rpc, code: callStatus.code, details: callStatus.details }, 'request failed');
       callback(serviceError(callStatus));
+    };
+    let response: MessageShape<O>;
+    try {
+      const init = handler(call.request);
+      if (init instanceof Promise) {
+        init.then((resolved) => {
+          let built: MessageShape<O>;
+          try {
+            built = create(schema, resolved);
+          } catch (error) {
+            fail(error);
+            return;
+          }
+          callback(null, built);
+        }, fail);
+        return;
+      }
+      response = create(schema, init);
+    } catch (error) {
+      fail(error);
       return;
     }
     callback(null, response);
   };
 }
+
+/** What a handler answers: the response message's fields. */
+type ResponseInit<O extends DescMessage> = Parameters<typeof create<O>>[1];
 
 /** Throws INVALID_ARGUMENT naming `field` unless `problem` is undefined. */
 export function requireValid(problem: string | undefined): void {

@@ -61,11 +61,11 @@ describe('catalog checkpoints: heartbeats never touch the disk', () => {
     expect(catalog.writeTransactions).toBe(writesBefore);
     expect(catalog.pendingWrites).toBe(50);
 
-    expect(catalog.flush()).toBe(50);
+    expect(await catalog.flush()).toBe(50);
     expect(catalog.writeTransactions).toBe(writesBefore + 1);
     expect(catalog.pendingWrites).toBe(0);
 
-    expect(catalog.flush()).toBe(0);
+    expect(await catalog.flush()).toBe(0);
     expect(catalog.writeTransactions).toBe(writesBefore + 1);
 
     for (const hiveId of ['hive-00', 'hive-17', 'hive-49']) {
@@ -87,7 +87,7 @@ describe('catalog checkpoints: heartbeats never touch the disk', () => {
     );
     expect(catalog.writeTransactions).toBe(writesBefore + 1);
     expect(catalog.pendingWrites).toBe(1);
-    expect(catalog.flush()).toBe(1);
+    expect(await catalog.flush()).toBe(1);
     expect(catalog.writeTransactions).toBe(writesBefore + 2);
   });
 
@@ -133,7 +133,7 @@ describe('catalog checkpoints: heartbeats never touch the disk', () => {
 
     expect(catalog.writeTransactions).toBe(before + 1);
     expect(catalog.pendingWrites).toBe(1);
-    expect(catalog.flush()).toBe(1);
+    expect(await catalog.flush()).toBe(1);
   });
 });
 

@@ -7,8 +7,8 @@ import { FieldMaskSchema, timestampFromMs, timestampMs, type Timestamp } from '@
 import { Server, ServerCredentials, status } from '@grpc/grpc-js';
 import pino from 'pino';
 import { HiveCatalog as HiveCatalogService, type CatalogHive } from '../../gen/hive/v1/catalog_pb';
-import { CatalogStore, IN_MEMORY } from '../../src/catalog/catalog-store';
-import { HiveCatalog } from '../../src/catalog/hive-catalog';
+import { IN_MEMORY } from '../../src/catalog/catalog-store';
+import { SqliteCatalog } from '../../src/catalog/sqlite-catalog';
 import type { CatalogRecord } from '../../src/catalog/types';
 import { createRegistryClient } from '../../src/client/registry-client';
 import { ManualClock } from '../../src/common/manual-clock';
@@ -722,7 +722,7 @@ describe('cordon across a queen restart', () => {
 describe('catalogService hooks', () => {
   const clock = new ManualClock();
   const silent = pino({ level: 'silent' });
-  let catalog: HiveCatalog;
+  let catalog: SqliteCatalog;
   let server: Server;
   let client: QueenClient;
   let calls: [string, CatalogRecord | undefined][];
@@ -740,7 +740,7 @@ describe('catalogService hooks', () => {
         done();
       },
     });
-    catalog = new HiveCatalog(CatalogStore.open(IN_MEMORY, clock.wallNow()), () => clock.wallNow(), 'open');
+    catalog = SqliteCatalog.open(IN_MEMORY, () => clock.wallNow(), 'open');
     const registry = new HiveRegistry(clock, { offlineAfterMs: 15_000, evictAfterMs: 600_000 });
     const streams = new HeartbeatStreams(
       registry,
@@ -778,7 +778,7 @@ describe('catalogService hooks', () => {
   afterEach(async () => {
     client.close();
     await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
-    catalog.close();
+    await catalog.close();
   });
 
   it('is told of every committed write by an RPC, with the record as it now is (undefined when deregistered)', async () => {

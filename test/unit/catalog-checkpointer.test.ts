@@ -6,6 +6,11 @@ const INTERVAL_MS = 1_000;
 const MAX_BACKOFF_MS = 10_000;
 const OPTIONS: CheckpointerOptions = { intervalMs: INTERVAL_MS, maxBackoffMs: MAX_BACKOFF_MS };
 
+/** Lets promises already settled run their callbacks (the fake flushes never wait for anything else). */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /** Timers that only record: the test runs the scheduled callbacks by hand. */
 class FakeTimers implements Timers {
   private nextHandle = 1;
@@ -41,10 +46,14 @@ class FakeTimers implements Timers {
     return entry.callback;
   }
 
-  /** Runs the only pending callback (as if its delay had passed) and returns the delay it had. */
-  runNext(): number {
+  /**
+   * Runs the only pending callback (as if its delay had passed), lets the flush it starts settle, and returns the
+   * delay it had.
+   */
+  async runNext(): Promise<number> {
     const ms = this.pendingDelays[0];
     this.take()();
+    await settle();
     return ms ?? NaN;
   }
 }
@@ -54,7 +63,7 @@ class FakeFlush {
   calls = 0;
   failing = false;
   written = 0;
-  readonly flush = (): number => {
+  readonly flush = async (): Promise<number> => {
     this.calls += 1;
     if (this.failing) throw new DomainError('unavailable', 'catalog: the write failed and changed nothing (SQLITE_BUSY: database is locked); retry');
     return this.written;
@@ -97,7 +106,7 @@ describe('Checkpointer options', () => {
     ['maxBackoffMs NaN', { intervalMs: 1_000, maxBackoffMs: NaN }, 'maxBackoffMs must be at least intervalMs'],
   ])('refuses %s with a RangeError', (_name, options, message) => {
     const timers = new FakeTimers();
-    expect(() => new Checkpointer(() => 0, options, pino({ level: 'silent' }), timers)).toThrow(new RangeError(message));
+    expect(() => new Checkpointer(async () => 0, options, pino({ level: 'silent' }), timers)).toThrow(new RangeError(message));
     expect(timers.delays).toEqual([]);
   });
 
@@ -139,11 +148,11 @@ describe('Checkpointer schedule', () => {
     expect(timers.delays).toEqual([INTERVAL_MS]);
   });
 
-  test('each run flushes once and schedules the next one after intervalMs: N runs, N flushes', () => {
+  test('each run flushes once and schedules the next one after intervalMs: N runs, N flushes', async () => {
     const { checkpointer, timers, flush } = setup();
     checkpointer.start();
     for (let run = 1; run <= 5; run += 1) {
-      expect(timers.runNext()).toBe(INTERVAL_MS);
+      expect(await timers.runNext()).toBe(INTERVAL_MS);
       expect(flush.calls).toBe(run);
       expect(timers.pendingDelays).toEqual([INTERVAL_MS]);
     }
@@ -151,20 +160,20 @@ describe('Checkpointer schedule', () => {
     expect(checkpointer.consecutiveFailures).toBe(0);
   });
 
-  test('a flush that wrote something is logged at debug with the count; one that wrote nothing is not logged', () => {
+  test('a flush that wrote something is logged at debug with the count; one that wrote nothing is not logged', async () => {
     const { checkpointer, timers, flush, lines } = setup();
     checkpointer.start();
-    timers.runNext();
+    await timers.runNext();
     expect(lines).toEqual([]);
     flush.written = 42;
-    timers.runNext();
+    await timers.runNext();
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({ level: LEVEL.debug, msg: 'catalog checkpoint', written: 42, kind: 'periodic' });
   });
 });
 
 describe('Checkpointer failures', () => {
-  test('each failure in a row doubles the wait up to maxBackoffMs, counts, and logs an error; a success resets and logs recovery', () => {
+  test('each failure in a row doubles the wait up to maxBackoffMs, counts, and logs an error; a success resets and logs recovery', async () => {
     const { checkpointer, timers, flush, lines } = setup();
     checkpointer.start();
     flush.failing = true;
@@ -172,7 +181,7 @@ describe('Checkpointer failures', () => {
     const waits: number[] = [];
     const failures: number[] = [];
     for (let i = 0; i < 6; i += 1) {
-      timers.runNext(); // a throwing flush must not escape the timer callback
+      await timers.runNext(); // a throwing flush must not escape the timer callback
       failures.push(checkpointer.consecutiveFailures);
       waits.push(timers.pendingDelays[0] ?? NaN);
     }
@@ -194,7 +203,7 @@ describe('Checkpointer failures', () => {
 
     flush.failing = false;
     flush.written = 3;
-    timers.runNext();
+    await timers.runNext();
     expect(checkpointer.consecutiveFailures).toBe(0);
     expect(timers.pendingDelays).toEqual([INTERVAL_MS]);
     const recovered = lines.filter((l) => l.level === LEVEL.info);
@@ -203,12 +212,12 @@ describe('Checkpointer failures', () => {
 
     // Back to normal: the next failure starts again from interval * 2.
     flush.failing = true;
-    timers.runNext();
+    await timers.runNext();
     expect(checkpointer.consecutiveFailures).toBe(1);
     expect(timers.pendingDelays).toEqual([2_000]);
   });
 
-  test('a thrown non-Error is logged by its text', () => {
+  test('a thrown non-Error is logged by its text', async () => {
     const timers = new FakeTimers();
     const { logger, lines } = capturingLogger();
     const checkpointer = new Checkpointer(
@@ -221,39 +230,39 @@ describe('Checkpointer failures', () => {
       timers,
     );
     checkpointer.start();
-    timers.runNext();
+    await timers.runNext();
     expect(lines.map((l) => [l.level, l['err'], l['failures']])).toEqual([[LEVEL.error, 'disk on fire', 1]]);
     expect(timers.pendingDelays).toEqual([2_000]);
   });
 });
 
 describe('Checkpointer.stop', () => {
-  test('cancels the pending timer, flushes once more and returns true', () => {
+  test('cancels the pending timer, flushes once more and returns true', async () => {
     const { checkpointer, timers, flush } = setup();
     checkpointer.start();
-    timers.runNext();
+    await timers.runNext();
     expect(flush.calls).toBe(1);
 
-    expect(checkpointer.stop()).toBe(true);
+    expect(await checkpointer.stop()).toBe(true);
     expect(flush.calls).toBe(2);
     expect(timers.pendingDelays).toEqual([]);
     expect(timers.cleared).toHaveLength(1);
   });
 
-  test('is idempotent: a second stop flushes nothing more', () => {
+  test('is idempotent: a second stop flushes nothing more', async () => {
     const { checkpointer, timers, flush } = setup();
     checkpointer.start();
-    expect(checkpointer.stop()).toBe(true);
-    expect(checkpointer.stop()).toBe(true);
+    expect(await checkpointer.stop()).toBe(true);
+    expect(await checkpointer.stop()).toBe(true);
     expect(flush.calls).toBe(1);
     expect(timers.cleared).toHaveLength(1);
   });
 
-  test('returns false when the final flush fails, and logs it as an error', () => {
+  test('returns false when the final flush fails, and logs it as an error', async () => {
     const { checkpointer, flush, lines } = setup();
     checkpointer.start();
     flush.failing = true;
-    expect(checkpointer.stop()).toBe(false);
+    expect(await checkpointer.stop()).toBe(false);
     expect(flush.calls).toBe(1);
     expect(checkpointer.consecutiveFailures).toBe(1);
     expect(lines.map((l) => [l.level, l.msg, l['failures']])).toEqual([
@@ -261,53 +270,83 @@ describe('Checkpointer.stop', () => {
     ]);
   });
 
-  test('a final flush that succeeds after failures resets the count and logs recovery', () => {
+  test('a final flush that succeeds after failures resets the count and logs recovery', async () => {
     const { checkpointer, timers, flush, lines } = setup();
     checkpointer.start();
     flush.failing = true;
-    timers.runNext();
-    timers.runNext();
+    await timers.runNext();
+    await timers.runNext();
     flush.failing = false;
-    expect(checkpointer.stop()).toBe(true);
+    expect(await checkpointer.stop()).toBe(true);
     expect(checkpointer.consecutiveFailures).toBe(0);
     expect(lines.filter((l) => l.level === LEVEL.info).map((l) => l['failuresBefore'])).toEqual([2]);
   });
 
-  test('without start, flushes once and schedules nothing', () => {
+  test('without start, flushes once and schedules nothing', async () => {
     const { checkpointer, timers, flush } = setup();
-    expect(checkpointer.stop()).toBe(true);
+    expect(await checkpointer.stop()).toBe(true);
     expect(flush.calls).toBe(1);
     expect(timers.delays).toEqual([]);
   });
 
-  test('start after stop schedules nothing', () => {
+  test('start after stop schedules nothing', async () => {
     const { checkpointer, timers, flush } = setup();
     checkpointer.start();
-    checkpointer.stop();
+    await checkpointer.stop();
     checkpointer.start();
     expect(timers.pendingDelays).toEqual([]);
     expect(timers.delays).toEqual([INTERVAL_MS]);
     expect(flush.calls).toBe(1);
   });
 
-  test('a timer callback that fires after stop (already dequeued) neither flushes nor reschedules', () => {
+  test('a timer callback that fires after stop (already dequeued) neither flushes nor reschedules', async () => {
     const { checkpointer, timers, flush } = setup();
     checkpointer.start();
     const late = timers.take();
-    checkpointer.stop();
+    await checkpointer.stop();
     expect(flush.calls).toBe(1);
     late();
     expect(flush.calls).toBe(1);
     expect(timers.pendingDelays).toEqual([]);
     expect(timers.delays).toEqual([INTERVAL_MS]);
   });
+  test('stop while a periodic flush is in flight waits for it, then flushes once more: two flushes never overlap', async () => {
+    const timers = new FakeTimers();
+    let running = 0;
+    let overlapped = false;
+    const releases: (() => void)[] = [];
+    const flush = (): Promise<number> => {
+      running += 1;
+      if (running > 1) overlapped = true;
+      return new Promise((resolve) =>
+        releases.push(() => {
+          running -= 1;
+          resolve(1);
+        }),
+      );
+    };
+    const checkpointer = new Checkpointer(flush, OPTIONS, pino({ level: 'silent' }), timers);
+    checkpointer.start();
+    timers.take()();
+    expect(releases).toHaveLength(1);
+    const stopped = checkpointer.stop();
+    await settle();
+    expect(releases).toHaveLength(1); // the final flush waits for the one in flight
+    releases[0]?.();
+    await settle();
+    expect(releases).toHaveLength(2);
+    releases[1]?.();
+    expect(await stopped).toBe(true);
+    expect(overlapped).toBe(false);
+    expect(timers.pendingDelays).toEqual([]);
+  });
 });
 
 describe('Checkpointer with the default (node) timers', () => {
-  test('start then stop leaves nothing scheduled and flushes once', () => {
+  test('start then stop leaves nothing scheduled and flushes once', async () => {
     let calls = 0;
     const checkpointer = new Checkpointer(
-      () => {
+      async () => {
         calls += 1;
         return 0;
       },
@@ -315,13 +354,13 @@ describe('Checkpointer with the default (node) timers', () => {
       pino({ level: 'silent' }),
     );
     checkpointer.start();
-    expect(checkpointer.stop()).toBe(true);
+    expect(await checkpointer.stop()).toBe(true);
     expect(calls).toBe(1);
   });
 });
 
 describe('Checkpointer observer', () => {
-  test('is told of every flush that wrote something (with its count and a duration) and of every failure', () => {
+  test('is told of every flush that wrote something (with its count and a duration) and of every failure', async () => {
     const seen: string[] = [];
     const durations: number[] = [];
     const { checkpointer, timers, flush } = setup({
@@ -335,15 +374,15 @@ describe('Checkpointer observer', () => {
       },
     });
     checkpointer.start();
-    timers.runNext(); // nothing pending: not an observation
+    await timers.runNext(); // nothing pending: not an observation
     flush.written = 7;
-    timers.runNext();
+    await timers.runNext();
     flush.failing = true;
-    timers.runNext();
-    timers.runNext();
+    await timers.runNext();
+    await timers.runNext();
     flush.failing = false;
     flush.written = 2;
-    expect(checkpointer.stop()).toBe(true);
+    expect(await checkpointer.stop()).toBe(true);
     expect(seen).toEqual(['flushed 7', 'failed', 'failed', 'flushed 2']);
     expect(durations.every((ms) => ms >= 0 && Number.isFinite(ms))).toBe(true);
   });

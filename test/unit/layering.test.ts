@@ -1,7 +1,8 @@
 // Keeps the dependency direction of STYLE true: the pure domain imports only common/; only server/, agent/,
 // simulator/ (gen/ only), client/ (the typed client is a gRPC client) and tests touch gen/ or grpc-js; only catalog/
-// touches the SQLite driver; only federation/ touches the etcd client; only server/ touches prom-client; the agent's core never imports the simulator (cli/
-// composes them); nothing imports cli/; the dashboard (browser code) imports only itself.
+// touches the SQLite driver; only federation/ touches the etcd client, and catalog/ takes only its types; only
+// server/ touches prom-client; the agent's core never imports the simulator (cli/ composes them); nothing imports
+// cli/; the dashboard (browser code) imports only itself.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
@@ -30,9 +31,9 @@ const ALLOWED_LAYERS: Record<string, string[]> = {
   common: ['common'],
   registry: ['common', 'registry'],
   scheduler: ['common', 'scheduler'],
-  // The catalog's etcd store is written against federation/'s own etcd interface, never the client library.
+  // The etcd catalog is written against federation's EtcdStore interface (types only, see below).
   catalog: ['common', 'registry', 'catalog', 'federation'],
-  // A federation: etcd (behind its own interface), the lease, publishing owned hives, mirroring the others'.
+  // etcd behind our own interface: the only layer that imports the etcd client.
   federation: ['common', 'registry', 'federation'],
   server: ['common', 'registry', 'scheduler', 'catalog', 'federation', 'server', 'gateway'],
   // The inference gateway: HTTP in front of the scheduler; metrics through an observer the server implements.
@@ -42,7 +43,9 @@ const ALLOWED_LAYERS: Record<string, string[]> = {
   // Simulated workers and their OpenAI server: they fill the agent's snapshot types and use its timers.
   simulator: ['common', 'agent', 'simulator'],
   client: ['common', 'registry', 'catalog', 'server', 'client'],
-  cli: ['common', 'registry', 'scheduler', 'catalog', 'federation', 'server', 'gateway', 'agent', 'simulator', 'client', 'cli'],
+  cli: [
+    'common', 'registry', 'scheduler', 'catalog', 'federation', 'server', 'gateway', 'agent', 'simulator', 'client', 'cli',
+  ],
   // The page runs in a browser: it is built on its own and imports nothing else of ours, nor any package.
   dashboard: ['dashboard'],
 };
@@ -70,7 +73,10 @@ describe('layering', () => {
           expect(['server', 'agent', 'client', 'cli']).toContain(f.layer);
         }
         if (specifier === 'better-sqlite3') expect(f.layer).toBe('catalog');
-        if (/^(etcd3|cockatiel)(\/|$)/.test(specifier)) expect(f.layer).toBe('federation');
+        if (specifier === 'etcd3' || specifier.startsWith('etcd3/') || specifier === 'cockatiel') {
+          const found = `${f.file} imports ${specifier}`;
+          expect(found).toBe(f.layer === 'federation' ? found : 'the etcd client, from federation/ only');
+        }
         // Metrics are the server's: other layers report through observer interfaces (the catalog's checkpointer).
         if (specifier === 'prom-client') expect(f.layer).toBe('server');
         if (['registry', 'scheduler', 'common', 'dashboard'].includes(f.layer)) {
@@ -91,6 +97,18 @@ describe('layering', () => {
     const intoSimulator = agentFiles.flatMap((f) => f.imports.filter((s) => layerOf(f.file, s) === 'simulator').map((s) => `${f.file} -> ${s}`));
     expect(intoSimulator).toEqual([]);
     expect(files.filter((f) => f.layer === 'simulator').map((f) => f.file)).toContain('simulator/simulated-workers.ts');
+  });
+
+  test('catalog/ takes only types from federation/: it never loads the etcd client', () => {
+    const valueImports = files
+      .filter((f) => f.layer === 'catalog')
+      .flatMap((f) => {
+        const text = readFileSync(join(SRC, f.file), 'utf8');
+        return [...text.matchAll(/^\s*(import|export)\s+(type\s+)?[^;]*?from\s+'([^']+)'/gms)]
+          .filter((m) => m[2] === undefined && layerOf(f.file, m[3] ?? '') === 'federation')
+          .map((m) => `${f.file} -> ${m[3]}`);
+      });
+    expect(valueImports).toEqual([]);
   });
 
   test('the domain never reads the clock or starts timers by itself', () => {
