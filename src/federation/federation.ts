@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import type { Clock } from '../common/clock.js';
 import type { HiveRegistry } from '../registry/hive-registry.js';
 import type { StreamId } from '../registry/types.js';
-import type { EtcdStore } from './etcd-store.js';
+import { DomainError } from '../common/domain-error.js';
+import { EtcdUnavailableError, type EtcdStore } from './etcd-store.js';
 import { FleetMirror } from './fleet-mirror.js';
 import { HivePublisher, type PublisherStats } from './hive-publisher.js';
 import { QueenDirectory, type QueenRecord } from './queen-directory.js';
@@ -116,6 +117,8 @@ export class Federation {
     await this.mirror.start();
     this.unsubscribe = this.registry.onEvent((event) => this.publisher.changed(event.hiveId));
     this.joined = true;
+    // Streams accepted while this queen was joining (its id waiting for an old lease): claimed now.
+    for (const hiveId of this.registry.allHiveIds()) if (this.registry.ownsHive(hiveId)) this.publisher.accepted(hiveId);
     this.healthTimer = setInterval(() => this.checkHealth(), HEALTH_CHECK_MS);
     this.healthTimer.unref();
   }
@@ -127,7 +130,14 @@ export class Federation {
 
   /** RemoveHive on this queen: for a hive another queen owns, the removal goes through etcd to every queen. */
   async removeRemote(hiveId: string): Promise<void> {
-    await this.publisher.removeRemote(hiveId);
+    try {
+      await this.publisher.removeRemote(hiveId);
+    } catch (error) {
+      if (error instanceof EtcdUnavailableError) {
+        throw new DomainError('unavailable', `hive_id: the removal of hive ${JSON.stringify(hiveId)} must go through etcd, which did not answer: ${error.message}`);
+      }
+      throw error;
+    }
   }
 
   /** Every live queen, sorted by id. */

@@ -14,7 +14,7 @@ import { grpcServiceDefinition } from './grpc-service.js';
 import type { HeartbeatStreams } from './heartbeat-streams.js';
 import type { QueenIdentity } from './queen-identity.js';
 import { addReflection } from './reflection.js';
-import { registryService } from './registry-service.js';
+import { registryService, type FleetMembership } from './registry-service.js';
 import { timeService, type RpcObserver } from './rpc-timing.js';
 import type { WatchStreams } from './watch-streams.js';
 
@@ -50,6 +50,8 @@ export interface ServedParts {
   readonly clock: Clock;
   /** This queen's identity; read only once calls are served (it depends on the bound port). */
   readonly self: () => QueenIdentity;
+  /** This queen's federation once joined; undefined for a single queen (or before joining). */
+  readonly federation?: () => FleetMembership | undefined;
   /** With auth on: who may call what. Undefined: every call is let in (the loopback default). */
   readonly access?: AccessControl;
   /** Told of every unary call's code and duration (metrics), refused calls included. */
@@ -83,7 +85,16 @@ export function buildGrpcServer(
   const services = [
     [
       HiveRegistryService,
-      registryService(parts.registry, parts.scheduling, parts.streams, parts.watches, rpcLogger, parts.clock, parts.self),
+      registryService(
+        parts.registry,
+        parts.scheduling,
+        parts.streams,
+        parts.watches,
+        rpcLogger,
+        parts.clock,
+        parts.self,
+        parts.federation,
+      ),
     ],
     [
       HiveCatalogService,

@@ -14,6 +14,8 @@ export interface MetricsSources extends GatewayMetricsSources, EngineMetricsSour
   heartbeatStreams(): number;
   watchStreams(): number;
   reservations(): number;
+  /** Online hives whose stream this queen holds (in a federation, its own share of the fleet). */
+  ownedHives(): number;
 }
 
 const WORKER_STATES: readonly WorkerStatus[] = ['idle', 'busy', 'loading', 'error', 'stopping', 'unspecified'];
@@ -98,6 +100,14 @@ export class QueenMetrics {
       registers,
       collect() {
         this.set(sources.watchStreams());
+      },
+    });
+    new Gauge({
+      name: 'hive_registry_owned_hives',
+      help: 'Online hives this queen owns (holds their heartbeat stream). In a federation the fleet gauges count every queen\'s hives; sum this one over the queens.',
+      registers,
+      collect() {
+        this.set(sources.ownedHives());
       },
     });
     new Gauge({

@@ -61,8 +61,17 @@ import type { HeartbeatStreams } from './heartbeat-streams.js';
 import type { WatchStreams } from './watch-streams.js';
 import { BACKEND_FROM_PROTO, durationMs, positiveDurationMs } from './payload-to-heartbeat.js';
 import { noPick } from './pick-outcome.js';
+import type { QueenRecord } from '../federation/queen-directory.js';
 import type { QueenIdentity } from './queen-identity.js';
 import { requireId, requireModelId, requireValid, unary } from './unary.js';
+
+/** The federation as the registry's RPCs see it: its live queens, and removal of another queen's hive. */
+export interface FleetMembership {
+  /** Every live queen, sorted by queen id, this one included. */
+  queens(): readonly QueenRecord[];
+  /** Removes a hive another queen owns from every queen; rejects `unavailable` when etcd does not answer. */
+  removeRemote(hiveId: string): Promise<void>;
+}
 
 /** Default and longest life of a reservation without ReleaseWorker. */
 export const DEFAULT_RESERVATION_TTL_MS = 30_000;
@@ -118,6 +127,7 @@ export function registryService(
   logger: Logger,
   clock: Clock,
   self: () => QueenIdentity,
+  federation: () => FleetMembership | undefined = () => undefined,
 ): UntypedServiceImplementation {
   const hiveOrNotFound = (hiveId: string): HiveView => {
     const hive = registry.getHive(requireId('hive_id', hiveId));
@@ -159,9 +169,18 @@ export function registryService(
       (req: GetAvailableResourcesRequest) => ({ resources: resourcesToProto(hiveOrNotFound(req.hiveId).resources) }),
     ),
 
-    removeHive: unary('RemoveHive', logger, RemoveHiveResponseSchema, (req: RemoveHiveRequest) => ({
-      removed: streams.removeHive(requireId('hive_id', req.hiveId), 'was removed from the registry'),
-    })),
+    removeHive: unary('RemoveHive', logger, RemoveHiveResponseSchema, (req: RemoveHiveRequest) => {
+      const hiveId = requireId('hive_id', req.hiveId);
+      const members = federation();
+      if (members !== undefined && registry.hasHive(hiveId) && !registry.ownsHive(hiveId)) {
+        // Another queen's hive: the removal goes through etcd to every queen, its owner included (which ends the
+        // stream); here it goes at once.
+        return members.removeRemote(hiveId).then(() => ({
+          removed: streams.removeHive(hiveId, 'was removed from the federation') || true,
+        }));
+      }
+      return { removed: streams.removeHive(hiveId, 'was removed from the registry') };
+    }),
 
     getWorkerCount: unary('GetWorkerCount', logger, GetWorkerCountResponseSchema, (req: GetWorkerCountRequest) => ({
       count: uint32(hiveOrNotFound(req.hiveId).workers.length),
@@ -274,9 +293,23 @@ export function registryService(
     ),
 
     // ListQueensRequest has no fields: nothing to check.
-    listQueens: unary('ListQueens', logger, ListQueensResponseSchema, () => ({
+    listQueens: unary('ListQueens', logger, ListQueensResponseSchema, () => {
+      const me = self();
+      const members = federation();
       // Without a federation this queen is the only one, and every online hive in the registry is its own.
-      queens: [queenToProto(self(), registry.activeHiveIds().length, true)],
-    })),
+      if (members === undefined) return { queens: [queenToProto(me, registry.activeHiveIds().length, true)] };
+      const owned = registry.onlineHivesByOwner(me.queenId);
+      return {
+        queens: members.queens().map((queen) =>
+          queen.queenId === me.queenId
+            ? queenToProto(me, owned.get(me.queenId) ?? 0, true)
+            : queenToProto(
+                { queenId: queen.queenId, address: queen.address, httpAddress: queen.httpAddress, startedAtWallMs: queen.startedAtMs },
+                owned.get(queen.queenId) ?? 0,
+                false,
+              ),
+        ),
+      };
+    }),
   };
 }

@@ -59,6 +59,7 @@ describe('GET /metrics', () => {
       hive_registry_heartbeat_rejections_total: 'counter',
       hive_registry_watch_streams: 'gauge',
       hive_registry_reservations: 'gauge',
+      hive_registry_owned_hives: 'gauge',
       hive_registry_catalog_flush_duration_seconds: 'histogram',
       hive_registry_catalog_flush_failures_total: 'counter',
       process_cpu_seconds_total: 'counter',
@@ -200,7 +201,8 @@ describe('GET /metrics', () => {
       streams: after.value('hive_registry_heartbeat_streams'),
       watches: after.value('hive_registry_watch_streams'),
       reservations: after.value('hive_registry_reservations'),
-    }).toEqual({ hives: [3, 0], workers: [1, 1, 1, 1, 1, 1], streams: 4, watches: 1, reservations: 1 });
+      owned: after.value('hive_registry_owned_hives'),
+    }).toEqual({ hives: [3, 0], workers: [1, 1, 1, 1, 1, 1], streams: 4, watches: 1, reservations: 1, owned: 3 });
 
     // hive-b says goodbye: offline at once, its workers no longer counted; the watch ends; the reservation expires.
     b.end();
@@ -214,9 +216,10 @@ describe('GET /metrics', () => {
       workers: later.labelValues('hive_registry_workers', 'state').map((state) => later.value('hive_registry_workers', { state })),
       streams: later.value('hive_registry_heartbeat_streams'),
       reservations: later.value('hive_registry_reservations'),
+      owned: later.value('hive_registry_owned_hives'),
       // Scrapes are not counted as anything.
       accepted: later.value('hive_registry_heartbeats_total', { result: 'accepted' }),
-    }).toEqual({ hives: [2, 1], workers: [1, 0, 1, 0, 0, 0], streams: 3, reservations: 0, accepted: 8 });
+    }).toEqual({ hives: [2, 1], workers: [1, 0, 1, 0, 0, 0], streams: 3, reservations: 0, owned: 2, accepted: 8 });
   });
 
   test('admission refusals count as not_admitted (registration required) and max_hives (the hive limit)', async () => {

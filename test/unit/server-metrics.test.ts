@@ -146,6 +146,7 @@ describe('QueenMetrics', () => {
     heartbeatStreams: () => 5,
     watchStreams: () => 2,
     reservations: () => 7,
+    ownedHives: () => 2,
     gatewayInFlight: () => 0,
     gatewayWaiting: () => 0,
     engineCounts: (): EngineCounts => ({
@@ -174,6 +175,7 @@ describe('QueenMetrics', () => {
       streams: parsed.value('hive_registry_heartbeat_streams'),
       watches: parsed.value('hive_registry_watch_streams'),
       reservations: parsed.value('hive_registry_reservations'),
+      owned: parsed.value('hive_registry_owned_hives'),
       accepted: parsed.value('hive_registry_heartbeats_total', { result: 'accepted' }),
       rejected: parsed.value('hive_registry_heartbeats_total', { result: 'rejected' }),
       throttled: parsed.value('hive_registry_heartbeat_rejections_total', { reason: 'throttled' }),
@@ -190,6 +192,7 @@ describe('QueenMetrics', () => {
       streams: 5,
       watches: 2,
       reservations: 7,
+      owned: 2,
       accepted: 2,
       rejected: 1,
       throttled: 1,
