@@ -172,6 +172,11 @@ export abstract class RegistryReads {
     return published;
   }
 
+  /** The queen of a federation that owns the hive when it is another one; undefined for this queen's or an unknown hive. */
+  ownerOf(hiveId: string): string | undefined {
+    return this.hives.get(hiveId)?.owner;
+  }
+
   /** Whether the hive is in the registry (online or not, this queen's or another's). */
   hasHive(hiveId: string): boolean {
     return this.hives.has(hiveId);

@@ -20,9 +20,14 @@ import { QueenMetrics } from './metrics.js';
 import { reachableAddress, resolveQueenIdentity, type QueenIdentity } from './queen-identity.js';
 import type { QueenOptions, ServerConfig } from './server-config.js';
 import { WatchStreams } from './watch-streams.js';
+import type { EtcdStore } from '../federation/etcd-store.js';
+import type { Federation } from '../federation/federation.js';
+import type { SnapshotObserver } from '../registry/types.js';
+import { joinFederation, openEtcd } from './federation-side.js';
 
 export type { ServerTls } from './grpc-server.js';
 export { QueenIdentityError, type QueenIdentity } from './queen-identity.js';
+export { QueenIdTakenError } from './federation-side.js';
 export type { QueenOptions, ServerConfig } from './server-config.js';
 
 /**
@@ -67,6 +72,28 @@ function remoteCatalogChanges(
   };
 }
 
+/** The catalog a queen opens by itself: in etcd for a federation, else the SQLite file `config.db`. */
+async function openCatalog(config: ServerConfig, clock: Clock, logger: Logger, etcd: EtcdStore | undefined): Promise<Catalog> {
+  if (etcd === undefined || config.etcd === undefined) {
+    return SqliteCatalog.open(config.db, () => clock.wallNow(), config.registration, { maxHives: config.maxHives });
+  }
+  void logger;
+  // The etcd catalog store lands next; until then a federated queen is started with a catalog in QueenOptions.
+  throw new Error('a federated queen needs a catalog given in QueenOptions for now');
+}
+
+/** The registry's observer in a federation: the scheduler's index, then the federation's claim of a new stream's hive. */
+function federatedObserver(scheduling: SchedulingIndex, federation: () => Federation | undefined): SnapshotObserver {
+  return {
+    snapshotReplaced: (hiveId, workers, devices) => {
+      scheduling.snapshotReplaced(hiveId, workers, devices);
+      federation()?.snapshotAccepted(hiveId);
+    },
+    heartbeatAccepted: (hiveId) => scheduling.heartbeatAccepted(hiveId),
+    hiveRemoved: (hiveId) => scheduling.hiveRemoved(hiveId),
+  };
+}
+
 /**
  * The queen: the registry behind a grpc-js server with hive.v1.HiveRegistry, grpc.health.v1.Health and server
  * reflection. `start` binds and serves; `stop` drains (health NOT_SERVING, heartbeat streams ended with
@@ -100,6 +127,10 @@ export class QueenServer {
     readonly port: number,
     /** This queen's id and addresses, as ListQueens reports them. */
     readonly identity: QueenIdentity,
+    /** This queen's membership of a federation (`config.etcd`); undefined for a single queen. */
+    readonly federation: Federation | undefined,
+    /** The connection to etcd, closed last on stop. */
+    private readonly etcd: EtcdStore | undefined,
   ) {}
 
   /**
@@ -115,12 +146,18 @@ export class QueenServer {
     clock: Clock = systemClock,
     options: QueenOptions = {},
   ): Promise<QueenServer> {
-    if (options.catalog !== undefined) return QueenServer.serve(config, logger, clock, options, options.catalog);
-    const catalog = SqliteCatalog.open(config.db, () => clock.wallNow(), config.registration, { maxHives: config.maxHives });
+    const etcd = config.etcd === undefined ? undefined : openEtcd(config.etcd);
     try {
-      return await QueenServer.serve(config, logger, clock, options, catalog);
+      if (options.catalog !== undefined) return await QueenServer.serve(config, logger, clock, options, options.catalog, etcd);
+      const catalog = await openCatalog(config, clock, logger, etcd);
+      try {
+        return await QueenServer.serve(config, logger, clock, options, catalog, etcd);
+      } catch (error) {
+        await catalog.close();
+        throw error;
+      }
     } catch (error) {
-      await catalog.close();
+      etcd?.close();
       throw error;
     }
   }
@@ -131,6 +168,7 @@ export class QueenServer {
     clock: Clock,
     options: QueenOptions,
     catalog: Catalog,
+    etcd: EtcdStore | undefined,
   ): Promise<QueenServer> {
     // Reservation ids are random: a caller cannot release another's reservation by guessing its id.
     const scheduling = new SchedulingIndex(() => clock.now(), () => randomUUID());
@@ -145,8 +183,9 @@ export class QueenServer {
         historySize: config.watchHistoryEvents,
         maxHives: config.maxHives,
       },
-      scheduling,
+      etcd === undefined ? scheduling : federatedObserver(scheduling, () => federation),
     );
+    let federation: Federation | undefined;
     const epoch = randomUUID();
     const watches = new WatchStreams(registry, logger.child({ component: 'watch' }), {
       epoch,
@@ -162,6 +201,7 @@ export class QueenServer {
             heartbeatStreams: (): number => streams.size,
             watchStreams: () => watches.size,
             reservations: () => scheduling.reservationCount,
+            ownedHives: () => registry.ownedOnlineHiveCount(),
             gatewayInFlight: () => httpSide?.gateway.inFlight ?? 0,
             gatewayWaiting: () => httpSide?.gateway.waiting ?? 0,
           });
@@ -200,6 +240,7 @@ export class QueenServer {
         watches,
         clock,
         self,
+        federation: () => federation,
         ...(access === undefined ? {} : { access }),
         ...(metrics === undefined ? {} : { rpcObserver: metrics.rpcs }),
       },
@@ -243,6 +284,27 @@ export class QueenServer {
     if (http !== undefined && config.httpListen !== undefined) {
       identity = { ...identity, httpAddress: reachableAddress(config.httpListen, http.port, hostName) };
     }
+    if (etcd !== undefined && config.etcd !== undefined) {
+      // Until this queen holds its id and has listed the fleet, load balancers send clients elsewhere.
+      for (const name of HEALTH_NAMES) health.setStatus(name, 'NOT_SERVING');
+      try {
+        federation = await joinFederation({
+          store: etcd,
+          settings: config.etcd,
+          identity,
+          registry,
+          streams,
+          health,
+          clock,
+          logger,
+        });
+      } catch (error) {
+        server.forceShutdown();
+        await http?.close();
+        throw error;
+      }
+      for (const name of HEALTH_NAMES) health.setStatus(name, 'SERVING');
+    }
 
     const checkpointer = new Checkpointer(
       () => catalog.flush(),
@@ -280,6 +342,8 @@ export class QueenServer {
       scheduling,
       port,
       identity,
+      federation,
+      etcd,
     );
     logger.info(
       {
@@ -291,6 +355,7 @@ export class QueenServer {
         ...(http === undefined ? {} : { httpListen: config.httpListen, httpPort: http.port }),
         tls: config.tls === undefined ? 'off' : config.tls.clientCa === undefined ? 'on' : 'mutual',
         catalog: catalog.location,
+        ...(config.etcd === undefined ? {} : { etcdPrefix: config.etcd.prefix, leaseTtlMs: config.etcd.leaseTtlMs }),
         registration: config.registration,
         auth: callerTokens === undefined ? 'off' : `${callerTokens.size} callers`,
         catalogHives: catalog.size,
@@ -381,6 +446,11 @@ export class QueenServer {
     // Watches first: a watcher resumes on the next queen (RESYNC, new epoch) and should not be told that every
     // hive went offline only because this queen is stopping.
     this.watches.drain();
+    // Before the streams end: the lease's revocation takes this queen's hives and id out of etcd at once, and
+    // nothing is published for streams ending from here on; the agents reconnect to another queen, which claims them.
+    await this.federation?.leave().catch((error: unknown) => {
+      log.warn({ err: (error as Error).message }, 'could not revoke the queen lease; its hives go when it expires');
+    });
     this.streams.drain();
     const drained = await new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), this.config.drainTimeoutMs);
@@ -400,6 +470,7 @@ export class QueenServer {
     this.unsubscribeCatalog();
     const flushed = await this.checkpointer.stop();
     await this.catalog.close();
+    this.etcd?.close();
     log.info({ catalogFlushed: flushed }, 'stopped');
   }
 }

@@ -243,7 +243,8 @@ export function registryService(
         const pick = scheduling.pick(request, registry.onlineCheck());
         if (pick.kind !== 'picked') throw noPick(pick, request);
         return {
-          entry: entryToProto(pick.entry, self().queenId),
+          // The scheduler's entry names no queen: the hive's owner, another queen's in a federation, else this one.
+          entry: entryToProto(pick.entry, registry.ownerOf(pick.entry.hiveId) ?? self().queenId),
           modelLoaded: pick.modelLoaded,
           reservationId: pick.reservation?.reservationId ?? '',
         };
