@@ -32,6 +32,8 @@ export interface FederationParts {
   readonly registry: HiveRegistry;
   readonly streams: HeartbeatStreams;
   readonly health: HealthImplementation;
+  /** The HTTP listener's /healthz follows health too. */
+  readonly http?: { setServing(serving: boolean): void };
   readonly clock: Clock;
   readonly logger: Logger;
 }
@@ -42,7 +44,7 @@ export interface FederationParts {
  * live queen holds this queen's id past one lease TTL.
  */
 export function joinFederation(parts: FederationParts): Promise<Federation> {
-  const { store, settings, identity, registry, streams, health, clock, logger } = parts;
+  const { store, settings, identity, registry, streams, health, http, clock, logger } = parts;
   return Federation.join(
     registry,
     {
@@ -68,6 +70,7 @@ export function joinFederation(parts: FederationParts): Promise<Federation> {
       },
       healthChanged: (serving) => {
         for (const name of HEALTH_NAMES) health.setStatus(name, serving ? 'SERVING' : 'NOT_SERVING');
+        http?.setServing(serving);
       },
     },
   );

@@ -110,6 +110,7 @@ function hasBody(request: IncomingMessage): boolean {
  */
 export class HttpListener {
   private draining = false;
+  private cutOff = false;
   private boundPort = 0;
 
   private constructor(
@@ -156,6 +157,14 @@ export class HttpListener {
     return this.boundPort;
   }
 
+  /**
+   * Whether this queen sees the whole fleet (a federated queen cut off from etcd past its lease TTL does not):
+   * while false /healthz answers 503, as grpc.health.v1 reports NOT_SERVING, and load balancers send elsewhere.
+   */
+  setServing(serving: boolean): void {
+    this.cutOff = !serving;
+  }
+
   /** From now on /healthz answers 503 and the gateway takes no new request: load balancers stop sending. */
   beginDrain(): void {
     this.draining = true;
@@ -199,7 +208,9 @@ export class HttpListener {
         return;
       }
       if (path === '/healthz') {
-        this.text(response, this.draining ? 503 : 200, this.draining ? 'draining\n' : 'ok\n');
+        if (this.draining) this.text(response, 503, 'draining\n');
+        else if (this.cutOff) this.text(response, 503, 'cut off from etcd: this queen does not see the whole fleet\n');
+        else this.text(response, 200, 'ok\n');
         return;
       }
     }

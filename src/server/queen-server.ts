@@ -295,6 +295,7 @@ export class QueenServer {
           registry,
           streams,
           health,
+          ...(http === undefined ? {} : { http }),
           clock,
           logger,
         });
