@@ -135,8 +135,21 @@ export class QueenDirectory {
       [{ get: this.key }],
     );
     if (result.succeeded) return true;
+    const current = result.gets[0];
+    if (current === undefined) return this.claim(lease);
     // Our own key under the same lease (a retried call that did land): ours.
-    return result.gets[0]?.lease === lease;
+    if (current.lease === lease) return true;
+    // Our own key under an older lease that etcd still keeps (it was down while this queen gave that lease up):
+    // this very queen (same start time), so it moves to the new lease.
+    const held = decodeQueen(current);
+    if (held?.queenId === this.self.queenId && held.startedAtMs === this.self.startedAtMs && held.address === this.self.address) {
+      const moved = await this.store.txn(
+        [{ key: this.key, target: 'mod', op: '=', revision: current.modRevision }],
+        [{ put: this.key, value, lease }],
+      );
+      return moved.succeeded || this.claim(lease);
+    }
+    return false;
   }
 
   private put(entry: EtcdEntry): void {
