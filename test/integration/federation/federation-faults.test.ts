@@ -2,6 +2,7 @@ import { SqliteCatalog } from '../../../src/catalog/sqlite-catalog';
 import { healthClient } from '../../helpers/client';
 import { EtcdProcess } from '../../helpers/etcd-process';
 import { etcdSettings, FederatedQueen, TEST_LEASE_TTL_MS, until } from '../../helpers/federation';
+import { TcpProxy } from '../../helpers/tcp-proxy';
 import { wireWorker } from '../../helpers/wire-builders';
 
 jest.setTimeout(90_000);
@@ -88,4 +89,41 @@ test('etcd restarted: the queens rejoin by themselves and agree again; changes f
   await until('the change on queen-b', async () => (await b!.rpc.getHiveState({ hiveId: 'hive-a' })).hive?.workers.length === 2, 20_000);
   expect(await health(a!)).toBe('SERVING');
   expect(await workerLists(a!)).toBe(await workerLists(b!));
+});
+
+test('a queen cut off from etcd while its hive moves to another queen does not claim it again when it comes back', async () => {
+  prefixCount += 1;
+  const proxy = await TcpProxy.start('127.0.0.1', etcd.clientPort);
+  try {
+    const prefix = `/faults-${prefixCount}/`;
+    const catalogOf = (): SqliteCatalog => SqliteCatalog.open(':memory:', () => Date.now(), 'open', { maxHives: 10_000 });
+    const a = await FederatedQueen.start('queen-a', { ...etcdSettings(etcd, prefix), endpoints: [proxy.endpoint] }, {}, { catalog: catalogOf() });
+    queens.push(a);
+    const b = await FederatedQueen.start('queen-b', etcdSettings(etcd, prefix), {}, { catalog: catalogOf() });
+    queens.push(b);
+    const onA = await a.connectHive('hive-1', [wireWorker('w1')]);
+    await until('hive-1 on queen-b', async () => (await b.rpc.getHiveState({ hiveId: 'hive-1' })).hive?.queenId === 'queen-a');
+
+    proxy.cut();
+    // queen-a's lease expires on etcd: queen-b sees hive-1 offline, then the agent moves to queen-b.
+    await until('hive-1 offline on queen-b', async () => (await online(b, 'hive-1')) === false, TEST_LEASE_TTL_MS + 5_000);
+    const onB = await b.connectHive('hive-1', [wireWorker('w1')], 5);
+    await until('hive-1 online on queen-b as its own', async () => (await b.rpc.getHiveState({ hiveId: 'hive-1' })).hive?.queenId === 'queen-b');
+    // queen-a still holds its old stream (the agent never told it), and keeps the hive as its own meanwhile.
+    await until('queen-a cut off', async () => (await health(a)) === 'NOT_SERVING', TEST_LEASE_TTL_MS + 5_000);
+
+    proxy.heal();
+    await until('queen-a SERVING again', async () => (await health(a)) === 'SERVING', 20_000);
+    // queen-a gives the hive up: its stale stream ends with ABORTED, and both queens name queen-b.
+    const ended = await onA.status;
+    expect(ended.code).toBe(10); // ABORTED
+    await until('both queens agree on queen-b', async () => {
+      const [fromA, fromB] = await Promise.all([a.rpc.getHiveState({ hiveId: 'hive-1' }), b.rpc.getHiveState({ hiveId: 'hive-1' })]);
+      return fromA.hive?.queenId === 'queen-b' && fromB.hive?.queenId === 'queen-b' && fromA.hive.online && fromB.hive.online;
+    }, 10_000);
+    expect(onB.ended).toBe(false);
+    expect(await workerLists(a)).toBe(await workerLists(b));
+  } finally {
+    await proxy.close();
+  }
 });

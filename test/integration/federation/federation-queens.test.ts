@@ -110,3 +110,16 @@ test('a second queen with a taken id waits one lease TTL, then fails naming it',
   await expect(FederatedQueen.start('queen-a', settings, {}, { catalog })).rejects.toThrow(/queen id "queen-a" is held by a live queen/);
   expect(Date.now() - started).toBeGreaterThanOrEqual(settings.leaseTtlMs - 100);
 });
+
+test('two queens claiming one hive at once: the etcd transaction decides, the loser ends its stream with ABORTED', async () => {
+  const [a, b, c] = await federation(['queen-a', 'queen-b', 'queen-c']);
+  for (let round = 1; round <= 3; round += 1) {
+    const hiveId = `hive-race-${round}`;
+    const [onA, onB] = await Promise.all([a!.connectHive(hiveId, [wireWorker(`w-${round}`)]), b!.connectHive(hiveId, [wireWorker(`w-${round}`)])]);
+    // Exactly one stream survives; every queen names its queen.
+    await until(`one of the two ends (${hiveId})`, () => onA.ended !== onB.ended);
+    const winner = onA.ended ? 'queen-b' : 'queen-a';
+    expectStatus(await (onA.ended ? onA : onB).status, status.ABORTED, /queen/);
+    for (const queen of [a!, b!, c!]) await until(`${hiveId} owner on ${queen.id}`, async () => (await ownerOn(queen, hiveId)) === winner);
+  }
+});
