@@ -127,6 +127,10 @@ export class Etcd3Store implements EtcdStore {
     return this.options.endpoints;
   }
 
+  get timeoutMs(): number {
+    return this.options.timeoutMs;
+  }
+
   private deadline(): { deadline: Date } {
     return { deadline: new Date(Date.now() + this.options.timeoutMs) };
   }
