@@ -55,7 +55,8 @@ function remoteCatalogChanges(
     try {
       if (change.kind === 'token_revoked') {
         const ended = streams.endToken(change.tokenId);
-        logger.info({ hiveId: change.hiveId, tokenId: change.tokenId, streamsEnded: ended }, 'hive token revoked by another queen');
+        const { hiveId, tokenId } = change;
+        logger.info({ hiveId, tokenId, streamsEnded: ended }, 'hive token revoked by another queen');
         return;
       }
       const { hiveId, record } = change;
@@ -116,7 +117,9 @@ export class QueenServer {
     options: QueenOptions = {},
   ): Promise<QueenServer> {
     if (options.catalog !== undefined) return QueenServer.serve(config, logger, clock, options, options.catalog);
-    const catalog = SqliteCatalog.open(config.db, () => clock.wallNow(), config.registration, { maxHives: config.maxHives });
+    const catalog = SqliteCatalog.open(config.db, () => clock.wallNow(), config.registration, {
+      maxHives: config.maxHives,
+    });
     try {
       return await QueenServer.serve(config, logger, clock, options, catalog);
     } catch (error) {
@@ -180,6 +183,10 @@ export class QueenServer {
       catalog,
       metrics?.heartbeats,
     );
+    // From the policies' reading on: a change another queen makes while this one binds its ports is not missed.
+    const unsubscribeCatalog = catalog.onRemoteChange(
+      remoteCatalogChanges(scheduling, streams, logger.child({ component: 'catalog' })),
+    );
     const callerTokens = config.callers === undefined ? undefined : new CallerTokens(config.callers);
     const access =
       callerTokens === undefined ? undefined : new AccessControl(callerTokens, catalog.tokens, () => clock.wallNow());
@@ -211,10 +218,14 @@ export class QueenServer {
       server.bindAsync(config.listen, serverCredentials(config.tls), (error, boundPort) =>
         error ? reject(error) : resolve(boundPort),
       );
+    }).catch((error: unknown) => {
+      unsubscribeCatalog();
+      throw error;
     });
     try {
       identity = resolveQueenIdentity(config, port, hostName, clock.wallNow());
     } catch (error) {
+      unsubscribeCatalog();
       server.forceShutdown();
       throw error;
     }
@@ -235,6 +246,7 @@ export class QueenServer {
           ...(options.dashboardAssetsDir === undefined ? {} : { dashboardAssetsDir: options.dashboardAssetsDir }),
         });
       } catch (error) {
+        unsubscribeCatalog();
         server.forceShutdown();
         throw error;
       }
@@ -254,9 +266,6 @@ export class QueenServer {
       logger.child({ component: 'catalog' }),
     );
     checkpointer.start();
-    const unsubscribeCatalog = catalog.onRemoteChange(
-      remoteCatalogChanges(scheduling, streams, logger.child({ component: 'catalog' })),
-    );
     // Stalls, lapses and evictions are detected by sweep(); a departed hive's stream stays open at most one sweep
     // period longer than its threshold.
     const sweepTimer = setInterval(() => queen.sweep(), sweepPeriodMs(config));
@@ -291,7 +300,7 @@ export class QueenServer {
         ...(http === undefined ? {} : { httpListen: config.httpListen, httpPort: http.port }),
         tls: config.tls === undefined ? 'off' : config.tls.clientCa === undefined ? 'on' : 'mutual',
         catalog: catalog.location,
-        registration: config.registration,
+        registration: catalog.registration,
         auth: callerTokens === undefined ? 'off' : `${callerTokens.size} callers`,
         catalogHives: catalog.size,
       },
