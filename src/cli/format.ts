@@ -66,14 +66,19 @@ function labels(map: Readonly<Record<string, string>>): string {
   return text === '' ? '-' : text;
 }
 
-/** The fleet: one row per hive. */
-export function hivesTable(hives: readonly HiveView[], nowMs: number): string {
+/**
+ * The fleet: one row per hive. When its hives are held by more than one queen (a federation), a QUEEN column says
+ * which queen holds each.
+ */
+export function hivesTable(hives: readonly (HiveView & { readonly queenId?: string })[], nowMs: number): string {
   if (hives.length === 0) return 'no hives in the registry\n';
+  const federated = new Set(hives.map((h) => h.queenId ?? '')).size > 1;
   return table(
-    ['HIVE', 'STATUS', 'LAST HEARTBEAT', 'WORKERS', 'IDLE', 'GPU LOAD', 'VRAM USED / TOTAL'],
+    ['HIVE', 'STATUS', ...(federated ? ['QUEEN'] : []), 'LAST HEARTBEAT', 'WORKERS', 'IDLE', 'GPU LOAD', 'VRAM USED / TOTAL'],
     hives.map((h) => [
       h.hiveId,
       h.online ? 'online' : 'offline',
+      ...(federated ? [h.queenId ?? '-'] : []),
       age(h.lastHeartbeatWallMs, nowMs),
       String(h.workers.length),
       String(h.workers.filter((w) => w.state === 'idle').length),

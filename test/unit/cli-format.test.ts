@@ -150,6 +150,16 @@ describe('format', () => {
       ].join('\n'),
     );
     expect(hivesTable([], NOW)).toBe('no hives in the registry\n');
+    // Held by one queen: no QUEEN column; by several (a federation): which queen holds each.
+    expect(hivesTable([{ ...hiveA, queenId: 'q1' }, { ...hiveB, queenId: 'q1' }], NOW)).not.toContain('QUEEN');
+    expect(hivesTable([{ ...hiveA, queenId: 'q1' }, { ...hiveB, queenId: 'q2' }], NOW)).toBe(
+      [
+        'HIVE    STATUS   QUEEN  LAST HEARTBEAT  WORKERS  IDLE  GPU LOAD  VRAM USED / TOTAL',
+        'hive-a  online   q1     3s ago          2        1     63%       24.0 / 160.0 GiB',
+        'hive-b  offline  q2     2m ago          1        1     -         0.0 GiB',
+        '',
+      ].join('\n'),
+    );
   });
 
   test('workers, with and without the hive status column', () => {
