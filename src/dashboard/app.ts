@@ -146,7 +146,12 @@ function hiveRow(hive: HiveRow): HTMLTableRowElement {
   return el(
     'tr',
     { class: hive.status, 'data-hive-id': hive.hiveId, 'data-status': hive.status },
-    el('td', {}, hive.hiveId),
+    el(
+      'td',
+      {},
+      hive.hiveId,
+      hive.queenId === undefined ? null : el('span', { class: 'muted', title: 'the queen holding its stream' }, ` on ${hive.queenId}`),
+    ),
     el('td', {}, el('span', { class: `badge ${hive.status}` }, status), hive.cordoned ? el('span', { class: 'badge cordoned' }, 'cordoned') : null),
     age,
     el('td', {}, String(hive.workerCount)),

@@ -43,6 +43,8 @@ export interface HiveDetailJson {
   readonly inRegistry: boolean;
   readonly registered: boolean;
   readonly lastHeartbeatMs?: number;
+  /** In a federation, the other queen holding the hive's stream (absent: the queen serving this page). */
+  readonly queenId?: string;
   readonly labels: Readonly<Record<string, string>>;
   readonly description: string;
   readonly cordoned: boolean;

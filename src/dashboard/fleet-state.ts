@@ -45,6 +45,8 @@ export interface HiveRow {
   /** online, offline, or absent (in the catalog, not connected: never seen or evicted). */
   readonly status: 'online' | 'offline' | 'absent';
   readonly lastHeartbeatMs?: number;
+  /** In a federation, the other queen holding the hive's stream. */
+  readonly queenId?: string;
   readonly workerCount: number;
   readonly vramTotalBytes: number;
   readonly vramUsedBytes: number;
@@ -206,6 +208,7 @@ export class FleetState {
         hiveId,
         status,
         ...(detail?.lastHeartbeatMs === undefined ? {} : { lastHeartbeatMs: detail.lastHeartbeatMs }),
+        ...(detail?.queenId === undefined ? {} : { queenId: detail.queenId }),
         workerCount: entry?.workers.size ?? 0,
         vramTotalBytes: detail?.vramTotalBytes ?? 0,
         vramUsedBytes: detail?.vramUsedBytes ?? 0,

@@ -32,6 +32,8 @@ export interface HiveDetail {
   readonly registered: boolean;
   /** The queen's receive time of the last accepted payload, epoch ms (absent when not in the registry). */
   readonly lastHeartbeatMs?: number;
+  /** In a federation, the other queen that holds the hive's stream (absent: this queen, or not in the registry). */
+  readonly queenId?: string;
   readonly labels: Readonly<Record<string, string>>;
   readonly description: string;
   readonly cordoned: boolean;
@@ -79,6 +81,7 @@ export function fleetDetails({ registry, scheduling, catalog, clock }: FleetDeta
       inRegistry: true,
       registered: record !== undefined,
       lastHeartbeatMs: hive.lastHeartbeatWallMs,
+      ...(hive.owner === undefined ? {} : { queenId: hive.owner }),
       labels: record?.labels ?? {},
       description: record?.description ?? '',
       cordoned: record?.cordoned ?? false,
