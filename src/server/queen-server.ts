@@ -1,16 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { status, type Server } from '@grpc/grpc-js';
+import type { Server } from '@grpc/grpc-js';
 import type { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../common/clock.js';
-import type { Catalog, RemoteCatalogChange } from '../catalog/catalog.js';
+import type { Catalog } from '../catalog/catalog.js';
 import { Checkpointer } from '../catalog/checkpointer.js';
-import { SqliteCatalog } from '../catalog/sqlite-catalog.js';
-import { EtcdCatalog } from '../catalog/etcd-catalog.js';
-import { EtcdUnavailableError } from '../federation/etcd-store.js';
 import { HiveRegistry } from '../registry/hive-registry.js';
-import { quote } from '../registry/ids.js';
 import { SchedulingIndex } from '../scheduler/scheduling-index.js';
 import { AccessControl } from './access.js';
 import { CallerTokens, type Caller } from './callers.js';
@@ -21,95 +17,20 @@ import { startHttpSide, type HttpSide } from './http-side.js';
 import { QueenMetrics } from './metrics.js';
 import { reachableAddress, resolveQueenIdentity, type QueenIdentity } from './queen-identity.js';
 import type { QueenOptions, ServerConfig } from './server-config.js';
-import { WatchStreams } from './watch-streams.js';
 import type { EtcdStore } from '../federation/etcd-store.js';
 import type { Federation } from '../federation/federation.js';
-import type { SnapshotObserver } from '../registry/types.js';
 import { joinFederation, openEtcd } from './federation-side.js';
+import { federatedObserver, openCatalog, remoteCatalogChanges } from './queen-parts.js';
+import { LivenessSweep, sweepPeriodMs } from './liveness-sweep.js';
+import { WatchStreams } from './watch-streams.js';
 
 export type { ServerTls } from './grpc-server.js';
 export { QueenIdentityError, type QueenIdentity } from './queen-identity.js';
 export { QueenIdTakenError } from './federation-side.js';
 export type { QueenOptions, ServerConfig } from './server-config.js';
 
-/**
- * Lateness of the sweep timer beyond which it counts as a stall of the event loop, in ms. Shorter delays (GC,
- * load) are far inside the margin between the heartbeat interval and the offline threshold.
- */
-const STALL_TOLERANCE_MS = 500;
 /** Longest wait between two catalog checkpoint attempts while writes fail. */
 const MAX_CHECKPOINT_BACKOFF_MS = 30_000;
-
-/**
- * How often the sweep runs. Short, because it is also how a stall is measured: a stall is known to have started
- * after the previous sweep, so the credit it gets overshoots the real stall by at most this much.
- */
-function sweepPeriodMs(config: ServerConfig): number {
-  return Math.min(100, config.offlineAfterMs);
-}
-
-/**
- * What this queen does when another queen changes a shared catalog, as the catalog RPCs do on this one: a hive's
- * labels and cordon reach the scheduler; a deregistered hive leaves the registry and its stream here ends with
- * ABORTED; a revoked hive token ends the streams opened with it.
- */
-function remoteCatalogChanges(
-  scheduling: SchedulingIndex,
-  streams: HeartbeatStreams,
-  logger: Logger,
-): (change: RemoteCatalogChange) => void {
-  return (change) => {
-    try {
-      if (change.kind === 'token_revoked') {
-        const ended = streams.endToken(change.tokenId);
-        const { hiveId, tokenId } = change;
-        logger.info({ hiveId, tokenId, streamsEnded: ended }, 'hive token revoked by another queen');
-        return;
-      }
-      const { hiveId, record } = change;
-      scheduling.setPolicy(hiveId, record && { labels: record.labels, cordoned: record.cordoned });
-      if (record === undefined) streams.removeHive(hiveId, 'was deregistered from the catalog');
-    } catch (error) {
-      logger.error({ hiveId: change.hiveId, err: error }, 'applying a catalog change made by another queen failed');
-    }
-  };
-}
-
-/** The catalog a queen opens by itself: in etcd for a federation, else the SQLite file `config.db`. */
-async function openCatalog(config: ServerConfig, clock: Clock, logger: Logger, etcd: EtcdStore | undefined): Promise<Catalog> {
-  if (etcd === undefined || config.etcd === undefined) {
-    return SqliteCatalog.open(config.db, () => clock.wallNow(), config.registration, { maxHives: config.maxHives });
-  }
-  const log = logger.child({ component: 'catalog' });
-  // A queen never exits because of etcd: at start it waits for etcd to answer, saying so.
-  for (let retryMs = 250; ; retryMs = Math.min(retryMs * 2, 5_000)) {
-    try {
-      return await EtcdCatalog.open(etcd, {
-        prefix: config.etcd.prefix,
-        registration: config.registration,
-        maxHives: config.maxHives,
-        wallNow: () => clock.wallNow(),
-        logger: log,
-      });
-    } catch (error) {
-      if (!(error instanceof EtcdUnavailableError)) throw error;
-      log.warn({ err: error.message, retryMs }, 'cannot read the catalog from etcd; retrying until it answers');
-      await new Promise((resolve) => setTimeout(resolve, retryMs));
-    }
-  }
-}
-
-/** The registry's observer in a federation: the scheduler's index, then the federation's claim of a new stream's hive. */
-function federatedObserver(scheduling: SchedulingIndex, federation: () => Federation | undefined): SnapshotObserver {
-  return {
-    snapshotReplaced: (hiveId, workers, devices) => {
-      scheduling.snapshotReplaced(hiveId, workers, devices);
-      federation()?.snapshotAccepted(hiveId);
-    },
-    heartbeatAccepted: (hiveId) => scheduling.heartbeatAccepted(hiveId),
-    hiveRemoved: (hiveId) => scheduling.hiveRemoved(hiveId),
-  };
-}
 
 /**
  * The queen: the registry behind a grpc-js server with hive.v1.HiveRegistry, grpc.health.v1.Health and server
@@ -128,8 +49,7 @@ export class QueenServer {
     private readonly checkpointer: Checkpointer,
     private readonly logger: Logger,
     private readonly config: ServerConfig,
-    private readonly clock: Clock,
-    private readonly detectStalls: boolean,
+    private readonly liveness: LivenessSweep,
     private readonly callerTokens: CallerTokens | undefined,
     private readonly http: HttpListener | undefined,
     /** Stops telling this queen of changes other queens make to a shared catalog. */
@@ -345,7 +265,18 @@ export class QueenServer {
     checkpointer.start();
     // Stalls, lapses and evictions are detected by sweep(); a departed hive's stream stays open at most one sweep
     // period longer than its threshold.
-    const sweepTimer = setInterval(() => queen.sweep(), sweepPeriodMs(config));
+    const liveness = new LivenessSweep(
+      registry,
+      streams,
+      clock,
+      {
+        offlineAfterMs: config.offlineAfterMs,
+        evictAfterMs: config.evictAfterMs,
+        detectStalls: options.detectStalls ?? true,
+      },
+      logger,
+    );
+    const sweepTimer = setInterval(() => liveness.run(), sweepPeriodMs(config.offlineAfterMs));
     sweepTimer.unref();
     const queen = new QueenServer(
       server,
@@ -356,8 +287,7 @@ export class QueenServer {
       checkpointer,
       logger,
       config,
-      clock,
-      options.detectStalls ?? true,
+      liveness,
       callerTokens,
       http,
       unsubscribeCatalog,
@@ -389,49 +319,14 @@ export class QueenServer {
     return queen;
   }
 
-  private lastSweepAt: number | undefined;
-
-  /**
-   * Runs every sweep period: measures how late it runs, reports hives that went silent, then evicts the expired
-   * ones. A sweep far later than its period means the event loop stalled (heartbeats waited in the sockets
-   * meanwhile): the time since the previous sweep is reported to the registry so it does not count toward any
-   * lease. A sweep that is due runs before further I/O is read, so once the stall is over no lease is judged on
-   * the sweep's side before the credit is given; heartbeats read first simply renew their hives.
-   */
+  /** One liveness sweep now (it also runs every sweep period): lapses, evictions, unbound streams. */
   sweep(): void {
-    const now = this.clock.now();
-    if (this.detectStalls && this.lastSweepAt !== undefined) {
-      const sinceLastMs = now - this.lastSweepAt;
-      if (sinceLastMs - sweepPeriodMs(this.config) > STALL_TOLERANCE_MS) {
-        this.registry.reportStall(sinceLastMs);
-        this.logger.warn(
-          { component: 'liveness', stalledMs: Math.round(sinceLastMs) },
-          'event loop stalled: the stall does not count toward hive leases',
-        );
-      }
-    }
-    this.lastSweepAt = now;
-    for (const hiveId of this.registry.lapsedLeases()) {
-      this.logger.warn(
-        { component: 'liveness', hiveId, offlineAfterMs: this.config.offlineAfterMs },
-        'hive offline: no accepted heartbeat within the offline threshold, though its stream is open',
-      );
-    }
-    this.evictExpired();
-    this.streams.endUnbound();
+    this.liveness.run();
   }
 
   /** Evicts every hive past the eviction threshold and ends its stream with ABORTED. */
   evictExpired(): void {
-    for (const departure of this.registry.evictExpired()) {
-      this.logger.info({ component: 'liveness', hiveId: departure.hiveId }, 'hive evicted');
-      if (departure.stream !== undefined) {
-        this.streams.end(departure.stream, {
-          code: status.ABORTED,
-          details: `hive ${quote(departure.hiveId)} was evicted: no accepted heartbeat for ${this.config.evictAfterMs} ms`,
-        });
-      }
-    }
+    this.liveness.evictExpired();
   }
 
   /**
