@@ -1,14 +1,10 @@
 import { Etcd3, type IOptions } from 'etcd3';
-import type { IDuplexStream, IKeyValue, IRequestOp, ICompare, IWatchRequest, IWatchResponse } from 'etcd3/lib/rpc.js';
-import type { ILeaseKeepAliveRequest, ILeaseKeepAliveResponse } from 'etcd3/lib/rpc.js';
 import { handleWhen, noop, retry } from 'cockatiel';
 import { isRecoverableError } from 'etcd3/lib/errors.js';
 import {
-  EtcdUnavailableError,
   prefixEnd,
   type EtcdCompare,
   type EtcdEntry,
-  type EtcdEvent,
   type EtcdKeepAlive,
   type EtcdKeepAliveListener,
   type EtcdListing,
@@ -18,6 +14,8 @@ import {
   type EtcdWatch,
   type EtcdWatchListener,
 } from './etcd-store.js';
+import { keepAliveStream, watchStream } from './etcd3-streams.js';
+import { compareOf, entryOf, opOf, unavailable } from './etcd3-values.js';
 
 /** How to reach etcd. */
 export interface Etcd3StoreOptions {
@@ -29,61 +27,8 @@ export interface Etcd3StoreOptions {
   readonly tls?: { readonly ca?: Buffer; readonly cert?: Buffer; readonly key?: Buffer };
 }
 
-/** First wait before reopening a broken watch or keep-alive stream; doubles up to the cap. */
-const RETRY_FIRST_MS = 100;
-const RETRY_CAP_MS = 2_000;
-
 /** The largest answer accepted from etcd: the Go client's default (math.MaxInt32). */
 const MAX_RECEIVE_BYTES = 2 ** 31 - 1;
-
-const COMPARE_RESULT = { '=': 'Equal', '!=': 'NotEqual', '<': 'Less', '>': 'Greater' } as const;
-
-function entryOf(kv: IKeyValue): EtcdEntry {
-  return {
-    key: kv.key.toString('utf8'),
-    value: kv.value,
-    createRevision: BigInt(kv.create_revision),
-    modRevision: BigInt(kv.mod_revision),
-    lease: kv.lease,
-  };
-}
-
-function unavailable(what: string, error: unknown): EtcdUnavailableError {
-  const reason = error instanceof Error ? error.message : String(error);
-  return new EtcdUnavailableError(`etcd ${what}: ${reason}`, { cause: error });
-}
-
-function compareOf(compare: EtcdCompare): ICompare {
-  const key = Buffer.from(compare.key, 'utf8');
-  const result = COMPARE_RESULT[compare.op];
-  switch (compare.target) {
-    case 'create':
-      return { key, result, target: 'Create', create_revision: compare.revision.toString() };
-    case 'mod':
-      return { key, result, target: 'Mod', mod_revision: compare.revision.toString() };
-    case 'value':
-      return { key, result, target: 'Value', value: Buffer.from(compare.value) };
-    case 'lease':
-      return { key, result, target: 'Lease', lease: compare.lease };
-  }
-}
-
-function opOf(op: EtcdOp): IRequestOp {
-  if ('put' in op) {
-    return {
-      request_put: {
-        key: Buffer.from(op.put, 'utf8'),
-        value: Buffer.from(op.value),
-        ...(op.lease === undefined ? {} : { lease: op.lease }),
-      },
-    };
-  }
-  if ('delete' in op) return { request_delete_range: { key: Buffer.from(op.delete, 'utf8') } };
-  if ('deletePrefix' in op) {
-    return { request_delete_range: { key: Buffer.from(op.deletePrefix, 'utf8'), range_end: prefixEnd(op.deletePrefix) } };
-  }
-  return { request_range: { key: Buffer.from(op.get, 'utf8') } };
-}
 
 /**
  * `EtcdStore` over the npm `etcd3` client's raw gRPC clients. Its higher-level watcher and lease are not used:
@@ -228,154 +173,11 @@ export class Etcd3Store implements EtcdStore {
   }
 
   keepAlive(lease: string, intervalMs: number, listener: EtcdKeepAliveListener): EtcdKeepAlive {
-    let stream: IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse> | undefined;
-    let timer: NodeJS.Timeout | undefined;
-    let stopped = false;
-    let retryMs = RETRY_FIRST_MS;
-    const stop = (): void => {
-      if (stopped) return;
-      stopped = true;
-      this.closers.delete(stop);
-      if (timer !== undefined) clearTimeout(timer);
-      stream?.cancel();
-      stream = undefined;
-    };
-    const broke = (error: Error): void => {
-      if (stopped) return;
-      stream?.cancel();
-      stream = undefined;
-      listener.interrupted?.(error);
-      schedule(retryMs);
-      retryMs = Math.min(retryMs * 2, RETRY_CAP_MS);
-    };
-    const schedule = (delayMs: number): void => {
-      if (timer !== undefined) clearTimeout(timer);
-      timer = setTimeout(tick, delayMs);
-      timer.unref();
-    };
-    const open = async (): Promise<void> => {
-      const opened = await this.client.leaseClient.leaseKeepAlive();
-      if (stopped) {
-        opened.cancel();
-        return;
-      }
-      stream = opened;
-      opened.on('data', (res: ILeaseKeepAliveResponse) => {
-        if (stopped || stream !== opened) return;
-        retryMs = RETRY_FIRST_MS;
-        const ttl = Number(res.TTL);
-        if (ttl <= 0) {
-          stop();
-          listener.gone();
-        } else {
-          listener.renewed(ttl);
-        }
-      });
-      opened.on('error', (error: Error) => {
-        if (stream === opened) broke(error);
-      });
-      opened.on('end', () => {
-        if (stream === opened) broke(new Error('keep-alive stream ended'));
-      });
-    };
-    const tick = (): void => {
-      timer = undefined;
-      if (stopped) return;
-      if (stream === undefined) {
-        open().then(
-          () => tick(),
-          (error: unknown) => broke(error instanceof Error ? error : new Error(String(error))),
-        );
-        return;
-      }
-      stream.write({ ID: lease });
-      schedule(intervalMs);
-    };
-    this.closers.add(stop);
-    tick();
-    return { close: stop };
+    return keepAliveStream(this.client, this.closers, lease, intervalMs, listener);
   }
 
   watch(prefix: string, fromRevision: bigint, listener: EtcdWatchListener): EtcdWatch {
-    let next = fromRevision;
-    let stream: IDuplexStream<IWatchRequest, IWatchResponse> | undefined;
-    let timer: NodeJS.Timeout | undefined;
-    let stopped = false;
-    let retryMs = RETRY_FIRST_MS;
-    const stop = (): void => {
-      if (stopped) return;
-      stopped = true;
-      this.closers.delete(stop);
-      if (timer !== undefined) clearTimeout(timer);
-      stream?.cancel();
-      stream = undefined;
-    };
-    const broke = (error: Error): void => {
-      if (stopped) return;
-      stream?.cancel();
-      stream = undefined;
-      listener.interrupted?.(error);
-      timer = setTimeout(start, retryMs);
-      timer.unref();
-      retryMs = Math.min(retryMs * 2, RETRY_CAP_MS);
-    };
-    const onResponse = (opened: IDuplexStream<IWatchRequest, IWatchResponse>, res: IWatchResponse): void => {
-      if (stopped || stream !== opened) return;
-      if (res.created) {
-        retryMs = RETRY_FIRST_MS;
-        listener.connected?.();
-      }
-      if (res.canceled) {
-        const compactRevision = BigInt(res.compact_revision || '0');
-        if (compactRevision > 0n) {
-          stop();
-          listener.compacted(compactRevision);
-        } else {
-          broke(new Error(`watch canceled by etcd: ${res.cancel_reason || 'no reason given'}`));
-        }
-        return;
-      }
-      if (res.events.length === 0) return;
-      const events: EtcdEvent[] = res.events.map((event) => ({
-        type: event.type === 'Delete' ? 'delete' : 'put',
-        entry: entryOf(event.kv),
-      }));
-      // Resume after the last event delivered, never from the header: a break in a long replay must not skip any.
-      next = events[events.length - 1]!.entry.modRevision + 1n;
-      listener.events(events);
-    };
-    const start = (): void => {
-      timer = undefined;
-      if (stopped) return;
-      this.client.watchClient.watch().then(
-        (opened) => {
-          if (stopped) {
-            opened.cancel();
-            return;
-          }
-          stream = opened;
-          opened.on('data', (res: IWatchResponse) => onResponse(opened, res));
-          opened.on('error', (error: Error) => {
-            if (stream === opened) broke(error);
-          });
-          opened.on('end', () => {
-            if (stream === opened) broke(new Error('watch stream ended'));
-          });
-          opened.write({
-            create_request: {
-              key: Buffer.from(prefix, 'utf8'),
-              range_end: prefixEnd(prefix),
-              start_revision: next.toString(),
-              progress_notify: true,
-            },
-          });
-        },
-        (error: unknown) => broke(error instanceof Error ? error : new Error(String(error))),
-      );
-    };
-    this.closers.add(stop);
-    start();
-    return { cancel: stop };
+    return watchStream(this.client, this.closers, prefix, fromRevision, listener);
   }
 
   close(): void {
