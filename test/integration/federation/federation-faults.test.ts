@@ -1,4 +1,5 @@
-import { healthClient } from '../../helpers/client';
+import { status } from '@grpc/grpc-js';
+import { expectRpcError, healthClient } from '../../helpers/client';
 import { EtcdProcess } from '../../helpers/etcd-process';
 import { etcdSettings, FederatedQueen, TEST_LEASE_TTL_MS, until } from '../../helpers/federation';
 import { TcpProxy } from '../../helpers/tcp-proxy';
@@ -67,6 +68,9 @@ test('etcd paused past the lease TTL: each queen serves its own hives, shows the
   expect(await online(a!, 'hive-a')).toBe(true);
   expect(await online(a!, 'hive-b')).toBe(false);
   expect(await online(b!, 'hive-a')).toBe(false);
+  // What must go through etcd answers UNAVAILABLE, naming it: another queen's hive's removal, a catalog write.
+  await expectRpcError(a!.rpc.removeHive({ hiveId: 'hive-b' }), status.UNAVAILABLE, /hive_id: the removal of hive "hive-b" must go through etcd/);
+  await expectRpcError(a!.catalog.registerHive({ hiveId: 'hive-c' }), status.UNAVAILABLE, /etcd/);
 
   etcd.resume();
   await until('both SERVING', async () => (await health(a!)) === 'SERVING' && (await health(b!)) === 'SERVING', 15_000);
