@@ -1,9 +1,11 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
 /** Every child still running, so the orchestrator can kill them all by pid on any way out. */
 const running = new Set<BenchChild>();
+/** Processes of the benchmark that are not Node children (etcd): killed with the children on any way out. */
+const adopted = new Set<ChildProcess>();
 
 /** How many stderr lines of a child to keep for error messages. */
 const STDERR_TAIL_LINES = 20;
@@ -83,6 +85,11 @@ export class BenchChild {
     return event;
   }
 
+  /** The events received so far that nothing waited for and `accept` takes (kept: a later wait still finds them). */
+  received(accept: (event: Record<string, unknown>) => boolean): Record<string, unknown>[] {
+    return this.events.filter(accept);
+  }
+
   /** Writes one command line on the child's stdin. */
   send(line: string): void {
     this.process.stdin.write(`${line}\n`);
@@ -142,4 +149,14 @@ export async function stopAllChildren(): Promise<void> {
 /** SIGKILLs every child still running, synchronously: for process exit and signal handlers. */
 export function killAllChildren(): void {
   for (const child of running) child.kill();
+  for (const process of adopted) if (process.exitCode === null && process.signalCode === null) process.kill('SIGKILL');
+}
+
+/**
+ * Has `killAllChildren` (and so every way out of the bench) SIGKILL `process`, a child that is not a BenchChild;
+ * returns what forgets it again once its owner has ended it.
+ */
+export function adoptProcess(process: ChildProcess): () => void {
+  adopted.add(process);
+  return () => adopted.delete(process);
 }

@@ -2,6 +2,8 @@ import type { CatalogComparison, CatalogMeasurement } from './catalog-scenario.j
 import { dashboardSection, dashboardSummary } from './dashboard-report.js';
 import { enginesSection, enginesSummary } from './engines-report.js';
 import type { EnginesOutcome } from './engines-scenario.js';
+import { federationSection, federationSummary } from './federation-report.js';
+import type { FederationOutcome } from './federation-scenario.js';
 import { gatewaySection, gatewaySummary } from './gateway-report.js';
 import type { GatewayComparison } from './gateway-scenario.js';
 import type { DashboardOutcome } from './dashboard-scenario.js';
@@ -26,6 +28,7 @@ export interface BenchReport {
   readonly dashboard: DashboardOutcome;
   readonly gateway: GatewayComparison;
   readonly engines: EnginesOutcome;
+  readonly federation: FederationOutcome;
   readonly durationMs: number;
 }
 
@@ -94,7 +97,9 @@ const HOW_TO_READ = (rounds: number): string =>
   `compares calling simulated workers through the inference gateway with calling them directly, same load ` +
   `generator and run: the difference is what the gateway adds. Section 8 gives absolute figures for one agent ` +
   `polling inference engines: its own CPU and memory, and how long an engine's change takes to reach the queen's ` +
-  `view, against the goal of one poll interval plus 100 ms. Speed is ` +
+  `view, against the goal of one poll interval plus 100 ms. Section 9 runs three queens over one etcd and ` +
+  `compares each with one queen alone holding the same fleet in the same run (ratio federated / single), and ` +
+  `gives etcd's writes, a change's way to the other queens and a failover against their goals. Speed is ` +
   `checked here, never by timed assertions in tests.`;
 
 function networkSection(report: BenchReport): string[] {
@@ -262,6 +267,7 @@ export function markdown(report: BenchReport): string {
     ...dashboardSection(report.dashboard, m.cores),
     gatewaySection(report.gateway, 7),
     ...enginesSection(report.engines, 8, m.cores),
+    ...federationSection(report.federation, 9),
   ];
   return `${lines.join('\n').trimEnd()}\n`;
 }
@@ -290,6 +296,7 @@ export function summary(report: BenchReport): string {
     dashboardSummary(report.dashboard),
     gatewaySummary(report.gateway),
     enginesSummary(report.engines),
+    federationSummary(report.federation),
   ];
   return [...rows, '', ...scenarios].join('\n');
 }

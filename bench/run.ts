@@ -1,10 +1,11 @@
 // The benchmark suite: `npm run bench` (builds, then runs `node dist/bench/run.js`).
-//   node dist/bench/run.js [--rounds N] [--measure-seconds S] [--only catalog|watch|domain|dashboard|gateway|engines]
+//   node dist/bench/run.js [--rounds N] [--measure-seconds S]
+//     [--only catalog|watch|domain|dashboard|gateway|engines|federation]
 // Runs every scenario against the queen and against a bare grpc-js baseline in the same run, each server and
 // each load generator in its own child process on 127.0.0.1, then the in-process domain benchmark, then the
 // catalog checkpoint scenario (the queen with its catalog in memory, then in a file in a temporary folder; once
-// per run), then the watch, dashboard, gateway and engines scenarios (once per run each); writes BENCHMARKS.md at
-// the repository root and prints a summary. Every child is killed on any way out.
+// per run), then the watch, dashboard, gateway, engines and federation scenarios (once per run each); writes
+// BENCHMARKS.md at the repository root and prints a summary. Every child is killed on any way out.
 // --only catalog runs the catalog scenario alone (about 35 s) and prints its section of the report and its summary
 // line on stdout, leaving BENCHMARKS.md as it is; --only watch does the same for the watch scenario (100 watchers
 // while 1,000 hives heartbeat once a second, about a minute); --only domain prints the in-process figures (heap,
@@ -12,11 +13,15 @@
 // worker's state change on 1 and 5 chromium pages while 100 hives heartbeat once a second, about a minute;
 // skipped, saying so, without /usr/bin/chromium); --only gateway the inference gateway against direct calls to the
 // workers (64 requests in flight, about a minute); --only engines one agent polling 16 fake vLLM servers once a
-// second (its CPU and memory, and the time from an engine's change to the queen's Watch event; under a minute).
+// second (its CPU and memory, and the time from an engine's change to the queen's Watch event; under a minute);
+// --only federation three queens over one real etcd holding 1,000 hives (etcd writes, a change's way to the other
+// queens, each queen's CPU and memory against one queen alone, and the hives' move when a queen is SIGKILLed;
+// about 90 s).
 // Build first: `npm run -s build && npx tsc -p tsconfig.bench.json`.
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
+import { DEFAULT_BACKOFF_CAP_MS } from '../src/common/backoff.js';
 import { BenchChild, killAllChildren, stopAllChildren } from './bench-child.js';
 import { catalogCheckpointRuns, type CatalogComparison, type CatalogSettings } from './catalog-scenario.js';
 import { dashboardSection, dashboardSummary } from './dashboard-report.js';
@@ -28,6 +33,8 @@ import {
 } from './dashboard-scenario.js';
 import { enginesSection, enginesSummary } from './engines-report.js';
 import { enginesRun, type EnginesOutcome, type EnginesSettings } from './engines-scenario.js';
+import { federationSection, federationSummary } from './federation-report.js';
+import { federationRun, type FederationOutcome, type FederationSettings } from './federation-scenario.js';
 import { gatewaySection, gatewaySummary } from './gateway-report.js';
 import { gatewayRun, type GatewayComparison, type GatewaySettings } from './gateway-scenario.js';
 import { describeMachine } from './machine.js';
@@ -48,7 +55,7 @@ import { nowMs } from './stats.js';
 const OUTPUT = join(__dirname, '..', '..', 'BENCHMARKS.md');
 const DOMAIN_TIMEOUT_MS = 90_000;
 /** What `--only` may name. */
-const ONLY = ['catalog', 'watch', 'domain', 'dashboard', 'gateway', 'engines'] as const;
+const ONLY = ['catalog', 'watch', 'domain', 'dashboard', 'gateway', 'engines', 'federation'] as const;
 /** The catalog scenario: 1,000 hives, a tick per hive per second, 20 streams per connection. */
 const CATALOG_SETTINGS: CatalogSettings = {
   hives: 1_000,
@@ -128,6 +135,33 @@ const ENGINES_SETTINGS: EnginesSettings = {
   burstGapMs: 50,
   seed: 8_000,
   goalSlackMs: 100,
+};
+
+/**
+ * The federation scenario: three queens over one etcd (lease TTL 5 s), 1,000 hives ticking once a second spread
+ * over them, 20 changes/s across the fleet (no hive twice within 1.5 s: the publisher writes a hive at most once a
+ * second); then the last queen is SIGKILLed, 10 of its hives staying away. Goals: etcd write transactions/s at most
+ * 1.5 x the change rate; a change on the other queens within 100 ms (p99); the killed queen's hives online on the
+ * survivors within lease TTL + the agent's 10 s backoff cap, the stranded ones offline within lease TTL + 2 s.
+ */
+const FEDERATION_SETTINGS: FederationSettings = {
+  hives: 1_000,
+  queens: 3,
+  tickEveryMs: 1_000,
+  streamsPerConnection: 20,
+  changesPerSecond: 20,
+  minChangeGapMs: 1_500,
+  leaseTtlMs: 5_000,
+  backoffCapMs: DEFAULT_BACKOFF_CAP_MS,
+  strandedHives: 10,
+  warmupMs: 5_000,
+  // A whole period of the etcd catalog's last_seen writes (at most every 30 s per online hive).
+  measureMs: 30_000,
+  deliveryDeadlineMs: 5_000,
+  failoverTimeoutMs: 30_000,
+  seed: 9_000,
+  propagationGoalMs: 100,
+  etcdWritesGoalFactor: 1.5,
 };
 
 function option(name: string, fallback: number, min: number, max: number): number {
@@ -223,9 +257,24 @@ async function enginesFigures(): Promise<EnginesOutcome> {
   return enginesRun(s);
 }
 
+async function federationFigures(): Promise<FederationOutcome> {
+  const s = FEDERATION_SETTINGS;
+  log(
+    `federation: ${s.queens} queens over one etcd, ${s.hives} hives ticking every ${s.tickEveryMs} ms, ` +
+      `${s.changesPerSecond} changes/s (one queen alone first), then one queen SIGKILLed`,
+  );
+  return federationRun(s);
+}
+
 async function main(): Promise<void> {
   const started = nowMs();
   const only = onlyOption();
+  if (only === 'federation') {
+    const federation = await federationFigures();
+    process.stdout.write(`${federationSection(federation, 9).join('\n')}\n${federationSummary(federation)}\n`);
+    log(`took ${Math.round((nowMs() - started) / 1_000)} s; BENCHMARKS.md left as it was`);
+    return;
+  }
   if (only === 'engines') {
     const engines = await enginesFigures();
     process.stdout.write(`${enginesSection(engines, 8, cpus().length).join('\n')}\n${enginesSummary(engines)}\n`);
@@ -304,6 +353,7 @@ async function main(): Promise<void> {
   const dashboard = await dashboardFigures();
   const gateway = await gatewayFigures();
   const engines = await enginesFigures();
+  const federation = await federationFigures();
 
   const report: BenchReport = {
     machine,
@@ -317,6 +367,7 @@ async function main(): Promise<void> {
     dashboard,
     gateway,
     engines,
+    federation,
     durationMs: nowMs() - started,
   };
   writeFileSync(OUTPUT, markdown(report));
