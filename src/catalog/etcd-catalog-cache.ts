@@ -1,3 +1,4 @@
+import { joinedRecord, sightedRecord } from './catalog-records.js';
 import type { RemoteCatalogChange } from './catalog.js';
 import type { CatalogFact } from './etcd-catalog-keys.js';
 import { matchesSelector, type Labels } from './labels.js';
@@ -122,22 +123,12 @@ export class EtcdCatalogCache {
     const current = this.view.get(hiveId);
     if (current === undefined) {
       if (!admitNew) return;
-      this.view.set(hiveId, {
-        hiveId,
-        labels: Object.freeze({}),
-        description: '',
-        createdAtMs: wallMs,
-        updatedAtMs: wallMs,
-        lastSeenMs: wallMs,
-        lastPeer: peer,
-        cordoned: false,
-      });
+      this.view.set(hiveId, joinedRecord(hiveId, wallMs, peer));
       this.sortedIds = undefined;
     } else {
-      // A wall clock stepped back must not make last_seen go back.
-      const lastSeenMs = Math.max(wallMs, current.lastSeenMs ?? wallMs);
-      if (lastSeenMs === current.lastSeenMs && peer === current.lastPeer) return;
-      this.view.set(hiveId, { ...current, lastSeenMs, lastPeer: peer });
+      const sighted = sightedRecord(current, wallMs, peer);
+      if (sighted === undefined) return;
+      this.view.set(hiveId, sighted);
     }
     this.seenChanged.add(hiveId);
   }

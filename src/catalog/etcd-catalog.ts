@@ -1,3 +1,4 @@
+import { registeredRecord } from './catalog-records.js';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { DomainError } from '../common/domain-error.js';
@@ -130,16 +131,7 @@ export class EtcdCatalog implements Catalog {
     return this.sync.serialized(hiveId, async () => {
       if (this.cache.get(hiveId) !== undefined) throw alreadyExists(hiveId);
       if (this.full) throw catalogFull(this.options.maxHives);
-      const now = this.options.wallNow();
-      const record: CatalogRecord = {
-        hiveId,
-        labels: normalizeLabels(labels),
-        description,
-        createdAtMs: now,
-        updatedAtMs: now,
-        lastPeer: '',
-        cordoned: false,
-      };
+      const record = registeredRecord(hiveId, labels, description, this.options.wallNow());
       const key = this.keys.hive(hiveId);
       const result = await this.sync.commit([absent(key)], [{ put: key, value: encodeHive(record) }], [{ get: key }]);
       if (!result.succeeded) {

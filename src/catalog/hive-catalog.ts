@@ -1,3 +1,4 @@
+import { registeredRecord, joinedRecord, sightedRecord } from './catalog-records.js';
 import { admissionRefusal, alreadyExists, catalogFull, notFound } from './catalog-rules.js';
 import { matchesSelector, normalizeLabels, type Labels } from './labels.js';
 import type { CatalogStore } from './catalog-store.js';
@@ -88,16 +89,7 @@ export class HiveCatalog {
   register(hiveId: string, labels: Labels, description: string): CatalogRecord {
     if (this.records.has(hiveId)) throw alreadyExists(hiveId);
     if (this.full) throw catalogFull(this.options.maxHives);
-    const now = this.wallNow();
-    const record: CatalogRecord = {
-      hiveId,
-      labels: normalizeLabels(labels),
-      description,
-      createdAtMs: now,
-      updatedAtMs: now,
-      lastPeer: '',
-      cordoned: false,
-    };
+    const record = registeredRecord(hiveId, labels, description, this.wallNow());
     this.commit(record);
     return record;
   }
@@ -185,22 +177,12 @@ export class HiveCatalog {
     const current = this.records.get(hiveId);
     if (current === undefined) {
       if (this.registration !== 'open') return;
-      this.records.set(hiveId, {
-        hiveId,
-        labels: Object.freeze({}),
-        description: '',
-        createdAtMs: wallMs,
-        updatedAtMs: wallMs,
-        lastSeenMs: wallMs,
-        lastPeer: peer,
-        cordoned: false,
-      });
+      this.records.set(hiveId, joinedRecord(hiveId, wallMs, peer));
       this.sortedIds = undefined;
     } else {
-      // A wall clock stepped back must not make last_seen go back.
-      const lastSeenMs = Math.max(wallMs, current.lastSeenMs ?? wallMs);
-      if (lastSeenMs === current.lastSeenMs && peer === current.lastPeer) return;
-      this.records.set(hiveId, { ...current, lastSeenMs, lastPeer: peer });
+      const sighted = sightedRecord(current, wallMs, peer);
+      if (sighted === undefined) return;
+      this.records.set(hiveId, sighted);
     }
     this.dirty.add(hiveId);
   }
