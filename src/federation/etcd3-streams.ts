@@ -6,129 +6,148 @@ import { entryOf } from './etcd3-values.js';
 // The two long-lived streams of Etcd3Store, over etcd3's raw gRPC clients: a lease's keep-alive and a prefix watch.
 // Each reopens itself after a break, and registers its stop in `closers` so closing the store ends it.
 
-/** First wait before reopening a broken watch or keep-alive stream; doubles up to the cap. */
+/** First wait before reopening a broken stream; doubles up to the cap, and starts again once the stream works. */
 const RETRY_FIRST_MS = 100;
 const RETRY_CAP_MS = 2_000;
 
-/** Keeps `lease` alive over one stream (see EtcdStore.keepAlive). */
-export function keepAliveStream(
-client: Etcd3,
-closers: Set<() => void>,
-lease: string,
-intervalMs: number,
-listener: EtcdKeepAliveListener,
-): EtcdKeepAlive {
-  let stream: IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse> | undefined;
-  let timer: NodeJS.Timeout | undefined;
-  let stopped = false;
-  let retryMs = RETRY_FIRST_MS;
-  const stop = (): void => {
-    if (stopped) return;
-    stopped = true;
-    closers.delete(stop);
-    if (timer !== undefined) clearTimeout(timer);
-    stream?.cancel();
-    stream = undefined;
+type Duplex<Req, Res> = IDuplexStream<Req, Res>;
+
+/**
+ * The life of one reopening stream: the stream open now (if any), its one timer, the retry delay, and the stop.
+ * `open` opens a new stream and wires it (calling `broke` on its error or end); `broke` cancels it, reports, and
+ * runs `reopen` after the retry delay.
+ */
+class ReopeningStream<Req, Res> {
+  stream: Duplex<Req, Res> | undefined;
+  stopped = false;
+  private timer: NodeJS.Timeout | undefined;
+  private retryMs = RETRY_FIRST_MS;
+
+  constructor(
+    private readonly closers: Set<() => void>,
+    private readonly reopen: () => void,
+    private readonly interrupted: ((error: Error) => void) | undefined,
+  ) {
+    closers.add(this.stop);
+  }
+
+  readonly stop = (): void => {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.closers.delete(this.stop);
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.stream?.cancel();
+    this.stream = undefined;
   };
-  const broke = (error: Error): void => {
-    if (stopped) return;
-    stream?.cancel();
-    stream = undefined;
-    listener.interrupted?.(error);
-    schedule(retryMs);
-    retryMs = Math.min(retryMs * 2, RETRY_CAP_MS);
-  };
-  const schedule = (delayMs: number): void => {
-    if (timer !== undefined) clearTimeout(timer);
-    timer = setTimeout(tick, delayMs);
-    timer.unref();
-  };
-  const open = async (): Promise<void> => {
-    const opened = await client.leaseClient.leaseKeepAlive();
-    if (stopped) {
+
+  /** The stream works: the next break waits the first delay again. */
+  working(): void {
+    this.retryMs = RETRY_FIRST_MS;
+  }
+
+  /** Runs `work` after `delayMs`, replacing whatever was scheduled. */
+  after(delayMs: number, work: () => void): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (!this.stopped) work();
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  broke(error: unknown): void {
+    if (this.stopped) return;
+    this.stream?.cancel();
+    this.stream = undefined;
+    this.interrupted?.(error instanceof Error ? error : new Error(String(error)));
+    this.after(this.retryMs, this.reopen);
+    this.retryMs = Math.min(this.retryMs * 2, RETRY_CAP_MS);
+  }
+
+  /** Makes `opened` the stream (or cancels it when stopped meanwhile); its error or end is a break. */
+  adopt(opened: Duplex<Req, Res>, what: string, onData: (res: Res) => void): boolean {
+    if (this.stopped) {
       opened.cancel();
-      return;
+      return false;
     }
-    stream = opened;
-    opened.on('data', (res: ILeaseKeepAliveResponse) => {
-      if (stopped || stream !== opened) return;
-      retryMs = RETRY_FIRST_MS;
-      const ttl = Number(res.TTL);
-      if (ttl <= 0) {
-        stop();
-        listener.gone();
-      } else {
-        listener.renewed(ttl);
-      }
+    this.stream = opened;
+    opened.on('data', (res: Res) => {
+      if (!this.stopped && this.stream === opened) onData(res);
     });
     opened.on('error', (error: Error) => {
-      if (stream === opened) broke(error);
+      if (this.stream === opened) this.broke(error);
     });
     opened.on('end', () => {
-      if (stream === opened) broke(new Error('keep-alive stream ended'));
+      if (this.stream === opened) this.broke(new Error(`${what} stream ended`));
     });
+    return true;
+  }
+}
+
+/** Keeps `lease` alive over one stream (see EtcdStore.keepAlive). */
+export function keepAliveStream(
+  client: Etcd3,
+  closers: Set<() => void>,
+  lease: string,
+  intervalMs: number,
+  listener: EtcdKeepAliveListener,
+): EtcdKeepAlive {
+  const life: ReopeningStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse> = new ReopeningStream(
+    closers,
+    () => tick(),
+    listener.interrupted,
+  );
+  const onData = (res: ILeaseKeepAliveResponse): void => {
+    life.working();
+    const ttl = Number(res.TTL);
+    if (ttl > 0) {
+      listener.renewed(ttl);
+      return;
+    }
+    life.stop();
+    listener.gone();
   };
   const tick = (): void => {
-    timer = undefined;
-    if (stopped) return;
+    if (life.stopped) return;
+    const stream = life.stream;
     if (stream === undefined) {
-      open().then(
-        () => tick(),
-        (error: unknown) => broke(error instanceof Error ? error : new Error(String(error))),
+      client.leaseClient.leaseKeepAlive().then(
+        (opened) => {
+          if (life.adopt(opened, 'keep-alive', onData)) tick();
+        },
+        (error: unknown) => life.broke(error),
       );
       return;
     }
     stream.write({ ID: lease });
-    schedule(intervalMs);
+    life.after(intervalMs, tick);
   };
-  closers.add(stop);
   tick();
-  return { close: stop };
+  return { close: life.stop };
 }
 
 /** Watches every key under `prefix` from `fromRevision` (see EtcdStore.watch). */
 export function watchStream(
-client: Etcd3,
-closers: Set<() => void>,
-prefix: string,
-fromRevision: bigint,
-listener: EtcdWatchListener,
+  client: Etcd3,
+  closers: Set<() => void>,
+  prefix: string,
+  fromRevision: bigint,
+  listener: EtcdWatchListener,
 ): EtcdWatch {
   let next = fromRevision;
-  let stream: IDuplexStream<IWatchRequest, IWatchResponse> | undefined;
-  let timer: NodeJS.Timeout | undefined;
-  let stopped = false;
-  let retryMs = RETRY_FIRST_MS;
-  const stop = (): void => {
-    if (stopped) return;
-    stopped = true;
-    closers.delete(stop);
-    if (timer !== undefined) clearTimeout(timer);
-    stream?.cancel();
-    stream = undefined;
-  };
-  const broke = (error: Error): void => {
-    if (stopped) return;
-    stream?.cancel();
-    stream = undefined;
-    listener.interrupted?.(error);
-    timer = setTimeout(start, retryMs);
-    timer.unref();
-    retryMs = Math.min(retryMs * 2, RETRY_CAP_MS);
-  };
-  const onResponse = (opened: IDuplexStream<IWatchRequest, IWatchResponse>, res: IWatchResponse): void => {
-    if (stopped || stream !== opened) return;
+  const life: ReopeningStream<IWatchRequest, IWatchResponse> = new ReopeningStream(closers, () => start(), listener.interrupted);
+  const onData = (res: IWatchResponse): void => {
     if (res.created) {
-      retryMs = RETRY_FIRST_MS;
+      life.working();
       listener.connected?.();
     }
     if (res.canceled) {
       const compactRevision = BigInt(res.compact_revision || '0');
       if (compactRevision > 0n) {
-        stop();
+        life.stop();
         listener.compacted(compactRevision);
       } else {
-        broke(new Error(`watch canceled by etcd: ${res.cancel_reason || 'no reason given'}`));
+        life.broke(new Error(`watch canceled by etcd: ${res.cancel_reason || 'no reason given'}`));
       }
       return;
     }
@@ -142,22 +161,10 @@ listener: EtcdWatchListener,
     listener.events(events);
   };
   const start = (): void => {
-    timer = undefined;
-    if (stopped) return;
+    if (life.stopped) return;
     client.watchClient.watch().then(
       (opened) => {
-        if (stopped) {
-          opened.cancel();
-          return;
-        }
-        stream = opened;
-        opened.on('data', (res: IWatchResponse) => onResponse(opened, res));
-        opened.on('error', (error: Error) => {
-          if (stream === opened) broke(error);
-        });
-        opened.on('end', () => {
-          if (stream === opened) broke(new Error('watch stream ended'));
-        });
+        if (!life.adopt(opened, 'watch', onData)) return;
         opened.write({
           create_request: {
             key: Buffer.from(prefix, 'utf8'),
@@ -167,10 +174,9 @@ listener: EtcdWatchListener,
           },
         });
       },
-      (error: unknown) => broke(error instanceof Error ? error : new Error(String(error))),
+      (error: unknown) => life.broke(error),
     );
   };
-  closers.add(stop);
   start();
-  return { cancel: stop };
+  return { cancel: life.stop };
 }
