@@ -36,7 +36,9 @@ export interface PublisherStats {
  * - a hive whose stream just opened here (a claim): compare with the revision the mirror last saw, so the claim
  *   takes over from a queen whose stream is older; a different queen claiming in between wins (the transaction
  *   decides);
- * - a rejoin (a new lease after a loss): only if no other queen owns the hive by then;
+ * - a rejoin (a new lease after a loss), or a hive offline here that this queen does not hold: only if no queen has
+ *   a record of it;
+ * - whatever the case, a hive online here (its stream is here) takes over a record that says it is offline;
  * - a hive removed here (RemoveHive, eviction, deregistration): a removal record every queen applies, then the
  *   key is deleted.
  */
@@ -194,7 +196,8 @@ export class HivePublisher {
     let claimFrom: string | undefined;
     if (ownRevision !== undefined) {
       expected = { key, target: 'mod', op: '=', revision: ownRevision };
-    } else if (this.rejoining.has(hiveId)) {
+    } else if (this.rejoining.has(hiveId) || !publication.online) {
+      // A rejoin, or a hive whose stream here has ended: written only where no queen has a record.
       expected = { key, target: 'create', op: '=', revision: 0n };
     } else {
       const seen = this.mirror.stateOf(hiveId);
@@ -225,6 +228,13 @@ export class HivePublisher {
         expected = { key, target: 'mod', op: '=', revision: current.modRevision };
         if (attempt < MAX_CLAIM_ATTEMPTS) continue;
         return;
+      }
+      // A hive streamed here beats a record that says the hive is offline: no queen holds its stream. (Such a record
+      // is what a queen back from a partition writes for a hive whose stream ended there while it moved here.)
+      const offlineThere = !('error' in decoded) && decoded.kind === 'hive' && !decoded.hive.online;
+      if (publication.online && offlineThere && owner !== undefined && attempt < MAX_CLAIM_ATTEMPTS) {
+        expected = { key, target: 'mod', op: '=', revision: current.modRevision };
+        continue;
       }
       // A fresh claim that met the previous owner still writing (its stream's end, a last change): take over.
       if (ownRevision === undefined && !this.rejoining.has(hiveId) && owner !== undefined && owner === claimFrom && attempt < MAX_CLAIM_ATTEMPTS) {
