@@ -73,6 +73,11 @@ export class HivePublisher {
     return this.owned.size;
   }
 
+  /** Whether this queen is claiming the hive: streamed here, not held in etcd, its claim due or in flight. */
+  claiming(hiveId: string): boolean {
+    return !this.owned.has(hiveId) && (this.due.has(hiveId) || this.inFlight.has(hiveId)) && this.registry.ownsHive(hiveId);
+  }
+
   /** A payload was accepted for the hive: a hive this queen does not hold in etcd yet is claimed. Hot path: O(1). */
   accepted(hiveId: string): void {
     if (!this.owned.has(hiveId) && !this.due.has(hiveId) && !this.inFlight.has(hiveId)) this.touch(hiveId);
@@ -161,6 +166,7 @@ export class HivePublisher {
 
   private settled(hiveId: string, ok: boolean): void {
     this.inFlight.delete(hiveId);
+    this.mirror.claimSettled(hiveId);
     if (ok && this.failing) {
       this.failing = false;
       this.logger.info('publishing hives to etcd again');
@@ -178,6 +184,7 @@ export class HivePublisher {
     // Written again later, whatever changed meanwhile: the latest state is read at that time.
     if (!this.due.has(hiveId)) this.due.set(hiveId, this.clock.now() + RETRY_AFTER_FAILURE_MS);
     this.inFlight.delete(hiveId);
+    this.mirror.claimSettled(hiveId);
     this.schedule();
   }
 
