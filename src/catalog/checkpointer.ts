@@ -1,15 +1,16 @@
 import type { Logger } from 'pino';
 
-/** The timer functions the Checkpointer uses; tests hand it fake ones. */
+/** The timer functions the catalog uses (checkpoints, the etcd catalog's re-list); tests hand it fake ones. */
 export interface Timers {
   setTimeout(callback: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
 }
 
-const nodeTimers: Timers = {
+/** Node's timers, unref'd. */
+export const nodeTimers: Timers = {
   setTimeout: (callback, ms) => {
     const timer = setTimeout(callback, ms);
-    // A pending checkpoint never keeps the process alive: shutdown flushes explicitly.
+    // A pending checkpoint or re-list never keeps the process alive: shutdown flushes and closes explicitly.
     timer.unref();
     return timer;
   },

@@ -1,5 +1,4 @@
-import { DomainError } from '../common/domain-error.js';
-import { quote } from '../registry/ids.js';
+import { admissionRefusal, alreadyExists, catalogFull, notFound } from './catalog-rules.js';
 import { matchesSelector, normalizeLabels, type Labels } from './labels.js';
 import type { CatalogStore } from './catalog-store.js';
 import { HiveTokens, type IssuedToken } from './hive-tokens.js';
@@ -87,15 +86,8 @@ export class HiveCatalog {
 
   /** Adds a hive; already_exists when present, limit_exceeded when full. Committed before returning. */
   register(hiveId: string, labels: Labels, description: string): CatalogRecord {
-    if (this.records.has(hiveId)) {
-      throw new DomainError('already_exists', `hive_id: hive ${quote(hiveId)} is already in the catalog`);
-    }
-    if (this.full) {
-      throw new DomainError(
-        'limit_exceeded',
-        `hive_id: the catalog holds its maximum of ${this.options.maxHives ?? 0} hives (--max-hives); deregister one first`,
-      );
-    }
+    if (this.records.has(hiveId)) throw alreadyExists(hiveId);
+    if (this.full) throw catalogFull(this.options.maxHives);
     const now = this.wallNow();
     const record: CatalogRecord = {
       hiveId,
@@ -177,20 +169,7 @@ export class HiveCatalog {
    * a hive must be in the catalog; in open registration, a new hive needs room in it.
    */
   refusal(hiveId: string): AdmissionRefusal | undefined {
-    if (this.records.has(hiveId)) return undefined;
-    if (this.registration === 'required') {
-      return {
-        reason: 'not_registered',
-        message: `hive_id: hive ${quote(hiveId)} is not registered in the catalog, and this queen admits only registered hives (--registration required)`,
-      };
-    }
-    if (this.full) {
-      return {
-        reason: 'catalog_full',
-        message: `hive_id: the catalog holds its maximum of ${this.options.maxHives ?? 0} hives (--max-hives); hive ${quote(hiveId)} cannot join until an operator deregisters one`,
-      };
-    }
-    return undefined;
+    return admissionRefusal(hiveId, this.records.has(hiveId), this.full, this.registration, this.options.maxHives);
   }
 
   private get full(): boolean {
@@ -252,7 +231,7 @@ export class HiveCatalog {
 
   private require(hiveId: string): CatalogRecord {
     const record = this.records.get(hiveId);
-    if (record === undefined) throw new DomainError('not_found', `hive_id: no hive ${quote(hiveId)} in the catalog`);
+    if (record === undefined) throw notFound(hiveId);
     return record;
   }
 

@@ -94,6 +94,8 @@ export interface EtcdKeepAliveListener {
 export interface EtcdStore {
   /** The endpoints, for logs. */
   readonly endpoints: readonly string[];
+  /** The deadline of every call, in ms (for messages that say how long etcd was given). */
+  readonly timeoutMs: number;
   get(key: string): Promise<EtcdEntry | undefined>;
   /** Every key starting with `prefix`, consistent at one revision. */
   list(prefix: string): Promise<EtcdListing>;

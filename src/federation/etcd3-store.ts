@@ -33,6 +33,9 @@ export interface Etcd3StoreOptions {
 const RETRY_FIRST_MS = 100;
 const RETRY_CAP_MS = 2_000;
 
+/** The largest answer accepted from etcd: the Go client's default (math.MaxInt32). */
+const MAX_RECEIVE_BYTES = 2 ** 31 - 1;
+
 const COMPARE_RESULT = { '=': 'Equal', '!=': 'NotEqual', '<': 'Less', '>': 'Greater' } as const;
 
 function entryOf(kv: IKeyValue): EtcdEntry {
@@ -104,6 +107,10 @@ export class Etcd3Store implements EtcdStore {
         // Finds a dead connection (a paused or unplugged etcd) while streams are idle; etcd allows a ping every 5 s.
         'grpc.keepalive_time_ms': 5_000,
         'grpc.keepalive_timeout_ms': Math.max(1_000, options.timeoutMs),
+        // grpc-js refuses answers over 4 MiB by default: a listing of a large prefix, or a watch replaying many
+        // revisions after a break, would fail, and the watch would retry the same replay for ever. etcd's own Go
+        // client accepts up to 2 GiB - 1; so do we (etcd bounds each request, not each answer).
+        'grpc.max_receive_message_length': MAX_RECEIVE_BYTES,
       },
       faultHandling: {
         host: () => noop,
@@ -126,6 +133,10 @@ export class Etcd3Store implements EtcdStore {
 
   get endpoints(): readonly string[] {
     return this.options.endpoints;
+  }
+
+  get timeoutMs(): number {
+    return this.options.timeoutMs;
   }
 
   private deadline(): { deadline: Date } {

@@ -7,6 +7,8 @@ import { systemClock, type Clock } from '../common/clock.js';
 import type { Catalog, RemoteCatalogChange } from '../catalog/catalog.js';
 import { Checkpointer } from '../catalog/checkpointer.js';
 import { SqliteCatalog } from '../catalog/sqlite-catalog.js';
+import { EtcdCatalog } from '../catalog/etcd-catalog.js';
+import { EtcdUnavailableError } from '../federation/etcd-store.js';
 import { HiveRegistry } from '../registry/hive-registry.js';
 import { quote } from '../registry/ids.js';
 import { SchedulingIndex } from '../scheduler/scheduling-index.js';
@@ -60,7 +62,8 @@ function remoteCatalogChanges(
     try {
       if (change.kind === 'token_revoked') {
         const ended = streams.endToken(change.tokenId);
-        logger.info({ hiveId: change.hiveId, tokenId: change.tokenId, streamsEnded: ended }, 'hive token revoked by another queen');
+        const { hiveId, tokenId } = change;
+        logger.info({ hiveId, tokenId, streamsEnded: ended }, 'hive token revoked by another queen');
         return;
       }
       const { hiveId, record } = change;
@@ -77,9 +80,23 @@ async function openCatalog(config: ServerConfig, clock: Clock, logger: Logger, e
   if (etcd === undefined || config.etcd === undefined) {
     return SqliteCatalog.open(config.db, () => clock.wallNow(), config.registration, { maxHives: config.maxHives });
   }
-  void logger;
-  // The etcd catalog store lands next; until then a federated queen is started with a catalog in QueenOptions.
-  throw new Error('a federated queen needs a catalog given in QueenOptions for now');
+  const log = logger.child({ component: 'catalog' });
+  // A queen never exits because of etcd: at start it waits for etcd to answer, saying so.
+  for (let retryMs = 250; ; retryMs = Math.min(retryMs * 2, 5_000)) {
+    try {
+      return await EtcdCatalog.open(etcd, {
+        prefix: config.etcd.prefix,
+        registration: config.registration,
+        maxHives: config.maxHives,
+        wallNow: () => clock.wallNow(),
+        logger: log,
+      });
+    } catch (error) {
+      if (!(error instanceof EtcdUnavailableError)) throw error;
+      log.warn({ err: error.message, retryMs }, 'cannot read the catalog from etcd; retrying until it answers');
+      await new Promise((resolve) => setTimeout(resolve, retryMs));
+    }
+  }
 }
 
 /** The registry's observer in a federation: the scheduler's index, then the federation's claim of a new stream's hive. */
@@ -220,6 +237,10 @@ export class QueenServer {
       catalog,
       metrics?.heartbeats,
     );
+    // From the policies' reading on: a change another queen makes while this one binds its ports is not missed.
+    const unsubscribeCatalog = catalog.onRemoteChange(
+      remoteCatalogChanges(scheduling, streams, logger.child({ component: 'catalog' })),
+    );
     const callerTokens = config.callers === undefined ? undefined : new CallerTokens(config.callers);
     const access =
       callerTokens === undefined ? undefined : new AccessControl(callerTokens, catalog.tokens, () => clock.wallNow());
@@ -252,10 +273,14 @@ export class QueenServer {
       server.bindAsync(config.listen, serverCredentials(config.tls), (error, boundPort) =>
         error ? reject(error) : resolve(boundPort),
       );
+    }).catch((error: unknown) => {
+      unsubscribeCatalog();
+      throw error;
     });
     try {
       identity = resolveQueenIdentity(config, port, hostName, clock.wallNow());
     } catch (error) {
+      unsubscribeCatalog();
       server.forceShutdown();
       throw error;
     }
@@ -276,6 +301,7 @@ export class QueenServer {
           ...(options.dashboardAssetsDir === undefined ? {} : { dashboardAssetsDir: options.dashboardAssetsDir }),
         });
       } catch (error) {
+        unsubscribeCatalog();
         server.forceShutdown();
         throw error;
       }
@@ -317,9 +343,6 @@ export class QueenServer {
       logger.child({ component: 'catalog' }),
     );
     checkpointer.start();
-    const unsubscribeCatalog = catalog.onRemoteChange(
-      remoteCatalogChanges(scheduling, streams, logger.child({ component: 'catalog' })),
-    );
     // Stalls, lapses and evictions are detected by sweep(); a departed hive's stream stays open at most one sweep
     // period longer than its threshold.
     const sweepTimer = setInterval(() => queen.sweep(), sweepPeriodMs(config));
@@ -357,7 +380,7 @@ export class QueenServer {
         tls: config.tls === undefined ? 'off' : config.tls.clientCa === undefined ? 'on' : 'mutual',
         catalog: catalog.location,
         ...(config.etcd === undefined ? {} : { etcdPrefix: config.etcd.prefix, leaseTtlMs: config.etcd.leaseTtlMs }),
-        registration: config.registration,
+        registration: catalog.registration,
         auth: callerTokens === undefined ? 'off' : `${callerTokens.size} callers`,
         catalogHives: catalog.size,
       },

@@ -99,6 +99,13 @@ describe('a queen given a catalog', () => {
     expect(existsSync(join(dir, 'never'))).toBe(false);
   });
 
+  test('a failed start leaves the catalog to the caller: open, and no longer listened to', async () => {
+    await expect(TestQueen.start({}, undefined, { catalog, hostName: 'bad host' })).rejects.toThrow(/--queen-id/);
+    expect(catalog.subscribers).toBe(0);
+    expect(catalog.closed).toBe(false);
+    expect(await catalog.register('hive-a', {}, '')).toMatchObject({ hiveId: 'hive-a' });
+  });
+
   test("another queen's label and cordon changes reach the scheduler; its deregistration ends the hive's stream here", async () => {
     q = await TestQueen.start({}, undefined, { catalog });
     const stream = await q.connectHive('hive-a', [wireWorker('w', { modelId: MODEL })]);

@@ -64,6 +64,23 @@ test('a watch sees every event in order, from a revision, and resumes after etcd
   ]);
 });
 
+test('a listing and a watch replay larger than grpc-js accepts by default (4 MiB) come through', async () => {
+  const value = 'x'.repeat(100_000);
+  const first = await store.put('/t5/00', value);
+  for (let i = 1; i < 50; i += 1) await store.put(`/t5/${String(i).padStart(2, '0')}`, value);
+  expect((await store.list('/t5/')).entries).toHaveLength(50);
+  const seen: EtcdEvent[] = [];
+  const breaks: string[] = [];
+  store.watch('/t5/', first, {
+    events: (events) => seen.push(...events),
+    compacted: () => undefined,
+    interrupted: (error) => breaks.push(error.message),
+  });
+  await until(() => seen.length === 50 || breaks.length > 0);
+  expect(breaks).toEqual([]);
+  expect(seen).toHaveLength(50);
+});
+
 test('a watch from a compacted revision reports the compaction', async () => {
   const first = await store.put('/t3/x', 'a');
   await store.put('/t3/x', 'b');

@@ -1,4 +1,3 @@
-import { SqliteCatalog } from '../../../src/catalog/sqlite-catalog';
 import { healthClient } from '../../helpers/client';
 import { EtcdProcess } from '../../helpers/etcd-process';
 import { etcdSettings, FederatedQueen, TEST_LEASE_TTL_MS, until } from '../../helpers/federation';
@@ -24,8 +23,7 @@ async function federation(ids: string[]): Promise<FederatedQueen[]> {
   prefixCount += 1;
   const settings = etcdSettings(etcd, `/faults-${prefixCount}/`);
   for (const id of ids) {
-    const catalog = SqliteCatalog.open(':memory:', () => Date.now(), 'open', { maxHives: 10_000 });
-    queens.push(await FederatedQueen.start(id, settings, {}, { catalog }));
+    queens.push(await FederatedQueen.start(id, settings));
   }
   return queens;
 }
@@ -96,10 +94,9 @@ test('a queen cut off from etcd while its hive moves to another queen does not c
   const proxy = await TcpProxy.start('127.0.0.1', etcd.clientPort);
   try {
     const prefix = `/faults-${prefixCount}/`;
-    const catalogOf = (): SqliteCatalog => SqliteCatalog.open(':memory:', () => Date.now(), 'open', { maxHives: 10_000 });
-    const a = await FederatedQueen.start('queen-a', { ...etcdSettings(etcd, prefix), endpoints: [proxy.endpoint] }, {}, { catalog: catalogOf() });
+    const a = await FederatedQueen.start('queen-a', { ...etcdSettings(etcd, prefix), endpoints: [proxy.endpoint] });
     queens.push(a);
-    const b = await FederatedQueen.start('queen-b', etcdSettings(etcd, prefix), {}, { catalog: catalogOf() });
+    const b = await FederatedQueen.start('queen-b', etcdSettings(etcd, prefix));
     queens.push(b);
     const onA = await a.connectHive('hive-1', [wireWorker('w1')]);
     await until('hive-1 on queen-b', async () => (await b.rpc.getHiveState({ hiveId: 'hive-1' })).hive?.queenId === 'queen-a');

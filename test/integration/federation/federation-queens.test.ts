@@ -1,5 +1,4 @@
 import { status } from '@grpc/grpc-js';
-import { SqliteCatalog } from '../../../src/catalog/sqlite-catalog';
 import { expectRpcError, expectStatus } from '../../helpers/client';
 import { EtcdProcess } from '../../helpers/etcd-process';
 import { etcdSettings, FederatedQueen, until } from '../../helpers/federation';
@@ -25,8 +24,7 @@ async function federation(ids: string[]): Promise<FederatedQueen[]> {
   prefixCount += 1;
   const settings = etcdSettings(etcd, `/test-${prefixCount}/`);
   for (const id of ids) {
-    const catalog = SqliteCatalog.open(':memory:', () => Date.now(), 'open', { maxHives: 10_000 });
-    queens.push(await FederatedQueen.start(id, settings, {}, { catalog }));
+    queens.push(await FederatedQueen.start(id, settings));
   }
   return queens;
 }
@@ -105,9 +103,8 @@ test('a queen that stops revokes its lease: its hives go offline elsewhere at on
 test('a second queen with a taken id waits one lease TTL, then fails naming it', async () => {
   await federation(['queen-a']);
   const settings = etcdSettings(etcd, `/test-${prefixCount}/`);
-  const catalog = SqliteCatalog.open(':memory:', () => Date.now(), 'open', {});
   const started = Date.now();
-  await expect(FederatedQueen.start('queen-a', settings, {}, { catalog })).rejects.toThrow(/queen id "queen-a" is held by a live queen/);
+  await expect(FederatedQueen.start('queen-a', settings)).rejects.toThrow(/queen id "queen-a" is held by a live queen/);
   expect(Date.now() - started).toBeGreaterThanOrEqual(settings.leaseTtlMs - 100);
 });
 
