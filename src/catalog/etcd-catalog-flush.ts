@@ -14,6 +14,8 @@ interface FlushWrite {
   readonly key: string;
   readonly guard: EtcdCompare;
   readonly value: string;
+  /** Written only if absent: a hive that joined here by heartbeat and is not in etcd yet. */
+  readonly creates: boolean;
   committed(revision: bigint): void;
   /** Its compare lost: back among what the flush still has to write. */
   again(): void;
@@ -67,7 +69,10 @@ export async function flushSightings(
       } else {
         conflicts += 1;
         batch.forEach((write, i) => {
-          sync.learnEntry(write.key, result.gets[i], result.revision);
+          const current = result.gets[i];
+          // A key still absent is no news for a hive that joined here (it was never in etcd): taken for a deletion,
+          // it would deregister the hive, and end its stream, because another key of the batch lost its compare.
+          if (current !== undefined || !write.creates) sync.learnEntry(write.key, current, result.revision);
           write.again();
         });
       }
@@ -106,6 +111,7 @@ function nextBatch(
       key,
       guard: stored === undefined ? absent(key) : unchangedSince(key, stored.revision),
       value: encodeHive(record),
+      creates: stored === undefined,
       committed: (revision) => {
         cache.applyHive(hiveId, record, revision);
         cache.seenWrittenAt.set(hiveId, now);
@@ -127,6 +133,7 @@ function nextBatch(
       key,
       guard: unchangedSince(key, stored.revision),
       value: encodeToken(record),
+      creates: false,
       committed: (revision) => {
         cache.applyToken(hiveId, tokenId, record, revision);
         cache.useWrittenAt.set(tokenId, now);

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
 import { CatalogOpenError } from '../catalog/catalog-store.js';
-import { QueenIdentityError, QueenServer } from '../server/queen-server.js';
+import { QueenIdentityError, QueenIdTakenError, QueenServer } from '../server/queen-server.js';
 import { readFileSync } from 'node:fs';
 import { AuthFileError, parseAuthFile, type Caller } from '../server/callers.js';
 import { LOG_LEVELS, SETTINGS, buildServeConfig, exposedListeners, exposureGaps, exposureRisk } from './config.js';
@@ -124,7 +124,8 @@ async function serve(flags: Record<string, string | undefined>): Promise<void> {
       process.stderr.write(`hive-registry serve: ${error.message}\n`);
       process.exit(EXIT_USAGE);
     }
-    if (error instanceof QueenIdentityError) {
+    // A bad --queen-id, or one a live queen of the federation holds (two queens configured alike): exit 2 naming it.
+    if (error instanceof QueenIdentityError || error instanceof QueenIdTakenError) {
       logger.fatal({ component: 'server' }, error.message);
       process.stderr.write(`hive-registry serve: ${error.message}\n`);
       process.exit(EXIT_USAGE);

@@ -66,6 +66,7 @@ export class Federation {
       {
         endStream: (stream, hiveId, why) => hooks.endStream(stream, hiveId, why),
         ownershipLost: (hiveId) => this.publisher.ownershipLost(hiveId),
+        claiming: (hiveId) => this.publisher.claiming(hiveId),
       },
       logger.child({ part: 'mirror' }),
     );

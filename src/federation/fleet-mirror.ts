@@ -11,6 +11,8 @@ export interface MirrorEffects {
   endStream(stream: StreamId, hiveId: string, why: string): void;
   /** A hive this queen owned is now another queen's, or removed, or its key went with this queen's old lease. */
   ownershipLost(hiveId: string): void;
+  /** Whether this queen is claiming the hive (a stream here whose claim is not written yet). */
+  claiming(hiveId: string): boolean;
 }
 
 /** What etcd holds for one hive key, as this queen last saw it. */
@@ -27,6 +29,8 @@ export interface KeyState {
  */
 export class FleetMirror {
   private readonly keys = new Map<string, KeyState>();
+  /** Other queens' records of hives this queen is claiming, held until the claim is written or lost. */
+  private readonly held = new Map<string, EtcdEntry>();
   private readonly mirror: PrefixMirror;
   private readonly hivesPrefix: string;
 
@@ -91,6 +95,17 @@ export class FleetMirror {
     else this.keys.set(hiveId, state);
   }
 
+  /**
+   * This queen's claim of the hive was written, lost or put off: a record held meanwhile is applied now unless the
+   * claim's outcome is newer (then it is dropped), or held again while the claim goes on.
+   */
+  claimSettled(hiveId: string): void {
+    const entry = this.held.get(hiveId);
+    if (entry === undefined) return;
+    this.held.delete(hiveId);
+    this.put(entry);
+  }
+
   /** Applies another queen's publication (read while claiming, or from the watch). */
   applyRemote(hive: PublishedHive): void {
     const { superseded } = this.registry.applyRemote(hive);
@@ -101,6 +116,7 @@ export class FleetMirror {
   }
 
   private reset(entries: readonly EtcdEntry[]): void {
+    this.held.clear();
     const listed = new Set<string>();
     for (const entry of entries) {
       listed.add(entry.key.slice(this.hivesPrefix.length));
@@ -124,6 +140,7 @@ export class FleetMirror {
     }
     if (value.kind === 'removed') {
       this.keys.delete(hiveId);
+      this.held.delete(hiveId);
       const wasOwn = this.registry.ownsHive(hiveId);
       this.effects.ownershipLost(hiveId);
       const departure = this.registry.removeHive(hiveId);
@@ -135,12 +152,21 @@ export class FleetMirror {
       }
       return;
     }
+    if (value.hive.owner !== this.self && this.effects.claiming(hiveId)) {
+      // A record older than this queen's claim in flight can arrive before the claim's answer: applied now, it
+      // would end the very stream the claim is for. The claim's outcome decides (see claimSettled); the key's
+      // state stays as the claim read it, so the transaction still decides between two claims.
+      const earlier = this.held.get(hiveId);
+      if (earlier === undefined || earlier.modRevision < entry.modRevision) this.held.set(hiveId, entry);
+      return;
+    }
     this.keys.set(hiveId, { owner: value.hive.owner, modRevision: entry.modRevision });
     if (value.hive.owner === this.self) return;
     this.applyRemote(value.hive);
   }
 
   private deleted(hiveId: string): void {
+    this.held.delete(hiveId);
     const known = this.keys.get(hiveId);
     this.keys.delete(hiveId);
     if (known === undefined) return;

@@ -36,7 +36,9 @@ export interface PublisherStats {
  * - a hive whose stream just opened here (a claim): compare with the revision the mirror last saw, so the claim
  *   takes over from a queen whose stream is older; a different queen claiming in between wins (the transaction
  *   decides);
- * - a rejoin (a new lease after a loss): only if no other queen owns the hive by then;
+ * - a rejoin (a new lease after a loss), or a hive offline here that this queen does not hold: only if no queen has
+ *   a record of it;
+ * - whatever the case, a hive online here (its stream is here) takes over a record that says it is offline;
  * - a hive removed here (RemoveHive, eviction, deregistration): a removal record every queen applies, then the
  *   key is deleted.
  */
@@ -69,6 +71,11 @@ export class HivePublisher {
   /** Hives this queen holds in etcd. */
   get ownedCount(): number {
     return this.owned.size;
+  }
+
+  /** Whether this queen is claiming the hive: streamed here, not held in etcd, its claim due or in flight. */
+  claiming(hiveId: string): boolean {
+    return !this.owned.has(hiveId) && (this.due.has(hiveId) || this.inFlight.has(hiveId)) && this.registry.ownsHive(hiveId);
   }
 
   /** A payload was accepted for the hive: a hive this queen does not hold in etcd yet is claimed. Hot path: O(1). */
@@ -159,6 +166,7 @@ export class HivePublisher {
 
   private settled(hiveId: string, ok: boolean): void {
     this.inFlight.delete(hiveId);
+    this.mirror.claimSettled(hiveId);
     if (ok && this.failing) {
       this.failing = false;
       this.logger.info('publishing hives to etcd again');
@@ -176,6 +184,7 @@ export class HivePublisher {
     // Written again later, whatever changed meanwhile: the latest state is read at that time.
     if (!this.due.has(hiveId)) this.due.set(hiveId, this.clock.now() + RETRY_AFTER_FAILURE_MS);
     this.inFlight.delete(hiveId);
+    this.mirror.claimSettled(hiveId);
     this.schedule();
   }
 
@@ -194,7 +203,8 @@ export class HivePublisher {
     let claimFrom: string | undefined;
     if (ownRevision !== undefined) {
       expected = { key, target: 'mod', op: '=', revision: ownRevision };
-    } else if (this.rejoining.has(hiveId)) {
+    } else if (this.rejoining.has(hiveId) || !publication.online) {
+      // A rejoin, or a hive whose stream here has ended: written only where no queen has a record.
       expected = { key, target: 'create', op: '=', revision: 0n };
     } else {
       const seen = this.mirror.stateOf(hiveId);
@@ -225,6 +235,13 @@ export class HivePublisher {
         expected = { key, target: 'mod', op: '=', revision: current.modRevision };
         if (attempt < MAX_CLAIM_ATTEMPTS) continue;
         return;
+      }
+      // A hive streamed here beats a record that says the hive is offline: no queen holds its stream. (Such a record
+      // is what a queen back from a partition writes for a hive whose stream ended there while it moved here.)
+      const offlineThere = !('error' in decoded) && decoded.kind === 'hive' && !decoded.hive.online;
+      if (publication.online && offlineThere && owner !== undefined && attempt < MAX_CLAIM_ATTEMPTS) {
+        expected = { key, target: 'mod', op: '=', revision: current.modRevision };
+        continue;
       }
       // A fresh claim that met the previous owner still writing (its stream's end, a last change): take over.
       if (ownRevision === undefined && !this.rejoining.has(hiveId) && owner !== undefined && owner === claimFrom && attempt < MAX_CLAIM_ATTEMPTS) {

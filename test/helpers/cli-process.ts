@@ -33,9 +33,11 @@ export interface ServerProcess {
 
 /** Starts the built CLI's `serve` on 127.0.0.1:0 and waits for its "serving" log line to learn the port. */
 export async function startServer(args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
-  // Tests never write ./data in the checkout: an in-memory catalog unless the test names one (or uses etcd's).
-  const named = args.includes('--db') || args.includes('--etcd') || env.HIVE_REGISTRY_DB !== undefined || env.HIVE_REGISTRY_ETCD !== undefined;
-  const db = named ? [] : ['--db', ':memory:'];
+  // Tests never write ./data in the checkout: an in-memory catalog unless the test names one, or the queen joins a
+  // federation (--etcd), whose catalog lives in etcd (--etcd with --db exits 2).
+  const named = args.includes('--db') || env.HIVE_REGISTRY_DB !== undefined;
+  const federated = args.includes('--etcd') || (env.HIVE_REGISTRY_ETCD ?? '') !== '';
+  const db = named || federated ? [] : ['--db', ':memory:'];
   const child = spawn(process.execPath, [CLI, 'serve', '--listen', '127.0.0.1:0', ...db, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

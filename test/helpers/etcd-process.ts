@@ -2,7 +2,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+
+/** Another process took a port chosen for etcd. */
+class PortTakenError extends Error {}
 
 /** Where Debian's `etcd-server` puts the binary. */
 export const ETCD_BINARY = process.env.ETCD_BINARY ?? '/usr/bin/etcd';
@@ -54,11 +57,25 @@ export class EtcdProcess {
     return this.child?.pid;
   }
 
+  /** Its member name, unique to its data directory: tells this etcd from another one answering on its port. */
+  get name(): string {
+    return basename(this.dataDir);
+  }
+
   static async start(): Promise<EtcdProcess> {
-    const dataDir = mkdtempSync(join(tmpdir(), 'hive-etcd-'));
-    const etcd = new EtcdProcess(dataDir, await freePort(), await freePort());
-    await etcd.launch();
-    return etcd;
+    // A port found free can be taken by another process (a parallel test file's etcd) before etcd binds it: then
+    // this etcd exits, and the other one must not be mistaken for it. Fresh ports and data, a few times.
+    for (let attempt = 1; ; attempt += 1) {
+      const dataDir = mkdtempSync(join(tmpdir(), 'hive-etcd-'));
+      const etcd = new EtcdProcess(dataDir, await freePort(), await freePort());
+      try {
+        await etcd.launch();
+        return etcd;
+      } catch (error) {
+        await etcd.stop();
+        if (!(error instanceof PortTakenError) || attempt >= 3) throw error;
+      }
+    }
   }
 
   /** Starts the process (again, after `kill`) on the same ports and data, and waits until it serves. */
@@ -67,13 +84,13 @@ export class EtcdProcess {
     const child = spawn(
       ETCD_BINARY,
       [
-        '--name', 't',
+        '--name', this.name,
         '--data-dir', this.dataDir,
         '--listen-client-urls', this.endpoint,
         '--advertise-client-urls', this.endpoint,
         '--listen-peer-urls', peer,
         '--initial-advertise-peer-urls', peer,
-        '--initial-cluster', `t=${peer}`,
+        '--initial-cluster', `${this.name}=${peer}`,
         '--log-level', 'warn',
         '--logger', 'zap',
       ],
@@ -88,7 +105,7 @@ export class EtcdProcess {
     await this.waitServing(15_000);
   }
 
-  /** Resolves once a range request over HTTP/JSON answers (the gRPC gateway: no client needed). */
+  /** Resolves once this etcd (its member name) answers over HTTP/JSON (the gRPC gateway: no client needed). */
   async waitServing(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -96,13 +113,22 @@ export class EtcdProcess {
         throw new Error(`etcd exited with ${this.child.exitCode}:\n${this.output}`);
       }
       try {
-        const res = await fetch(`${this.endpoint}/v3/kv/range`, {
+        const res = await fetch(`${this.endpoint}/v3/cluster/member/list`, {
           method: 'POST',
-          body: JSON.stringify({ key: Buffer.from('probe').toString('base64') }),
+          body: '{}',
           signal: AbortSignal.timeout(1_000),
         });
-        if (res.ok) return;
-      } catch {
+        if (res.ok) {
+          const { members = [] } = (await res.json()) as { members?: { name?: string }[] };
+          if (members.some((member) => member.name === this.name)) return;
+          if (members.length > 0) {
+            // Another etcd holds the port: this one fails to bind and exits.
+            await this.kill();
+            throw new PortTakenError(`another etcd (${members.map((m) => m.name).join(', ')}) answers on ${this.endpoint}`);
+          }
+        }
+      } catch (error) {
+        if (error instanceof PortTakenError) throw error;
         // not up yet
       }
       if (Date.now() > deadline) throw new Error(`etcd did not start within ${timeoutMs} ms:\n${this.output}`);
@@ -134,6 +160,23 @@ export class EtcdProcess {
   async restart(): Promise<void> {
     await this.kill();
     await this.launch();
+  }
+
+  /** One key as etcd holds it now (read over the HTTP/JSON gateway), or undefined when absent. */
+  async get(key: string): Promise<{ value: string; modRevision: bigint; lease: string } | undefined> {
+    const res = await fetch(`${this.endpoint}/v3/kv/range`, {
+      method: 'POST',
+      body: JSON.stringify({ key: Buffer.from(key).toString('base64') }),
+      signal: AbortSignal.timeout(2_000),
+    });
+    const body = (await res.json()) as { kvs?: { value?: string; mod_revision?: string; lease?: string }[] };
+    const kv = body.kvs?.[0];
+    if (kv === undefined) return undefined;
+    return {
+      value: Buffer.from(kv.value ?? '', 'base64').toString('utf8'),
+      modRevision: BigInt(kv.mod_revision ?? '0'),
+      lease: kv.lease ?? '0',
+    };
   }
 
   /** Compacts the history up to the current revision (what auto-compaction would do). */
