@@ -29,6 +29,11 @@ export interface KeyState {
  */
 export class FleetMirror {
   private readonly keys = new Map<string, KeyState>();
+  /**
+   * Other queens' hives shown offline here while this queen was cut off from etcd: their records are applied again
+   * by the next listing even when unchanged (their owners may have kept them all along).
+   */
+  private readonly shownOffline = new Set<string>();
   /** Other queens' records of hives this queen is claiming, held until the claim is written or lost. */
   private readonly held = new Map<string, EtcdEntry>();
   private readonly mirror: PrefixMirror;
@@ -86,7 +91,10 @@ export class FleetMirror {
    * mirror lists again (the contract's "lists the other queens' hives offline once its lease TTL has passed").
    */
   markRemoteOffline(): void {
-    for (const [hiveId, owner] of this.registry.remoteOwners()) this.registry.remoteGone(hiveId, owner);
+    for (const [hiveId, owner] of this.registry.remoteOwners()) {
+      this.registry.remoteGone(hiveId, owner);
+      this.shownOffline.add(hiveId);
+    }
   }
 
   /** A publication this queen wrote (or read while claiming): the key's state, before its echo comes. */
@@ -132,7 +140,9 @@ export class FleetMirror {
   private put(entry: EtcdEntry): void {
     const hiveId = entry.key.slice(this.hivesPrefix.length);
     const known = this.keys.get(hiveId);
-    if (known !== undefined && known.modRevision >= entry.modRevision) return;
+    if (known !== undefined && known.modRevision >= entry.modRevision) {
+      if (known.modRevision > entry.modRevision || !this.shownOffline.has(hiveId)) return;
+    }
     const value = decodeHiveRecord(hiveId, entry.value);
     if ('error' in value) {
       this.logger.warn({ hiveId, err: value.error }, 'unreadable hive record in etcd: skipped');
@@ -141,6 +151,7 @@ export class FleetMirror {
     if (value.kind === 'removed') {
       this.keys.delete(hiveId);
       this.held.delete(hiveId);
+      this.shownOffline.delete(hiveId);
       const wasOwn = this.registry.ownsHive(hiveId);
       this.effects.ownershipLost(hiveId);
       const departure = this.registry.removeHive(hiveId);
@@ -161,12 +172,14 @@ export class FleetMirror {
       return;
     }
     this.keys.set(hiveId, { owner: value.hive.owner, modRevision: entry.modRevision });
+    this.shownOffline.delete(hiveId);
     if (value.hive.owner === this.self) return;
     this.applyRemote(value.hive);
   }
 
   private deleted(hiveId: string): void {
     this.held.delete(hiveId);
+    this.shownOffline.delete(hiveId);
     const known = this.keys.get(hiveId);
     this.keys.delete(hiveId);
     if (known === undefined) return;

@@ -1,12 +1,14 @@
-// One queen cut off from the federation (its process paused with SIGSTOP: nothing it holds closes, it just stops
-// answering, as behind a partition) for longer than its lease TTL while its hives move to other queens. When it
-// comes back it must not claim them again: its stale streams end with ABORTED and etcd keeps the new owner. A hive
-// nobody took over meanwhile is claimed again by it.
+// One queen cut off from the federation for longer than its lease TTL. Paused (SIGSTOP: nothing it holds closes,
+// it just stops answering, as behind a partition) while its hives move to other queens: when it comes back it must
+// not claim them again, its stale streams end with ABORTED and etcd keeps the new owner; a hive nobody took over
+// meanwhile is claimed again by it. Cut off from etcd alone (a TCP proxy that drops its link) while it keeps
+// serving: it shows the others' hives offline, its own online, and the whole fleet again once its link is back.
 import { status } from '@grpc/grpc-js';
-import { expectStatus } from '../helpers/client';
+import { expectRpcError, expectStatus } from '../helpers/client';
 import { EtcdProcess, etcdAvailable } from '../helpers/etcd-process';
-import { keepTicking, ownersOn, QueenFleet, waitAgree } from '../helpers/queen-fleet';
+import { keepTicking, ownerOn, ownersOn, QueenFleet, waitAgree } from '../helpers/queen-fleet';
 import { AGENT_BACKOFF_CAP_MS, LEASE_TTL_MS, type QueenProcess } from '../helpers/queen-process';
+import { TcpProxy } from '../helpers/tcp-proxy';
 import { holdsFor, waitFor } from '../helpers/wait-for';
 import { within } from '../helpers/watch-events';
 import { snapshotPayload, wireWorker } from '../helpers/wire-builders';
@@ -21,6 +23,7 @@ const AGENT_ACK_TIMEOUT_MS = 15_000;
 let etcd: EtcdProcess;
 let fleet: QueenFleet | undefined;
 const stops: (() => void)[] = [];
+let proxy: TcpProxy | undefined;
 
 beforeAll(async () => {
   etcd = await EtcdProcess.start();
@@ -30,8 +33,11 @@ afterAll(async () => {
 });
 afterEach(async () => {
   for (const stop of stops.splice(0)) stop();
+  proxy?.heal();
   await fleet?.close();
   fleet = undefined;
+  await proxy?.close();
+  proxy = undefined;
 });
 
 /** The owner recorded in etcd for `hiveId` (the publication's `owner`), or 'absent'. */
@@ -126,4 +132,31 @@ test('a queen paused past its lease TTL while its hives move does not claim them
     expect(queen.unexpectedExits).toEqual([]);
   }
   console.log(`q1 paused ${pausedMs} ms: its hives offline elsewhere after ${offlineMs} ms; roaming moved to ${roamingOwner}`);
+});
+
+test("a queen whose link to etcd is cut past its lease TTL shows the others' hives offline, then the whole fleet again, unchanged hives included", async () => {
+  proxy = await TcpProxy.start('127.0.0.1', etcd.clientPort);
+  fleet = await QueenFleet.start(etcd, '/e2e-cut-link/', { endpoints: { q3: proxy.endpoint } });
+  const { queens } = fleet;
+  const [q1, q2, q3] = queens as [QueenProcess, QueenProcess, QueenProcess];
+  // Steady hives: their records in etcd do not change while q3 is away.
+  fleet.fileAgent('p1', [{ workerId: 'p1-w0' }], [q1]);
+  fleet.fileAgent('p3', [{ workerId: 'p3-w0' }], [q3]);
+  const whole = ['p1/p1-w0 online @q1', 'p3/p3-w0 online @q3'];
+  await waitAgree(queens, 'p1 on q1, p3 on q3', 15_000, (f) => f.join() === whole.join());
+
+  proxy.cut();
+  const cutAt = Date.now();
+  await waitFor('q3 NOT_SERVING', () => q3.health(), (h) => h === 'NOT_SERVING', LEASE_TTL_MS + 5_000, 50);
+  const notServingMs = Date.now() - cutAt;
+  await waitFor('on q3: p1 offline, p3 its own', () => Promise.all([ownerOn(q3, 'p1'), ownerOn(q3, 'p3')]), (o) => o.join() === 'offline,q3', 3_000);
+  await waitFor('on q1 and q2: p3 offline', () => ownersOn([q1, q2], 'p3'), (o) => o.every((x) => x === 'offline'), 5_000);
+  await expectRpcError(q3.catalog.registerHive({ hiveId: 'while-cut' }), status.UNAVAILABLE, /etcd/);
+  expect(await q1.health()).toBe('SERVING');
+
+  proxy.heal();
+  const { ms: backMs } = await waitFor('q3 SERVING', () => q3.health(), (h) => h === 'SERVING', LEASE_TTL_MS + 10_000);
+  await waitAgree(queens, 'the whole fleet on every queen', 10_000, (f) => f.join() === whole.join());
+  for (const queen of queens) expect(queen.unexpectedExits).toEqual([]);
+  console.log(`q3 cut off: NOT_SERVING after ${notServingMs} ms; SERVING ${backMs} ms after its link came back`);
 });

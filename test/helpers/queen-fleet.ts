@@ -21,6 +21,8 @@ export interface FleetOptions {
   readonly token?: string;
   /** Queens not started yet (their ports are reserved): the test starts them with `queen(id).start()`. */
   readonly deferred?: readonly string[];
+  /** The etcd endpoint a queen is given, by queen id, in place of etcd's own (a TCP proxy that can cut it off). */
+  readonly endpoints?: Readonly<Record<string, string>>;
 }
 
 /** A worker of a workers file, in the protobuf JSON form the agent reads. */
@@ -55,7 +57,8 @@ export class QueenFleet {
     const ids = options.ids ?? ['q1', 'q2', 'q3'];
     const queens: QueenProcess[] = [];
     for (const id of ids) {
-      queens.push(new QueenProcess(id, await freePort(), [...federationArgs(etcd, prefix), ...(options.args ?? [])], options.env ?? {}));
+      const args = [...federationArgs(options.endpoints?.[id] ?? etcd, prefix), ...(options.args ?? [])];
+      queens.push(new QueenProcess(id, await freePort(), args, options.env ?? {}));
     }
     const fleet = new QueenFleet(etcd, prefix, queens);
     try {

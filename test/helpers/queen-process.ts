@@ -12,10 +12,10 @@ export const ETCD_TIMEOUT_MS = 1_000;
 /** The agent's reconnect backoff cap (not a flag: src/agent's default). */
 export const AGENT_BACKOFF_CAP_MS = 10_000;
 
-/** The `serve` flags that join a queen to the federation under `prefix` on `etcd`. */
-export function federationArgs(etcd: EtcdProcess, prefix: string): string[] {
+/** The `serve` flags that join a queen to the federation under `prefix` on `etcd` (or an endpoint leading to it). */
+export function federationArgs(etcd: EtcdProcess | string, prefix: string): string[] {
   return [
-    '--etcd', etcd.endpoint,
+    '--etcd', typeof etcd === 'string' ? etcd : etcd.endpoint,
     '--etcd-prefix', prefix,
     '--etcd-lease-ttl', `${LEASE_TTL_MS / 1000}s`,
     '--etcd-timeout', `${ETCD_TIMEOUT_MS}ms`,
