@@ -22,7 +22,7 @@ const WORKER_STATES: readonly WorkerStatus[] = ['idle', 'busy', 'loading', 'erro
 
 /** Unary RPCs answer from memory in well under a millisecond; the top buckets catch a stalled event loop. */
 const RPC_BUCKETS_SECONDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5];
-/** One SQLite transaction per flush interval: milliseconds normally, seconds when the disk struggles. */
+/** One write per flush interval (a SQLite transaction, or a few etcd ones): milliseconds normally, seconds when the store struggles. */
 const FLUSH_BUCKETS_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
 let processRegistry: Registry | undefined;
@@ -157,7 +157,7 @@ export class QueenMetrics {
 
     const flushDuration = new Histogram({
       name: 'hive_registry_catalog_flush_duration_seconds',
-      help: 'Catalog checkpoints that wrote something: one SQLite transaction each.',
+      help: 'Catalog checkpoints that wrote something: one SQLite transaction each, or a few etcd transactions in a federation.',
       buckets: FLUSH_BUCKETS_SECONDS,
       registers,
     });
