@@ -163,6 +163,15 @@ export class FleetMirror {
       }
       return;
     }
+    if (value.hive.owner !== this.self && !value.hive.online && this.registry.ownsHive(hiveId) && this.registry.isHiveOnline(hiveId)) {
+      // Another queen's record says the hive is offline while its stream is here, online: no queen holds it but this
+      // one (such a record is left by a queen whose stream ended, written after this queen's key went with an old
+      // lease). It takes nothing away here: this queen claims the hive over it.
+      this.keys.set(hiveId, { owner: value.hive.owner, modRevision: entry.modRevision });
+      this.shownOffline.delete(hiveId);
+      this.effects.ownershipLost(hiveId);
+      return;
+    }
     if (value.hive.owner !== this.self && this.effects.claiming(hiveId)) {
       // A record older than this queen's claim in flight can arrive before the claim's answer: applied now, it
       // would end the very stream the claim is for. The claim's outcome decides (see claimSettled); the key's
