@@ -104,7 +104,10 @@ export class HivePublisher {
   /** A lease is held: write under it. After a loss every hive still streamed here is claimed again, if free. */
   leaseGranted(lease: string, afterLoss: boolean): void {
     this.lease = lease;
-    if (!afterLoss) return;
+    if (!afterLoss) {
+      this.schedule();
+      return;
+    }
     this.owned.clear();
     for (const hiveId of this.registry.allHiveIds()) {
       if (this.registry.ownsHive(hiveId)) {
@@ -134,7 +137,8 @@ export class HivePublisher {
   }
 
   private schedule(): void {
-    if (this.stopped) return;
+    // Without a lease nothing can be written: what is due waits, and the next lease schedules it.
+    if (this.stopped || this.lease === undefined) return;
     let next = Number.POSITIVE_INFINITY;
     for (const [hiveId, at] of this.due) if (!this.inFlight.has(hiveId) && at < next) next = at;
     if (next === Number.POSITIVE_INFINITY || next >= this.timerAt) return;
