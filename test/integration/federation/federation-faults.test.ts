@@ -2,6 +2,7 @@ import { status } from '@grpc/grpc-js';
 import { expectRpcError, healthClient } from '../../helpers/client';
 import { EtcdProcess } from '../../helpers/etcd-process';
 import { etcdSettings, FederatedQueen, TEST_LEASE_TTL_MS, until } from '../../helpers/federation';
+import { httpFetch } from '../../helpers/http';
 import { TcpProxy } from '../../helpers/tcp-proxy';
 import { wireWorker } from '../../helpers/wire-builders';
 
@@ -24,7 +25,8 @@ async function federation(ids: string[]): Promise<FederatedQueen[]> {
   prefixCount += 1;
   const settings = etcdSettings(etcd, `/faults-${prefixCount}/`);
   for (const id of ids) {
-    queens.push(await FederatedQueen.start(id, settings));
+    // The HTTP listener too: /healthz follows what gRPC health says.
+    queens.push(await FederatedQueen.start(id, settings, { httpListen: '127.0.0.1:0' }));
   }
   return queens;
 }
@@ -62,6 +64,8 @@ test('etcd paused past the lease TTL: each queen serves its own hives, shows the
   const ms = await until('queen-a NOT_SERVING', async () => (await health(a!)) === 'NOT_SERVING', TEST_LEASE_TTL_MS + 5_000);
   expect(ms).toBeGreaterThanOrEqual(TEST_LEASE_TTL_MS - 1_500);
   await until('queen-b NOT_SERVING', async () => (await health(b!)) === 'NOT_SERVING');
+  const cutOff = await httpFetch(a!.queen.httpPort!, '/healthz');
+  expect([cutOff.status, cutOff.body]).toEqual([503, 'cut off from etcd: this queen does not see the whole fleet\n']);
   // Own hives stay online (heartbeats go on), the other queen's hive is shown offline.
   await streamA.send({ hiveId: 'hive-a', sequence: 2n, unchanged: true });
   await streamB.send({ hiveId: 'hive-b', sequence: 2n, unchanged: true });
@@ -74,6 +78,7 @@ test('etcd paused past the lease TTL: each queen serves its own hives, shows the
 
   etcd.resume();
   await until('both SERVING', async () => (await health(a!)) === 'SERVING' && (await health(b!)) === 'SERVING', 15_000);
+  expect((await httpFetch(a!.queen.httpPort!, '/healthz')).status).toBe(200);
   await until('both hives online everywhere again', async () => (await online(a!, 'hive-b')) === true && (await online(b!, 'hive-a')) === true, 15_000);
   expect(await workerLists(a!)).toBe(await workerLists(b!));
   expect(JSON.parse(await workerLists(a!))).toEqual([
