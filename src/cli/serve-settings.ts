@@ -1,5 +1,6 @@
 import type { ServerConfig } from '../server/queen-server.js';
 import { ETCD_SETTINGS } from './etcd-settings.js';
+import { GATEWAY_SETTINGS } from './gateway-settings.js';
 
 // The `serve` settings as data: flag, environment variable, default and help, one entry each. config.ts reads
 // and checks them; main.ts turns them into command-line options.
@@ -101,46 +102,7 @@ export const SETTINGS: readonly Setting[] = [
     defaultValue: '4096',
     help: 'most connections the HTTP listener holds at once (a gateway client holds one per request in flight)',
   },
-  {
-    key: 'gatewayQueueTimeoutMs',
-    flag: 'gateway-queue-timeout',
-    env: 'HIVE_REGISTRY_GATEWAY_QUEUE_TIMEOUT',
-    kind: 'duration',
-    defaultValue: '30s',
-    help: 'how long a gateway request waits for a free slot of a worker with its model, then 503 with Retry-After',
-  },
-  {
-    key: 'gatewayConnectTimeoutMs',
-    flag: 'gateway-connect-timeout',
-    env: 'HIVE_REGISTRY_GATEWAY_CONNECT_TIMEOUT',
-    kind: 'duration',
-    defaultValue: '5s',
-    help: 'connecting to a worker; past it the worker counts as failed and the request goes to another',
-  },
-  {
-    key: 'gatewayResponseTimeoutMs',
-    flag: 'gateway-response-timeout',
-    env: 'HIVE_REGISTRY_GATEWAY_RESPONSE_TIMEOUT',
-    kind: 'duration',
-    defaultValue: '10m',
-    help: "a worker's response head after the request was sent (a whole answer when not streaming), and then each gap between chunks",
-  },
-  {
-    key: 'gatewayAllowUpstream',
-    flag: 'gateway-allow-upstream',
-    env: 'HIVE_REGISTRY_GATEWAY_ALLOW_UPSTREAM',
-    kind: 'networks',
-    defaultValue: '',
-    help: "addresses and CIDR blocks the gateway may send requests to, comma-separated (worker URLs are what hives report); '' allows any",
-  },
-  {
-    key: 'gatewayMaxBodyBytes',
-    flag: 'gateway-max-body',
-    env: 'HIVE_REGISTRY_GATEWAY_MAX_BODY',
-    kind: 'count',
-    defaultValue: '16777216',
-    help: 'largest gateway request body, in bytes (413 beyond it)',
-  },
+  ...GATEWAY_SETTINGS,
   {
     key: 'heartbeatIntervalMs',
     flag: 'heartbeat-interval',
