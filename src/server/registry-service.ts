@@ -175,9 +175,10 @@ export function registryService(
       if (members !== undefined && registry.hasHive(hiveId) && !registry.ownsHive(hiveId)) {
         // Another queen's hive: the removal goes through etcd to every queen, its owner included (which ends the
         // stream); here it goes at once.
-        return members.removeRemote(hiveId).then(() => ({
-          removed: streams.removeHive(hiveId, 'was removed from the federation') || true,
-        }));
+        return members.removeRemote(hiveId).then(() => {
+          streams.removeHive(hiveId, 'was removed from the federation');
+          return { removed: true };
+        });
       }
       return { removed: streams.removeHive(hiveId, 'was removed from the registry') };
     }),
