@@ -5,7 +5,7 @@ import type { StreamId } from '../registry/types.js';
 import { DomainError } from '../common/domain-error.js';
 import { EtcdUnavailableError, type EtcdStore } from './etcd-store.js';
 import { FleetMirror } from './fleet-mirror.js';
-import { HivePublisher, type PublisherStats } from './hive-publisher.js';
+import { HivePublisher } from './hive-publisher.js';
 import { QueenDirectory, type QueenRecord } from './queen-directory.js';
 import { QueenLease } from './queen-lease.js';
 
@@ -144,24 +144,6 @@ export class Federation {
   /** Every live queen, sorted by id. */
   queens(): QueenRecord[] {
     return this.directory.list();
-  }
-
-  /** This queen's HTTP address became known. */
-  updateSelf(self: QueenRecord): void {
-    this.directory.update(self);
-  }
-
-  /** False once cut off from etcd longer than the lease TTL. */
-  get serving(): boolean {
-    return !this.cutOff;
-  }
-
-  get stats(): PublisherStats {
-    return this.publisher.stats;
-  }
-
-  get store(): EtcdStore {
-    return this.options.store;
   }
 
   /** Stops publishing and mirroring and revokes the lease: this queen's keys (its hives, its id) go at once. */

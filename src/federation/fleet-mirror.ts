@@ -70,10 +70,6 @@ export class FleetMirror {
     return this.keys.get(hiveId);
   }
 
-  get isSynced(): boolean {
-    return this.mirror.isSynced;
-  }
-
   start(): Promise<void> {
     return this.mirror.start();
   }

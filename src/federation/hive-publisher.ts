@@ -18,14 +18,6 @@ export interface PublisherEffects {
   lostClaim(hiveId: string, owner: string): void;
 }
 
-/** Counts, for metrics and the bench. */
-export interface PublisherStats {
-  /** etcd transactions written (publications, claims, removals). */
-  writes: number;
-  /** Claims lost to another queen. */
-  claimsLost: number;
-}
-
 /**
  * Writes the hives this queen owns to etcd under its lease, on change only and at most once per hive per second:
  * ticks never reach etcd. Each write compares the key's mod revision with the last one this queen wrote, so a
@@ -56,7 +48,6 @@ export class HivePublisher {
   private lease: string | undefined;
   private stopped = false;
   private failing = false;
-  readonly stats: PublisherStats = { writes: 0, claimsLost: 0 };
 
   constructor(
     private readonly store: EtcdStore,
@@ -67,11 +58,6 @@ export class HivePublisher {
     private readonly effects: PublisherEffects,
     private readonly logger: Logger,
   ) {}
-
-  /** Hives this queen holds in etcd. */
-  get ownedCount(): number {
-    return this.owned.size;
-  }
 
   /** Whether this queen is claiming the hive: streamed here, not held in etcd, its claim due or in flight. */
   claiming(hiveId: string): boolean {
@@ -217,7 +203,6 @@ export class HivePublisher {
     }
     for (let attempt = 1; ; attempt += 1) {
       const result = await this.store.txn([expected], [{ put: key, value, lease }], [{ get: key }]);
-      this.stats.writes += 1;
       if (result.succeeded) {
         this.owned.set(hiveId, result.revision);
         this.rejoining.delete(hiveId);
@@ -253,7 +238,6 @@ export class HivePublisher {
         continue;
       }
       // Another queen owns the hive: the transaction decided.
-      this.stats.claimsLost += 1;
       this.owned.delete(hiveId);
       this.rejoining.delete(hiveId);
       if (!('error' in decoded) && decoded.kind === 'hive') {
@@ -270,21 +254,17 @@ export class HivePublisher {
   private async remove(hiveId: string, ownRevision: bigint): Promise<void> {
     const key = this.mirror.keyOf(hiveId);
     const result = await this.store.txn([{ key, target: 'mod', op: '=', revision: ownRevision }], [{ put: key, value: encodeRemoval(this.self) }]);
-    this.stats.writes += 1;
     this.owned.delete(hiveId);
     if (!result.succeeded) return; // another queen owns it by now: its record stands
     this.mirror.noteOwn(hiveId, undefined);
     await this.store.txn([{ key, target: 'mod', op: '=', revision: result.revision }], [{ delete: key }]);
-    this.stats.writes += 1;
   }
 
   /** RemoveHive of a hive another queen owns: the removal record, which its owner and every queen apply. */
   async removeRemote(hiveId: string): Promise<void> {
     const key = this.mirror.keyOf(hiveId);
     const revision = await this.store.put(key, encodeRemoval(this.self));
-    this.stats.writes += 1;
     this.mirror.noteOwn(hiveId, undefined);
     await this.store.txn([{ key, target: 'mod', op: '=', revision }], [{ delete: key }]);
-    this.stats.writes += 1;
   }
 }

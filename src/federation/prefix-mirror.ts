@@ -25,7 +25,6 @@ export class PrefixMirror {
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private generation = 0;
-  private synced = false;
 
   constructor(
     private readonly store: EtcdStore,
@@ -33,11 +32,6 @@ export class PrefixMirror {
     private readonly handler: MirrorHandler,
     private readonly logger: Logger,
   ) {}
-
-  /** True once a listing was applied and its watch runs (false again while listing after a compaction). */
-  get isSynced(): boolean {
-    return this.synced;
-  }
 
   /** Lists and starts watching; resolves once the first listing is applied (retrying until etcd answers). */
   async start(): Promise<void> {
@@ -50,7 +44,6 @@ export class PrefixMirror {
     this.watch?.cancel();
     this.watch = undefined;
     if (this.timer !== undefined) clearTimeout(this.timer);
-    this.synced = false;
     await this.sync(this.generation);
   }
 
@@ -71,7 +64,6 @@ export class PrefixMirror {
         if (this.stopped || generation !== this.generation) return;
         this.handler.reset(listing.entries);
         this.startWatch(listing.revision + 1n, generation);
-        this.synced = true;
         return;
       } catch (error) {
         this.logger.debug({ prefix: this.prefix, err: error }, 'etcd listing failed; retrying');

@@ -51,7 +51,7 @@ export class QueenDirectory {
   constructor(
     private readonly store: EtcdStore,
     private readonly prefix: string,
-    private self: QueenRecord,
+    private readonly self: QueenRecord,
     private readonly logger: Logger,
   ) {
     this.mirror = new PrefixMirror(
@@ -101,21 +101,11 @@ export class QueenDirectory {
     return claimed;
   }
 
-  /** This queen's HTTP address became known (after its listener bound). */
-  update(self: QueenRecord): void {
-    this.self = self;
-  }
-
   /** Every live queen, sorted by queen id (this one included once it joined). */
   list(): QueenRecord[] {
     const all = new Map(this.queens);
     all.set(this.self.queenId, this.self);
     return [...all.values()].sort((a, b) => (a.queenId < b.queenId ? -1 : a.queenId > b.queenId ? 1 : 0));
-  }
-
-  /** Whether `queenId` is a live queen as this queen last heard. */
-  has(queenId: string): boolean {
-    return queenId === this.self.queenId || this.queens.has(queenId);
   }
 
   /** Lists again (a queen back from a partition). */
