@@ -11,7 +11,7 @@ import { EtcdUnavailableError } from '../federation/etcd-store.js';
 import { openEtcd } from '../server/federation-side.js';
 import type { EtcdSettings } from '../server/server-config.js';
 import { parseDuration } from './config.js';
-import { parseEtcdEndpoints } from './etcd-settings.js';
+import { checkEtcdPrefix, parseEtcdEndpoints } from './etcd-settings.js';
 import { etcdTls } from './tls-files.js';
 import { CatalogOpenError, CatalogStore, IN_MEMORY } from '../catalog/catalog-store.js';
 import { DomainError } from '../common/domain-error.js';
@@ -55,7 +55,8 @@ function targetOf(flags: FileFlags, env: Readonly<Record<string, string | undefi
   for (const text of bad) problems.push(`--etcd: ${text}`);
   if (endpoints.length === 0) problems.push('--etcd: names no endpoint');
   const prefix = flags.etcdPrefix ?? (env[ETCD_PREFIX_ENV] || DEFAULT_ETCD_PREFIX);
-  if (!/^\/[\x21-\x7e]*\/$/.test(prefix)) problems.push(`--etcd-prefix: must start and end with '/', got ${JSON.stringify(prefix)}`);
+  const badPrefix = checkEtcdPrefix(prefix);
+  if (badPrefix !== undefined) problems.push(`--etcd-prefix: ${badPrefix}`);
   const timeoutMs = parseDuration(flags.etcdTimeout ?? '5s');
   if (timeoutMs === undefined || timeoutMs <= 0) problems.push(`--etcd-timeout: must be a duration such as 5s, got ${JSON.stringify(flags.etcdTimeout)}`);
   const tls = etcdTls(

@@ -3,7 +3,7 @@ import { REGISTRATION_MODES } from '../catalog/types.js';
 import { UpstreamAllowList } from '../gateway/upstream-allow.js';
 import { checkId } from '../registry/ids.js';
 import { isLoopbackHost, isWildcardHost } from '../common/hosts.js';
-import { parseEtcdEndpoints } from './etcd-settings.js';
+import { checkEtcdPrefix, parseEtcdEndpoints } from './etcd-settings.js';
 import { LOG_LEVELS, SETTINGS, type ServeConfig } from './serve-settings.js';
 
 export { LOG_LEVELS, SETTINGS, type Kind, type LogLevel, type ServeConfig, type Setting } from './serve-settings.js';
@@ -129,12 +129,12 @@ export function buildServeConfig(
         values[setting.key] = endpoints as unknown as string;
         break;
       }
-      case 'prefix':
-        if (!/^\/[\x21-\x7e]*\/$/.test(raw) || raw.length > 256) {
-          problem(`must start and end with '/' and hold only printable ASCII without spaces (at most 256), got ${JSON.stringify(raw)}`);
-        }
+      case 'prefix': {
+        const bad = checkEtcdPrefix(raw);
+        if (bad !== undefined) problem(bad);
         values[setting.key] = raw;
         break;
+      }
       case 'count': {
         const n = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
         if (!Number.isSafeInteger(n) || n < 1) problem(`must be a whole number of at least 1, got ${JSON.stringify(raw)}`);

@@ -62,6 +62,12 @@ export const ETCD_SETTINGS: readonly Setting[] = [
   },
 ];
 
+/** Checks an etcd key prefix (`--etcd-prefix`); returns a problem or undefined. */
+export function checkEtcdPrefix(prefix: string): string | undefined {
+  if (/^\/[\x21-\x7e]*\/$/.test(prefix) && prefix.length <= 256) return undefined;
+  return `must start and end with '/' and hold only printable ASCII without spaces (at most 256), got ${JSON.stringify(prefix)}`;
+}
+
 /** Checks one etcd client URL; returns a problem or undefined. */
 export function checkEtcdEndpoint(text: string): string | undefined {
   let url: URL;
