@@ -218,31 +218,27 @@ export class HivePublisher {
         return;
       }
       const decoded = decodeHiveRecord(hiveId, current.value);
-      const owner = 'error' in decoded ? undefined : decoded.kind === 'hive' ? decoded.hive.owner : undefined;
-      if (owner === this.self) {
-        // Our own record, newer than we knew (a write whose answer was lost): carry on from it.
-        expected = { key, target: 'mod', op: '=', revision: current.modRevision };
-        if (attempt < MAX_CLAIM_ATTEMPTS) continue;
-        return;
-      }
-      // A hive streamed here beats a record that says the hive is offline: no queen holds its stream. (Such a record
-      // is what a queen back from a partition writes for a hive whose stream ended there while it moved here.)
-      const offlineThere = !('error' in decoded) && decoded.kind === 'hive' && !decoded.hive.online;
-      if (publication.online && offlineThere && owner !== undefined && attempt < MAX_CLAIM_ATTEMPTS) {
-        expected = { key, target: 'mod', op: '=', revision: current.modRevision };
-        continue;
-      }
-      // A fresh claim that met the previous owner still writing (its stream's end, a last change): take over.
-      if (ownRevision === undefined && !this.rejoining.has(hiveId) && owner !== undefined && owner === claimFrom && attempt < MAX_CLAIM_ATTEMPTS) {
+      const record = 'error' in decoded || decoded.kind !== 'hive' ? undefined : decoded.hive;
+      const owner = record?.owner;
+      // Written over, from the record's revision: our own record, newer than we knew (a write whose answer was
+      // lost); a record saying the hive is offline while its stream is here (no queen holds it: such a record is
+      // what a queen back from a partition writes for a hive whose stream ended there while it moved here); or,
+      // for a fresh claim, the previous owner still writing (its stream's end, a last change).
+      const fresh = ownRevision === undefined && !this.rejoining.has(hiveId);
+      const takeOver =
+        owner === this.self ||
+        (record !== undefined && ((publication.online && !record.online) || (fresh && record.owner === claimFrom)));
+      if (takeOver && attempt < MAX_CLAIM_ATTEMPTS) {
         expected = { key, target: 'mod', op: '=', revision: current.modRevision };
         continue;
       }
+      if (owner === this.self) return;
       // Another queen owns the hive: the transaction decided.
       this.owned.delete(hiveId);
       this.rejoining.delete(hiveId);
-      if (!('error' in decoded) && decoded.kind === 'hive') {
-        this.mirror.noteOwn(hiveId, { owner: decoded.hive.owner, modRevision: current.modRevision });
-        this.mirror.applyRemote(decoded.hive);
+      if (record !== undefined) {
+        this.mirror.noteOwn(hiveId, { owner: record.owner, modRevision: current.modRevision });
+        this.mirror.applyRemote(record);
       }
       this.logger.info({ hiveId, owner: owner ?? '(removed)' }, 'hive owned by another queen: this queen lets it go');
       this.effects.lostClaim(hiveId, owner ?? '');
