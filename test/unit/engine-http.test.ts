@@ -126,7 +126,8 @@ describe('EngineHttpClient', () => {
     small.close();
     // The default cap (1 MiB) is below the fake's huge answer.
     expect(HUGE_BYTES).toBeGreaterThan(1024 * 1024);
-    expect((await rejection(client.forPoll().get('/metrics'))).message).toBe('GET /metrics: answer over 1048576 bytes');
+    // Its own deadline: past 1 MiB on a loaded machine can take longer than the suite's short 300 ms poll timeout.
+    expect((await rejection(client.forPoll({ timeoutMs: 10_000 }).get('/metrics'))).message).toBe('GET /metrics: answer over 1048576 bytes');
   });
 
   test('a declared content-length past the cap is refused before reading', async () => {
