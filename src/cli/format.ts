@@ -179,8 +179,8 @@ export function bestReport(modelId: string, best: BestWorker, reservationTtlMs?:
   const { entry, modelLoaded, reservationId } = best;
   const w = entry.worker;
   const why = modelLoaded
-    ? `the idle worker with ${modelId} loaded and the lowest GPU load`
-    : `no idle worker has ${modelId} loaded: the idle worker with the lowest GPU load, to load it on`;
+    ? `the idle worker with ${modelId} loaded and the lowest load (then KV cache use, then GPU load)`
+    : `no idle worker has ${modelId} loaded: the idle worker with the lowest load, to load it on`;
   let text =
     `${entry.hiveId}/${w.workerId}  ${printable(w.url)}\n` +
     `  why:      ${why}\n` +

@@ -1,5 +1,5 @@
 import { slotsOf } from '../common/worker.js';
-import { ABSENT_GPU_PERCENT, comparePlain, standingOf, type Pick, type ScheduledWorker } from './pick-worker.js';
+import { ABSENT_GPU_PERCENT, ABSENT_KV_CACHE_USAGE, comparePlain, loadOf, slotsInUse, standingOf, type Pick, type ScheduledWorker } from './pick-worker.js';
 
 /**
  * Why a plain pick for a model came out as it did, in words an operator reads: what the dashboard's "best worker"
@@ -15,7 +15,7 @@ export type Verdict =
   | 'cordoned'
   | 'degraded'
   | 'excluded'
-  /** Idle, but every slot is reserved. */
+  /** Idle, but every slot is in use (reserved here or running in its engine). */
   | 'full'
   | 'busy'
   | 'loading'
@@ -58,7 +58,25 @@ function verdictOf(entry: ScheduledWorker): Verdict {
   }
 }
 
-function load(entry: ScheduledWorker): string {
+/** A load fraction as people read it: "0.375". */
+function fraction(load: number): string {
+  return Number.isInteger(load) ? String(load) : String(Math.round(load * 1000) / 1000);
+}
+
+/** What its load is made of: "load 0.375 (3 of 8 slots in use, 0 waiting)". */
+function loadText(entry: ScheduledWorker): string {
+  const w = entry.worker;
+  const inUse = slotsInUse(w, entry.reserved);
+  const counted = w.requestsRunning === undefined ? `${entry.reserved} reserved here` : `${w.requestsRunning} running, ${entry.reserved} reserved here`;
+  return `load ${fraction(loadOf(w, entry.reserved))} (${inUse} of ${slotsOf(w)} slot${slotsOf(w) === 1 ? '' : 's'} in use: ${counted}; ${w.requestsWaiting ?? 0} waiting)`;
+}
+
+function kvText(entry: ScheduledWorker): string {
+  const kv = entry.worker.kvCacheUsage;
+  return kv === undefined ? 'no KV cache use reported (counts as 0%)' : `KV cache ${round(kv * 100)}% in use`;
+}
+
+function gpuText(entry: ScheduledWorker): string {
   const gpu = entry.worker.gpuPercent;
   return gpu === undefined ? `no GPU load reported (counts as ${ABSENT_GPU_PERCENT}%)` : `GPU load ${round(gpu)}%`;
 }
@@ -67,23 +85,28 @@ function round(percent: number): string {
   return Number.isInteger(percent) ? String(percent) : percent.toFixed(1);
 }
 
-function slots(entry: ScheduledWorker): string {
-  return `${entry.reserved} of ${slotsOf(entry.worker)} slot${slotsOf(entry.worker) === 1 ? '' : 's'} reserved`;
-}
-
 function name(entry: ScheduledWorker): string {
   return `${entry.worker.workerId} on ${entry.hiveId}`;
 }
 
 /** Why `first` ranks before `next` in the plain order (they are both candidates, `first` ahead). */
 function edge(first: ScheduledWorker, next: ScheduledWorker): string {
-  if (first.reserved !== next.reserved) {
-    return `it has fewer reserved slots than the runner-up ${name(next)} (${first.reserved} against ${next.reserved})`;
+  const loadA = loadOf(first.worker, first.reserved);
+  const loadB = loadOf(next.worker, next.reserved);
+  if (loadA !== loadB) {
+    return `it is less loaded than the runner-up ${name(next)} (${fraction(loadA)} against ${fraction(loadB)}: slots in use plus requests waiting, over max_concurrency)`;
+  }
+  const kvA = first.worker.kvCacheUsage ?? ABSENT_KV_CACHE_USAGE;
+  const kvB = next.worker.kvCacheUsage ?? ABSENT_KV_CACHE_USAGE;
+  if (kvA !== kvB) {
+    return `it is as loaded as the runner-up ${name(next)} (${fraction(loadA)}) but has less KV cache in use (${round(kvA * 100)}% against ${round(kvB * 100)}%)`;
   }
   const a = first.worker.gpuPercent ?? ABSENT_GPU_PERCENT;
   const b = next.worker.gpuPercent ?? ABSENT_GPU_PERCENT;
-  if (a !== b) return `it has a lower GPU load than the runner-up ${name(next)} (${round(a)}% against ${round(b)}%)`;
-  return `it ties with the runner-up ${name(next)} on reserved slots and GPU load; ties go to the lower hive id, then worker id`;
+  if (a !== b) {
+    return `it ties with the runner-up ${name(next)} on load and KV cache use, and has a lower GPU load (${round(a)}% against ${round(b)}%)`;
+  }
+  return `it ties with the runner-up ${name(next)} on load, KV cache use and GPU load; ties go to the lower hive id, then worker id`;
 }
 
 /**
@@ -111,7 +134,7 @@ export function explainPick<W extends ScheduledWorker>(
     );
     const [picked] = chosen >= 0 ? candidates.splice(chosen, 1) : [];
     if (picked !== undefined) {
-      reasons.push(`${name(picked.entry)}: the model is loaded, it is idle and healthy, ${slots(picked.entry)}, ${load(picked.entry)}`);
+      reasons.push(`${name(picked.entry)}: the model is loaded, it is idle and healthy, ${loadText(picked.entry)}, ${kvText(picked.entry)}, ${gpuText(picked.entry)}`);
       reasons.push(`${counted} (idle, healthy, a free slot, not excluded, on an online hive that is not cordoned)`);
       const next = candidates[0];
       reasons.push(next === undefined ? 'it is the only one that can' : edge(picked.entry, next.entry));
@@ -121,7 +144,7 @@ export function explainPick<W extends ScheduledWorker>(
   if (pick.kind === 'picked') {
     const entry = pick.entry;
     reasons.push(`${entry.worker.workerId} on ${entry.hiveId} has ${entry.worker.modelId === undefined ? 'no model' : entry.worker.modelId} loaded: its hive would have to load ${modelId} first`);
-    reasons.push(`${counted}, so the pick fell back to the best idle worker without it (fewest reserved slots, then lowest GPU load)`);
+    reasons.push(`${counted}, so the pick fell back to the best idle worker without it (lowest load, then KV cache use, then GPU load)`);
     return { reasons, ranked: [...candidates, ...others] };
   }
   if (failure !== undefined) reasons.push(failure);

@@ -63,16 +63,37 @@ export interface ScheduledWorker extends WorkerEntry {
 /** How one worker counts for a request (hive online, selector matched, hive not cordoned). */
 export type Standing = 'candidate' | 'busy' | 'eligible' | 'none';
 
+/** KV cache use assumed for a worker that does not report one. */
+export const ABSENT_KV_CACHE_USAGE = 0;
+
+/**
+ * Slots a worker has in use: its live reservations at this queen or the requests its engine says it runs,
+ * whichever is more (the gateway's own requests are counted by both, so they are never added up).
+ */
+export function slotsInUse(worker: Worker, reserved: number): number {
+  const running = worker.requestsRunning ?? 0;
+  return reserved > running ? reserved : running;
+}
+
+/**
+ * Routing v3's load of a worker: (slots in use + requests waiting in its engine) / max_concurrency. A worker that
+ * reports no counts has only its reservations: with equal max_concurrency that orders as fewest reserved slots.
+ */
+export function loadOf(worker: Worker, reserved: number): number {
+  return (slotsInUse(worker, reserved) + (worker.requestsWaiting ?? 0)) / slotsOf(worker);
+}
+
 /**
  * A worker's standing on its (online, selected) hive: `none` when it may not be scheduled at all (DEGRADED, or a
- * cordoned hive); `candidate` when IDLE with a free slot and not excluded; `busy` when its capacity should come
- * back (BUSY, LOADING, or IDLE but fully reserved or excluded); `eligible` otherwise (ERROR, STOPPING, ...).
+ * cordoned hive); `candidate` when IDLE with a free slot (slots in use below max_concurrency) and not excluded;
+ * `busy` when its capacity should come back (BUSY, LOADING, or IDLE but full or excluded); `eligible` otherwise
+ * (ERROR, STOPPING, ...).
  */
 export function standingOf(worker: Worker, reserved: number, excluded: boolean, cordoned: boolean): Standing {
   if (cordoned || worker.health === 'degraded') return 'none';
   if (worker.state === 'busy' || worker.state === 'loading') return 'busy';
   if (worker.state !== 'idle') return 'eligible';
-  return reserved >= slotsOf(worker) || excluded ? 'busy' : 'candidate';
+  return slotsInUse(worker, reserved) >= slotsOf(worker) || excluded ? 'busy' : 'candidate';
 }
 
 /** A worker as the scheduling order sees it. */
@@ -89,14 +110,23 @@ function compareIds(a: Ranked, b: Ranked): number {
   return 0;
 }
 
-function compareLoad(a: Ranked, b: Ranked): number {
-  if (a.reserved !== b.reserved) return a.reserved - b.reserved;
-  const loadA = a.worker.gpuPercent ?? ABSENT_GPU_PERCENT;
-  const loadB = b.worker.gpuPercent ?? ABSENT_GPU_PERCENT;
-  return loadA === loadB ? 0 : loadA < loadB ? -1 : 1;
+/** Lower first; equal numbers tie. */
+function lower(a: number, b: number): number {
+  return a === b ? 0 : a < b ? -1 : 1;
 }
 
-/** The order of plain picks: fewest reserved slots, then lowest GPU load (absent = 100), then hive id, worker id. */
+function compareLoad(a: Ranked, b: Ranked): number {
+  return (
+    lower(loadOf(a.worker, a.reserved), loadOf(b.worker, b.reserved)) ||
+    lower(a.worker.kvCacheUsage ?? ABSENT_KV_CACHE_USAGE, b.worker.kvCacheUsage ?? ABSENT_KV_CACHE_USAGE) ||
+    lower(a.worker.gpuPercent ?? ABSENT_GPU_PERCENT, b.worker.gpuPercent ?? ABSENT_GPU_PERCENT)
+  );
+}
+
+/**
+ * The order of plain picks (routing v3's load order): lowest load (loadOf), then lowest KV cache use (absent = 0),
+ * then lowest GPU load (absent = 100), then hive id, worker id.
+ */
 export function comparePlain(a: Ranked, b: Ranked): number {
   return compareLoad(a, b) || compareIds(a, b);
 }
@@ -118,8 +148,8 @@ export function matchesSelector(labels: Selector, selector: Selector): boolean {
  *
  * Considered: workers of online hives that the selector matches. Of those, eligible: not DEGRADED, hive not
  * cordoned. Candidates: eligible IDLE workers with a free slot, not excluded. A candidate with the model loaded
- * wins (fewest reserved slots, then lowest GPU load; exact ties by hive id and worker id, or least recently
- * reserved first for a reserving pick). Else the best candidate whose device fits `minVramBytes` (modelLoaded =
+ * wins (the load order: lowest load, KV cache use, GPU load; exact ties by hive id and worker id, or least
+ * recently reserved first for a reserving pick). Else the best candidate whose device fits `minVramBytes` (modelLoaded =
  * false). Else: no candidate fits (no_vram_fit), some capacity should come back (no_capacity), or none
  * (unavailable; no_selector_match when the selector matched no online hive).
  */

@@ -4,6 +4,8 @@ import { CandidateHeaps, type HeapPlaces } from './candidate-heaps.js';
 import { HivePolicies, type HivePolicy } from './hive-policies.js';
 import {
   ABSENT_GPU_PERCENT,
+  ABSENT_KV_CACHE_USAGE,
+  loadOf,
   pickWorker,
   standingOf,
   type Pick,
@@ -29,8 +31,13 @@ interface Slot extends HeapPlaces {
   readonly key: string;
   worker: Worker;
   reserved: number;
-  /** The worker's GPU load as ranked (absent: 100), copied here so comparisons read one object. */
+  /**
+   * What ranks it, copied here so comparisons read one object: its load (loadOf), KV cache use (absent: 0) and GPU
+   * load (absent: 100).
+   */
   load: number;
+  kv: number;
+  gpu: number;
   lastPicked: number;
   standing: Standing;
 }
@@ -42,14 +49,14 @@ interface Slot extends HeapPlaces {
 function compareKeys(a: Slot, b: Slot): number {
   return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 }
+function compareRank(a: Slot, b: Slot): number {
+  if (a.load !== b.load) return a.load < b.load ? -1 : 1;
+  if (a.kv !== b.kv) return a.kv < b.kv ? -1 : 1;
+  return a.gpu === b.gpu ? 0 : a.gpu < b.gpu ? -1 : 1;
+}
 const SLOT_ORDERS = {
-  plain: (a: Slot, b: Slot): number =>
-    a.reserved - b.reserved || (a.load === b.load ? 0 : a.load < b.load ? -1 : 1) || compareKeys(a, b),
-  spread: (a: Slot, b: Slot): number =>
-    a.reserved - b.reserved ||
-    (a.load === b.load ? 0 : a.load < b.load ? -1 : 1) ||
-    a.lastPicked - b.lastPicked ||
-    compareKeys(a, b),
+  plain: (a: Slot, b: Slot): number => compareRank(a, b) || compareKeys(a, b),
+  spread: (a: Slot, b: Slot): number => compareRank(a, b) || a.lastPicked - b.lastPicked || compareKeys(a, b),
 };
 
 /** A hive in the registry, as scheduling needs it. */
@@ -72,6 +79,14 @@ function freeVramOf(workers: readonly Worker[], devices: readonly Device[]): Map
   const free = new Map<number, number>();
   for (const device of devices) free.set(device.deviceId, Math.max(0, device.vramTotalBytes - (used.get(device.deviceId) ?? 0)));
   return free;
+}
+
+/** See SchedulingIndex.standingFor. */
+export interface WorkerLoad {
+  /** Routing v3's load (loadOf): slots in use plus requests waiting, over max_concurrency. */
+  readonly load: number;
+  /** It could take a request now. */
+  readonly free: boolean;
 }
 
 /** See SchedulingIndex.holdOn. */
@@ -139,6 +154,8 @@ export class SchedulingIndex {
           worker,
           reserved: this.reservations.heldBy(key),
           load: 0,
+          kv: 0,
+          gpu: 0,
           lastPicked: 0,
           standing: 'none',
           modelPlainIndex: -1,
@@ -283,6 +300,38 @@ export class SchedulingIndex {
     return this.exclusions.get(workerId);
   }
 
+  // ---- single workers, for the gateway's prefix affinity ------------------------------------------------------
+
+  /**
+   * How one worker stands for a request for `modelId` now: its load (loadOf) and whether it could take the request
+   * (a candidate: IDLE, healthy, a free slot, not excluded, hive not cordoned). Undefined when its hive is not
+   * online or does not report it with `modelId` loaded.
+   */
+  standingFor(hiveId: string, workerId: string, modelId: string, isOnline: (hiveId: string) => boolean): WorkerLoad | undefined {
+    this.advance(this.now());
+    const slot = this.hives.get(hiveId)?.slots.get(workerId);
+    if (slot === undefined || slot.worker.modelId !== modelId || !isOnline(hiveId)) return undefined;
+    return { load: slot.load, free: slot.standing === 'candidate' };
+  }
+
+  /** The load of the worker a loaded-only pick for `modelId` would take now; undefined when there is none. */
+  leastLoad(modelId: string, isOnline: (hiveId: string) => boolean): number | undefined {
+    this.advance(this.now());
+    return this.candidates.first(modelId, 'spread', (slot) => isOnline(slot.hiveId))?.load;
+  }
+
+  /**
+   * A reserving pick of this very worker, living `ttlMs`, when it is a candidate with `modelId` loaded on an online
+   * hive; undefined otherwise (nothing is reserved then).
+   */
+  reserveOn(hiveId: string, workerId: string, modelId: string, ttlMs: number, isOnline: (hiveId: string) => boolean): Pick | undefined {
+    const now = this.now();
+    this.advance(now);
+    const slot = this.hives.get(hiveId)?.slots.get(workerId);
+    if (slot === undefined || slot.standing !== 'candidate' || slot.worker.modelId !== modelId || !isOnline(hiveId)) return undefined;
+    return this.picked(slot, true, { modelId, reserve: true, reservationTtlMs: ttlMs }, now);
+  }
+
   // ---- internals ----------------------------------------------------------------------------------------------
 
   /** Handles every reservation and exclusion that ended by `now`. */
@@ -333,7 +382,9 @@ export class SchedulingIndex {
     this.count(hive, slot.standing, -1);
     this.count(hive, standing, 1);
     slot.standing = standing;
-    slot.load = slot.worker.gpuPercent ?? ABSENT_GPU_PERCENT;
+    slot.load = loadOf(slot.worker, slot.reserved);
+    slot.kv = slot.worker.kvCacheUsage ?? ABSENT_KV_CACHE_USAGE;
+    slot.gpu = slot.worker.gpuPercent ?? ABSENT_GPU_PERCENT;
     if (standing === 'candidate') this.candidates.place(slot, slot.worker.modelId);
     else this.candidates.remove(slot);
   }

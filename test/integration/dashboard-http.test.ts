@@ -108,9 +108,9 @@ describe('GET /api/best', () => {
     const body = JSON.parse(answer.body);
     expect(body.picked).toEqual({ hiveId: 'hive-a', workerId: 'a-1', url: expect.any(String), modelLoaded: true });
     expect(body.reasons).toEqual([
-      'a-1 on hive-a: the model is loaded, it is idle and healthy, 0 of 1 slot reserved, GPU load 10%',
+      'a-1 on hive-a: the model is loaded, it is idle and healthy, load 0 (0 of 1 slot in use: 0 reserved here; 0 waiting), no KV cache use reported (counts as 0%), GPU load 10%',
       '2 of the 3 workers with org/model-x loaded can take a request now (idle, healthy, a free slot, not excluded, on an online hive that is not cordoned)',
-      'it has a lower GPU load than the runner-up a-0 on hive-a (10% against 40%)',
+      'it ties with the runner-up a-0 on hive-a on load and KV cache use, and has a lower GPU load (10% against 40%)',
     ]);
     expect(body.workers.map((w: { workerId: string; verdict: string }) => [w.workerId, w.verdict])).toEqual([
       ['a-1', 'picked'],

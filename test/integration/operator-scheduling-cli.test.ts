@@ -41,7 +41,7 @@ describe('operator commands: best --reserve, release, report-failure (in process
       stderr: '',
       stdout: [
         'hive-a/w-1  http://10.0.0.1:9300/w-1',
-        `  why:      the idle worker with ${MODEL} loaded and the lowest GPU load`,
+        `  why:      the idle worker with ${MODEL} loaded and the lowest load (then KV cache use, then GPU load)`,
         `  model:    ${MODEL}`,
         '  load:     GPU 20%, CPU -, VRAM 16.0 GiB',
         '  slots:    4 (requests at once)',

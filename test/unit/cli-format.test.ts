@@ -217,7 +217,7 @@ describe('format', () => {
     expect(bestReport('meta-llama/Llama-3.1-8B-Instruct', { entry: vllm, modelLoaded: true })).toBe(
       [
         'gpu-node-1/gpu-node-1-8000  http://10.0.0.1:9300/gpu-node-1-8000',
-        '  why:      the idle worker with meta-llama/Llama-3.1-8B-Instruct loaded and the lowest GPU load',
+        '  why:      the idle worker with meta-llama/Llama-3.1-8B-Instruct loaded and the lowest load (then KV cache use, then GPU load)',
         '  model:    meta-llama/Llama-3.1-8B-Instruct',
         '  load:     GPU 97%, CPU -, VRAM 70.0 GiB, KV cache 81%',
         '  requests: 8 running, 3 waiting',
@@ -285,7 +285,7 @@ describe('format', () => {
     expect(bestReport('meta/llama-3-8b', { entry, modelLoaded: true })).toBe(
       [
         'hive-a/a-0  http://10.0.0.1:9300/a-0',
-        '  why:      the idle worker with meta/llama-3-8b loaded and the lowest GPU load',
+        '  why:      the idle worker with meta/llama-3-8b loaded and the lowest load (then KV cache use, then GPU load)',
         '  model:    meta/llama-3-8b',
         '  load:     GPU 35%, CPU -, VRAM 16.0 GiB',
         '  backend:  cuda, device 0',
@@ -293,7 +293,7 @@ describe('format', () => {
       ].join('\n'),
     );
     expect(bestReport('mistral/7b', { entry, modelLoaded: false })).toContain(
-      '  why:      no idle worker has mistral/7b loaded: the idle worker with the lowest GPU load, to load it on\n' +
+      '  why:      no idle worker has mistral/7b loaded: the idle worker with the lowest load, to load it on\n' +
         '  model:    meta/llama-3-8b (not the one asked for)\n',
     );
   });
@@ -319,7 +319,7 @@ describe('format', () => {
     expect(bestReport('meta/llama-3-8b', { entry, modelLoaded: true, reservationId }, 30_000)).toBe(
       [
         'hive-a/a-0  http://10.0.0.1:9300/a-0',
-        '  why:      the idle worker with meta/llama-3-8b loaded and the lowest GPU load',
+        '  why:      the idle worker with meta/llama-3-8b loaded and the lowest load (then KV cache use, then GPU load)',
         '  model:    meta/llama-3-8b',
         '  load:     GPU 35%, CPU -, VRAM 16.0 GiB',
         '  slots:    4 (requests at once)',

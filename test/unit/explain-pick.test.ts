@@ -25,25 +25,37 @@ function explain(workers: ScheduledWorker[]) {
   return { pick, ...explainPick(MODEL, workers.filter((w) => w.worker.modelId === MODEL), pick, pick.kind === 'picked' ? undefined : 'no worker') };
 }
 
-test('the pick wins on reserved slots, then GPU load, then ids; each said with the runner-up', () => {
+test('the pick wins on load, then KV cache use, then GPU load, then ids; each said with the runner-up', () => {
   const bySlots = explain([
     scheduled('h1', { workerId: 'a', gpuPercent: 5, maxConcurrency: 4 }, { reserved: 2 }),
     scheduled('h1', { workerId: 'b', gpuPercent: 50, maxConcurrency: 4 }, { reserved: 1 }),
   ]);
   expect(bySlots.reasons).toEqual([
-    'b on h1: the model is loaded, it is idle and healthy, 1 of 4 slots reserved, GPU load 50%',
+    'b on h1: the model is loaded, it is idle and healthy, load 0.25 (1 of 4 slots in use: 1 reserved here; 0 waiting), no KV cache use reported (counts as 0%), GPU load 50%',
     '2 of the 2 workers with org/m loaded can take a request now (idle, healthy, a free slot, not excluded, on an online hive that is not cordoned)',
-    'it has fewer reserved slots than the runner-up a on h1 (1 against 2)',
+    'it is less loaded than the runner-up a on h1 (0.25 against 0.5: slots in use plus requests waiting, over max_concurrency)',
   ]);
+  const byEngine = explain([
+    scheduled('h1', { workerId: 'a', maxConcurrency: 8, requestsRunning: 2, requestsWaiting: 1, kvCacheUsage: 0.4 }, { reserved: 1 }),
+    scheduled('h2', { workerId: 'b', maxConcurrency: 8, requestsRunning: 4, gpuPercent: 0 }),
+  ]);
+  expect(byEngine.reasons[0]).toBe(
+    'a on h1: the model is loaded, it is idle and healthy, load 0.375 (2 of 8 slots in use: 2 running, 1 reserved here; 1 waiting), KV cache 40% in use, no GPU load reported (counts as 100%)',
+  );
+  const byKv = explain([
+    scheduled('h1', { workerId: 'a', kvCacheUsage: 0.5, gpuPercent: 0 }),
+    scheduled('h2', { workerId: 'b', kvCacheUsage: 0.125, gpuPercent: 90 }),
+  ]);
+  expect(byKv.reasons[2]).toBe('it is as loaded as the runner-up a on h1 (0) but has less KV cache in use (12.5% against 50%)');
   const byLoad = explain([scheduled('h1', { workerId: 'a', gpuPercent: 20.25 }), scheduled('h2', { workerId: 'b' })]);
-  expect(byLoad.reasons[2]).toBe('it has a lower GPU load than the runner-up b on h2 (20.3% against 100%)');
+  expect(byLoad.reasons[2]).toBe('it ties with the runner-up b on h2 on load and KV cache use, and has a lower GPU load (20.3% against 100%)');
   expect(byLoad.reasons[0]).toMatch(/GPU load 20.3%$/);
   const tie = explain([scheduled('h2', { workerId: 'a', gpuPercent: 7 }), scheduled('h1', { workerId: 'z', gpuPercent: 7 })]);
   expect(tie.ranked.map((r) => [r.entry.worker.workerId, r.verdict])).toEqual([
     ['z', 'picked'],
     ['a', 'candidate'],
   ]);
-  expect(tie.reasons[2]).toBe('it ties with the runner-up a on h2 on reserved slots and GPU load; ties go to the lower hive id, then worker id');
+  expect(tie.reasons[2]).toBe('it ties with the runner-up a on h2 on load, KV cache use and GPU load; ties go to the lower hive id, then worker id');
   const alone = explain([scheduled('h1', { workerId: 'a' })]);
   expect(alone.reasons[2]).toBe('it is the only one that can');
 });
@@ -81,7 +93,7 @@ test('a fallback to a worker without the model says the hive would load it; a fa
   expect(fallback.pick).toMatchObject({ kind: 'picked', modelLoaded: false });
   expect(fallback.reasons).toEqual([
     'other on h1 has org/other loaded: its hive would have to load org/m first',
-    '0 of the 1 worker with org/m loaded can take a request now, so the pick fell back to the best idle worker without it (fewest reserved slots, then lowest GPU load)',
+    '0 of the 1 worker with org/m loaded can take a request now, so the pick fell back to the best idle worker without it (lowest load, then KV cache use, then GPU load)',
   ]);
   expect(fallback.ranked.map((r) => r.verdict)).toEqual(['busy']);
   const failed = explain([scheduled('h1', { workerId: 'busy', state: 'busy' })]);

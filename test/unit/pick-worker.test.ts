@@ -97,6 +97,88 @@ const cases: Case[] = [
     ],
     expected: { picked: ['h-b', 'w-exact'], modelLoaded: true },
   },
+  // ---- routing v3: the load order ----
+  {
+    name: 'the engine\'s own queue outranks a lower GPU load: lowest (running + waiting) / max_concurrency wins',
+    candidates: [
+      cand('h-a', 'w-queued', { modelId: MODEL, gpuPercent: 0, maxConcurrency: 8, requestsRunning: 2, requestsWaiting: 3 }),
+      cand('h-b', 'w-light', { modelId: MODEL, gpuPercent: 90, maxConcurrency: 8, requestsRunning: 3, requestsWaiting: 0 }),
+    ],
+    expected: { picked: ['h-b', 'w-light'], modelLoaded: true },
+  },
+  {
+    name: 'loads are fractions of max_concurrency: 3 of 16 beats 1 of 4',
+    candidates: [
+      cand('h-a', 'w-small', { modelId: MODEL, maxConcurrency: 4, requestsRunning: 1 }),
+      cand('h-b', 'w-big', { modelId: MODEL, maxConcurrency: 16, requestsRunning: 3 }),
+    ],
+    expected: { picked: ['h-b', 'w-big'], modelLoaded: true },
+  },
+  {
+    name: 'reservations and running requests are the same requests: the larger counts, never their sum',
+    candidates: [
+      // max(2, 2) = 2 of 4, against max(0, 3) = 3 of 4.
+      cand('h-a', 'w-both', { modelId: MODEL, maxConcurrency: 4, requestsRunning: 2 }, true, { reserved: 2 }),
+      cand('h-b', 'w-running', { modelId: MODEL, maxConcurrency: 4, requestsRunning: 3 }),
+    ],
+    expected: { picked: ['h-a', 'w-both'], modelLoaded: true },
+  },
+  {
+    name: 'reservations above the running count are the load (the engine has not reported them yet)',
+    candidates: [
+      cand('h-a', 'w-reserved', { modelId: MODEL, maxConcurrency: 4, requestsRunning: 0 }, true, { reserved: 3 }),
+      cand('h-b', 'w-running', { modelId: MODEL, maxConcurrency: 4, requestsRunning: 2 }),
+    ],
+    expected: { picked: ['h-b', 'w-running'], modelLoaded: true },
+  },
+  {
+    name: 'a worker without counts has only its reservations: fewer reserved slots of equal max_concurrency win',
+    candidates: [
+      cand('h-a', 'w-two', { modelId: MODEL, maxConcurrency: 4, gpuPercent: 0 }, true, { reserved: 2 }),
+      cand('h-b', 'w-one', { modelId: MODEL, maxConcurrency: 4, gpuPercent: 90 }, true, { reserved: 1 }),
+    ],
+    expected: { picked: ['h-b', 'w-one'], modelLoaded: true },
+  },
+  {
+    name: 'at equal load, the lower KV cache use wins over a lower GPU load',
+    candidates: [
+      cand('h-a', 'w-kv-high', { modelId: MODEL, maxConcurrency: 4, requestsRunning: 1, kvCacheUsage: 0.8, gpuPercent: 0 }),
+      cand('h-b', 'w-kv-low', { modelId: MODEL, maxConcurrency: 4, requestsRunning: 1, kvCacheUsage: 0.3, gpuPercent: 90 }),
+    ],
+    expected: { picked: ['h-b', 'w-kv-low'], modelLoaded: true },
+  },
+  {
+    name: 'an absent KV cache use counts as 0',
+    candidates: [
+      cand('h-a', 'w-kv', { modelId: MODEL, kvCacheUsage: 0.01, gpuPercent: 0 }),
+      cand('h-b', 'w-no-kv', { modelId: MODEL, gpuPercent: 50 }),
+    ],
+    expected: { picked: ['h-b', 'w-no-kv'], modelLoaded: true },
+  },
+  {
+    name: 'at equal load and KV cache use, the lower GPU load wins',
+    candidates: [
+      cand('h-a', 'w-hot', { modelId: MODEL, maxConcurrency: 2, requestsRunning: 1, kvCacheUsage: 0.5, gpuPercent: 80 }),
+      cand('h-b', 'w-cool', { modelId: MODEL, maxConcurrency: 2, requestsRunning: 1, kvCacheUsage: 0.5, gpuPercent: 20 }),
+    ],
+    expected: { picked: ['h-b', 'w-cool'], modelLoaded: true },
+  },
+  {
+    name: 'an IDLE worker whose engine runs max_concurrency requests has no free slot',
+    candidates: [
+      cand('h-a', 'w-full', { modelId: MODEL, maxConcurrency: 4, requestsRunning: 4, gpuPercent: 0 }),
+      cand('h-b', 'w-other', { modelId: OTHER_MODEL, maxConcurrency: 4 }),
+    ],
+    expected: { picked: ['h-b', 'w-other'], modelLoaded: false },
+  },
+  {
+    name: 'requests waiting in the engine weigh on the load but do not take a slot',
+    candidates: [
+      cand('h-a', 'w-waiting', { modelId: MODEL, maxConcurrency: 4, requestsRunning: 3, requestsWaiting: 9 }),
+      cand('h-b', 'w-other', { modelId: OTHER_MODEL, maxConcurrency: 4 }),
+    ],
+    expected: { picked: ['h-a', 'w-waiting'], modelLoaded: true },
+  },
   // ---- absent gpuPercent counts as 100 ----
   {
     name: 'absent gpuPercent loses to 99',

@@ -1,6 +1,6 @@
 import type { Backend, Device, Health, Worker, WorkerStatus } from '../../src/common/worker';
 import { ManualClock } from '../../src/common/manual-clock';
-import { pickWorker, type Pick, type PickRequest, type ScheduledWorker, type Selector } from '../../src/scheduler/pick-worker';
+import { loadOf, pickWorker, standingOf, type Pick, type PickRequest, type ScheduledWorker, type Selector } from '../../src/scheduler/pick-worker';
 import { SchedulingIndex } from '../../src/scheduler/scheduling-index';
 import { makeDevice, makeWorker } from '../helpers/domain-builders';
 import { seededRandom } from '../helpers/seeded-random';
@@ -25,7 +25,11 @@ function randomWorkers(random: () => number, hive: number): Worker[] {
       modelId: pickOf(random, MODELS),
       backend: pickOf(random, BACKENDS),
       gpuPercent: pickOf(random, GPU),
-      maxConcurrency: pickOf(random, [undefined, 1, 2, 4]),
+      maxConcurrency: pickOf(random, [undefined, 1, 2, 4, 8]),
+      // Routing v3's load fields, absent often and small, so loads and KV use tie as often as they differ.
+      requestsRunning: pickOf(random, [undefined, undefined, 0, 1, 2, 3, 8]),
+      requestsWaiting: pickOf(random, [undefined, undefined, 0, 0, 1, 4]),
+      kvCacheUsage: pickOf(random, [undefined, undefined, 0, 0.25, 0.25, 0.5, 1]),
       deviceId: pickOf(random, [undefined, 0, 1]),
       vramBytes: pickOf(random, [undefined, 4 * GiB, 20 * GiB]),
     }),
@@ -93,9 +97,14 @@ class Fleet {
 
   /** The flat reference policy over every worker, with the test's model of reservations and exclusions. */
   reference(request: PickRequest): Pick {
+    return pickWorker(this.entries(), request);
+  }
+
+  /** Every worker as the reference policy sees it, with the test's model of reservations and exclusions. */
+  entries(): ScheduledWorker[] {
     this.expire();
     const now = this.clock.now();
-    const entries: ScheduledWorker[] = [...this.hives].flatMap(([hiveId, hive]) => {
+    return [...this.hives].flatMap(([hiveId, hive]) => {
       const used = new Map<number, number>();
       for (const w of hive.workers) {
         if (w.deviceId !== undefined && w.vramBytes !== undefined) used.set(w.deviceId, (used.get(w.deviceId) ?? 0) + w.vramBytes);
@@ -117,7 +126,38 @@ class Fleet {
         };
       });
     });
-    return pickWorker(entries, request);
+  }
+
+  /**
+   * The gateway's single-worker view, from the reference: the least load among candidates with `modelId` on online
+   * hives, and each worker's load and candidacy (undefined when offline or without the model).
+   */
+  referenceLoads(modelId: string): { least: number | undefined; workers: Map<string, { load: number; free: boolean } | undefined> } {
+    let least: number | undefined;
+    const workers = new Map<string, { load: number; free: boolean } | undefined>();
+    for (const e of this.entries()) {
+      const key = `${e.hiveId}/${e.worker.workerId}`;
+      if (!e.hiveOnline || e.worker.modelId !== modelId) {
+        workers.set(key, undefined);
+        continue;
+      }
+      const load = loadOf(e.worker, e.reserved);
+      const free = standingOf(e.worker, e.reserved, e.excluded, e.cordoned) === 'candidate';
+      workers.set(key, { load, free });
+      if (free && (least === undefined || load < least)) least = load;
+    }
+    return { least, workers };
+  }
+
+  /** The index's reserving pick of one given worker; recorded in the test's model when it succeeds. */
+  reserveOn(hiveId: string, workerId: string, modelId: string): Pick | undefined {
+    const online = (id: string): boolean => this.hives.get(id)?.online ?? false;
+    const pick = this.index.reserveOn(hiveId, workerId, modelId, 5_000, online);
+    if (pick?.kind === 'picked' && pick.reservation !== undefined) {
+      this.reservations.set(pick.reservation.reservationId, { hiveId, workerId, expiresAt: this.clock.now() + 5_000 });
+      this.lastPicked.set(`${hiveId}/${workerId}`, ++this.sequence);
+    }
+    return pick;
   }
 
   /** The index's pick; a reserving one is recorded in the test's model as well. */
@@ -159,6 +199,23 @@ function comparable(pick: Pick): unknown {
   return { kind: pick.kind, hiveId: pick.entry.hiveId, workerId: pick.entry.worker.workerId, modelLoaded: pick.modelLoaded };
 }
 
+/** The gateway's calls (standingFor, leastLoad, reserveOn) against the reference, for one model. */
+function checkSingleWorkers(fleet: Fleet, modelId: string, random: () => number): void {
+  const online = (hiveId: string): boolean => fleet.hives.get(hiveId)?.online ?? false;
+  const { least, workers } = fleet.referenceLoads(modelId);
+  expect({ modelId, least: fleet.index.leastLoad(modelId, online) }).toEqual({ modelId, least });
+  for (const [key, expected] of workers) {
+    const [hiveId = '', workerId = ''] = key.split('/');
+    expect({ key, standing: fleet.index.standingFor(hiveId, workerId, modelId, online) }).toEqual({ key, standing: expected });
+  }
+  const keys = [...workers.keys()];
+  if (keys.length === 0 || random() < 0.5) return;
+  const key = pickOf(random, keys);
+  const [hiveId = '', workerId = ''] = key.split('/');
+  const pick = fleet.reserveOn(hiveId, workerId, modelId);
+  expect({ key, reserved: pick?.kind === 'picked' }).toEqual({ key, reserved: workers.get(key)?.free ?? false });
+}
+
 describe('SchedulingIndex', () => {
   test.each(Array.from({ length: 60 }, (_, seed) => [seed]))(
     'gives the same answer as the flat policy on random fleet %i, through snapshots, reservations, failures, labels and cordon',
@@ -187,6 +244,7 @@ describe('SchedulingIndex', () => {
           };
           const expected = comparable(fleet.reference(request));
           expect({ round, step, request, pick: comparable(fleet.indexed(request)) }).toEqual({ round, step, request, pick: expected });
+          checkSingleWorkers(fleet, pickOf(random, ['org/a', 'org/b', 'org/c']), random);
         }
         const ids = [...fleet.reservations.keys()];
         for (const id of ids) if (random() < 0.3) fleet.release(id, random() < 0.5);
