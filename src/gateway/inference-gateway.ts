@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { GATEWAY_ENDPOINTS, parseInferenceRequest, readBody, type Endpoint, type ForwardedPath } from './gateway-request.js';
 import { openAiError, type OpenAiError } from './openai-errors.js';
+import type { PrefixAffinityOptions } from './prefix-affinity-options.js';
 import { SlotQueue, type GatewayScheduler, type Held } from './slot-queue.js';
 import type { UpstreamAllowList } from './upstream-allow.js';
 import { forwardedRequestHeaders, forwardedResponseHeaders, UpstreamPool, type FailureReason } from './upstream.js';
@@ -19,6 +20,8 @@ export interface GatewayOptions {
   readonly reservationTtlMs: number;
   /** Addresses requests may go to (worker URLs are what hives report); default every address. */
   readonly allowUpstream?: UpstreamAllowList;
+  /** Prefix affinity (routing v3); absent: off (no x-hive-prefix-blocks header). */
+  readonly prefixAffinity?: PrefixAffinityOptions;
 }
 
 /** How a gateway request ended (a metrics label: a closed set). */
