@@ -46,6 +46,8 @@ export interface GatewayObserver {
   retried(reason: FailureReason | 'status_5xx'): void;
   /** A request got its slot after waiting this long (0 when one was free). */
   queued(seconds: number): void;
+  /** A request looked up its prompt prefix: hit when the chosen worker had served some of its blocks. */
+  prefixLookup(hit: boolean): void;
 }
 
 /** Attempts per request: the first worker and one other, only before any byte went to the client. */
