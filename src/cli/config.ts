@@ -137,10 +137,34 @@ export function buildServeConfig(
       }
       case 'count': {
         const n = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
-        if (!Number.isSafeInteger(n) || n < 1) problem(`must be a whole number of at least 1, got ${JSON.stringify(raw)}`);
+        const min = setting.min ?? 1;
+        if (!Number.isSafeInteger(n) || n < min || (setting.max !== undefined && n > setting.max)) {
+          problem(
+            setting.max === undefined
+              ? `must be a whole number of at least ${min}, got ${JSON.stringify(raw)}`
+              : `must be a whole number from ${min} to ${setting.max}, got ${JSON.stringify(raw)}`,
+          );
+        }
         values[setting.key] = n;
         break;
       }
+      case 'decimal': {
+        const n = /^(?:\d+(?:\.\d+)?|\.\d+)$/.test(raw) ? Number(raw) : Number.NaN;
+        const min = setting.min ?? 0;
+        if (!Number.isFinite(n) || n < min || (setting.max !== undefined && n > setting.max)) {
+          problem(
+            setting.max === undefined
+              ? `must be a number of at least ${min}, got ${JSON.stringify(raw)}`
+              : `must be a number from ${min} to ${setting.max}, got ${JSON.stringify(raw)}`,
+          );
+        }
+        values[setting.key] = n;
+        break;
+      }
+      case 'onoff':
+        if (raw !== 'on' && raw !== 'off') problem(`must be on or off, got ${JSON.stringify(raw)}`);
+        values[setting.key] = raw === 'on';
+        break;
       case 'path':
         if (raw.length === 0 || raw.includes('\0')) problem(`must be a file path or :memory:, got ${JSON.stringify(raw)}`);
         values[setting.key] = raw;

@@ -193,7 +193,7 @@ function program(): Command {
         ? // A switch takes no value: present means 'true' (the environment variable takes true or false).
           new Option(`--${setting.flag}`, `${setting.help} (env ${setting.env}=true)`).argParser(() => 'true')
         : new Option(
-            `--${setting.flag} <value>`,
+            `--${setting.flag} ${setting.kind === 'onoff' ? '<on|off>' : '<value>'}`,
             `${setting.help} (env ${setting.env}; default ${setting.defaultText ?? setting.defaultValue})`,
           );
     attributes.set(setting.key, option.attributeName());

@@ -36,6 +36,8 @@ export type Kind =
   | 'duration'
   | 'seconds'
   | 'count'
+  | 'decimal'
+  | 'onoff'
   | 'level'
   | 'path'
   | 'file'
@@ -56,6 +58,9 @@ export interface Setting {
   /** The default for people (`--help`), where `defaultValue` ('') stands for one computed at start. */
   readonly defaultText?: string;
   readonly help: string;
+  /** Inclusive bounds of a 'count' (default: at least 1, no upper bound) or a 'decimal' (default: at least 0). */
+  readonly min?: number;
+  readonly max?: number;
 }
 
 /** Every `serve` setting, in the order `--help` lists them. */

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { GATEWAY_ENDPOINTS, parseInferenceRequest, readBody, type Endpoint, type ForwardedPath } from './gateway-request.js';
 import { openAiError, type OpenAiError } from './openai-errors.js';
+import type { PrefixAffinityOptions } from './prefix-affinity-options.js';
 import { SlotQueue, type GatewayScheduler, type Held } from './slot-queue.js';
 import type { UpstreamAllowList } from './upstream-allow.js';
 import { forwardedRequestHeaders, forwardedResponseHeaders, UpstreamPool, type FailureReason } from './upstream.js';
@@ -19,6 +20,8 @@ export interface GatewayOptions {
   readonly reservationTtlMs: number;
   /** Addresses requests may go to (worker URLs are what hives report); default every address. */
   readonly allowUpstream?: UpstreamAllowList;
+  /** Prefix affinity (routing v3); absent: off (no x-hive-prefix-blocks header). */
+  readonly prefixAffinity?: PrefixAffinityOptions;
 }
 
 /** How a gateway request ended (a metrics label: a closed set). */
@@ -43,6 +46,8 @@ export interface GatewayObserver {
   retried(reason: FailureReason | 'status_5xx'): void;
   /** A request got its slot after waiting this long (0 when one was free). */
   queued(seconds: number): void;
+  /** A request looked up its prompt prefix: hit when the chosen worker had served some of its blocks. */
+  prefixLookup(hit: boolean): void;
 }
 
 /** Attempts per request: the first worker and one other, only before any byte went to the client. */

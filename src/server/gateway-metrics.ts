@@ -53,6 +53,16 @@ export function gatewayMetrics(registry: Registry, sources: GatewayMetricsSource
     labelNames: ['reason'] as const,
     registers,
   });
+  const prefixHits = new Counter({
+    name: 'hive_registry_gateway_prefix_hits_total',
+    help: 'Gateway requests routed to a worker that had served a prefix of their prompt (prefix affinity).',
+    registers,
+  });
+  const prefixMisses = new Counter({
+    name: 'hive_registry_gateway_prefix_misses_total',
+    help: 'Gateway requests routed to a worker that had served no prefix of their prompt (prefix affinity).',
+    registers,
+  });
   new Gauge({
     name: 'hive_registry_gateway_requests_in_flight',
     help: 'Gateway requests being served now (waiting for a slot included).',
@@ -82,5 +92,6 @@ export function gatewayMetrics(registry: Registry, sources: GatewayMetricsSource
     upstreamResponded: (endpoint, seconds) => upstreamOf.get(endpoint)?.observe(seconds),
     retried: (reason) => retries.inc({ reason }),
     queued: (seconds) => queueWait.observe(seconds),
+    prefixLookup: (hit) => (hit ? prefixHits : prefixMisses).inc(),
   };
 }

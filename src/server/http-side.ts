@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../common/clock.js';
 import type { Catalog } from '../catalog/catalog.js';
-import { InferenceGateway } from '../gateway/inference-gateway.js';
+import { InferenceGateway, type GatewayOptions } from '../gateway/inference-gateway.js';
 import { UpstreamAllowList } from '../gateway/upstream-allow.js';
 import type { HiveRegistry } from '../registry/hive-registry.js';
 import type { SchedulingIndex } from '../scheduler/scheduling-index.js';
@@ -39,6 +39,27 @@ export interface HttpSide {
   readonly gateway: InferenceGateway;
 }
 
+/** The gateway's options from the queen's configuration; prefix affinity only when it is on. */
+export function gatewayOptions(config: ServerConfig): GatewayOptions {
+  return {
+    queueTimeoutMs: config.gatewayQueueTimeoutMs,
+    connectTimeoutMs: config.gatewayConnectTimeoutMs,
+    responseTimeoutMs: config.gatewayResponseTimeoutMs,
+    maxBodyBytes: config.gatewayMaxBodyBytes,
+    reservationTtlMs: MAX_RESERVATION_TTL_MS,
+    allowUpstream: UpstreamAllowList.parse(config.gatewayAllowUpstream),
+    ...(config.gatewayPrefixAffinity
+      ? {
+          prefixAffinity: {
+            blockBytes: config.gatewayPrefixBlockBytes,
+            cacheKeys: config.gatewayPrefixCacheKeys,
+            slack: config.gatewayAffinitySlack,
+          },
+        }
+      : {}),
+  };
+}
+
 /**
  * The queen's HTTP listener with what it serves: metrics, the dashboard (its feed and best-worker answer) and the
  * inference gateway, all reading the same registry and scheduling index as the gRPC services. Rejects, with nothing
@@ -56,14 +77,7 @@ export async function startHttpSide(parts: HttpSideParts): Promise<HttpSide> {
   );
   const gateway = new InferenceGateway(
     gatewayScheduler(registry, scheduling),
-    {
-      queueTimeoutMs: config.gatewayQueueTimeoutMs,
-      connectTimeoutMs: config.gatewayConnectTimeoutMs,
-      responseTimeoutMs: config.gatewayResponseTimeoutMs,
-      maxBodyBytes: config.gatewayMaxBodyBytes,
-      reservationTtlMs: MAX_RESERVATION_TTL_MS,
-      allowUpstream: UpstreamAllowList.parse(config.gatewayAllowUpstream),
-    },
+    gatewayOptions(config),
     logger.child({ component: 'gateway' }),
     metrics.gateway,
   );

@@ -34,6 +34,20 @@ export interface ServerConfig {
   readonly gatewayMaxBodyBytes: number;
   /** Addresses and CIDR blocks the gateway may send requests to, comma-separated; '' allows any. */
   readonly gatewayAllowUpstream: string;
+  /**
+   * Prefix affinity (routing v3): a gateway request goes to the worker that served the longest prefix of its prompt,
+   * within `gatewayAffinitySlack`; false: the load order alone (and no x-hive-prefix-blocks header).
+   */
+  readonly gatewayPrefixAffinity: boolean;
+  /** Prefix affinity: bytes of prompt text per block (16-65536); only full blocks count. */
+  readonly gatewayPrefixBlockBytes: number;
+  /** Prefix affinity: most prefix keys remembered (LRU), 1-10,000,000. */
+  readonly gatewayPrefixCacheKeys: number;
+  /**
+   * Prefix affinity: how much more loaded (load fraction) the worker of the longest matching prefix may be than the
+   * least-loaded candidate, 0-10.
+   */
+  readonly gatewayAffinitySlack: number;
   /** How often hives should send heartbeats (told to them in every ack). */
   readonly heartbeatIntervalMs: number;
   /** A hive is offline once its last accepted heartbeat is this old. */

@@ -28,6 +28,16 @@ describe('hive-registry serve', () => {
     expect(result.stderr).toContain('HIVE_REGISTRY_ADVERTISE: "0.0.0.0" is a wildcard, not an address to connect to');
   });
 
+  test('prefix affinity settings out of range exit 2 naming the flag or variable and the limit', async () => {
+    const result = await run(process.execPath, [CLI, 'serve', '--db', ':memory:', '--gateway-prefix-block', '8', '--gateway-prefix-affinity', 'maybe'], {
+      env: { HIVE_REGISTRY_GATEWAY_AFFINITY_SLACK: '-1' },
+    });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('--gateway-prefix-affinity: must be on or off, got "maybe"');
+    expect(result.stderr).toContain('--gateway-prefix-block: must be a whole number from 16 to 65536, got "8"');
+    expect(result.stderr).toContain('HIVE_REGISTRY_GATEWAY_AFFINITY_SLACK: must be a number from 0 to 10, got "-1"');
+  });
+
   test('thresholds that contradict each other are refused', async () => {
     const result = await run(process.execPath, [CLI, 'serve', '--heartbeat-interval', '20s', '--offline-after', '15s']);
     expect(result.code).toBe(2);
@@ -64,6 +74,8 @@ describe('hive-registry serve', () => {
     expect(help).toContain('(env HIVE_REGISTRY_OFFLINE_AFTER; default 15s)');
     expect(help).toContain('(env HIVE_REGISTRY_EVICT_AFTER; default 10m)');
     expect(help).toContain('(env HIVE_REGISTRY_QUEEN_ID; default the host name and the bound gRPC port, HOST:PORT)');
+    expect(help).toContain('--gateway-prefix-affinity <on|off>');
+    expect(help).toContain('(env HIVE_REGISTRY_GATEWAY_AFFINITY_SLACK; default 0.25)');
   });
 
   test('settings come from the environment when no flag is given', async () => {

@@ -67,6 +67,10 @@ describe('buildServeConfig', () => {
         gatewayResponseTimeoutMs: 600_000,
         gatewayMaxBodyBytes: 16_777_216,
         gatewayAllowUpstream: '',
+        gatewayPrefixAffinity: true,
+        gatewayPrefixBlockBytes: 256,
+        gatewayPrefixCacheKeys: 100_000,
+        gatewayAffinitySlack: 0.25,
         heartbeatIntervalMs: 5_000,
         offlineAfterMs: 15_000,
         evictAfterMs: 600_000,
@@ -279,6 +283,73 @@ describe('buildServeConfig', () => {
       ok: false,
       problems: ['--etcd-cert and --etcd-key go together: give both, or neither'],
     });
+  });
+
+  test('prefix affinity: each setting from its flag or its environment variable, the flag first', () => {
+    const affinity = (result: ReturnType<typeof buildServeConfig>) =>
+      result.ok
+        ? {
+            on: result.config.gatewayPrefixAffinity,
+            blockBytes: result.config.gatewayPrefixBlockBytes,
+            cacheKeys: result.config.gatewayPrefixCacheKeys,
+            slack: result.config.gatewayAffinitySlack,
+          }
+        : result.problems;
+    expect(
+      affinity(buildServeConfig({ gatewayPrefixAffinity: 'off', gatewayPrefixBlockBytes: '16', gatewayPrefixCacheKeys: '1', gatewayAffinitySlack: '0' }, {})),
+    ).toEqual({ on: false, blockBytes: 16, cacheKeys: 1, slack: 0 });
+    expect(
+      affinity(
+        buildServeConfig(
+          {},
+          {
+            HIVE_REGISTRY_GATEWAY_PREFIX_AFFINITY: 'off',
+            HIVE_REGISTRY_GATEWAY_PREFIX_BLOCK: '65536',
+            HIVE_REGISTRY_GATEWAY_PREFIX_CACHE: '10000000',
+            HIVE_REGISTRY_GATEWAY_AFFINITY_SLACK: '10',
+          },
+        ),
+      ),
+    ).toEqual({ on: false, blockBytes: 65_536, cacheKeys: 10_000_000, slack: 10 });
+    expect(
+      affinity(
+        buildServeConfig(
+          { gatewayPrefixAffinity: 'on', gatewayPrefixBlockBytes: '512', gatewayPrefixCacheKeys: '2000', gatewayAffinitySlack: '1.5' },
+          {
+            HIVE_REGISTRY_GATEWAY_PREFIX_AFFINITY: 'off',
+            HIVE_REGISTRY_GATEWAY_PREFIX_BLOCK: '1024',
+            HIVE_REGISTRY_GATEWAY_PREFIX_CACHE: '5',
+            HIVE_REGISTRY_GATEWAY_AFFINITY_SLACK: '0.5',
+          },
+        ),
+      ),
+    ).toEqual({ on: true, blockBytes: 512, cacheKeys: 2_000, slack: 1.5 });
+    expect(affinity(buildServeConfig({ gatewayAffinitySlack: '.5' }, {}))).toMatchObject({ slack: 0.5 });
+    expect(affinity(buildServeConfig({}, { HIVE_REGISTRY_GATEWAY_PREFIX_AFFINITY: 'on', HIVE_REGISTRY_GATEWAY_AFFINITY_SLACK: '' }))).toEqual({
+      on: true,
+      blockBytes: 256,
+      cacheKeys: 100_000,
+      slack: 0.25,
+    });
+  });
+
+  test.each<[string, Record<string, string>, Record<string, string>]>([
+    ['--gateway-prefix-affinity: must be on or off, got "maybe"', { gatewayPrefixAffinity: 'maybe' }, {}],
+    ['--gateway-prefix-affinity: must be on or off, got "true"', { gatewayPrefixAffinity: 'true' }, {}],
+    ['HIVE_REGISTRY_GATEWAY_PREFIX_AFFINITY: must be on or off, got "OFF"', {}, { HIVE_REGISTRY_GATEWAY_PREFIX_AFFINITY: 'OFF' }],
+    ['--gateway-prefix-block: must be a whole number from 16 to 65536, got "8"', { gatewayPrefixBlockBytes: '8' }, {}],
+    ['--gateway-prefix-block: must be a whole number from 16 to 65536, got "65537"', { gatewayPrefixBlockBytes: '65537' }, {}],
+    ['--gateway-prefix-block: must be a whole number from 16 to 65536, got "256.5"', { gatewayPrefixBlockBytes: '256.5' }, {}],
+    ['HIVE_REGISTRY_GATEWAY_PREFIX_BLOCK: must be a whole number from 16 to 65536, got "1k"', {}, { HIVE_REGISTRY_GATEWAY_PREFIX_BLOCK: '1k' }],
+    ['--gateway-prefix-cache: must be a whole number from 1 to 10000000, got "0"', { gatewayPrefixCacheKeys: '0' }, {}],
+    ['HIVE_REGISTRY_GATEWAY_PREFIX_CACHE: must be a whole number from 1 to 10000000, got "10000001"', {}, { HIVE_REGISTRY_GATEWAY_PREFIX_CACHE: '10000001' }],
+    ['--gateway-affinity-slack: must be a number from 0 to 10, got "-1"', { gatewayAffinitySlack: '-1' }, {}],
+    ['--gateway-affinity-slack: must be a number from 0 to 10, got "abc"', { gatewayAffinitySlack: 'abc' }, {}],
+    ['--gateway-affinity-slack: must be a number from 0 to 10, got "10.5"', { gatewayAffinitySlack: '10.5' }, {}],
+    ['--gateway-affinity-slack: must be a number from 0 to 10, got "1e-1"', { gatewayAffinitySlack: '1e-1' }, {}],
+    ['HIVE_REGISTRY_GATEWAY_AFFINITY_SLACK: must be a number from 0 to 10, got "NaN"', {}, { HIVE_REGISTRY_GATEWAY_AFFINITY_SLACK: 'NaN' }],
+  ])('prefix affinity, refused: %s', (problem, flags, env) => {
+    expect(buildServeConfig(flags, env)).toEqual({ ok: false, problems: [problem] });
   });
 
   test('--queen-id: default empty (computed at start); checked like a hive id, naming the flag or variable', () => {

@@ -237,6 +237,29 @@ describe('QueenMetrics', () => {
     expect([quiet.value('hive_registry_engine_kv_cache_usage_ratio'), quiet.value('hive_registry_engine_kv_cache_reporting_workers')]).toEqual([0, 0]);
   });
 
+  test('prefix lookups: hits and misses, two counters without labels, at 0 before any request', async () => {
+    const metrics = new QueenMetrics(sources);
+    const before = parsePrometheusText(await metrics.exposition());
+    expect([before.value('hive_registry_gateway_prefix_hits_total'), before.value('hive_registry_gateway_prefix_misses_total')]).toEqual([0, 0]);
+    metrics.gateway.prefixLookup(true);
+    metrics.gateway.prefixLookup(false);
+    metrics.gateway.prefixLookup(true);
+    const parsed = parsePrometheusText(await metrics.exposition());
+    expect({
+      hits: parsed.value('hive_registry_gateway_prefix_hits_total'),
+      misses: parsed.value('hive_registry_gateway_prefix_misses_total'),
+      hitsHelp: parsed.families.get('hive_registry_gateway_prefix_hits_total')?.help,
+      series: ['hive_registry_gateway_prefix_hits_total', 'hive_registry_gateway_prefix_misses_total'].map((name) =>
+        parsed.families.get(name)?.samples.map((sample) => [sample.name, sample.labels]),
+      ),
+    }).toEqual({
+      hits: 2,
+      misses: 1,
+      hitsHelp: 'Gateway requests routed to a worker that had served a prefix of their prompt (prefix affinity).',
+      series: [[['hive_registry_gateway_prefix_hits_total', {}]], [['hive_registry_gateway_prefix_misses_total', {}]]],
+    });
+  });
+
   test('two instances keep separate counts (no global registry)', async () => {
     const first = new QueenMetrics(sources);
     const second = new QueenMetrics(sources);
