@@ -222,7 +222,10 @@ function program(): Command {
       '--max-concurrency <n>',
       `with --simulate: requests each worker runs at once, the rest wait in order (1-${MAX_CONCURRENCY}; default ${DEFAULT_MAX_CONCURRENCY})`,
     )
-    .option('--response-delay <ms>', `with --simulate: ms before the first byte of an answer (default ${DEFAULT_FIRST_BYTE_DELAY_MS})`)
+    .option(
+      '--response-delay <ms>',
+      `with --simulate: ms before the first byte of an answer; a prefix-cache hit (the prompt's first 256 bytes began one of the worker's last 1,000 requests) waits a fifth (default ${DEFAULT_FIRST_BYTE_DELAY_MS})`,
+    )
     .option('--chunk-delay <ms>', `with --simulate: ms between streamed tokens (default ${DEFAULT_CHUNK_DELAY_MS})`)
     .option('--steady', 'with --simulate: no random busy spells or GPU load moves (a worker is busy only while requests fill its slots)')
     .option('--workers-file <file>', "a HiveHeartbeatPayload in protobuf JSON form: the hive's workers and devices, re-read on change")

@@ -27,10 +27,11 @@ export interface ReplyContext {
   /** Aborts when the client is gone. */
   readonly signal: AbortSignal;
   readonly timers: Timers;
+  /** This request's: shorter on a prefix-cache hit (see prefix-memory.ts). */
   readonly firstByteDelayMs: number;
   readonly chunkDelayMs: number;
   readonly meta: ResponseMeta;
-  /** Sent with the answer (x-simulated-worker). */
+  /** Sent with the answer (x-simulated-worker, and x-simulated-prefix-cache for chat and completions). */
   readonly headers: OutgoingHttpHeaders;
 }
 

@@ -31,7 +31,7 @@ export interface SimulatedInferenceOptions {
   readonly advertiseHost?: string;
   /** Requests one worker runs at once; the others wait FIFO. Default 4. */
   readonly maxConcurrency?: number;
-  /** Before the first byte of an answer (prefill), in ms. Default 20. */
+  /** Before the first byte of an answer (prefill), in ms; a fifth of it on a prefix-cache hit. Default 20. */
   readonly firstByteDelayMs?: number;
   /** Between streamed tokens, in ms. Default 5. */
   readonly chunkDelayMs?: number;
@@ -75,4 +75,8 @@ export interface SimulatedWorkerStats {
   readonly queued: number;
   /** Most in flight at once so far (never above maxConcurrency). */
   readonly peakInFlight: number;
+  /** Chat and completions requests that found their prompt's first 256 bytes in the prefix cache (see prefix-memory.ts). */
+  readonly prefixHits: number;
+  /** Chat and completions requests that did not. */
+  readonly prefixMisses: number;
 }

@@ -2,11 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { systemClock, type Clock } from '../common/clock.js';
+import { promptText } from '../common/prompt-text.js';
 import { clientGone, readBody, sendJson } from './http-io.js';
 import { InferenceProblem } from './inference-problem.js';
 import { parseChatRequest, parseCompletionRequest, parseEmbeddingRequest, parseJsonObject, type JsonObject } from './inference-request.js';
 import { modelList } from './openai-shapes.js';
 import { answerChat, answerCompletion, answerEmbeddings, type ReplyContext } from './reply-writer.js';
+import { PREFIX_CACHE_HEADER, PrefixMemory, prefixCacheDelayMs } from './prefix-memory.js';
 import { RequestBoard } from './request-board.js';
 import type { RequestSlots } from './request-slots.js';
 import { modelContextTokens } from './simulated-models.js';
@@ -28,6 +30,8 @@ export * from './simulated-inference-options.js';
 interface WorkerEntry {
   readonly spec: SimulatedWorkerSpec;
   readonly slots: RequestSlots;
+  /** Prefix keys of its last chat and completions requests (the simulated prefix cache). */
+  readonly prefixes: PrefixMemory;
   /** Requests being handled, to cut off on `kill`. */
   readonly open: Set<IncomingMessage>;
   killed: boolean;
@@ -41,6 +45,11 @@ interface WorkerEntry {
  * `/w/<encodeURIComponent(workerId)>` (its URL, without trailing slash, as reported to the queen), serving
  * POST v1/chat/completions, v1/completions, v1/embeddings and GET v1/models. Answers are deterministic (see
  * simulated-text.ts), paced, bounded by each worker's concurrency, and carry `x-simulated-worker: <workerId>`.
+ *
+ * Each worker models a prefix cache (prefix-memory.ts): a chat or completions request whose first 256 bytes of
+ * prompt text (common/prompt-text.ts) began one of the worker's last 1,000 such requests waits a fifth of
+ * `firstByteDelayMs` before its first byte (streamed or not), a miss all of it; the answer says which in
+ * `x-simulated-prefix-cache: hit|miss`, and `stats` counts both. Embeddings always wait the whole delay.
  *
  * Life cycle: constructed (nothing bound), `start()` (listening), `close()` (closed for good, every connection
  * destroyed so streaming clients see the cut). `kill(workerId)` makes one worker fail like a crashed process
@@ -84,7 +93,8 @@ export class SimulatedInference {
     this.requests = new RequestBoard(ids, maxConcurrency);
     for (const spec of options.workers) {
       const slots = this.requests.slotsOf(spec.workerId);
-      this.workers.set(spec.workerId, { spec, slots, open: new Set(), killed: false, served: 0, aborted: 0, rejected: 0 });
+      const entry = { spec, slots, prefixes: new PrefixMemory(), open: new Set<IncomingMessage>(), killed: false, served: 0, aborted: 0, rejected: 0 };
+      this.workers.set(spec.workerId, entry);
     }
     this.timers = options.timers ?? systemTimers;
     this.clock = options.clock ?? systemClock;
@@ -140,6 +150,8 @@ export class SimulatedInference {
       inFlight: w.slots.inFlight,
       queued: w.slots.queued,
       peakInFlight: w.slots.peakInFlight,
+      prefixHits: w.prefixes.hits,
+      prefixMisses: w.prefixes.misses,
     };
   }
 
@@ -226,14 +238,16 @@ export class SimulatedInference {
     }
     if (!(await w.slots.acquire(signal))) return cutOff();
     try {
+      // The prefix cache is looked up as the request starts to run (its prefill), then remembers it.
+      const hit = prepared.promptText === undefined ? undefined : w.prefixes.record(prepared.promptText);
       const ctx: ReplyContext = {
         res,
         signal,
         timers: this.timers,
-        firstByteDelayMs: this.firstByteDelayMs,
+        firstByteDelayMs: hit === undefined ? this.firstByteDelayMs : prefixCacheDelayMs(this.firstByteDelayMs, hit),
         chunkDelayMs: this.chunkDelayMs,
         meta: { id: responseId(route.endpoint), created: Math.floor(this.clock.wallNow() / 1000), model: prepared.model },
-        headers,
+        headers: hit === undefined ? headers : { ...headers, [PREFIX_CACHE_HEADER]: hit ? 'hit' : 'miss' },
       };
       if (await prepared.answer(ctx)) end('served', 200);
       else cutOff();
@@ -243,9 +257,11 @@ export class SimulatedInference {
   }
 }
 
-/** A checked request: its model, and how to answer it once admitted. */
+/** A checked request: its model, its prompt text (chat, completions), and how to answer it once admitted. */
 interface Prepared {
   readonly model: string;
+  /** What the prefix cache keys on; undefined for embeddings, which it does not model. */
+  readonly promptText?: Buffer;
   answer(ctx: ReplyContext): Promise<boolean>;
 }
 
@@ -254,11 +270,11 @@ function prepare(endpoint: Exclude<Endpoint, 'models'>, body: JsonObject): Prepa
   switch (endpoint) {
     case 'chat': {
       const request = parseChatRequest(body);
-      return { model: request.model, answer: (ctx) => answerChat(ctx, request) };
+      return { model: request.model, promptText: promptText('chat', body), answer: (ctx) => answerChat(ctx, request) };
     }
     case 'completions': {
       const request = parseCompletionRequest(body);
-      return { model: request.model, answer: (ctx) => answerCompletion(ctx, request) };
+      return { model: request.model, promptText: promptText('completions', body), answer: (ctx) => answerCompletion(ctx, request) };
     }
     case 'embeddings': {
       const request = parseEmbeddingRequest(body);

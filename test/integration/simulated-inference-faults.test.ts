@@ -92,7 +92,8 @@ test('5 requests to a worker taking 4: 4 run, the 5th waits for a slot, all 5 ar
   const answers = Array.from({ length: 5 }, () => post(`${url}/v1/chat/completions`, SHORT));
   // Nothing is answered until the timers move: the five are all in, four running and one queued.
   await until(() => s.stats('h-w0').inFlight + s.stats('h-w0').queued === 5);
-  expect(s.stats('h-w0')).toEqual({ served: 0, aborted: 0, rejected: 0, inFlight: 4, queued: 1, peakInFlight: 4 });
+  // The same prompt four times over: the first to run missed the prefix cache, the three after it hit.
+  expect(s.stats('h-w0')).toEqual({ served: 0, aborted: 0, rejected: 0, inFlight: 4, queued: 1, peakInFlight: 4, prefixHits: 3, prefixMisses: 1 });
   timers.advance(1_000);
   await until(() => s.stats('h-w0').served === 4 && s.stats('h-w0').inFlight === 1);
   expect(s.stats('h-w0')).toMatchObject({ queued: 0, peakInFlight: 4 });
@@ -101,9 +102,9 @@ test('5 requests to a worker taking 4: 4 run, the 5th waits for a slot, all 5 ar
   expect(responses.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
   const contents = await Promise.all(responses.map(async (r) => ((await r.json()) as { choices: { message: { content: string } }[] }).choices[0]?.message.content));
   expect(new Set(contents).size).toBe(1);
-  expect(s.stats('h-w0')).toEqual({ served: 5, aborted: 0, rejected: 0, inFlight: 0, queued: 0, peakInFlight: 4 });
+  expect(s.stats('h-w0')).toEqual({ served: 5, aborted: 0, rejected: 0, inFlight: 0, queued: 0, peakInFlight: 4, prefixHits: 4, prefixMisses: 1 });
   // The other worker's slots are its own.
-  expect(s.stats('h-w1')).toEqual({ served: 0, aborted: 0, rejected: 0, inFlight: 0, queued: 0, peakInFlight: 0 });
+  expect(s.stats('h-w1')).toEqual({ served: 0, aborted: 0, rejected: 0, inFlight: 0, queued: 0, peakInFlight: 0, prefixHits: 0, prefixMisses: 0 });
 });
 
 test('the simulated workers report the live counts: BUSY while 4 of 4 run with 1 waiting, IDLE once all are served', async () => {
