@@ -17,6 +17,8 @@ export interface InferenceRequest {
   readonly model: string;
   /** `stream: true`: the answer is server-sent events, passed through chunk by chunk. */
   readonly stream: boolean;
+  /** The body as parsed (a JSON object), for what else the gateway reads of it: the prompt text. */
+  readonly json: object;
 }
 
 /** Reads a request body up to `maxBytes`; rejects with a 413 OpenAiError past it, or with the stream's error. */
@@ -75,5 +77,5 @@ export function parseInferenceRequest(body: Buffer, contentType: string | undefi
   if (stream !== undefined && stream !== null && typeof stream !== 'boolean') {
     return invalid(`stream: must be a boolean, got ${typeof stream}`, 'stream');
   }
-  return { body, model, stream: stream === true };
+  return { body, model, stream: stream === true, json: parsed };
 }

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { GATEWAY_ENDPOINTS, parseInferenceRequest, readBody, type Endpoint, type ForwardedPath } from './gateway-request.js';
 import { openAiError, type OpenAiError } from './openai-errors.js';
+import { PrefixAffinity, type PromptKind } from './prefix-affinity.js';
 import type { PrefixAffinityOptions } from './prefix-affinity-options.js';
 import { SlotQueue, type GatewayScheduler, type Held } from './slot-queue.js';
 import type { UpstreamAllowList } from './upstream-allow.js';
@@ -50,6 +51,10 @@ export interface GatewayObserver {
   prefixLookup(hit: boolean): void;
 }
 
+/** The endpoints whose requests have a prompt text, for prefix affinity (embeddings go by load alone). */
+const PROMPT_KINDS: Readonly<Partial<Record<Endpoint, PromptKind>>> = { chat_completions: 'chat', completions: 'completions' };
+const NO_KEYS: readonly number[] = [];
+
 /** Attempts per request: the first worker and one other, only before any byte went to the client. */
 const ATTEMPTS = 2;
 /** Retry-After of a 503: capacity comes back as requests end, typically within a second or two. */
@@ -80,6 +85,8 @@ export function isGatewayPath(path: string): boolean {
 export class InferenceGateway {
   private readonly queue: SlotQueue;
   private readonly pool: UpstreamPool;
+  private readonly affinity: PrefixAffinity | undefined;
+  private readonly stopAffinity: () => void = () => undefined;
   private active = 0;
 
   constructor(
@@ -89,7 +96,12 @@ export class InferenceGateway {
     private readonly observer?: GatewayObserver,
     private readonly now: () => number = () => performance.now(),
   ) {
-    this.queue = new SlotQueue(scheduler, options.reservationTtlMs, now);
+    if (options.prefixAffinity !== undefined) {
+      const affinity = new PrefixAffinity(options.prefixAffinity);
+      this.affinity = affinity;
+      this.stopAffinity = scheduler.onChange((event) => affinity.registryChanged(event));
+    }
+    this.queue = new SlotQueue(scheduler, options.reservationTtlMs, now, this.affinity);
     this.pool = new UpstreamPool({ connectMs: options.connectTimeoutMs, responseMs: options.responseTimeoutMs }, options.allowUpstream);
   }
 
@@ -136,11 +148,12 @@ export class InferenceGateway {
   /** Stops handing out slots: waiting and new requests get 503; those already at a worker go on until `destroy`. */
   close(): void {
     this.queue.close();
+    this.stopAffinity();
   }
 
   /** Closes every connection to workers (requests still going are cut). */
   destroy(): void {
-    this.queue.close();
+    this.close();
     this.pool.close();
   }
 
@@ -180,8 +193,10 @@ export class InferenceGateway {
       }
       const { model } = parsed;
       const headers = forwardedRequestHeaders(request.headers, body.length);
+      const kind = PROMPT_KINDS[endpoint];
+      const keys = this.affinity === undefined || kind === undefined ? NO_KEYS : this.affinity.keysOf(kind, model, parsed.json);
       for (let attempt = 1; ; attempt++) {
-        const acquired = await this.queue.acquire(model, this.options.queueTimeoutMs, abort.signal);
+        const acquired = await this.queue.acquire(model, this.options.queueTimeoutMs, abort.signal, keys);
         if (acquired.kind === 'aborted') return 'client_closed';
         if (acquired.kind === 'not_loaded') {
           this.send(response, openAiError(404, 'invalid_request_error', 'model_not_found', `model ${JSON.stringify(model)} is not loaded on any online worker; GET /v1/models lists those that are`, { param: 'model' }));
@@ -197,6 +212,7 @@ export class InferenceGateway {
         }
         this.observer?.queued(acquired.waitedMs / 1000);
         const held = acquired.held;
+        if (held.prefixBlocks !== undefined) this.observer?.prefixLookup(held.prefixBlocks > 0);
         const sentAt = this.now();
         const result = await this.pool.send(held.entry.worker.url, pathAndQuery, headers, body, abort.signal);
         if (result.kind === 'aborted') {
@@ -238,6 +254,7 @@ export class InferenceGateway {
       ...forwardedResponseHeaders(upstream.headers),
       'x-hive-worker': held.entry.worker.workerId,
       'x-hive-id': held.entry.hiveId,
+      ...(held.prefixBlocks === undefined || status >= 300 ? {} : { 'x-hive-prefix-blocks': String(held.prefixBlocks) }),
     });
     const timeoutMs = this.options.responseTimeoutMs;
     return new Promise((resolve) => {

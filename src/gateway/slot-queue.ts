@@ -1,10 +1,19 @@
 import type { WorkerEntry } from '../common/worker.js';
+import type { RegistryEvent } from '../registry/types.js';
 import type { Pick } from '../scheduler/pick-worker.js';
+import type { WorkerLoad } from '../scheduler/scheduling-index.js';
+import type { PrefixAffinity } from './prefix-affinity.js';
 
 /** What the gateway asks of the scheduler (the queen's SchedulingIndex and registry, in-process). */
 export interface GatewayScheduler {
   /** A reserving pick among workers with `model` loaded (never the fallback), the reservation living `ttlMs`. */
   reserve(model: string, ttlMs: number): Pick;
+  /** A reserving pick of this very worker, when it could take a request for `model` now; else undefined. */
+  reserveOn(model: string, hiveId: string, workerId: string, ttlMs: number): Pick | undefined;
+  /** The worker's load and whether it could take a request for `model`; undefined when it does not serve it online. */
+  standingFor(model: string, hiveId: string, workerId: string): WorkerLoad | undefined;
+  /** The load of the worker `reserve` would pick now; undefined when none could take the request. */
+  leastLoad(model: string): number | undefined;
   /** Ends a reservation; `success` clears the worker's failure record. */
   release(reservationId: string, success: boolean): void;
   /** The worker failed a request: it is not picked for a while (the exclusion doubles with each failure in a row). */
@@ -14,13 +23,15 @@ export interface GatewayScheduler {
   /** The models loaded on workers of online hives, each with how many such workers. */
   onlineModels(): Map<string, number>;
   /** Calls `listener` after every registry change (a worker's state, a hive coming or going); returns unsubscribe. */
-  onChange(listener: () => void): () => void;
+  onChange(listener: (event: RegistryEvent) => void): () => void;
 }
 
 /** A held slot: the worker to send the request to, until `release`. */
 export interface Held {
   readonly entry: WorkerEntry;
   readonly reservationId: string;
+  /** With prefix affinity: how many of the request's prompt blocks the worker had served (0: a miss). */
+  readonly prefixBlocks?: number;
 }
 
 export type Acquired =
@@ -36,6 +47,7 @@ export type Acquired =
 
 interface Waiter {
   readonly model: string;
+  readonly keys: readonly number[];
   readonly since: number;
   readonly resolve: (acquired: Acquired) => void;
   readonly cleanup: () => void;
@@ -61,6 +73,7 @@ export class SlotQueue {
     private readonly scheduler: GatewayScheduler,
     private readonly reservationTtlMs: number,
     private readonly now: () => number = () => performance.now(),
+    private readonly affinity?: PrefixAffinity,
   ) {
     this.unsubscribe = scheduler.onChange(() => this.wake());
   }
@@ -74,14 +87,15 @@ export class SlotQueue {
 
   /**
    * A slot of a worker with `model`, at once or within `timeoutMs`; the caller releases it. `not_loaded` at once
-   * when no slot is free and no online worker has the model at all.
+   * when no slot is free and no online worker has the model at all. `keys`: the prompt's prefix keys, for the
+   * affinity (when the queue has one).
    */
-  acquire(model: string, timeoutMs: number, signal?: AbortSignal): Promise<Acquired> {
+  acquire(model: string, timeoutMs: number, signal?: AbortSignal, keys: readonly number[] = []): Promise<Acquired> {
     const since = this.now();
     if (this.closed) return Promise.resolve({ kind: 'closed' });
     if (signal?.aborted === true) return Promise.resolve({ kind: 'aborted' });
     if ((this.waiting.get(model)?.length ?? 0) === 0) {
-      const held = this.tryReserve(model);
+      const held = this.tryReserve(model, keys);
       if (held !== undefined) return Promise.resolve({ kind: 'held', held, waitedMs: 0 });
     }
     // Asked only when there is no slot at once: it looks at every worker, a pick does not.
@@ -98,6 +112,7 @@ export class SlotQueue {
       signal?.addEventListener('abort', onAbort, { once: true });
       const waiter: Waiter = {
         model,
+        keys,
         since,
         resolve,
         cleanup: () => {
@@ -118,10 +133,10 @@ export class SlotQueue {
     this.serving = true;
     try {
       for (const [model, queue] of this.waiting) {
-        while (queue.length > 0) {
-          const held = this.tryReserve(model);
+        for (let waiter = queue[0]; waiter !== undefined; waiter = queue[0]) {
+          const held = this.tryReserve(model, waiter.keys);
           if (held === undefined) break;
-          const waiter = queue.shift() as Waiter;
+          queue.shift();
           waiter.cleanup();
           waiter.resolve({ kind: 'held', held, waitedMs: this.now() - waiter.since });
         }
@@ -147,10 +162,22 @@ export class SlotQueue {
     this.stopPollingIfIdle();
   }
 
-  private tryReserve(model: string): Held | undefined {
-    const pick = this.scheduler.reserve(model, this.reservationTtlMs);
+  /**
+   * A slot for a request: with prefix affinity, the worker of its longest matching prefix when the rule allows,
+   * else (and without affinity) the load order's pick; the chosen worker then records the prompt's keys.
+   */
+  private tryReserve(model: string, keys: readonly number[]): Held | undefined {
+    const ttl = this.reservationTtlMs;
+    const preferred = this.affinity?.prefer(keys, {
+      standingFor: (hiveId, workerId) => this.scheduler.standingFor(model, hiveId, workerId),
+      leastLoad: () => this.scheduler.leastLoad(model),
+    });
+    let pick = preferred === undefined ? undefined : this.scheduler.reserveOn(model, preferred.hiveId, preferred.workerId, ttl);
+    if (pick?.kind !== 'picked') pick = this.scheduler.reserve(model, ttl);
     if (pick.kind !== 'picked' || pick.reservation === undefined) return undefined;
-    return { entry: pick.entry, reservationId: pick.reservation.reservationId };
+    const held = { entry: pick.entry, reservationId: pick.reservation.reservationId };
+    if (this.affinity === undefined) return held;
+    return { ...held, prefixBlocks: this.affinity.chosen(keys, pick.entry.hiveId, pick.entry.worker.workerId, model) };
   }
 
   private remove(waiter: Waiter): void {

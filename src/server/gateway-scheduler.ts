@@ -11,6 +11,9 @@ export function gatewayScheduler(registry: HiveRegistry, scheduling: SchedulingI
   return {
     reserve: (model, ttlMs) =>
       scheduling.pick({ modelId: model, reserve: true, reservationTtlMs: ttlMs, loadedOnly: true }, registry.onlineCheck()),
+    reserveOn: (model, hiveId, workerId, ttlMs) => scheduling.reserveOn(hiveId, workerId, model, ttlMs, registry.onlineCheck()),
+    standingFor: (model, hiveId, workerId) => scheduling.standingFor(hiveId, workerId, model, registry.onlineCheck()),
+    leastLoad: (model) => scheduling.leastLoad(model, registry.onlineCheck()),
     release: (reservationId, success) => {
       scheduling.release(reservationId, success);
     },
@@ -26,6 +29,6 @@ export function gatewayScheduler(registry: HiveRegistry, scheduling: SchedulingI
       }
       return models;
     },
-    onChange: (listener) => registry.onEvent(() => listener()),
+    onChange: (listener) => registry.onEvent(listener),
   };
 }

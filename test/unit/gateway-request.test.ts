@@ -7,7 +7,7 @@ const json = (value: unknown) => Buffer.from(JSON.stringify(value));
 
 test('model and stream are read; the body is kept as it came, byte for byte', () => {
   const body = Buffer.from('{ "model" : "org/m", "stream": true, "messages": [] }');
-  expect(parseInferenceRequest(body, 'application/json; charset=utf-8')).toEqual({ body, model: 'org/m', stream: true });
+  expect(parseInferenceRequest(body, 'application/json; charset=utf-8')).toEqual({ body, model: 'org/m', stream: true, json: { model: 'org/m', stream: true, messages: [] } });
   expect(parseInferenceRequest(json({ model: 'org/m', stream: null }), undefined)).toMatchObject({ stream: false });
 });
 

@@ -1,5 +1,6 @@
 // The gateway's queue of requests waiting for a slot: first come first served per model, timeouts, aborts, and
 // 'not_loaded' only when waiting could not help. Driven by a fake scheduler with a given number of free slots.
+import type { RegistryEvent } from '../../src/registry/types';
 import type { Pick } from '../../src/scheduler/pick-worker';
 import { SlotQueue, type GatewayScheduler } from '../../src/gateway/slot-queue';
 import { makeWorker } from '../helpers/domain-builders';
@@ -8,7 +9,7 @@ class FakeScheduler implements GatewayScheduler {
   free = new Map<string, number>();
   loaded = new Set<string>();
   released: [string, boolean][] = [];
-  private listeners = new Set<() => void>();
+  private listeners = new Set<(event: RegistryEvent) => void>();
   private next = 0;
 
   reserve(model: string): Pick {
@@ -23,6 +24,16 @@ class FakeScheduler implements GatewayScheduler {
       reservation: { reservationId, hiveId: 'h', workerId: `w-${model}`, expiresAt: 0 },
     };
   }
+  // Single-worker calls serve prefix affinity, which this queue has not: no worker is ever preferred.
+  reserveOn(): undefined {
+    return undefined;
+  }
+  standingFor(): undefined {
+    return undefined;
+  }
+  leastLoad(): undefined {
+    return undefined;
+  }
   release(reservationId: string, success: boolean): void {
     this.released.push([reservationId, success]);
   }
@@ -33,14 +44,14 @@ class FakeScheduler implements GatewayScheduler {
   onlineModels(): Map<string, number> {
     return new Map();
   }
-  onChange(listener: () => void): () => void {
+  onChange(listener: (event: RegistryEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
   /** A slot of `model` came free and the registry changed. */
   freeSlot(model: string): void {
     this.free.set(model, (this.free.get(model) ?? 0) + 1);
-    for (const listener of this.listeners) listener();
+    for (const listener of this.listeners) listener({ type: 'hive_online', revision: 1, hiveId: 'h', hiveOnline: true });
   }
 }
 
