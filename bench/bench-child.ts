@@ -7,7 +7,11 @@ const running = new Set<BenchChild>();
 /** Processes of the benchmark that are not Node children (etcd): killed with the children on any way out. */
 const adopted = new Set<ChildProcess>();
 
-/** How many stderr lines of a child to keep for error messages. */
+/**
+ * How many stderr lines of a child to keep for error messages: its first ones (a CLI's refusal comes first, before
+ * its usage text) and its last ones.
+ */
+const STDERR_HEAD_LINES = 5;
 const STDERR_TAIL_LINES = 20;
 
 interface Waiter {
@@ -25,7 +29,10 @@ export class BenchChild {
   private readonly process: ChildProcessWithoutNullStreams;
   private readonly events: Record<string, unknown>[] = [];
   private readonly waiters: Waiter[] = [];
+  private readonly stderrHead: string[] = [];
   private readonly stderrTail: string[] = [];
+  /** Lines dropped between the head and the tail. */
+  private stderrSkipped = 0;
   private exitCode: number | null | undefined;
   private readonly exited: Promise<void>;
 
@@ -39,10 +46,7 @@ export class BenchChild {
     this.process = spawn(process.execPath, [...nodeOptions, join(__dirname, script), ...args]);
     running.add(this);
     createInterface({ input: this.process.stdout }).on('line', (line) => this.onLine(line));
-    createInterface({ input: this.process.stderr }).on('line', (line) => {
-      this.stderrTail.push(line);
-      if (this.stderrTail.length > STDERR_TAIL_LINES) this.stderrTail.shift();
-    });
+    createInterface({ input: this.process.stderr }).on('line', (line) => this.keepStderr(line));
     this.process.stdin.on('error', () => undefined);
     this.exited = new Promise((resolve) => {
       this.process.on('exit', (code, signal) => {
@@ -123,7 +127,7 @@ export class BenchChild {
     try {
       event = JSON.parse(line) as Record<string, unknown>;
     } catch {
-      this.stderrTail.push(`(stdout) ${line}`);
+      this.keepStderr(`(stdout) ${line}`);
       return;
     }
     const index = this.waiters.findIndex((w) => w.accept(event));
@@ -136,8 +140,22 @@ export class BenchChild {
     waiter.resolve(event);
   }
 
+  private keepStderr(line: string): void {
+    if (this.stderrHead.length < STDERR_HEAD_LINES) {
+      this.stderrHead.push(line);
+      return;
+    }
+    this.stderrTail.push(line);
+    if (this.stderrTail.length > STDERR_TAIL_LINES) {
+      this.stderrTail.shift();
+      this.stderrSkipped++;
+    }
+  }
+
   private stderrText(): string {
-    return this.stderrTail.length === 0 ? '' : `\n  stderr:\n    ${this.stderrTail.join('\n    ')}`;
+    if (this.stderrHead.length === 0) return '';
+    const skipped = this.stderrSkipped === 0 ? [] : [`(${this.stderrSkipped} lines left out)`];
+    return `\n  stderr:\n    ${[...this.stderrHead, ...skipped, ...this.stderrTail].join('\n    ')}`;
   }
 }
 

@@ -11,6 +11,8 @@ export interface QueenProcess {
   /** Its --queen-id ('' for the single queen, which names itself). */
   readonly queenId: string;
   readonly address: string;
+  /** The HTTP listener's port, when `--http-listen` was among its flags. */
+  readonly httpPort?: number;
 }
 
 /** How a queen runs: alone with its catalog in memory, or in a federation over `etcd`. */
@@ -36,16 +38,21 @@ function serveArgs(role: QueenRole): string[] {
   ];
 }
 
-/** Starts the built CLI's `serve` and waits for its "hive-registry serving" log line (pino JSON on stdout). */
-export async function startQueen(role: QueenRole): Promise<QueenProcess> {
+/**
+ * Starts the built CLI's `serve` with the role's flags and `moreFlags` after them, and waits for its "hive-registry
+ * serving" log line (pino JSON on stdout).
+ */
+export async function startQueen(role: QueenRole, moreFlags: readonly string[] = []): Promise<QueenProcess> {
   const name = role.kind === 'single' ? 'single queen' : `queen ${role.queenId}`;
-  const child = new BenchChild(name, '../src/cli/main.js', serveArgs(role));
+  const child = new BenchChild(name, '../src/cli/main.js', [...serveArgs(role), ...moreFlags]);
   try {
     const serving = await child.waitFor((line) => line['msg'] === 'hive-registry serving', START_TIMEOUT_MS);
     const pid = child.pid;
     if (pid === undefined || typeof serving['port'] !== 'number') throw new Error(`${name}: no pid or port`);
     const queenId = typeof serving['queenId'] === 'string' ? serving['queenId'] : '';
-    return { child, pid, queenId, address: `127.0.0.1:${serving['port']}` };
+    const address = `127.0.0.1:${serving['port']}`;
+    const httpPort = serving['httpPort'];
+    return { child, pid, queenId, address, ...(typeof httpPort === 'number' ? { httpPort } : {}) };
   } catch (error) {
     child.kill();
     throw error;

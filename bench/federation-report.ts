@@ -1,6 +1,6 @@
 import type { FederationOutcome, Spread } from './federation-scenario.js';
 import type { QueenFigures } from './federation-window.js';
-import { fixed, int, mib, ms, pct } from './report-format.js';
+import { fixed, int, mib, ms, pct, ranOn } from './report-format.js';
 
 const pctOfCore = (value: number): string => `${fixed(1)(value)} %`;
 const ratio = (a: number, b: number): string => fixed(2)(a / b);
@@ -60,12 +60,9 @@ function table(heading: string, rows: readonly (readonly [string, string])[]): s
 /** What the section says before its tables: the machine, the setup, how each figure is measured. */
 function introduction(o: FederationOutcome): string {
   const s = o.settings;
-  const m = o.machine;
   const fo = o.failover;
   return (
-    `Run on ${m.cpuModel} x ${m.cores} cores, ${fixed(1)(m.memoryBytes / 2 ** 30)} GiB, Node ${m.node}, commit ` +
-    `${m.commit}${m.dirty ? ' (src/ or gen/ had uncommitted changes)' : ''}, ${m.date}, load average ` +
-    `${fixed(2)(m.loadAverage)} at the start (other work shares this machine: compare ratios from one run). ` +
+    `${ranOn(o.machine)} (other work shares this machine: compare ratios from one run). ` +
     `One real etcd (${code('/usr/bin/etcd')}, its own temporary data directory, free loopback ports) and ` +
     `${int(s.queens)} queens, each the built CLI's ` +
     `${code(`serve --etcd URL --queen-id qN --etcd-lease-ttl ${Math.round(s.leaseTtlMs / 1_000)}s`)} in its own ` +

@@ -2,11 +2,10 @@
 // same load generator in the same run. A queen (with its HTTP listener) and one simulated hive run as child
 // processes; the hive's workers answer OpenAI requests themselves. For each worker delay, the load generator keeps
 // `inFlight` chat completions outstanding, first straight at the workers' URLs (in turn), then at the gateway.
-import { createRegistryClient } from '../src/client/registry-client.js';
 import { BenchChild } from './bench-child.js';
 import type { LoadResult, ServerStats } from './protocol.js';
-import { sleep } from './stats.js';
 import type { GatewayLoadSpec } from './gateway-load-main.js';
+import { reportedWorkers, startSimulatedHive } from './simulated-hive.js';
 
 export interface GatewaySettings {
   /** Simulated workers on the hive. */
@@ -54,22 +53,6 @@ async function load(spec: GatewayLoadSpec): Promise<LoadResult> {
   }
 }
 
-/** The workers' URLs once the hive reported all of them. */
-async function workerUrls(address: string, count: number): Promise<string[]> {
-  const client = createRegistryClient(address);
-  try {
-    const deadline = Date.now() + START_TIMEOUT_MS;
-    for (;;) {
-      const urls = (await client.listAllWorkers()).filter((e) => e.hiveOnline).map((e) => e.worker.url);
-      if (urls.length === count) return urls;
-      if (Date.now() > deadline) throw new Error(`the simulated hive reported ${urls.length} of ${count} workers`);
-      await sleep(100);
-    }
-  } finally {
-    client.close();
-  }
-}
-
 async function row(settings: GatewaySettings, responseDelayMs: number): Promise<GatewayRow> {
   const queen = new BenchChild('queen', 'server-main.js', ['queen', ':memory:', '127.0.0.1:0']);
   let hive: BenchChild | undefined;
@@ -78,27 +61,15 @@ async function row(settings: GatewaySettings, responseDelayMs: number): Promise<
     const address = `127.0.0.1:${String(ready['port'])}`;
     const httpPort = Number(ready['httpPort']);
     // The real CLI's agent: its workers serve the OpenAI paths under their own URLs.
-    hive = new BenchChild('hive', '../src/cli/main.js', [
-      'agent',
-      '--queen',
-      address,
-      '--hive-id',
-      HIVE,
-      '--simulate',
-      String(settings.workers),
-      '--models',
-      MODEL,
-      '--steady',
-      '--max-concurrency',
-      String(settings.maxConcurrency),
-      '--response-delay',
-      String(responseDelayMs),
-      '--chunk-delay',
-      '0',
-      '--log-level',
-      'warn',
-    ]);
-    const urls = await workerUrls(address, settings.workers);
+    hive = startSimulatedHive(address, {
+      hiveId: HIVE,
+      workers: settings.workers,
+      model: MODEL,
+      maxConcurrency: settings.maxConcurrency,
+      responseDelayMs,
+      chunkDelayMs: 0,
+    });
+    const urls = (await reportedWorkers(address, settings.workers)).map((w) => w.url);
     const body = JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'How far is the next hive?' }], max_tokens: settings.maxTokens });
     const common = { inFlight: settings.inFlight, body, warmupMs: settings.warmupMs, measureMs: settings.measureMs };
     const direct = await load({ ...common, targets: urls.map((url) => `${url}/v1/chat/completions`) });

@@ -7,6 +7,8 @@ import type { FederationOutcome } from './federation-scenario.js';
 import { gatewaySection, gatewaySummary } from './gateway-report.js';
 import type { GatewayComparison } from './gateway-scenario.js';
 import type { DashboardOutcome } from './dashboard-scenario.js';
+import { routingSection, routingSummary } from './routing-report.js';
+import type { RoutingOutcome } from './routing-scenario.js';
 import type { Machine } from './machine.js';
 import type { Measurement, NetworkSettings, Pair } from './network-scenarios.js';
 import type { DomainFigure, DomainSpec } from './protocol.js';
@@ -29,6 +31,7 @@ export interface BenchReport {
   readonly gateway: GatewayComparison;
   readonly engines: EnginesOutcome;
   readonly federation: FederationOutcome;
+  readonly routing: RoutingOutcome;
   readonly durationMs: number;
 }
 
@@ -99,8 +102,11 @@ const HOW_TO_READ = (rounds: number): string =>
   `polling inference engines: its own CPU and memory, and how long an engine's change takes to reach the queen's ` +
   `view, against the goal of one poll interval plus 100 ms. Section 9 runs three queens over one etcd and ` +
   `compares each with one queen alone holding the same fleet in the same run (ratio federated / single), and ` +
-  `gives etcd's writes, a change's way to the other queens and a failover against their goals. Speed is ` +
-  `checked here, never by timed assertions in tests.`;
+  `gives etcd's writes, a change's way to the other queens and a failover against their goals. Section 10 sends ` +
+  `one seeded workload of streamed chat completions to simulated workers that model a prefix cache, round robin ` +
+  `and through the gateway without and with prefix affinity, each on a fresh queen and hive in the same run, and ` +
+  `gives each policy's prefix-hit rate, time to first token, throughput and in flight per worker against the ` +
+  `goals for affinity. Speed is checked here, never by timed assertions in tests.`;
 
 function networkSection(report: BenchReport): string[] {
   const s = report.settings;
@@ -268,6 +274,7 @@ export function markdown(report: BenchReport): string {
     gatewaySection(report.gateway, 7),
     ...enginesSection(report.engines, 8, m.cores),
     ...federationSection(report.federation, 9),
+    ...routingSection(report.routing, 10),
   ];
   return `${lines.join('\n').trimEnd()}\n`;
 }
@@ -297,6 +304,7 @@ export function summary(report: BenchReport): string {
     gatewaySummary(report.gateway),
     enginesSummary(report.engines),
     federationSummary(report.federation),
+    routingSummary(report.routing),
   ];
   return [...rows, '', ...scenarios].join('\n');
 }

@@ -1,11 +1,11 @@
 // The benchmark suite: `npm run bench` (builds, then runs `node dist/bench/run.js`).
 //   node dist/bench/run.js [--rounds N] [--measure-seconds S]
-//     [--only catalog|watch|domain|dashboard|gateway|engines|federation]
+//     [--only catalog|watch|domain|dashboard|gateway|engines|federation|routing]
 // Runs every scenario against the queen and against a bare grpc-js baseline in the same run, each server and
 // each load generator in its own child process on 127.0.0.1, then the in-process domain benchmark, then the
 // catalog checkpoint scenario (the queen with its catalog in memory, then in a file in a temporary folder; once
-// per run), then the watch, dashboard, gateway, engines and federation scenarios (once per run each); writes
-// BENCHMARKS.md at the repository root and prints a summary. Every child is killed on any way out.
+// per run), then the watch, dashboard, gateway, engines, federation and routing scenarios (once per run each);
+// writes BENCHMARKS.md at the repository root and prints a summary. Every child is killed on any way out.
 // --only catalog runs the catalog scenario alone (about 35 s) and prints its section of the report and its summary
 // line on stdout, leaving BENCHMARKS.md as it is; --only watch does the same for the watch scenario (100 watchers
 // while 1,000 hives heartbeat once a second, about a minute); --only domain prints the in-process figures (heap,
@@ -16,7 +16,9 @@
 // second (its CPU and memory, and the time from an engine's change to the queen's Watch event; under a minute);
 // --only federation three queens over one real etcd holding 1,000 hives (etcd writes, a change's way to the other
 // queens, each queen's CPU and memory against one queen alone, and the hives' move when a queen is SIGKILLed;
-// about 90 s).
+// about 90 s); --only routing 2,000 streamed chat completions over 16 simulated workers with a prefix cache, round
+// robin, then through the gateway without and with prefix affinity, each on a fresh queen and hive (hit rate, TTFT,
+// requests/s and in flight per worker; under a minute).
 // Build first: `npm run -s build && npx tsc -p tsconfig.bench.json`.
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -37,6 +39,8 @@ import { federationSection, federationSummary } from './federation-report.js';
 import { federationRun, type FederationOutcome, type FederationSettings } from './federation-scenario.js';
 import { gatewaySection, gatewaySummary } from './gateway-report.js';
 import { gatewayRun, type GatewayComparison, type GatewaySettings } from './gateway-scenario.js';
+import { routingSection, routingSummary } from './routing-report.js';
+import { routingRun, type RoutingOutcome, type RoutingSettings } from './routing-scenario.js';
 import { describeMachine } from './machine.js';
 import { watchRun, type WatchComparison, type WatchSettings } from './watch-scenario.js';
 import { watchSection, watchSummary } from './watch-report.js';
@@ -55,7 +59,7 @@ import { nowMs } from './stats.js';
 const OUTPUT = join(__dirname, '..', '..', 'BENCHMARKS.md');
 const DOMAIN_TIMEOUT_MS = 90_000;
 /** What `--only` may name. */
-const ONLY = ['catalog', 'watch', 'domain', 'dashboard', 'gateway', 'engines', 'federation'] as const;
+const ONLY = ['catalog', 'watch', 'domain', 'dashboard', 'gateway', 'engines', 'federation', 'routing'] as const;
 /** The catalog scenario: 1,000 hives, a tick per hive per second, 20 streams per connection. */
 const CATALOG_SETTINGS: CatalogSettings = {
   hives: 1_000,
@@ -164,6 +168,26 @@ const FEDERATION_SETTINGS: FederationSettings = {
   etcdWritesGoalFactor: 1.5,
 };
 
+/**
+ * The routing scenario: 16 simulated workers (8 slots, 200 ms to the first byte on a prefix-cache miss, a fifth of
+ * it on a hit) on one hive, 64 system prompts of 2-4 KB, 2,000 streamed chat completions with 48 in flight, for each
+ * of round robin, load only and load + prefix affinity on a fresh queen and hive. Goals for affinity: hit rate >=
+ * 90 %, TTFT p50 <= half of load only's, largest per-worker mean in flight <= 1.5 x the mean across workers.
+ */
+const ROUTING_SETTINGS: RoutingSettings = {
+  workers: 16,
+  maxConcurrency: 8,
+  responseDelayMs: 200,
+  chunkDelayMs: 5,
+  workload: { systemPrompts: 64, minPromptBytes: 2_048, maxPromptBytes: 4_096, maxUserTurns: 3, seed: 10_000 },
+  requests: 2_000,
+  inFlight: 48,
+  maxTokens: 16,
+  hitRateGoal: 0.9,
+  ttftP50GoalFactor: 0.5,
+  inFlightSpreadGoalFactor: 1.5,
+};
+
 function option(name: string, fallback: number, min: number, max: number): number {
   const index = process.argv.indexOf(`--${name}`);
   if (index < 0) return fallback;
@@ -266,9 +290,24 @@ async function federationFigures(): Promise<FederationOutcome> {
   return federationRun(s);
 }
 
+async function routingFigures(): Promise<RoutingOutcome> {
+  const s = ROUTING_SETTINGS;
+  log(
+    `routing: ${s.requests} streamed chat completions (${s.inFlight} in flight) over ${s.workers} simulated workers ` +
+      'per policy: round robin, then the gateway with prefix affinity off, then on (a fresh queen and hive each)',
+  );
+  return routingRun(s, log);
+}
+
 async function main(): Promise<void> {
   const started = nowMs();
   const only = onlyOption();
+  if (only === 'routing') {
+    const routing = await routingFigures();
+    process.stdout.write(`${routingSection(routing, 10).join('\n')}\n${routingSummary(routing)}\n`);
+    log(`took ${Math.round((nowMs() - started) / 1_000)} s; BENCHMARKS.md left as it was`);
+    return;
+  }
   if (only === 'federation') {
     const federation = await federationFigures();
     process.stdout.write(`${federationSection(federation, 9).join('\n')}\n${federationSummary(federation)}\n`);
@@ -354,6 +393,7 @@ async function main(): Promise<void> {
   const gateway = await gatewayFigures();
   const engines = await enginesFigures();
   const federation = await federationFigures();
+  const routing = await routingFigures();
 
   const report: BenchReport = {
     machine,
@@ -368,6 +408,7 @@ async function main(): Promise<void> {
     gateway,
     engines,
     federation,
+    routing,
     durationMs: nowMs() - started,
   };
   writeFileSync(OUTPUT, markdown(report));
