@@ -1,8 +1,9 @@
 // The dashboard page: follows the queen's live feed (server-sent events carrying the Watch stream and details),
 // renders hives and workers with filters, and asks the scheduler for the best worker for a model.
+import { BEST_COLUMNS, bestRow, type RankedWorkerJson } from './best-row.js';
 import { bar, el, syncRows } from './dom.js';
 import { FleetState, type DetailsJson, type Filter, type HiveRow, type WatchEventJson } from './fleet-state.js';
-import { formatAge, formatBytes, formatPercent, share } from './format.js';
+import { formatAge, formatBytes, share } from './format.js';
 import { workerRow } from './worker-row.js';
 
 /** Shortest time between two draws, in ms: well inside the one second a change must take to show. */
@@ -244,8 +245,10 @@ interface BestAnswer {
   readonly picked?: { hiveId: string; workerId: string; url: string; modelLoaded: boolean };
   readonly error?: { code: string; message: string };
   readonly reasons: readonly string[];
-  readonly workers: readonly { hiveId: string; workerId: string; verdict: string; state: string; gpuPercent?: number; reserved: number; slots: number }[];
+  readonly workers: readonly RankedWorkerJson[];
   readonly workersTotal: number;
+  /** Present while the gateway's prefix affinity is on; the last reason then says what it does. */
+  readonly prefixAffinity?: { blockBytes: number; slack: number; keys: number };
 }
 
 async function askBest(model: string): Promise<void> {
@@ -272,25 +275,14 @@ async function askBest(model: string): Promise<void> {
         el('span', { class: 'url' }, answer.picked.url),
       )
     : el('p', { class: 'error', 'data-best-error': answer.error?.code ?? '' }, `${answer.error?.code ?? 'no pick'}: nothing can take a request for ${answer.model} now`);
-  const rows = answer.workers.map((w) =>
-    el(
-      'tr',
-      {},
-      el('td', {}, w.workerId),
-      el('td', {}, w.hiveId),
-      el('td', {}, el('span', { class: `badge ${w.verdict}` }, w.verdict.replace('_', ' '))),
-      el('td', {}, w.state),
-      el('td', {}, formatPercent(w.gpuPercent)),
-      el('td', {}, `${w.reserved} / ${w.slots}`),
-    ),
-  );
+  const rows = answer.workers.map(bestRow);
   const table =
     rows.length === 0
       ? null
       : el(
           'table',
           { class: 'grid' },
-          el('thead', {}, el('tr', {}, ...['Worker', 'Hive', 'Verdict', 'State', 'GPU load', 'Reserved'].map((h) => el('th', {}, h)))),
+          el('thead', {}, el('tr', {}, ...BEST_COLUMNS.map((h) => el('th', {}, h)))),
           el('tbody', {}, ...rows),
         );
   const more = answer.workersTotal > answer.workers.length ? el('p', { class: 'muted' }, `and ${answer.workersTotal - answer.workers.length} more with the model`) : null;

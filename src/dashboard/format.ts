@@ -32,6 +32,11 @@ export function formatPercent(value: number | undefined): string {
   return value === undefined ? 'n/a' : `${Math.round(value)}%`;
 }
 
+/** A routing load (slots in use plus waiting, over max_concurrency) for a narrow cell: 0.375 -> "0.38", 1 -> "1.00". */
+export function formatLoad(load: number): string {
+  return load.toFixed(2);
+}
+
 /** A share for a bar's width, clamped to 0-100; 0 when the whole is 0. */
 export function share(part: number, whole: number): number {
   if (!(whole > 0)) return 0;

@@ -115,6 +115,11 @@ export class InferenceGateway {
     return this.queue.size;
   }
 
+  /** Prefix keys prefix affinity remembers now (up to its `cacheKeys`); undefined when affinity is off. */
+  prefixKeysHeld(): number | undefined {
+    return this.affinity?.size;
+  }
+
   /** Serves a request for one of the gateway's paths (see isGatewayPath); access was checked by the listener. */
   handle(request: IncomingMessage, response: ServerResponse, path: string, pathAndQuery: string): void {
     if (path === '/v1/models') {

@@ -75,16 +75,24 @@ export async function startHttpSide(parts: HttpSideParts): Promise<HttpSide> {
     { epoch: parts.epoch, maxQueuedEvents: config.watchQueueEvents },
     logger.child({ component: 'dashboard' }),
   );
+  const options = gatewayOptions(config);
   const gateway = new InferenceGateway(
     gatewayScheduler(registry, scheduling),
-    gatewayOptions(config),
+    options,
     logger.child({ component: 'gateway' }),
     metrics.gateway,
   );
   const dashboard = new DashboardRoutes({
     assets: loadAssets(parts.dashboardAssetsDir ?? defaultAssetsDir()),
     feed,
-    best: (model) => bestWorker(sources, model),
+    best: (model) => {
+      const affinity = options.prefixAffinity;
+      return bestWorker(
+        sources,
+        model,
+        affinity === undefined ? undefined : { blockBytes: affinity.blockBytes, slack: affinity.slack, keys: gateway.prefixKeysHeld() ?? 0 },
+      );
+    },
   });
   try {
     const http = await HttpListener.start(

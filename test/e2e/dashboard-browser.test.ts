@@ -182,9 +182,14 @@ describeWithChromium('the dashboard in chromium', () => {
     const pick = await page.waitForSelector('[data-picked-worker]');
     expect(await pick.getAttribute('data-picked-worker')).toBe('gpu-box-w1');
     expect(await page.textContent('#best-result')).toContain('it is the only one that can');
-    expect(await page.$$eval('#best-result tbody tr', (rows) => rows.map((r) => r.textContent))).toEqual([
-      expect.stringContaining('gpu-box-w1'),
-      expect.stringContaining('gpu-box-w0'),
+    expect(await page.textContent('#best-result .reasons li:last-child')).toMatch(/^through the gateway, .*\(256-byte blocks; 0 prefixes remembered\)/);
+    expect(await page.$$eval('#best-result thead th', (cells) => cells.map((c) => c.textContent))).toEqual([
+      'Worker', 'Hive', 'Verdict', 'State', 'Load', 'KV cache', 'GPU load', 'Reserved',
+    ]);
+    // Each worker's load with what it is made of (slots in use + waiting / slots), KV cache and GPU load.
+    expect(await page.$$eval('#best-result tbody tr', (rows) => rows.map((r) => Array.from(r.children as ArrayLike<{ textContent: string | null }>, (c) => c.textContent)))).toEqual([
+      ['gpu-box-w1', 'gpu-box', 'picked', 'idle', '0.000 / 4', 'n/a', '12%', '0 / 4'],
+      ['gpu-box-w0', 'gpu-box', 'busy', 'busy', '1.003 + 1 / 4', '40%', '35%', '0 / 4'],
     ]);
     await page.screenshot({ path: join(OUTPUT, 'dashboard.png'), fullPage: true });
 

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { WorkerStatus } from '../../gen/hive/v1/registry_pb';
 import type { Caller } from '../../src/server/callers';
+import { GatewayFleet } from '../helpers/gateway-fleet';
 import { httpFetch } from '../helpers/http';
 import { TestQueen } from '../helpers/queen';
 import { SseStream, type SseEvent } from '../helpers/sse';
@@ -111,6 +112,7 @@ describe('GET /api/best', () => {
       'a-1 on hive-a: the model is loaded, it is idle and healthy, load 0 (0 of 1 slot in use: 0 reserved here; 0 waiting), no KV cache use reported (counts as 0%), GPU load 10%',
       '2 of the 3 workers with org/model-x loaded can take a request now (idle, healthy, a free slot, not excluded, on an online hive that is not cordoned)',
       'it ties with the runner-up a-0 on hive-a on load and KV cache use, and has a lower GPU load (10% against 40%)',
+      'through the gateway, a chat or completions request goes instead to the worker that served the longest prefix of its prompt (256-byte blocks; 0 prefixes remembered), unless that worker is more than 0.25 above this load or has no free slot',
     ]);
     expect(body.workers.map((w: { workerId: string; verdict: string }) => [w.workerId, w.verdict])).toEqual([
       ['a-1', 'picked'],
@@ -118,6 +120,24 @@ describe('GET /api/best', () => {
       ['a-2', 'busy'],
     ]);
     expect(body.workersTotal).toBe(3);
+  });
+
+  test('each worker with its load, the engine counts it is made of and its KV cache use, in pick order', async () => {
+    await q!.connectHive('hive-a', [
+      wireWorker('a-0', { modelId: MODEL, maxConcurrency: 8, requestsRunning: 3, requestsWaiting: 1, kvCacheUsage: 0.5, gpuPercent: 10 }),
+      wireWorker('a-1', { modelId: MODEL, maxConcurrency: 4, requestsRunning: 1, requestsWaiting: 0, kvCacheUsage: 0.25 }),
+      wireWorker('a-2', { modelId: MODEL, maxConcurrency: 2 }),
+    ]);
+    await q!.rpc.findBestWorkerForModel({ modelId: MODEL, reserve: true });
+    const body = JSON.parse((await httpFetch(q!.httpPort, `/api/best?model=${MODEL}`)).body);
+    expect(body.workers).toEqual([
+      { hiveId: 'hive-a', workerId: 'a-1', verdict: 'picked', state: 'idle', load: 0.25, requestsRunning: 1, requestsWaiting: 0, kvCacheUsage: 0.25, reserved: 0, slots: 4 },
+      { hiveId: 'hive-a', workerId: 'a-2', verdict: 'candidate', state: 'idle', load: 0.5, reserved: 1, slots: 2 },
+      { hiveId: 'hive-a', workerId: 'a-0', verdict: 'candidate', state: 'idle', gpuPercent: 10, load: 0.5, requestsRunning: 3, requestsWaiting: 1, kvCacheUsage: 0.5, reserved: 0, slots: 8 },
+    ]);
+    expect(body.reasons[0]).toBe(
+      'a-1 on hive-a: the model is loaded, it is idle and healthy, load 0.25 (1 of 4 slots in use: 1 running, 0 reserved here; 0 waiting), KV cache 25% in use, no GPU load reported (counts as 100%)',
+    );
   });
 
   test('asking changes nothing: no reservation is taken', async () => {
@@ -138,7 +158,8 @@ describe('GET /api/best', () => {
       code: 'RESOURCE_EXHAUSTED',
       message: 'no idle worker for model "org/model-x": 1 of 1 eligible workers are busy, loading, fully reserved or excluded after failures; retry later',
     });
-    expect(body.workers).toEqual([{ hiveId: 'hive-a', workerId: 'a-0', verdict: 'full', state: 'idle', reserved: 1, slots: 1 }]);
+    expect(body.workers).toEqual([{ hiveId: 'hive-a', workerId: 'a-0', verdict: 'full', state: 'idle', load: 1, reserved: 1, slots: 1 }]);
+    expect(body.reasons.at(-1)).toMatch(/^through the gateway, a chat or completions request goes to the worker .* more than 0\.25 above the least-loaded worker or has no free slot$/);
   });
 
   test('a model loaded nowhere: the fallback to an idle worker without it, said as such; no worker at all: UNAVAILABLE', async () => {
@@ -149,6 +170,35 @@ describe('GET /api/best', () => {
     const fallback = JSON.parse((await httpFetch(q!.httpPort, '/api/best?model=org/nowhere')).body);
     expect(fallback.picked).toMatchObject({ workerId: 'a-0', modelLoaded: false });
     expect(fallback.reasons[0]).toBe('a-0 on hive-a has org/model-x loaded: its hive would have to load org/nowhere first');
+  });
+
+  test('with prefix affinity on, the answer describes it and counts the prefixes the gateway remembers', async () => {
+    await q!.stop();
+    q = undefined;
+    const fleet = await GatewayFleet.start([{ workerId: 'a-0', modelId: MODEL }]);
+    try {
+      await fleet.hive('hive-a', [{ workerId: 'a-0', modelId: MODEL }]);
+      // "user\n" + 600 bytes + "\n": two full blocks of 256 bytes, so two prefix keys.
+      await fleet.openai().chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'x'.repeat(600) }], max_tokens: 2 });
+      const body = JSON.parse((await httpFetch(fleet.queen.httpPort, `/api/best?model=${MODEL}`)).body);
+      expect(body.prefixAffinity).toEqual({ blockBytes: 256, slack: 0.25, keys: 2 });
+      expect(body.reasons.at(-1)).toBe(
+        'through the gateway, a chat or completions request goes instead to the worker that served the longest prefix of its prompt (256-byte blocks; 2 prefixes remembered), unless that worker is more than 0.25 above this load or has no free slot',
+      );
+    } finally {
+      await fleet.stop();
+    }
+  });
+
+  test('with prefix affinity off, nothing is said of prefixes', async () => {
+    await q!.stop();
+    q = await TestQueen.start({ ...HTTP, gatewayPrefixAffinity: false });
+    await q.connectHive('hive-a', [wireWorker('a-0', { modelId: MODEL })]);
+    const body = JSON.parse((await httpFetch(q.httpPort, `/api/best?model=${MODEL}`)).body);
+    expect(body.picked.workerId).toBe('a-0');
+    expect(body.prefixAffinity).toBeUndefined();
+    expect(body.reasons).toHaveLength(3);
+    expect(body.reasons.join(' ')).not.toMatch(/prefix/);
   });
 
   test('bad input: 400 naming the field', async () => {
