@@ -13,7 +13,10 @@ export interface GatewayLoadSpec {
   /** Full URLs, used in turn, one per request. */
   readonly targets: readonly string[];
   readonly inFlight: number;
-  /** The request body (an OpenAI request, JSON). */
+  /**
+   * The request body (an OpenAI request, JSON). Each `{n}` in it becomes the request's number, so prompts can differ
+   * from their first byte (simulated workers answer a prompt they saw begin sooner: a prefix-cache hit).
+   */
   readonly body: string;
   readonly warmupMs: number;
   readonly measureMs: number;
@@ -28,7 +31,8 @@ type Phase = 'warmup' | 'measure' | 'stopping';
 
 async function run(spec: GatewayLoadSpec): Promise<LoadResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: spec.inFlight });
-  const body = Buffer.from(spec.body);
+  const [head = '', ...rest] = spec.body.split('{n}');
+  const bodyOf = rest.length === 0 ? ((): Buffer => Buffer.from(head)) : (n: number): Buffer => Buffer.from(head + rest.map((part) => `${n}${part}`).join(''));
   const samples = new Samples(MAX_SAMPLES);
   let phase: Phase = 'warmup';
   let ops = 0;
@@ -44,6 +48,7 @@ async function run(spec: GatewayLoadSpec): Promise<LoadResult> {
     firstFailure ??= why;
   };
   const issue = (): void => {
+    const body = bodyOf(next);
     const target = spec.targets[next++ % spec.targets.length] ?? '';
     const sentAt = nowMs();
     outstanding++;

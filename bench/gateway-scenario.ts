@@ -70,7 +70,8 @@ async function row(settings: GatewaySettings, responseDelayMs: number): Promise<
       chunkDelayMs: 0,
     });
     const urls = (await reportedWorkers(address, settings.workers)).map((w) => w.url);
-    const body = JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'How far is the next hive?' }], max_tokens: settings.maxTokens });
+    // Numbered prompts: each one new to its worker's simulated prefix cache, so every answer waits the whole delay.
+    const body = JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'Question {n}: how far is the next hive?' }], max_tokens: settings.maxTokens });
     const common = { inFlight: settings.inFlight, body, warmupMs: settings.warmupMs, measureMs: settings.measureMs };
     const direct = await load({ ...common, targets: urls.map((url) => `${url}/v1/chat/completions`) });
     const before = await queenStats(queen);
