@@ -8,10 +8,6 @@ export interface Tenure {
 /** Workers remembered per key, most recent first: enough for a hot prefix spread over a few workers. */
 export const WORKERS_PER_KEY = 4;
 
-function workerKey(hiveId: string, workerId: string): string {
-  return `${hiveId}\0${workerId}`;
-}
-
 /**
  * Which workers recently served each prefix key (prefix-keys.ts): a bounded LRU of keys (`capacity`), each with
  * up to WORKERS_PER_KEY workers, most recent first.
@@ -23,8 +19,8 @@ function workerKey(hiveId: string, workerId: string): string {
  */
 export class PrefixTable {
   private readonly keys = new Map<number, Tenure[]>();
-  private readonly tenures = new Map<string, Tenure>();
-  private readonly hives = new Map<string, Set<string>>();
+  /** The current tenure of each worker that has one, by hive then worker id (no key string built per event). */
+  private readonly tenures = new Map<string, Map<string, Tenure>>();
 
   constructor(readonly capacity: number) {
     if (!Number.isSafeInteger(capacity) || capacity < 1) throw new RangeError(`capacity: must be a whole number of at least 1, got ${capacity}`);
@@ -48,7 +44,7 @@ export class PrefixTable {
 
   /** How many of `keys` (a prompt's, shortest first) the worker served: its longest matching prefix, in blocks. */
   blocksOn(keys: readonly number[], hiveId: string, workerId: string): number {
-    const tenure = this.tenures.get(workerKey(hiveId, workerId));
+    const tenure = this.tenures.get(hiveId)?.get(workerId);
     if (tenure === undefined) return 0;
     for (let i = keys.length - 1; i >= 0; i--) {
       if (this.keys.get(keys[i] as number)?.includes(tenure) === true) return i + 1;
@@ -78,45 +74,33 @@ export class PrefixTable {
 
   /** The registry reports the worker with `model` (undefined: none): a different model ends its tenure. */
   workerSeen(hiveId: string, workerId: string, model: string | undefined): void {
-    const tenure = this.tenures.get(workerKey(hiveId, workerId));
-    if (tenure !== undefined && tenure.model !== model) this.end(tenure);
+    const tenure = this.tenures.get(hiveId)?.get(workerId);
+    if (tenure !== undefined && tenure.model !== model) this.workerGone(hiveId, workerId);
   }
 
   /** The worker left its hive's reports. */
   workerGone(hiveId: string, workerId: string): void {
-    const tenure = this.tenures.get(workerKey(hiveId, workerId));
-    if (tenure !== undefined) this.end(tenure);
+    const workers = this.tenures.get(hiveId);
+    if (workers?.delete(workerId) === true && workers.size === 0) this.tenures.delete(hiveId);
   }
 
   /** The hive went offline or was removed: every worker of it is forgotten. */
   hiveGone(hiveId: string): void {
-    const workers = this.hives.get(hiveId);
-    if (workers === undefined) return;
-    this.hives.delete(hiveId);
-    for (const workerId of workers) this.tenures.delete(workerKey(hiveId, workerId));
+    this.tenures.delete(hiveId);
   }
 
   private isLive(tenure: Tenure): boolean {
-    return this.tenures.get(workerKey(tenure.hiveId, tenure.workerId)) === tenure;
+    return this.tenures.get(tenure.hiveId)?.get(tenure.workerId) === tenure;
   }
 
   private tenureOf(hiveId: string, workerId: string, model: string): Tenure {
-    const key = workerKey(hiveId, workerId);
-    const current = this.tenures.get(key);
+    let workers = this.tenures.get(hiveId);
+    const current = workers?.get(workerId);
     if (current !== undefined && current.model === model) return current;
     const tenure: Tenure = { hiveId, workerId, model };
-    this.tenures.set(key, tenure);
-    let workers = this.hives.get(hiveId);
-    if (workers === undefined) this.hives.set(hiveId, (workers = new Set()));
-    workers.add(workerId);
+    if (workers === undefined) this.tenures.set(hiveId, (workers = new Map()));
+    workers.set(workerId, tenure);
     return tenure;
-  }
-
-  private end(tenure: Tenure): void {
-    this.tenures.delete(workerKey(tenure.hiveId, tenure.workerId));
-    const workers = this.hives.get(tenure.hiveId);
-    workers?.delete(tenure.workerId);
-    if (workers?.size === 0) this.hives.delete(tenure.hiveId);
   }
 }
 
