@@ -154,10 +154,11 @@ test('a cordon on q2 stops q3 from picking the hive\'s workers; labels set on q1
   const { queens } = await startFleet();
   const [q1, q2, q3] = queens as [QueenProcess, QueenProcess, QueenProcess];
   const model = 'meta/llama-3-8b';
-  // Two hives with the model: c1's worker is the less loaded, so the one picked.
+  // Two hives with the model: c1's worker is the less loaded, so the one picked. Each is registered on the queen it
+  // streams to: a token issued elsewhere may take up to the catalog's spread to be known there.
   for (const [hiveId, queen, gpuPercent] of [['c1', q1, 10], ['c2', q2, 60]] as const) {
-    await q1.catalog.registerHive({ hiveId });
-    const { token } = await q1.catalog.issueHiveToken({ hiveId });
+    await queen.catalog.registerHive({ hiveId });
+    const { token } = await queen.catalog.issueHiveToken({ hiveId });
     const stream = queen.newClient().heartbeat(token);
     const ack = await stream.send(snapshotPayload(hiveId, 1, [wireWorker(`${hiveId}-w0`, { modelId: model, gpuPercent })]));
     expect(ack.accepted).toBe(true);
