@@ -199,7 +199,7 @@ export class InferenceGateway {
       const { model } = parsed;
       const headers = forwardedRequestHeaders(request.headers, body.length);
       const kind = PROMPT_KINDS[endpoint];
-      const keys = this.affinity === undefined || kind === undefined ? NO_KEYS : this.affinity.keysOf(kind, model, parsed.json);
+      const keys = this.affinity === undefined || kind === undefined ? NO_KEYS : this.affinity.keysOf(kind, model, parsed.json, body.length);
       for (let attempt = 1; ; attempt++) {
         const acquired = await this.queue.acquire(model, this.options.queueTimeoutMs, abort.signal, keys);
         if (acquired.kind === 'aborted') return 'client_closed';

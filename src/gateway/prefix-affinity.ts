@@ -61,14 +61,19 @@ export class PrefixAffinity {
     return this.table.size;
   }
 
-  /** The prompt's prefix keys for `model`, shortest first (none for a body without prompt text). */
-  keysOf(kind: PromptKind, model: string, body: unknown): number[] {
+  /**
+   * The prompt's prefix keys for `model`, shortest first (none for a body without prompt text). `bodyBytes`, the
+   * body's size, bounds the prompt text (its JSON holds every byte of it, and more), so a body smaller than one
+   * block is not read at all.
+   */
+  keysOf(kind: PromptKind, model: string, body: unknown, bodyBytes: number): number[] {
+    if (bodyBytes < this.options.blockBytes) return [];
     return prefixKeys(model, promptText(kind, body), this.options.blockBytes);
   }
 
   /** The worker the rule prefers for a request with `keys`, or undefined: the load order decides. */
   prefer(keys: readonly number[], view: LoadView): Preferred | undefined {
-    return keys.length === 0 ? undefined : preferredWorker(this.table, keys, view, this.options.slack);
+    return preferredWorker(this.table, keys, view, this.options.slack);
   }
 
   /**

@@ -168,10 +168,13 @@ export class SlotQueue {
    */
   private tryReserve(model: string, keys: readonly number[]): Held | undefined {
     const ttl = this.reservationTtlMs;
-    const preferred = this.affinity?.prefer(keys, {
-      standingFor: (hiveId, workerId) => this.scheduler.standingFor(model, hiveId, workerId),
-      leastLoad: () => this.scheduler.leastLoad(model),
-    });
+    const preferred =
+      this.affinity === undefined || keys.length === 0
+        ? undefined
+        : this.affinity.prefer(keys, {
+            standingFor: (hiveId, workerId) => this.scheduler.standingFor(model, hiveId, workerId),
+            leastLoad: () => this.scheduler.leastLoad(model),
+          });
     let pick = preferred === undefined ? undefined : this.scheduler.reserveOn(model, preferred.hiveId, preferred.workerId, ttl);
     if (pick?.kind !== 'picked') pick = this.scheduler.reserve(model, ttl);
     if (pick.kind !== 'picked' || pick.reservation === undefined) return undefined;

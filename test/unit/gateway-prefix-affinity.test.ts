@@ -232,8 +232,13 @@ describe('the slot queue with affinity, over a real scheduling index', () => {
     stop();
   });
 
+  /** The prompt's keys, as the gateway computes them from the body it received. */
+  function keysOf(prompt: object): number[] {
+    return affinity.keysOf('chat', MODEL, prompt, Buffer.byteLength(JSON.stringify(prompt)));
+  }
+
   async function take(prompt: object): Promise<{ worker: string; blocks: number | undefined; reservationId: string }> {
-    const acquired = await queue.acquire(MODEL, 1_000, undefined, affinity.keysOf('chat', MODEL, prompt));
+    const acquired = await queue.acquire(MODEL, 1_000, undefined, keysOf(prompt));
     if (acquired.kind !== 'held') throw new Error(`no slot: ${acquired.kind}`);
     return { worker: acquired.held.entry.worker.workerId, blocks: acquired.held.prefixBlocks, reservationId: acquired.held.reservationId };
   }
@@ -291,7 +296,7 @@ describe('the slot queue with affinity, over a real scheduling index', () => {
     const counts = new Map<string, number>();
     for (const worker of held) counts.set(worker, (counts.get(worker) ?? 0) + 1);
     expect(Math.max(...counts.values())).toBeLessThanOrEqual(4);
-    const waiting = queue.acquire(MODEL, 1_000, undefined, affinity.keysOf('chat', MODEL, PROMPT_A));
+    const waiting = queue.acquire(MODEL, 1_000, undefined, keysOf(PROMPT_A));
     scheduler.clock.advance(30_000);
     // Every reservation expired on the injected clock: the waiter gets a slot at the next wake.
     queue.wake();
@@ -299,8 +304,11 @@ describe('the slot queue with affinity, over a real scheduling index', () => {
   });
 
   test('a body without prompt text (missing messages, non-text parts only) goes by load alone', async () => {
-    expect(affinity.keysOf('chat', MODEL, {})).toEqual([]);
-    expect(affinity.keysOf('chat', MODEL, { messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }] })).toEqual([]);
+    expect(keysOf({})).toEqual([]);
+    expect(keysOf({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x'.repeat(600) } }] }] })).toEqual([]);
+    // A body smaller than one block is not read: its prompt text could not fill a block.
+    expect(affinity.keysOf('chat', MODEL, PROMPT_A, 255)).toEqual([]);
+    expect(keysOf(PROMPT_A)).toHaveLength(2);
     const held = await take({});
     expect(held.blocks).toBe(0);
   });

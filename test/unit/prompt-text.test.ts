@@ -102,3 +102,20 @@ test('a long conversation comes out whole, every message in it', () => {
   const bytes = promptText('chat', { messages });
   expect(bytes.length).toBe(10_000 * ('user\n'.length + 51) + 10_000 * ('assistant\n'.length + 51));
 });
+
+test('the prompt text is never longer than the JSON body it comes from (the gateway skips bodies under one block)', () => {
+  const bodies: [kind: 'chat' | 'completions', body: unknown][] = [
+    ['chat', { messages: [{ role: 'u', content: 'é😀' }] }],
+    ['chat', { messages: [{ role: 'system', content: '\uD83D\uDE00\uD800' }, { role: '', content: [{ type: 'text', text: 'a' }, { type: 'text', text: '' }] }] }],
+    ['chat', { messages: [7, null, {}, { content: 'x' }] }],
+    ['completions', { prompt: ['a', 'b', '', 'c'] }],
+    ['completions', { prompt: '\n\t"\\' }],
+  ];
+  for (const [kind, body] of bodies) {
+    // JSON.stringify escapes non-ASCII only when it must; the gateway sees whatever the client sent, which holds
+    // each character in at least as many bytes as its UTF-8 form.
+    for (const json of [JSON.stringify(body), JSON.stringify(body).replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)]) {
+      expect({ json, text: promptText(kind, JSON.parse(json)).length <= Buffer.byteLength(json) }).toEqual({ json, text: true });
+    }
+  }
+});
