@@ -22,8 +22,6 @@ export interface HiveRecord extends Lease {
    * publishes it; `stream` is then undefined.
    */
   owner?: string;
-  /** A remote hive's liveness as its owner last published it (its owner alone measures the hive's age). */
-  remoteOnline?: boolean;
   /**
    * Set when another hive claimed one of this hive's worker ids while this hive was offline: its snapshot is no
    * longer the truth, so only a full snapshot (not a tick) may renew it.
@@ -33,14 +31,14 @@ export interface HiveRecord extends Lease {
   lapseReported?: boolean;
   /**
    * The hive's liveness as the events so far announced it: set by an accepted payload (with `hive_online`),
-   * cleared by its stream's end or a reported lapse (with `hive_offline`). Implies `stream` is set, or for a remote
-   * hive `remoteOnline`.
+   * cleared by its stream's end or a reported lapse (with `hive_offline`). Implies `stream` is set. For a remote
+   * hive (`owner` set), its liveness as its owner last published it: its owner alone measures the hive's age.
    */
   announcedOnline?: boolean;
 }
 
 /** The record of a hive whose first payload was just accepted; the caller renews its lease. */
-export function newHiveRecord(heartbeat: Heartbeat, wallNowMs: number): HiveRecord {
+export function newHiveRecord(heartbeat: Pick<Heartbeat, 'hiveId' | 'sequence'>, wallNowMs: number): HiveRecord {
   return {
     hiveId: heartbeat.hiveId,
     workers: [],

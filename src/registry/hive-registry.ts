@@ -117,7 +117,6 @@ export class HiveRegistry extends RegistryReads {
 
     // A hive another queen owned is this queen's from its first payload here (the federation settles the claim).
     hive.owner = undefined;
-    hive.remoteOnline = undefined;
     let superseded: StreamId | undefined;
     if (hive.stream !== undefined && hive.stream !== stream) {
       superseded = hive.stream;
@@ -168,14 +167,7 @@ export class HiveRegistry extends RegistryReads {
   applyRemote(published: PublishedHive): { readonly superseded?: StreamId } {
     let hive = this.hives.get(published.hiveId);
     if (hive === undefined) {
-      hive = {
-        hiveId: published.hiveId,
-        workers: [],
-        devices: [],
-        sequence: published.sequence,
-        renewedAtMs: 0,
-        lastAcceptedWallMs: published.lastHeartbeatWallMs,
-      };
+      hive = newHiveRecord(published, published.lastHeartbeatWallMs);
       this.hives.set(hive.hiveId, hive);
       this.sortedHiveIds = undefined;
     }
@@ -185,9 +177,8 @@ export class HiveRegistry extends RegistryReads {
       this.streams.delete(superseded);
       hive.stream = undefined;
     }
-    const wasOffline = hive.owner === undefined ? hive.announcedOnline !== true : hive.remoteOnline !== true;
+    const wasOffline = hive.announcedOnline !== true;
     hive.owner = published.owner;
-    hive.remoteOnline = published.online;
     hive.lapseReported = false;
 
     const events: PendingEvent[] = [];
@@ -217,8 +208,7 @@ export class HiveRegistry extends RegistryReads {
   remoteGone(hiveId: string, owner?: string): void {
     const hive = this.hives.get(hiveId);
     if (hive === undefined || hive.owner === undefined || (owner !== undefined && hive.owner !== owner)) return;
-    if (hive.remoteOnline === true || hive.renewedAtMs === 0) this.leases.renew(hive);
-    hive.remoteOnline = false;
+    if (hive.announcedOnline === true || hive.renewedAtMs === 0) this.leases.renew(hive);
     const events: PendingEvent[] = [];
     this.announceOffline(hive, events);
     this.events.append(events);

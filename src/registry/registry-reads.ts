@@ -48,7 +48,7 @@ export abstract class RegistryReads {
   /** `leaseNow`: lease time (see HiveLeases), not monotonic time. */
   private isOnline(hive: HiveRecord, leaseNow: number, maxAgeMs = this.options.offlineAfterMs): boolean {
     // A remote hive's age is its owner's to measure: only the published flag counts here.
-    if (hive.owner !== undefined) return hive.remoteOnline === true;
+    if (hive.owner !== undefined) return hive.announcedOnline === true;
     return hive.stream !== undefined && leaseNow - hive.renewedAtMs < maxAgeMs;
   }
 
@@ -227,9 +227,10 @@ export abstract class RegistryReads {
   findWorker(workerId: string): WorkerEntry | undefined {
     const holder = this.workerHolders.holderOf(workerId, this.onlineCheck());
     if (holder === undefined) return undefined;
-    const worker = this.hives.get(holder.hiveId)?.workers.find((w) => w.workerId === workerId);
-    if (worker === undefined) return undefined;
-    const owner = this.hives.get(holder.hiveId)?.owner;
+    const hive = this.hives.get(holder.hiveId);
+    const worker = hive?.workers.find((w) => w.workerId === workerId);
+    if (hive === undefined || worker === undefined) return undefined;
+    const owner = hive.owner;
     const entry = { hiveId: holder.hiveId, worker, hiveOnline: holder.online };
     return owner === undefined ? entry : { ...entry, queenId: owner };
   }
