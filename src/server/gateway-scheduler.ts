@@ -8,11 +8,13 @@ import type { GatewayScheduler } from '../gateway/slot-queue.js';
  * model, never to one that would have to load it.
  */
 export function gatewayScheduler(registry: HiveRegistry, scheduling: SchedulingIndex): GatewayScheduler {
+  // For calls about one hive: no closure made per call (heap walks take `onlineCheck()`, one clock read per walk).
+  const isOnline = (hiveId: string): boolean => registry.isHiveOnline(hiveId);
   return {
     reserve: (model, ttlMs) =>
       scheduling.pick({ modelId: model, reserve: true, reservationTtlMs: ttlMs, loadedOnly: true }, registry.onlineCheck()),
-    reserveOn: (model, hiveId, workerId, ttlMs) => scheduling.reserveOn(hiveId, workerId, model, ttlMs, registry.onlineCheck()),
-    standingFor: (model, hiveId, workerId) => scheduling.standingFor(hiveId, workerId, model, registry.onlineCheck()),
+    reserveOn: (model, hiveId, workerId, ttlMs) => scheduling.reserveOn(hiveId, workerId, model, ttlMs, isOnline),
+    standingFor: (model, hiveId, workerId) => scheduling.standingFor(hiveId, workerId, model, isOnline),
     leastLoad: (model) => scheduling.leastLoad(model, registry.onlineCheck()),
     release: (reservationId, success) => {
       scheduling.release(reservationId, success);

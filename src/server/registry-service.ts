@@ -172,7 +172,7 @@ export function registryService(
     removeHive: unary('RemoveHive', logger, RemoveHiveResponseSchema, (req: RemoveHiveRequest) => {
       const hiveId = requireId('hive_id', req.hiveId);
       const members = federation();
-      if (members !== undefined && registry.hasHive(hiveId) && !registry.ownsHive(hiveId)) {
+      if (members !== undefined && registry.ownerOf(hiveId) !== undefined) {
         // Another queen's hive: the removal goes through etcd to every queen, its owner included (which ends the
         // stream); here it goes at once.
         return members.removeRemote(hiveId).then(() => {
@@ -299,7 +299,7 @@ export function registryService(
       const me = self();
       const members = federation();
       // Without a federation this queen is the only one, and every online hive in the registry is its own.
-      if (members === undefined) return { queens: [queenToProto(me, registry.activeHiveIds().length, true)] };
+      if (members === undefined) return { queens: [queenToProto(me, registry.ownedOnlineHiveCount(), true)] };
       const owned = registry.onlineHivesByOwner(me.queenId);
       return {
         queens: members.queens().map((queen) =>
