@@ -7,6 +7,7 @@ import { AuthFileError, parseAuthFile, type Caller } from '../server/callers.js'
 import { LOG_LEVELS, SETTINGS, buildServeConfig, exposedListeners, exposureGaps, exposureRisk } from './config.js';
 import { MAX_CONCURRENCY } from '../common/worker.js';
 import { DEFAULT_CHUNK_DELAY_MS, DEFAULT_FIRST_BYTE_DELAY_MS, DEFAULT_MAX_CONCURRENCY } from '../simulator/simulated-inference.js';
+import { PREFIX_HIT_DELAY_DIVISOR, PREFIX_KEY_BYTES, PREFIX_MEMORY_REQUESTS } from '../simulator/prefix-memory.js';
 import { buildAgentConfig, DEFAULT_INFERENCE_LISTEN, runAgent, WorkersFileError, type AgentFlags } from './agent-command.js';
 import { runDemo } from './demo.js';
 import { EngineSpecError } from '../agent/engines/engine-spec.js';
@@ -224,7 +225,7 @@ function program(): Command {
     )
     .option(
       '--response-delay <ms>',
-      `with --simulate: ms before the first byte of an answer; a prefix-cache hit (the prompt's first 256 bytes began one of the worker's last 1,000 requests) waits a fifth (default ${DEFAULT_FIRST_BYTE_DELAY_MS})`,
+      `with --simulate: ms before the first byte of an answer; a prefix-cache hit (the prompt's first ${PREFIX_KEY_BYTES} bytes began one of the worker's last ${PREFIX_MEMORY_REQUESTS.toLocaleString('en-US')} requests) waits 1/${PREFIX_HIT_DELAY_DIVISOR} of it (default ${DEFAULT_FIRST_BYTE_DELAY_MS})`,
     )
     .option('--chunk-delay <ms>', `with --simulate: ms between streamed tokens (default ${DEFAULT_CHUNK_DELAY_MS})`)
     .option('--steady', 'with --simulate: no random busy spells or GPU load moves (a worker is busy only while requests fill its slots)')
