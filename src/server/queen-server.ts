@@ -33,6 +33,15 @@ export type { QueenOptions, ServerConfig } from './server-config.js';
 const MAX_CHECKPOINT_BACKOFF_MS = 30_000;
 
 /**
+ * Health as load balancers see it: every grpc.health.v1 name and, when the HTTP listener is on, /healthz (503 while
+ * not serving).
+ */
+function setHealth(health: HealthImplementation, http: HttpListener | undefined, serving: boolean): void {
+  for (const name of HEALTH_NAMES) health.setStatus(name, serving ? 'SERVING' : 'NOT_SERVING');
+  http?.setServing(serving);
+}
+
+/**
  * The queen: the registry behind a grpc-js server with hive.v1.HiveRegistry, grpc.health.v1.Health and server
  * reflection. `start` binds and serves; `stop` drains (health NOT_SERVING, heartbeat streams ended with
  * UNAVAILABLE, calls in flight given `drainTimeoutMs`) and resolves once the server is down.
@@ -231,8 +240,9 @@ export class QueenServer {
       identity = { ...identity, httpAddress: reachableAddress(config.httpListen, http.port, hostName) };
     }
     if (etcd !== undefined && config.etcd !== undefined) {
+      const setServing = (serving: boolean): void => setHealth(health, http, serving);
       // Until this queen holds its id and has listed the fleet, load balancers send clients elsewhere.
-      for (const name of HEALTH_NAMES) health.setStatus(name, 'NOT_SERVING');
+      setServing(false);
       try {
         federation = await joinFederation({
           store: etcd,
@@ -240,8 +250,7 @@ export class QueenServer {
           identity,
           registry,
           streams,
-          health,
-          ...(http === undefined ? {} : { http }),
+          healthChanged: setServing,
           clock,
           logger,
         });
@@ -250,7 +259,7 @@ export class QueenServer {
         await http?.close();
         throw error;
       }
-      for (const name of HEALTH_NAMES) health.setStatus(name, 'SERVING');
+      setServing(true);
     }
 
     const checkpointer = new Checkpointer(
@@ -359,7 +368,7 @@ export class QueenServer {
   private async drain(): Promise<void> {
     const log = this.logger.child({ component: 'server' });
     log.info({ drainTimeoutMs: this.config.drainTimeoutMs }, 'draining');
-    for (const name of HEALTH_NAMES) this.health.setStatus(name, 'NOT_SERVING');
+    setHealth(this.health, this.http, false);
     this.http?.beginDrain();
     clearInterval(this.sweepTimer);
     // Watches first: a watcher resumes on the next queen (RESYNC, new epoch) and should not be told that every
