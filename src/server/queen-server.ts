@@ -198,24 +198,19 @@ export class QueenServer {
       logger,
     );
 
-    const port = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(config.listen, serverCredentials(config.tls), (error, boundPort) =>
-        error ? reject(error) : resolve(boundPort),
-      );
-    }).catch((error: unknown) => {
-      unsubscribeCatalog();
-      throw error;
-    });
-    try {
-      identity = resolveQueenIdentity(config, port, hostName, clock.wallNow());
-    } catch (error) {
-      unsubscribeCatalog();
-      server.forceShutdown();
-      throw error;
-    }
+    let port: number;
     let httpSide: HttpSide | undefined;
-    if (metrics !== undefined && config.httpListen !== undefined && config.httpListen !== '') {
-      try {
+    const setServing = (serving: boolean): void => setHealth(health, httpSide?.http, serving);
+    // One way out for every failure from binding to joining: what was started so far is stopped and the catalog's
+    // listener removed (`start` closes the catalog itself).
+    try {
+      port = await new Promise<number>((resolve, reject) => {
+        server.bindAsync(config.listen, serverCredentials(config.tls), (error, boundPort) =>
+          error ? reject(error) : resolve(boundPort),
+        );
+      });
+      identity = resolveQueenIdentity(config, port, hostName, clock.wallNow());
+      if (metrics !== undefined && config.httpListen !== undefined && config.httpListen !== '') {
         httpSide = await startHttpSide({
           config,
           listen: config.httpListen,
@@ -229,21 +224,11 @@ export class QueenServer {
           ...(access === undefined ? {} : { access }),
           ...(options.dashboardAssetsDir === undefined ? {} : { dashboardAssetsDir: options.dashboardAssetsDir }),
         });
-      } catch (error) {
-        unsubscribeCatalog();
-        server.forceShutdown();
-        throw error;
+        identity = { ...identity, httpAddress: reachableAddress(config.httpListen, httpSide.http.port, hostName) };
       }
-    }
-    const http = httpSide?.http;
-    if (http !== undefined && config.httpListen !== undefined) {
-      identity = { ...identity, httpAddress: reachableAddress(config.httpListen, http.port, hostName) };
-    }
-    if (etcd !== undefined && config.etcd !== undefined) {
-      const setServing = (serving: boolean): void => setHealth(health, http, serving);
-      // Until this queen holds its id and has listed the fleet, load balancers send clients elsewhere.
-      setServing(false);
-      try {
+      if (etcd !== undefined && config.etcd !== undefined) {
+        // Until this queen holds its id and has listed the fleet, load balancers send clients elsewhere.
+        setServing(false);
         federation = await joinFederation({
           store: etcd,
           settings: config.etcd,
@@ -254,13 +239,15 @@ export class QueenServer {
           clock,
           logger,
         });
-      } catch (error) {
-        server.forceShutdown();
-        await http?.close();
-        throw error;
+        setServing(true);
       }
-      setServing(true);
+    } catch (error) {
+      unsubscribeCatalog();
+      server.forceShutdown();
+      await httpSide?.http.close();
+      throw error;
     }
+    const http = httpSide?.http;
 
     const checkpointer = new Checkpointer(
       () => catalog.flush(),

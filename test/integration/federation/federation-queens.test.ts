@@ -1,4 +1,7 @@
 import { status } from '@grpc/grpc-js';
+import type { RemoteCatalogChange } from '../../../src/catalog/catalog';
+import { IN_MEMORY } from '../../../src/catalog/catalog-store';
+import { SqliteCatalog } from '../../../src/catalog/sqlite-catalog';
 import { expectRpcError, expectStatus, healthClient } from '../../helpers/client';
 import { EtcdProcess, freePort } from '../../helpers/etcd-process';
 import { etcdSettings, FederatedQueen, until } from '../../helpers/federation';
@@ -134,6 +137,36 @@ test('a queen joining reports NOT_SERVING on gRPC health and /healthz until it h
   const second = await joining;
   expect(second.queen.httpPort).toBe(httpPort);
   expect([(await httpFetch(httpPort, '/healthz')).status, await health()]).toEqual([200, 1]); // SERVING
+});
+
+/** A catalog given to a queen, counting who listens to its remote changes. */
+class ListenedCatalog extends SqliteCatalog {
+  subscribers = 0;
+
+  override onRemoteChange(listener: (change: RemoteCatalogChange) => void): () => void {
+    const unsubscribe = super.onRemoteChange(listener);
+    this.subscribers += 1;
+    return () => {
+      this.subscribers -= 1;
+      unsubscribe();
+    };
+  }
+}
+
+test('a queen that fails to join stops listening to the catalog it was given and closes its ports', async () => {
+  await federation(['queen-a']);
+  const settings = etcdSettings(etcd, `/test-${prefixCount}/`);
+  const catalog = new ListenedCatalog(SqliteCatalog.open(IN_MEMORY, () => Date.now(), 'open').hives);
+  const [grpcPort, httpPort] = [await freePort(), await freePort()];
+  const overrides = { listen: `127.0.0.1:${grpcPort}`, httpListen: `127.0.0.1:${httpPort}` };
+  const joining = FederatedQueen.start('queen-a', settings, overrides, { catalog });
+  await until('the joining queen listens to its catalog', () => catalog.subscribers === 1, 2_000);
+  await expect(joining).rejects.toThrow(/queen id "queen-a" is held by a live queen/);
+  expect(catalog.subscribers).toBe(0);
+  await expect(httpFetch(httpPort, '/healthz')).rejects.toThrow(/ECONNREFUSED/);
+  // Still the caller's: open.
+  expect(await catalog.register('hive-a', {}, '')).toMatchObject({ hiveId: 'hive-a' });
+  await catalog.close();
 });
 
 test('two queens claiming one hive at once: the etcd transaction decides, the loser ends its stream with ABORTED', async () => {
