@@ -3,7 +3,7 @@ import { REGISTRATION_MODES } from '../catalog/types.js';
 import { UpstreamAllowList } from '../gateway/upstream-allow.js';
 import { checkId } from '../registry/ids.js';
 import { isLoopbackHost, isWildcardHost } from '../common/hosts.js';
-import { checkEtcdPrefix, parseEtcdEndpoints } from './etcd-settings.js';
+import { checkEtcdClientCert, checkEtcdPrefix, ETCD_SETTINGS, parseEtcdEndpoints } from './etcd-settings.js';
 import { LOG_LEVELS, SETTINGS, type ServeConfig } from './serve-settings.js';
 
 export { LOG_LEVELS, SETTINGS, type Kind, type LogLevel, type ServeConfig, type Setting } from './serve-settings.js';
@@ -234,17 +234,19 @@ export function buildServeConfig(
         );
       }
     } else {
-      for (const [flag, path] of [
-        ['--etcd-ca', config.etcdCaPath],
-        ['--etcd-cert', config.etcdCertPath],
-        ['--etcd-key', config.etcdKeyPath],
-      ] as const) {
-        if (path !== '') problems.push(`${flag} needs --etcd: it is for TLS to etcd`);
+      // A single queen would silently ignore them: every federation setting given is named.
+      for (const setting of ETCD_SETTINGS) {
+        if (setting.key === 'etcdEndpoints') continue;
+        const fromFlag = flags[setting.key] ?? '';
+        const from = fromFlag !== '' ? `--${setting.flag}` : (env[setting.env] ?? '') !== '' ? setting.env : undefined;
+        if (from === undefined) continue;
+        problems.push(
+          `${from} needs --etcd: ${setting.kind === 'file' ? 'it is for TLS to etcd' : 'it only applies to a federation of queens'}`,
+        );
       }
     }
-    if ((config.etcdCertPath === '') !== (config.etcdKeyPath === '')) {
-      problems.push('--etcd-cert and --etcd-key go together: give both, or neither');
-    }
+    const unpaired = checkEtcdClientCert(config.etcdCertPath, config.etcdKeyPath);
+    if (unpaired !== undefined) problems.push(unpaired);
     if (config.evictAfterMs < config.offlineAfterMs) {
       problems.push(
         `--evict-after (${config.evictAfterMs} ms) must be at least --offline-after (${config.offlineAfterMs} ms)`,

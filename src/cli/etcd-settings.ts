@@ -62,6 +62,19 @@ export const ETCD_SETTINGS: readonly Setting[] = [
   },
 ];
 
+/** The federation setting named `key`. */
+export function etcdSetting(key: Setting['key']): Setting {
+  const setting = ETCD_SETTINGS.find((candidate) => candidate.key === key);
+  if (setting === undefined) throw new Error(`no etcd setting ${key}`);
+  return setting;
+}
+
+/** Checks that --etcd-cert and --etcd-key ('' = not given) come together; returns a problem or undefined. */
+export function checkEtcdClientCert(certPath: string, keyPath: string): string | undefined {
+  if ((certPath === '') === (keyPath === '')) return undefined;
+  return '--etcd-cert and --etcd-key go together: give both, or neither';
+}
+
 /** Checks an etcd key prefix (`--etcd-prefix`); returns a problem or undefined. */
 export function checkEtcdPrefix(prefix: string): string | undefined {
   if (/^\/[\x21-\x7e]*\/$/.test(prefix) && prefix.length <= 256) return undefined;
