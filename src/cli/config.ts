@@ -21,6 +21,12 @@ export function parseDuration(text: string): number | undefined {
   return Number.isFinite(ms) ? ms : undefined;
 }
 
+/** `ms` in the largest unit that holds it whole, as a flag would take it: 2000 is "2s", 3600000 "1h". */
+function durationText(ms: number): string {
+  const unit = (['h', 'm', 's'] as const).find((name) => ms % (UNIT_MS[name] ?? 1) === 0);
+  return unit === undefined ? `${ms}ms` : `${ms / (UNIT_MS[unit] ?? 1)}${unit}`;
+}
+
 /** Checks HOST:PORT / [IPv6]:PORT; returns a problem or undefined. */
 export function checkListen(text: string): string | undefined {
   const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
@@ -119,7 +125,11 @@ export function buildServeConfig(
         const ms = parseDuration(raw);
         if (ms === undefined || !Number.isInteger(ms / 1000)) {
           problem(`must be a whole number of seconds such as 10s, got ${JSON.stringify(raw)}`);
-        } else if (ms < 2_000 || ms > 3_600_000) problem(`must be 2s to 1h, got ${raw}`);
+        } else {
+          const min = setting.min ?? 1_000;
+          const max = setting.max ?? MAX_DURATION_MS;
+          if (ms < min || ms > max) problem(`must be ${durationText(min)} to ${durationText(max)}, got ${raw}`);
+        }
         values[setting.key] = ms ?? 0;
         break;
       }

@@ -26,6 +26,8 @@ export const ETCD_SETTINGS: readonly Setting[] = [
     env: 'HIVE_REGISTRY_ETCD_LEASE_TTL',
     kind: 'seconds',
     defaultValue: '10s',
+    min: 2_000,
+    max: 3_600_000,
     help: "this queen's etcd lease, in whole seconds (2s to 1h): a queen killed without warning loses its hives this long after, and one cut off from etcd this long reports NOT_SERVING",
   },
   {

@@ -289,6 +289,19 @@ describe('buildServeConfig', () => {
     });
   });
 
+  test('--etcd-lease-ttl: whole seconds within its bounds, 2s to 1h, both ends included', () => {
+    const ttl = (text: string) => {
+      const result = buildServeConfig({ etcdEndpoints: 'http://127.0.0.1:2379', etcdLeaseTtlMs: text }, {});
+      return result.ok ? result.config.etcdLeaseTtlMs : result.problems;
+    };
+    expect([ttl('2s'), ttl('1h'), ttl('60m'), ttl('3600s')]).toEqual([2_000, 3_600_000, 3_600_000, 3_600_000]);
+    expect([ttl('0s'), ttl('3601s'), ttl('2h')]).toEqual([
+      ['--etcd-lease-ttl: must be 2s to 1h, got 0s'],
+      ['--etcd-lease-ttl: must be 2s to 1h, got 3601s'],
+      ['--etcd-lease-ttl: must be 2s to 1h, got 2h'],
+    ]);
+  });
+
   test('federation settings without --etcd: every one given is named, from its flag or its variable', () => {
     expect(
       buildServeConfig({ etcdPrefix: '/fleet-a/', etcdLeaseTtlMs: '5s', etcdTimeoutMs: '1s', etcdKeyPath: 'k.pem' }, {}),
