@@ -80,11 +80,13 @@ export class QueenServer {
   ) {}
 
   /**
-   * Opens the catalog (`config.db`, unless `options.catalog` gives one already open), binds `config.listen` and
-   * starts serving. Throws CatalogOpenError when the catalog cannot be opened, QueenIdentityError when the default
-   * queen id (from the host name) breaks the id rules; rejects if the address cannot be bound. A catalog given in
-   * `options` belongs to the queen once it serves (it is closed on stop); after a failed start it is still the
-   * caller's.
+   * Opens the catalog, binds `config.listen` and starts serving. The catalog is `options.catalog` when given (one
+   * already open), else with `config.etcd` the federation's in etcd (waiting, however long, for etcd to answer), else
+   * the SQLite file `config.db`. With `config.etcd` the queen then joins the federation, reporting NOT_SERVING (gRPC
+   * health and /healthz) until it has. Throws CatalogOpenError when the catalog cannot be opened, QueenIdentityError
+   * when the default queen id (from the host name) breaks the id rules; rejects with QueenIdTakenError when a live
+   * queen holds this queen's id past one lease TTL, and if an address cannot be bound. A catalog given in `options`
+   * belongs to the queen once it serves (it is closed on stop); after a failed start it is still the caller's.
    */
   static async start(
     config: ServerConfig,
