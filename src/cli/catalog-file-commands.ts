@@ -11,7 +11,7 @@ import { EtcdUnavailableError } from '../federation/etcd-store.js';
 import { openEtcd } from '../server/federation-side.js';
 import type { EtcdSettings } from '../server/server-config.js';
 import { parseDuration } from './config.js';
-import { checkEtcdPrefix, parseEtcdEndpoints } from './etcd-settings.js';
+import { checkEtcdPrefix, etcdSetting, parseEtcdEndpoints } from './etcd-settings.js';
 import { etcdTls } from './tls-files.js';
 import { CatalogOpenError, CatalogStore, IN_MEMORY } from '../catalog/catalog-store.js';
 import { DomainError } from '../common/domain-error.js';
@@ -20,9 +20,9 @@ import { EXIT_OK, EXIT_QUEEN, EXIT_USAGE, type CommandIo } from './command-run.j
 /** The catalog file `serve` uses when neither --db nor the environment names one. */
 const DEFAULT_DB = './data/hive-registry.db';
 const DB_ENV = 'HIVE_REGISTRY_DB';
-const ETCD_ENV = 'HIVE_REGISTRY_ETCD';
-const ETCD_PREFIX_ENV = 'HIVE_REGISTRY_ETCD_PREFIX';
-const DEFAULT_ETCD_PREFIX = '/hive-registry/';
+const ETCD_ENV = etcdSetting('etcdEndpoints').env;
+const ETCD_PREFIX_ENV = etcdSetting('etcdPrefix').env;
+const DEFAULT_ETCD_PREFIX = etcdSetting('etcdPrefix').defaultValue;
 /** Largest document `catalog import` reads, in bytes. */
 const MAX_DOCUMENT_BYTES = 256 * 1024 * 1024;
 
@@ -43,9 +43,10 @@ type CatalogTarget = { readonly kind: 'file'; readonly path: string } | { readon
 function targetOf(flags: FileFlags, env: Readonly<Record<string, string | undefined>>): CatalogTarget | { problems: string[] } {
   const etcdRaw = flags.etcd ?? (env[ETCD_ENV] || undefined);
   if (etcdRaw === undefined) {
-    for (const flag of ['etcdPrefix', 'etcdTimeout', 'etcdCa', 'etcdCert', 'etcdKey'] as const) {
-      if (flags[flag] !== undefined) return { problems: [`--${kebab(flag)} needs --etcd (or ${ETCD_ENV})`] };
-    }
+    const stray = (['etcdPrefix', 'etcdTimeout', 'etcdCa', 'etcdCert', 'etcdKey'] as const).filter(
+      (flag) => flags[flag] !== undefined,
+    );
+    if (stray.length > 0) return { problems: stray.map((flag) => `--${kebab(flag)} needs --etcd (or ${ETCD_ENV})`) };
     return { kind: 'file', path: flags.db ?? (env[DB_ENV] || DEFAULT_DB) };
   }
   const problems: string[] = [];

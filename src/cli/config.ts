@@ -3,7 +3,7 @@ import { REGISTRATION_MODES } from '../catalog/types.js';
 import { UpstreamAllowList } from '../gateway/upstream-allow.js';
 import { checkId } from '../registry/ids.js';
 import { isLoopbackHost, isWildcardHost } from '../common/hosts.js';
-import { checkEtcdPrefix, parseEtcdEndpoints } from './etcd-settings.js';
+import { checkEtcdClientCert, checkEtcdPrefix, ETCD_SETTINGS, parseEtcdEndpoints } from './etcd-settings.js';
 import { LOG_LEVELS, SETTINGS, type ServeConfig } from './serve-settings.js';
 
 export { LOG_LEVELS, SETTINGS, type Kind, type LogLevel, type ServeConfig, type Setting } from './serve-settings.js';
@@ -19,6 +19,12 @@ export function parseDuration(text: string): number | undefined {
   if (match === null) return undefined;
   const ms = Number(match[1]) * (UNIT_MS[match[2] ?? ''] ?? Number.NaN);
   return Number.isFinite(ms) ? ms : undefined;
+}
+
+/** `ms` in the largest unit that holds it whole, as a flag would take it: 2000 is "2s", 3600000 "1h". */
+function durationText(ms: number): string {
+  const unit = (['h', 'm', 's'] as const).find((name) => ms % (UNIT_MS[name] ?? 1) === 0);
+  return unit === undefined ? `${ms}ms` : `${ms / (UNIT_MS[unit] ?? 1)}${unit}`;
 }
 
 /** Checks HOST:PORT / [IPv6]:PORT; returns a problem or undefined. */
@@ -119,7 +125,11 @@ export function buildServeConfig(
         const ms = parseDuration(raw);
         if (ms === undefined || !Number.isInteger(ms / 1000)) {
           problem(`must be a whole number of seconds such as 10s, got ${JSON.stringify(raw)}`);
-        } else if (ms < 2_000 || ms > 3_600_000) problem(`must be 2s to 1h, got ${raw}`);
+        } else {
+          const min = setting.min ?? 1_000;
+          const max = setting.max ?? MAX_DURATION_MS;
+          if (ms < min || ms > max) problem(`must be ${durationText(min)} to ${durationText(max)}, got ${raw}`);
+        }
         values[setting.key] = ms ?? 0;
         break;
       }
@@ -234,17 +244,19 @@ export function buildServeConfig(
         );
       }
     } else {
-      for (const [flag, path] of [
-        ['--etcd-ca', config.etcdCaPath],
-        ['--etcd-cert', config.etcdCertPath],
-        ['--etcd-key', config.etcdKeyPath],
-      ] as const) {
-        if (path !== '') problems.push(`${flag} needs --etcd: it is for TLS to etcd`);
+      // A single queen would silently ignore them: every federation setting given is named.
+      for (const setting of ETCD_SETTINGS) {
+        if (setting.key === 'etcdEndpoints') continue;
+        const fromFlag = flags[setting.key] ?? '';
+        const from = fromFlag !== '' ? `--${setting.flag}` : (env[setting.env] ?? '') !== '' ? setting.env : undefined;
+        if (from === undefined) continue;
+        problems.push(
+          `${from} needs --etcd: ${setting.kind === 'file' ? 'it is for TLS to etcd' : 'it only applies to a federation of queens'}`,
+        );
       }
     }
-    if ((config.etcdCertPath === '') !== (config.etcdKeyPath === '')) {
-      problems.push('--etcd-cert and --etcd-key go together: give both, or neither');
-    }
+    const unpaired = checkEtcdClientCert(config.etcdCertPath, config.etcdKeyPath);
+    if (unpaired !== undefined) problems.push(unpaired);
     if (config.evictAfterMs < config.offlineAfterMs) {
       problems.push(
         `--evict-after (${config.evictAfterMs} ms) must be at least --offline-after (${config.offlineAfterMs} ms)`,

@@ -26,6 +26,8 @@ export const ETCD_SETTINGS: readonly Setting[] = [
     env: 'HIVE_REGISTRY_ETCD_LEASE_TTL',
     kind: 'seconds',
     defaultValue: '10s',
+    min: 2_000,
+    max: 3_600_000,
     help: "this queen's etcd lease, in whole seconds (2s to 1h): a queen killed without warning loses its hives this long after, and one cut off from etcd this long reports NOT_SERVING",
   },
   {
@@ -61,6 +63,19 @@ export const ETCD_SETTINGS: readonly Setting[] = [
     help: 'the PEM private key of --etcd-cert',
   },
 ];
+
+/** The federation setting named `key`. */
+export function etcdSetting(key: Setting['key']): Setting {
+  const setting = ETCD_SETTINGS.find((candidate) => candidate.key === key);
+  if (setting === undefined) throw new Error(`no etcd setting ${key}`);
+  return setting;
+}
+
+/** Checks that --etcd-cert and --etcd-key ('' = not given) come together; returns a problem or undefined. */
+export function checkEtcdClientCert(certPath: string, keyPath: string): string | undefined {
+  if ((certPath === '') === (keyPath === '')) return undefined;
+  return '--etcd-cert and --etcd-key go together: give both, or neither';
+}
 
 /** Checks an etcd key prefix (`--etcd-prefix`); returns a problem or undefined. */
 export function checkEtcdPrefix(prefix: string): string | undefined {

@@ -58,7 +58,10 @@ export interface Setting {
   /** The default for people (`--help`), where `defaultValue` ('') stands for one computed at start. */
   readonly defaultText?: string;
   readonly help: string;
-  /** Inclusive bounds of a 'count' (default: at least 1, no upper bound) or a 'decimal' (default: at least 0). */
+  /**
+   * Inclusive bounds of a 'count' (default: at least 1, no upper bound), a 'decimal' (default: at least 0) or a
+   * 'seconds', in milliseconds (default: 1s to 24h).
+   */
   readonly min?: number;
   readonly max?: number;
 }

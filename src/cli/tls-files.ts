@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { credentials, type ChannelCredentials } from '@grpc/grpc-js';
 import type { ServerTls } from '../server/queen-server.js';
+import { checkEtcdClientCert } from './etcd-settings.js';
 
 /** Reads one PEM file, or returns a problem naming the flag and the path. */
 function readPem(flag: string, path: string, problems: string[]): Buffer | undefined {
@@ -30,12 +31,17 @@ export function serverTls(
   return clientCa === undefined ? { certChain, privateKey } : { certChain, privateKey, clientCa };
 }
 
-/** TLS to etcd from `serve`'s --etcd-* paths ('' = none), or every problem; undefined when none is given. */
+/**
+ * TLS to etcd from the --etcd-ca/--etcd-cert/--etcd-key paths ('' = not given), or every problem (a certificate
+ * and its key go together); undefined when none is given.
+ */
 export function etcdTls(
   paths: { readonly etcdCaPath: string; readonly etcdCertPath: string; readonly etcdKeyPath: string },
   problems: string[],
 ): { ca?: Buffer; cert?: Buffer; key?: Buffer } | undefined {
-  if (paths.etcdCaPath === '' && paths.etcdCertPath === '') return undefined;
+  const unpaired = checkEtcdClientCert(paths.etcdCertPath, paths.etcdKeyPath);
+  if (unpaired !== undefined) problems.push(unpaired);
+  if (paths.etcdCaPath === '' && paths.etcdCertPath === '' && paths.etcdKeyPath === '') return undefined;
   const ca = paths.etcdCaPath === '' ? undefined : readPem('--etcd-ca', paths.etcdCaPath, problems);
   const cert = paths.etcdCertPath === '' ? undefined : readPem('--etcd-cert', paths.etcdCertPath, problems);
   const key = paths.etcdKeyPath === '' ? undefined : readPem('--etcd-key', paths.etcdKeyPath, problems);

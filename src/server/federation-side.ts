@@ -1,5 +1,4 @@
 import { status } from '@grpc/grpc-js';
-import type { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import type { Clock } from '../common/clock.js';
 import { Etcd3Store } from '../federation/etcd3-store.js';
@@ -7,7 +6,6 @@ import type { EtcdStore } from '../federation/etcd-store.js';
 import { Federation } from '../federation/federation.js';
 import type { HiveRegistry } from '../registry/hive-registry.js';
 import { quote } from '../registry/ids.js';
-import { HEALTH_NAMES } from './grpc-server.js';
 import type { HeartbeatStreams } from './heartbeat-streams.js';
 import type { QueenIdentity } from './queen-identity.js';
 import type { EtcdSettings } from './server-config.js';
@@ -31,9 +29,8 @@ export interface FederationParts {
   readonly identity: QueenIdentity;
   readonly registry: HiveRegistry;
   readonly streams: HeartbeatStreams;
-  readonly health: HealthImplementation;
-  /** The HTTP listener's /healthz follows health too. */
-  readonly http?: { setServing(serving: boolean): void };
+  /** Sets the queen's health (gRPC health and /healthz): serving while it sees the whole fleet. */
+  readonly healthChanged: (serving: boolean) => void;
   readonly clock: Clock;
   readonly logger: Logger;
 }
@@ -44,7 +41,7 @@ export interface FederationParts {
  * live queen holds this queen's id past one lease TTL.
  */
 export function joinFederation(parts: FederationParts): Promise<Federation> {
-  const { store, settings, identity, registry, streams, health, http, clock, logger } = parts;
+  const { store, settings, identity, registry, streams, healthChanged, clock, logger } = parts;
   return Federation.join(
     registry,
     {
@@ -68,10 +65,7 @@ export function joinFederation(parts: FederationParts): Promise<Federation> {
       removeHive: (hiveId, why) => {
         streams.removeHive(hiveId, why);
       },
-      healthChanged: (serving) => {
-        for (const name of HEALTH_NAMES) health.setStatus(name, serving ? 'SERVING' : 'NOT_SERVING');
-        http?.setServing(serving);
-      },
+      healthChanged,
     },
   );
 }

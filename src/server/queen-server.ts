@@ -33,6 +33,15 @@ export type { QueenOptions, ServerConfig } from './server-config.js';
 const MAX_CHECKPOINT_BACKOFF_MS = 30_000;
 
 /**
+ * Health as load balancers see it: every grpc.health.v1 name and, when the HTTP listener is on, /healthz (503 while
+ * not serving).
+ */
+function setHealth(health: HealthImplementation, http: HttpListener | undefined, serving: boolean): void {
+  for (const name of HEALTH_NAMES) health.setStatus(name, serving ? 'SERVING' : 'NOT_SERVING');
+  http?.setServing(serving);
+}
+
+/**
  * The queen: the registry behind a grpc-js server with hive.v1.HiveRegistry, grpc.health.v1.Health and server
  * reflection. `start` binds and serves; `stop` drains (health NOT_SERVING, heartbeat streams ended with
  * UNAVAILABLE, calls in flight given `drainTimeoutMs`) and resolves once the server is down.
@@ -71,11 +80,13 @@ export class QueenServer {
   ) {}
 
   /**
-   * Opens the catalog (`config.db`, unless `options.catalog` gives one already open), binds `config.listen` and
-   * starts serving. Throws CatalogOpenError when the catalog cannot be opened, QueenIdentityError when the default
-   * queen id (from the host name) breaks the id rules; rejects if the address cannot be bound. A catalog given in
-   * `options` belongs to the queen once it serves (it is closed on stop); after a failed start it is still the
-   * caller's.
+   * Opens the catalog, binds `config.listen` and starts serving. The catalog is `options.catalog` when given (one
+   * already open), else with `config.etcd` the federation's in etcd (waiting, however long, for etcd to answer), else
+   * the SQLite file `config.db`. With `config.etcd` the queen then joins the federation, reporting NOT_SERVING (gRPC
+   * health and /healthz) until it has. Throws CatalogOpenError when the catalog cannot be opened, QueenIdentityError
+   * when the default queen id (from the host name) breaks the id rules; rejects with QueenIdTakenError when a live
+   * queen holds this queen's id past one lease TTL, and if an address cannot be bound. A catalog given in `options`
+   * belongs to the queen once it serves (it is closed on stop); after a failed start it is still the caller's.
    */
   static async start(
     config: ServerConfig,
@@ -189,24 +200,19 @@ export class QueenServer {
       logger,
     );
 
-    const port = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(config.listen, serverCredentials(config.tls), (error, boundPort) =>
-        error ? reject(error) : resolve(boundPort),
-      );
-    }).catch((error: unknown) => {
-      unsubscribeCatalog();
-      throw error;
-    });
-    try {
-      identity = resolveQueenIdentity(config, port, hostName, clock.wallNow());
-    } catch (error) {
-      unsubscribeCatalog();
-      server.forceShutdown();
-      throw error;
-    }
+    let port: number;
     let httpSide: HttpSide | undefined;
-    if (metrics !== undefined && config.httpListen !== undefined && config.httpListen !== '') {
-      try {
+    const setServing = (serving: boolean): void => setHealth(health, httpSide?.http, serving);
+    // One way out for every failure from binding to joining: what was started so far is stopped and the catalog's
+    // listener removed (`start` closes the catalog itself).
+    try {
+      port = await new Promise<number>((resolve, reject) => {
+        server.bindAsync(config.listen, serverCredentials(config.tls), (error, boundPort) =>
+          error ? reject(error) : resolve(boundPort),
+        );
+      });
+      identity = resolveQueenIdentity(config, port, hostName, clock.wallNow());
+      if (metrics !== undefined && config.httpListen !== undefined && config.httpListen !== '') {
         httpSide = await startHttpSide({
           config,
           listen: config.httpListen,
@@ -220,38 +226,30 @@ export class QueenServer {
           ...(access === undefined ? {} : { access }),
           ...(options.dashboardAssetsDir === undefined ? {} : { dashboardAssetsDir: options.dashboardAssetsDir }),
         });
-      } catch (error) {
-        unsubscribeCatalog();
-        server.forceShutdown();
-        throw error;
+        identity = { ...identity, httpAddress: reachableAddress(config.httpListen, httpSide.http.port, hostName) };
       }
-    }
-    const http = httpSide?.http;
-    if (http !== undefined && config.httpListen !== undefined) {
-      identity = { ...identity, httpAddress: reachableAddress(config.httpListen, http.port, hostName) };
-    }
-    if (etcd !== undefined && config.etcd !== undefined) {
-      // Until this queen holds its id and has listed the fleet, load balancers send clients elsewhere.
-      for (const name of HEALTH_NAMES) health.setStatus(name, 'NOT_SERVING');
-      try {
+      if (etcd !== undefined && config.etcd !== undefined) {
+        // Until this queen holds its id and has listed the fleet, load balancers send clients elsewhere.
+        setServing(false);
         federation = await joinFederation({
           store: etcd,
           settings: config.etcd,
           identity,
           registry,
           streams,
-          health,
-          ...(http === undefined ? {} : { http }),
+          healthChanged: setServing,
           clock,
           logger,
         });
-      } catch (error) {
-        server.forceShutdown();
-        await http?.close();
-        throw error;
+        setServing(true);
       }
-      for (const name of HEALTH_NAMES) health.setStatus(name, 'SERVING');
+    } catch (error) {
+      unsubscribeCatalog();
+      server.forceShutdown();
+      await httpSide?.http.close();
+      throw error;
     }
+    const http = httpSide?.http;
 
     const checkpointer = new Checkpointer(
       () => catalog.flush(),
@@ -359,7 +357,7 @@ export class QueenServer {
   private async drain(): Promise<void> {
     const log = this.logger.child({ component: 'server' });
     log.info({ drainTimeoutMs: this.config.drainTimeoutMs }, 'draining');
-    for (const name of HEALTH_NAMES) this.health.setStatus(name, 'NOT_SERVING');
+    setHealth(this.health, this.http, false);
     this.http?.beginDrain();
     clearInterval(this.sweepTimer);
     // Watches first: a watcher resumes on the next queen (RESYNC, new epoch) and should not be told that every

@@ -77,8 +77,8 @@ export interface ServerConfig {
   /** Events a watcher may fall behind before it is ended with RESOURCE_EXHAUSTED. */
   readonly watchQueueEvents: number;
   /**
-   * The catalog's SQLite file (created with its folder), or `:memory:` to keep nothing. Unused when
-   * QueenOptions.catalog gives the queen a catalog already open.
+   * The catalog's SQLite file (created with its folder), or `:memory:` to keep nothing. Unused with `etcd` (the
+   * catalog then lives in etcd) and when QueenOptions.catalog gives the queen a catalog already open.
    */
   readonly db: string;
   /** `open`: hives join the catalog on their first accepted heartbeat; `required`: only registered hives may. */

@@ -91,3 +91,19 @@ test('--etcd with --db, or a bad endpoint, exits 2 naming the flags', async () =
   expect(stray.code).toBe(2);
   expect(stray.stderr).toContain('--etcd-prefix needs --etcd');
 });
+
+test('--etcd-cert without --etcd-key, or the key alone, exits 2 naming both flags; stray etcd flags are all named', async () => {
+  const pem = join(dir, 'client.pem');
+  writeFileSync(pem, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
+  for (const flag of ['--etcd-cert', '--etcd-key']) {
+    const result = await cli('catalog', 'export', '--etcd', etcd.endpoint, flag, pem);
+    expect([result.code, result.stdout]).toEqual([2, '']);
+    expect(result.stderr).toBe(
+      'hive-registry catalog export: bad flags\n  - --etcd-cert and --etcd-key go together: give both, or neither\n',
+    );
+  }
+  const stray = await cli('catalog', 'export', '--etcd-prefix', '/x/', '--etcd-cert', pem, '--db', join(dir, 'x.db'));
+  expect(stray.code).toBe(2);
+  expect(stray.stderr).toContain('--etcd-prefix needs --etcd');
+  expect(stray.stderr).toContain('--etcd-cert needs --etcd');
+});

@@ -1,4 +1,8 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { buildServeConfig, checkListen, isLoopback, parseDuration } from '../../src/cli/config';
+import { etcdTls } from '../../src/cli/tls-files';
 import { reachableAddress, resolveQueenIdentity } from '../../src/server/queen-identity';
 
 describe('parseDuration', () => {
@@ -285,6 +289,41 @@ describe('buildServeConfig', () => {
     });
   });
 
+  test('--etcd-lease-ttl: whole seconds within its bounds, 2s to 1h, both ends included', () => {
+    const ttl = (text: string) => {
+      const result = buildServeConfig({ etcdEndpoints: 'http://127.0.0.1:2379', etcdLeaseTtlMs: text }, {});
+      return result.ok ? result.config.etcdLeaseTtlMs : result.problems;
+    };
+    expect([ttl('2s'), ttl('1h'), ttl('60m'), ttl('3600s')]).toEqual([2_000, 3_600_000, 3_600_000, 3_600_000]);
+    expect([ttl('0s'), ttl('3601s'), ttl('2h')]).toEqual([
+      ['--etcd-lease-ttl: must be 2s to 1h, got 0s'],
+      ['--etcd-lease-ttl: must be 2s to 1h, got 3601s'],
+      ['--etcd-lease-ttl: must be 2s to 1h, got 2h'],
+    ]);
+  });
+
+  test('federation settings without --etcd: every one given is named, from its flag or its variable', () => {
+    expect(
+      buildServeConfig({ etcdPrefix: '/fleet-a/', etcdLeaseTtlMs: '5s', etcdTimeoutMs: '1s', etcdKeyPath: 'k.pem' }, {}),
+    ).toEqual({
+      ok: false,
+      problems: [
+        '--etcd-prefix needs --etcd: it only applies to a federation of queens',
+        '--etcd-lease-ttl needs --etcd: it only applies to a federation of queens',
+        '--etcd-timeout needs --etcd: it only applies to a federation of queens',
+        '--etcd-key needs --etcd: it is for TLS to etcd',
+        '--etcd-cert and --etcd-key go together: give both, or neither',
+      ],
+    });
+    expect(buildServeConfig({}, { HIVE_REGISTRY_ETCD_LEASE_TTL: '5s', HIVE_REGISTRY_ETCD_PREFIX: '' })).toEqual({
+      ok: false,
+      problems: ['HIVE_REGISTRY_ETCD_LEASE_TTL needs --etcd: it only applies to a federation of queens'],
+    });
+    expect(
+      buildServeConfig({ etcdEndpoints: 'http://127.0.0.1:2379', etcdPrefix: '/fleet-a/', etcdLeaseTtlMs: '5s', etcdTimeoutMs: '1s' }, {}),
+    ).toMatchObject({ ok: true });
+  });
+
   test('prefix affinity: each setting from its flag or its environment variable, the flag first', () => {
     const affinity = (result: ReturnType<typeof buildServeConfig>) =>
       result.ok
@@ -427,5 +466,42 @@ describe('the queen identity computed at start', () => {
     expect(() => resolveQueenIdentity({ listen: '127.0.0.1:0' }, 41_000, 'my host', 0)).toThrow(
       'the default queen id (the host name and gRPC port): must contain only the characters [A-Za-z0-9._:-], got "my host:41000"; set one with --queen-id',
     );
+  });
+});
+
+describe('etcdTls', () => {
+  let dir: string;
+  let pem: string;
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'etcd-tls-'));
+    pem = join(dir, 'file.pem');
+    writeFileSync(pem, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('none given: no TLS, no problem', () => {
+    const problems: string[] = [];
+    expect(etcdTls({ etcdCaPath: '', etcdCertPath: '', etcdKeyPath: '' }, problems)).toBeUndefined();
+    expect(problems).toEqual([]);
+  });
+
+  test('a certificate and its key go together: either alone is a problem naming both flags', () => {
+    for (const paths of [
+      { etcdCaPath: '', etcdCertPath: pem, etcdKeyPath: '' },
+      { etcdCaPath: '', etcdCertPath: '', etcdKeyPath: pem },
+      { etcdCaPath: pem, etcdCertPath: '', etcdKeyPath: pem },
+    ]) {
+      const problems: string[] = [];
+      etcdTls(paths, problems);
+      expect(problems).toEqual(['--etcd-cert and --etcd-key go together: give both, or neither']);
+    }
+  });
+
+  test('the files are read, each problem naming its flag', () => {
+    const problems: string[] = [];
+    const tls = etcdTls({ etcdCaPath: pem, etcdCertPath: pem, etcdKeyPath: join(dir, 'missing.pem') }, problems);
+    expect(tls?.ca?.toString()).toContain('-----BEGIN CERTIFICATE-----');
+    expect(problems).toEqual([expect.stringMatching(/^--etcd-key: cannot read ".*missing\.pem"/)]);
   });
 });

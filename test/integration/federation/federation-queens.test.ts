@@ -1,7 +1,11 @@
 import { status } from '@grpc/grpc-js';
-import { expectRpcError, expectStatus } from '../../helpers/client';
-import { EtcdProcess } from '../../helpers/etcd-process';
+import type { RemoteCatalogChange } from '../../../src/catalog/catalog';
+import { IN_MEMORY } from '../../../src/catalog/catalog-store';
+import { SqliteCatalog } from '../../../src/catalog/sqlite-catalog';
+import { expectRpcError, expectStatus, healthClient } from '../../helpers/client';
+import { EtcdProcess, freePort } from '../../helpers/etcd-process';
 import { etcdSettings, FederatedQueen, until } from '../../helpers/federation';
+import { httpFetch } from '../../helpers/http';
 import { wireWorker } from '../../helpers/wire-builders';
 
 jest.setTimeout(60_000);
@@ -106,6 +110,63 @@ test('a second queen with a taken id waits one lease TTL, then fails naming it',
   const started = Date.now();
   await expect(FederatedQueen.start('queen-a', settings)).rejects.toThrow(/queen id "queen-a" is held by a live queen/);
   expect(Date.now() - started).toBeGreaterThanOrEqual(settings.leaseTtlMs - 100);
+});
+
+test('a queen joining reports NOT_SERVING on gRPC health and /healthz until it holds its id, then SERVING on both', async () => {
+  const [first] = await federation(['queen-a']);
+  const settings = etcdSettings(etcd, `/test-${prefixCount}/`);
+  // Fixed ports: the second queen's listeners are up while it waits for its id, before start resolves.
+  const [grpcPort, httpPort] = [await freePort(), await freePort()];
+  const joining = FederatedQueen.start('queen-a', settings, { listen: `127.0.0.1:${grpcPort}`, httpListen: `127.0.0.1:${httpPort}` });
+  joining.then((queen) => queens.push(queen), () => undefined);
+  const health = async (): Promise<number> => {
+    const client = healthClient(`127.0.0.1:${grpcPort}`);
+    try {
+      return (await client.health.check({ service: 'hive.v1.HiveRegistry' })).status;
+    } finally {
+      client.close();
+    }
+  };
+  await until('/healthz answers while joining', async () => (await httpFetch(httpPort, '/healthz')).status !== 0, 2_000);
+  const whileJoining = await httpFetch(httpPort, '/healthz');
+  expect(whileJoining.status).toBe(503);
+  expect(await health()).toBe(2); // NOT_SERVING
+  // The first queen leaves (revoking its lease): the id is free, the second queen joins.
+  await first!.stop();
+  queens = queens.filter((q) => q !== first);
+  const second = await joining;
+  expect(second.queen.httpPort).toBe(httpPort);
+  expect([(await httpFetch(httpPort, '/healthz')).status, await health()]).toEqual([200, 1]); // SERVING
+});
+
+/** A catalog given to a queen, counting who listens to its remote changes. */
+class ListenedCatalog extends SqliteCatalog {
+  subscribers = 0;
+
+  override onRemoteChange(listener: (change: RemoteCatalogChange) => void): () => void {
+    const unsubscribe = super.onRemoteChange(listener);
+    this.subscribers += 1;
+    return () => {
+      this.subscribers -= 1;
+      unsubscribe();
+    };
+  }
+}
+
+test('a queen that fails to join stops listening to the catalog it was given and closes its ports', async () => {
+  await federation(['queen-a']);
+  const settings = etcdSettings(etcd, `/test-${prefixCount}/`);
+  const catalog = new ListenedCatalog(SqliteCatalog.open(IN_MEMORY, () => Date.now(), 'open').hives);
+  const [grpcPort, httpPort] = [await freePort(), await freePort()];
+  const overrides = { listen: `127.0.0.1:${grpcPort}`, httpListen: `127.0.0.1:${httpPort}` };
+  const joining = FederatedQueen.start('queen-a', settings, overrides, { catalog });
+  await until('the joining queen listens to its catalog', () => catalog.subscribers === 1, 2_000);
+  await expect(joining).rejects.toThrow(/queen id "queen-a" is held by a live queen/);
+  expect(catalog.subscribers).toBe(0);
+  await expect(httpFetch(httpPort, '/healthz')).rejects.toThrow(/ECONNREFUSED/);
+  // Still the caller's: open.
+  expect(await catalog.register('hive-a', {}, '')).toMatchObject({ hiveId: 'hive-a' });
+  await catalog.close();
 });
 
 test('two queens claiming one hive at once: the etcd transaction decides, the loser ends its stream with ABORTED', async () => {
