@@ -158,8 +158,9 @@ export class HttpListener {
   }
 
   /**
-   * Whether this queen sees the whole fleet (a federated queen cut off from etcd past its lease TTL does not):
-   * while false /healthz answers 503, as grpc.health.v1 reports NOT_SERVING, and load balancers send elsewhere.
+   * Whether this queen sees the whole fleet (a federated queen does not while it joins, nor when cut off from etcd
+   * past its lease TTL): while false /healthz answers 503, as grpc.health.v1 reports NOT_SERVING, and load
+   * balancers send elsewhere.
    */
   setServing(serving: boolean): void {
     this.cutOff = !serving;
@@ -209,7 +210,7 @@ export class HttpListener {
       }
       if (path === '/healthz') {
         if (this.draining) this.text(response, 503, 'draining\n');
-        else if (this.cutOff) this.text(response, 503, 'cut off from etcd: this queen does not see the whole fleet\n');
+        else if (this.cutOff) this.text(response, 503, 'not serving: this queen does not see the whole fleet (joining its federation, or cut off from etcd)\n');
         else this.text(response, 200, 'ok\n');
         return;
       }

@@ -65,7 +65,7 @@ test('etcd paused past the lease TTL: each queen serves its own hives, shows the
   expect(ms).toBeGreaterThanOrEqual(TEST_LEASE_TTL_MS - 1_500);
   await until('queen-b NOT_SERVING', async () => (await health(b!)) === 'NOT_SERVING');
   const cutOff = await httpFetch(a!.queen.httpPort!, '/healthz');
-  expect([cutOff.status, cutOff.body]).toEqual([503, 'cut off from etcd: this queen does not see the whole fleet\n']);
+  expect([cutOff.status, cutOff.body]).toEqual([503, 'not serving: this queen does not see the whole fleet (joining its federation, or cut off from etcd)\n']);
   // Own hives stay online (heartbeats go on), the other queen's hive is shown offline.
   await streamA.send({ hiveId: 'hive-a', sequence: 2n, unchanged: true });
   await streamB.send({ hiveId: 'hive-b', sequence: 2n, unchanged: true });
