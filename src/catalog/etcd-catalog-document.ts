@@ -1,16 +1,10 @@
 import { DomainError } from '../common/domain-error.js';
 import type { EtcdCompare, EtcdOp, EtcdStore } from '../federation/etcd-store.js';
-import { absent, CatalogKeys, encodeHive, encodeToken, putFact } from './etcd-catalog-keys.js';
+import { absent, CatalogKeys, encodeHive, encodeToken, MAX_TXN_KEYS, putFact } from './etcd-catalog-keys.js';
 import type { CatalogRecord, HiveTokenRecord } from './types.js';
 
 // `catalog export` and `catalog import` against a federation's catalog in etcd: what `catalog-document.ts` turns
 // into JSON, read from and written to the keys the etcd store uses.
-
-/**
- * Keys per transaction of an import: each key takes a compare and a put, and etcd 3.4 refuses a transaction of
- * more than 128 operations (`--max-txn-ops`).
- */
-const KEYS_PER_TRANSACTION = 64;
 
 /** Every hive and live token of the catalog under `prefix`, as of one revision; unreadable records are skipped. */
 export async function loadEtcdCatalog(
@@ -71,8 +65,8 @@ export async function importIntoEtcd(
     }
   }
   let transactions = 0;
-  for (let start = 0; start < writes.length; start += KEYS_PER_TRANSACTION) {
-    const chunk = writes.slice(start, start + KEYS_PER_TRANSACTION);
+  for (let start = 0; start < writes.length; start += MAX_TXN_KEYS) {
+    const chunk = writes.slice(start, start + MAX_TXN_KEYS);
     const compare: EtcdCompare[] = chunk.map((w) => absent(w.key));
     const success: EtcdOp[] = chunk.map((w) => ({ put: w.key, value: w.value }));
     const result = await store.txn(compare, success);

@@ -1,12 +1,10 @@
 import type { EtcdCompare } from '../federation/etcd-store.js';
 import type { EtcdCatalogCache } from './etcd-catalog-cache.js';
-import { absent, encodeHive, encodeToken, unchangedSince, type CatalogKeys } from './etcd-catalog-keys.js';
+import { absent, encodeHive, encodeToken, MAX_TXN_KEYS, unchangedSince, type CatalogKeys } from './etcd-catalog-keys.js';
 import type { EtcdCatalogSync } from './etcd-catalog-sync.js';
 
 /** Transactions of one flush that may lose a compare (another queen wrote one of their keys) before it gives up. */
 const MAX_FLUSH_CONFLICTS = 3;
-/** Keys per transaction: etcd's default `--max-txn-ops` bounds the compares, and the ops of each branch. */
-const MAX_TXN_KEYS = 128;
 
 /** One key a flush writes: its guard, its value, what to note once committed, and how to try it again. */
 interface FlushWrite {
@@ -33,8 +31,8 @@ export interface FlushPace {
  * if still absent), when its stream on this queen ended, or when this queen last wrote it `intervalMs` ago or more;
  * a token's last use on the same pace. Each key is guarded by its mod revision: a compare lost to another queen's
  * write reads the key again and writes the merge (the newer sighting wins; every other field stays theirs). Up to
- * 128 keys per transaction. Resolves with how many keys were written; rejects DomainError('unavailable') when etcd
- * does not answer, keeping what is not written for the next flush.
+ * MAX_TXN_KEYS keys per transaction. Resolves with how many keys were written; rejects DomainError('unavailable')
+ * when etcd does not answer, keeping what is not written for the next flush.
  */
 export async function flushSightings(
   sync: EtcdCatalogSync,

@@ -10,6 +10,13 @@ import type { CatalogRecord, HiveTokenRecord } from './types.js';
 // their SHA-256 only, never the secret. A hive's tokens share a prefix, so deregistering deletes them in the same
 // transaction as the hive.
 
+/**
+ * Most keys one catalog transaction writes, each with a compare and a put (and a get where a lost compare reads it
+ * again). etcd's `--max-txn-ops` (default 128, 3.4 and later) bounds the compares and each branch's operations
+ * separately, not their sum, so 128 keys fit its default.
+ */
+export const MAX_TXN_KEYS = 128;
+
 /** What a catalog key names. */
 export type CatalogKey =
   | { readonly kind: 'hive'; readonly hiveId: string }

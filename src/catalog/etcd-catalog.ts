@@ -58,7 +58,6 @@ export class EtcdCatalog implements Catalog {
   private readonly keys: CatalogKeys;
   private readonly sync: EtcdCatalogSync;
   private readonly random: (size: number) => Buffer;
-  private flushing: Promise<number> | undefined;
 
   private constructor(
     private readonly store: EtcdStore,
@@ -231,21 +230,15 @@ export class EtcdCatalog implements Catalog {
     if (this.cache.seenChanged.has(hiveId)) this.cache.streamEnded.add(hiveId);
   }
 
-  /** Writes what heartbeats changed and is due; one flush at a time (a second waits for the first). */
+  /**
+   * Writes what heartbeats changed and is due. Never called again before the previous call settled: the
+   * Checkpointer, its only caller, schedules a flush only once the last one is over.
+   */
   flush(): Promise<number> {
-    const previous = this.flushing;
-    const next = (previous === undefined ? Promise.resolve() : previous.then(noop, noop)).then(() =>
-      flushSightings(this.sync, this.cache, this.keys, {
-        now: this.options.wallNow(),
-        intervalMs: this.options.seenWriteIntervalMs ?? DEFAULT_SEEN_WRITE_INTERVAL_MS,
-      }),
-    );
-    this.flushing = next;
-    const done = (): void => {
-      if (this.flushing === next) this.flushing = undefined;
-    };
-    next.then(done, done);
-    return next;
+    return flushSightings(this.sync, this.cache, this.keys, {
+      now: this.options.wallNow(),
+      intervalMs: this.options.seenWriteIntervalMs ?? DEFAULT_SEEN_WRITE_INTERVAL_MS,
+    });
   }
 
   onRemoteChange(listener: (change: RemoteCatalogChange) => void): () => void {
@@ -286,8 +279,6 @@ export class EtcdCatalog implements Catalog {
     });
   }
 }
-
-function noop(): void {}
 
 function contended(hiveId: string): DomainError {
   return new DomainError(

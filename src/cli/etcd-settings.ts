@@ -84,7 +84,7 @@ export function checkEtcdPrefix(prefix: string): string | undefined {
 }
 
 /** Checks one etcd client URL; returns a problem or undefined. */
-export function checkEtcdEndpoint(text: string): string | undefined {
+function checkEtcdEndpoint(text: string): string | undefined {
   let url: URL;
   try {
     url = new URL(text);

@@ -6,11 +6,24 @@ import type { FleetMirror } from './fleet-mirror.js';
 import { decodeHiveRecord, encodePublishedHive, encodeRemoval } from './published-hive-codec.js';
 
 /** Shortest time between two publications of one hive (the contract: at most once per hive per second). */
-export const MIN_PUBLISH_INTERVAL_MS = 1_000;
+const MIN_PUBLISH_INTERVAL_MS = 1_000;
+/**
+ * A hive that has to wait for its second is published at its due time rounded up to a multiple of this, so one run
+ * of the timer publishes every hive that came due within the slot: hives changing all the time take at most
+ * 1000 / SLOT_MS runs a second between them, however many there are.
+ */
+const SLOT_MS = 50;
+/** The slot of a hive that may be written at once: the timer fires as soon as the event loop is free. */
+const AT_ONCE = Number.NEGATIVE_INFINITY;
 /** Wait before trying again after etcd failed a publication. */
 const RETRY_AFTER_FAILURE_MS = 500;
 /** Claims that found the old owner still publishing, tried again before giving up. */
 const MAX_CLAIM_ATTEMPTS = 4;
+
+/** What the publisher reads of the registry. */
+export type PublisherRegistry = Pick<HiveRegistry, 'allHiveIds' | 'hasHive' | 'ownsHive' | 'publication'>;
+/** What the publisher reads and tells of the mirror of etcd's hive keys. */
+export type PublisherMirror = Pick<FleetMirror, 'applyRemote' | 'claimSettled' | 'keyOf' | 'noteOwn' | 'stateOf'>;
 
 /** What the publisher tells the rest of the queen. */
 export interface PublisherEffects {
@@ -41,9 +54,17 @@ export class HivePublisher {
   private readonly rejoining = new Set<string>();
   /** Hives with something to write, and when it may be written (monotonic ms). */
   private readonly due = new Map<string, number>();
+  /**
+   * The hives of `due` not in flight, by the slot the timer publishes them in (AT_ONCE, or a multiple of SLOT_MS at
+   * or after their due time). While a lease is held, slots span at most a second and a half ahead, so there are a
+   * few dozen at most and the timer finds the next one without walking the hives. An entry whose hive was published or forgotten since,
+   * or is due later now, is skipped when its slot comes: every due time set has its own entry.
+   */
+  private readonly slots = new Map<number, string[]>();
   private readonly lastWrite = new Map<string, number>();
   private readonly inFlight = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
+  /** When the armed timer fires (a slot), +Infinity when none is armed. */
   private timerAt = Number.POSITIVE_INFINITY;
   private lease: string | undefined;
   private stopped = false;
@@ -52,8 +73,8 @@ export class HivePublisher {
   constructor(
     private readonly store: EtcdStore,
     private readonly self: string,
-    private readonly registry: HiveRegistry,
-    private readonly mirror: FleetMirror,
+    private readonly registry: PublisherRegistry,
+    private readonly mirror: PublisherMirror,
     private readonly clock: Clock,
     private readonly effects: PublisherEffects,
     private readonly logger: Logger,
@@ -90,18 +111,17 @@ export class HivePublisher {
   /** A lease is held: write under it. After a loss every hive still streamed here is claimed again, if free. */
   leaseGranted(lease: string, afterLoss: boolean): void {
     this.lease = lease;
-    if (!afterLoss) {
-      this.schedule();
-      return;
-    }
-    this.owned.clear();
-    for (const hiveId of this.registry.allHiveIds()) {
-      if (this.registry.ownsHive(hiveId)) {
-        this.rejoining.add(hiveId);
-        this.due.set(hiveId, this.clock.now());
+    if (afterLoss) {
+      this.owned.clear();
+      const now = this.clock.now();
+      for (const hiveId of this.registry.allHiveIds()) {
+        if (this.registry.ownsHive(hiveId)) {
+          this.rejoining.add(hiveId);
+          this.setDue(hiveId, now, now);
+        }
       }
     }
-    this.schedule();
+    this.armEarliest();
   }
 
   /** No lease now: nothing is written until the next one. */
@@ -118,40 +138,64 @@ export class HivePublisher {
     if (this.due.has(hiveId)) return;
     const last = this.lastWrite.get(hiveId);
     const now = this.clock.now();
-    this.due.set(hiveId, last === undefined ? now : Math.max(now, last + MIN_PUBLISH_INTERVAL_MS));
-    this.schedule();
+    this.setDue(hiveId, last === undefined ? now : Math.max(now, last + MIN_PUBLISH_INTERVAL_MS), now);
   }
 
-  private schedule(): void {
-    // Without a lease nothing can be written: what is due waits, and the next lease schedules it.
-    if (this.stopped || this.lease === undefined) return;
-    let next = Number.POSITIVE_INFINITY;
-    for (const [hiveId, at] of this.due) if (!this.inFlight.has(hiveId) && at < next) next = at;
-    if (next === Number.POSITIVE_INFINITY || next >= this.timerAt) return;
+  /**
+   * The hive may be written from `at` (monotonic ms) on. O(1): its slot's timer is armed unless one fires earlier.
+   * A hive in flight is slotted when its publication settles.
+   */
+  private setDue(hiveId: string, at: number, now: number): void {
+    this.due.set(hiveId, at);
+    if (this.inFlight.has(hiveId)) return;
+    // Rounded up, never down: no hive is written before its due time, so the second between two writes holds.
+    const slot = at <= now ? AT_ONCE : Math.ceil(at / SLOT_MS) * SLOT_MS;
+    const hiveIds = this.slots.get(slot);
+    if (hiveIds === undefined) this.slots.set(slot, [hiveId]);
+    else hiveIds.push(hiveId);
+    this.arm(slot);
+  }
+
+  /** Arms the timer for `slot` unless it fires by then already. */
+  private arm(slot: number): void {
+    // Without a lease nothing can be written: what is due waits, and the next lease arms the timer.
+    if (this.stopped || this.lease === undefined || slot >= this.timerAt) return;
     if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timerAt = next;
-    this.timer = setTimeout(() => this.run(), Math.max(0, next - this.clock.now()));
+    this.timerAt = slot;
+    this.timer = setTimeout(() => this.run(), Math.max(0, slot - this.clock.now()));
     this.timer.unref();
   }
 
+  private armEarliest(): void {
+    let next = Number.POSITIVE_INFINITY;
+    for (const slot of this.slots.keys()) if (slot < next) next = slot;
+    if (next !== Number.POSITIVE_INFINITY) this.arm(next);
+  }
+
+  /** Publishes the hives of every slot that has come: one batch per run. */
   private run(): void {
     this.timer = undefined;
     this.timerAt = Number.POSITIVE_INFINITY;
-    if (this.stopped) return;
-    if (this.lease !== undefined) {
-      const now = this.clock.now();
-      for (const [hiveId, at] of this.due) {
-        if (at > now || this.inFlight.has(hiveId)) continue;
+    if (this.stopped || this.lease === undefined) return;
+    const lease = this.lease;
+    const now = this.clock.now();
+    for (const [slot, hiveIds] of this.slots) {
+      if (slot > now) continue;
+      this.slots.delete(slot);
+      for (const hiveId of hiveIds) {
+        const at = this.due.get(hiveId);
+        // Published or forgotten since, in flight (slotted again when it settles), or due later (slotted for then).
+        if (at === undefined || at > now || this.inFlight.has(hiveId)) continue;
         this.due.delete(hiveId);
         this.inFlight.add(hiveId);
         this.lastWrite.set(hiveId, now);
-        this.publish(hiveId, this.lease).then(
+        this.publish(hiveId, lease).then(
           () => this.settled(hiveId, true),
           (error: unknown) => this.failed(hiveId, error),
         );
       }
     }
-    this.schedule();
+    this.armEarliest();
   }
 
   private settled(hiveId: string, ok: boolean): void {
@@ -161,7 +205,9 @@ export class HivePublisher {
       this.failing = false;
       this.logger.info('publishing hives to etcd again');
     }
-    this.schedule();
+    // Changed while in flight: written a second after the write that just settled.
+    const at = this.due.get(hiveId);
+    if (at !== undefined) this.setDue(hiveId, at, this.clock.now());
   }
 
   private failed(hiveId: string, error: unknown): void {
@@ -171,11 +217,11 @@ export class HivePublisher {
       this.failing = true;
       this.logger.warn({ err: error.message }, 'cannot publish hives to etcd; retrying until it answers');
     }
-    // Written again later, whatever changed meanwhile: the latest state is read at that time.
-    if (!this.due.has(hiveId)) this.due.set(hiveId, this.clock.now() + RETRY_AFTER_FAILURE_MS);
     this.inFlight.delete(hiveId);
+    // Written again later, whatever changed meanwhile: the latest state is read at that time.
+    const now = this.clock.now();
+    this.setDue(hiveId, this.due.get(hiveId) ?? now + RETRY_AFTER_FAILURE_MS, now);
     this.mirror.claimSettled(hiveId);
-    this.schedule();
   }
 
   private async publish(hiveId: string, lease: string): Promise<void> {

@@ -23,8 +23,11 @@ const LIST_RETRY_CAP_MS = 2_000;
 export class PrefixMirror {
   private watch: EtcdWatch | undefined;
   private stopped = false;
-  private timer: NodeJS.Timeout | undefined;
+  /** The retry wait of a listing, and how to end it early (a relist or stop supersedes the listing). */
+  private retry: { readonly timer: NodeJS.Timeout; readonly wake: () => void } | undefined;
   private generation = 0;
+  /** The listing of the current generation: a superseded one's caller waits for it instead. */
+  private syncing: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly store: EtcdStore,
@@ -33,18 +36,21 @@ export class PrefixMirror {
     private readonly logger: Logger,
   ) {}
 
-  /** Lists and starts watching; resolves once the first listing is applied (retrying until etcd answers). */
-  async start(): Promise<void> {
-    await this.sync(this.generation);
+  /**
+   * Lists and starts watching; resolves once the first listing is applied (retrying until etcd answers), or the
+   * listing of a `relist` meanwhile, or at `stop`.
+   */
+  start(): Promise<void> {
+    return this.follow(this.generation);
   }
 
-  /** Drops the watch, lists again and watches from there; resolves once the listing is applied. */
-  async relist(): Promise<void> {
+  /** Drops the watch, lists again and watches from there; resolves once the listing is applied (or at `stop`). */
+  relist(): Promise<void> {
     this.generation += 1;
     this.watch?.cancel();
     this.watch = undefined;
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    await this.sync(this.generation);
+    this.endRetryWait();
+    return this.follow(this.generation);
   }
 
   stop(): void {
@@ -52,7 +58,25 @@ export class PrefixMirror {
     this.generation += 1;
     this.watch?.cancel();
     this.watch = undefined;
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.endRetryWait();
+  }
+
+  /** Lists for `generation`; when a relist supersedes it, resolves with the newer listing instead. */
+  private follow(generation: number): Promise<void> {
+    const syncing: Promise<void> = this.sync(generation).then(() =>
+      this.stopped || generation === this.generation ? undefined : this.syncing,
+    );
+    this.syncing = syncing;
+    return syncing;
+  }
+
+  /** Ends a retry wait at once, so the superseded listing loop sees its generation is over and returns. */
+  private endRetryWait(): void {
+    const retry = this.retry;
+    if (retry === undefined) return;
+    this.retry = undefined;
+    clearTimeout(retry.timer);
+    retry.wake();
   }
 
   private async sync(generation: number): Promise<void> {
@@ -66,10 +90,15 @@ export class PrefixMirror {
         this.startWatch(listing.revision + 1n, generation);
         return;
       } catch (error) {
+        if (this.stopped || generation !== this.generation) return;
         this.logger.debug({ prefix: this.prefix, err: error }, 'etcd listing failed; retrying');
         await new Promise<void>((resolve) => {
-          this.timer = setTimeout(resolve, retryMs);
-          this.timer.unref();
+          const timer = setTimeout(() => {
+            if (this.retry?.timer === timer) this.retry = undefined;
+            resolve();
+          }, retryMs);
+          timer.unref();
+          this.retry = { timer, wake: resolve };
         });
         retryMs = Math.min(retryMs * 2, LIST_RETRY_CAP_MS);
       }

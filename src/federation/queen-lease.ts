@@ -47,11 +47,6 @@ export class QueenLease {
     private readonly logger: Logger,
   ) {}
 
-  /** The lease held now, or undefined while there is none. */
-  get id(): string | undefined {
-    return this.lease;
-  }
-
   get ttlMs(): number {
     return this.ttlSeconds * 1000;
   }
