@@ -266,7 +266,9 @@ export class HeartbeatStreams {
     let refused: CallStatus | undefined;
     let rejection: HeartbeatRejectionClass | undefined;
     try {
-      const heartbeat = payloadToHeartbeat(payload, this.options.limits);
+      // A bound stream's hive sends mostly what it sent before: its last snapshot spares unchanged workers the checks.
+      const known = session.hiveId === payload.hiveId ? this.registry.knownSnapshot(session.hiveId) : undefined;
+      const heartbeat = payloadToHeartbeat(payload, this.options.limits, known);
       // Admission is asked only before the stream binds: a bound stream's hive was admitted (deregistering it
       // ends the stream), and a payload naming another hive is the registry's to reject.
       const refusal: Refusal | undefined =
