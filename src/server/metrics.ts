@@ -153,18 +153,7 @@ export class QueenMetrics {
       buckets: RPC_BUCKETS_SECONDS,
       registers,
     });
-    // One child per (method, code) met, bound on first use: a label lookup hashes the label set each time, and
-    // every unary call of every client goes through here. Both sets are closed (RPC names, gRPC codes).
-    const rpcChildren = new Map<string, Map<string, Histogram.Internal<'method' | 'code'>>>();
-    this.rpcs = {
-      rpcFinished: (method, code, seconds) => {
-        let byCode = rpcChildren.get(method);
-        if (byCode === undefined) rpcChildren.set(method, (byCode = new Map()));
-        let child = byCode.get(code);
-        if (child === undefined) byCode.set(code, (child = rpcDuration.labels({ method, code })));
-        child.observe(seconds);
-      },
-    };
+    this.rpcs = { rpcFinished: (method, code, seconds) => rpcDuration.observe({ method, code }, seconds) };
 
     const flushDuration = new Histogram({
       name: 'hive_registry_catalog_flush_duration_seconds',
