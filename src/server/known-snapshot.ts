@@ -3,7 +3,7 @@ import type { Device, WallTime, Worker } from '../common/worker.js';
 import type { Device as ProtoDevice, WorkerState } from '../../gen/hive/v1/registry_pb.js';
 import type { KnownSnapshot } from '../registry/types.js';
 import { compareIds } from '../registry/ids.js';
-import { BACKEND_FROM_PROTO, HEALTH_FROM_PROTO, MAX_BYTES, WORKER_STATUS_FROM_PROTO } from './payload-enums.js';
+import { BACKEND_FROM_PROTO, HEALTH_FROM_PROTO, WORKER_STATUS_FROM_PROTO } from './payload-enums.js';
 
 /**
  * A full snapshot mostly repeats what its hive last sent: an agent sends one when something changed, and it is
@@ -101,10 +101,13 @@ const SAME_FIELDS: Readonly<Record<keyof Worker, true>> = {
 };
 void SAME_FIELDS;
 
-/** An accepted byte count and a wire one: equal, and the wire one within the limit (so Number() is exact). */
+/**
+ * An accepted byte count and a wire one, equal. The accepted one is at most MAX_BYTES (2^53 - 1), where Number() of
+ * a bigint is exact; a wire value above it converts to 2^53 or more, so it never equals an accepted one.
+ */
 function sameBytes(known: number | undefined, wire: bigint | undefined): boolean {
   if (known === undefined || wire === undefined) return known === wire;
-  return wire <= MAX_BYTES && Number(wire) === known;
+  return Number(wire) === known;
 }
 
 function sameTime(known: WallTime | undefined, wire: Timestamp | undefined): boolean {
