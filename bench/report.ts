@@ -97,8 +97,9 @@ const HOW_TO_READ = (rounds: number): string =>
   `with its catalog in memory and in a file, so its ratio is file / memory; section 5 compares it with itself ` +
   `without and with watchers (ratio with / without), and section 6 with itself without and with dashboard pages ` +
   `open in a browser (its latencies are on the machine's wall clock, the browser's and the bench's). Section 7 ` +
-  `compares calling simulated workers through the inference gateway with calling them directly, same load ` +
-  `generator and run: the difference is what the gateway adds. Section 8 gives absolute figures for one agent ` +
+  `compares calling simulated workers through the inference gateway with calling them directly and through a bare ` +
+  `forwarding proxy (the gateway's baseline), same load generator and run: the differences are what the gateway ` +
+  `adds, and what any proxy adds. Section 8 gives absolute figures for one agent ` +
   `polling inference engines: its own CPU and memory, and how long an engine's change takes to reach the queen's ` +
   `view, against the goal of one poll interval plus 100 ms. Section 9 runs three queens over one etcd and ` +
   `compares each with one queen alone holding the same fleet in the same run (ratio federated / single), and ` +
