@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { GATEWAY_ENDPOINTS, parseInferenceRequest, readBody, type Endpoint, type ForwardedPath } from './gateway-request.js';
+import { Cancel } from './cancel.js';
 import { openAiError, type OpenAiError } from './openai-errors.js';
 import { PrefixAffinity, type PromptKind } from './prefix-affinity.js';
 import type { PrefixAffinityOptions } from './prefix-affinity-options.js';
@@ -174,7 +175,7 @@ export class InferenceGateway {
   }
 
   private async forward(request: IncomingMessage, response: ServerResponse, endpoint: Endpoint, pathAndQuery: string): Promise<GatewayOutcome> {
-    const abort = new AbortController();
+    const abort = new Cancel();
     const onClose = (): void => {
       if (!response.writableFinished) abort.abort();
     };
@@ -201,7 +202,7 @@ export class InferenceGateway {
       const kind = PROMPT_KINDS[endpoint];
       const keys = this.affinity === undefined || kind === undefined ? NO_KEYS : this.affinity.keysOf(kind, model, parsed.json, body.length);
       for (let attempt = 1; ; attempt++) {
-        const acquired = await this.queue.acquire(model, this.options.queueTimeoutMs, abort.signal, keys);
+        const acquired = await this.queue.acquire(model, this.options.queueTimeoutMs, abort, keys);
         if (acquired.kind === 'aborted') return 'client_closed';
         if (acquired.kind === 'not_loaded') {
           this.send(response, openAiError(404, 'invalid_request_error', 'model_not_found', `model ${JSON.stringify(model)} is not loaded on any online worker; GET /v1/models lists those that are`, { param: 'model' }));
@@ -219,7 +220,7 @@ export class InferenceGateway {
         const held = acquired.held;
         if (held.prefixBlocks !== undefined) this.observer?.prefixLookup(held.prefixBlocks > 0);
         const sentAt = this.now();
-        const result = await this.pool.send(held.entry.worker.url, pathAndQuery, headers, body, abort.signal);
+        const result = await this.pool.send(held.entry.worker.url, pathAndQuery, headers, body, abort);
         if (result.kind === 'aborted') {
           this.release(held, false);
           return 'client_closed';
@@ -255,12 +256,11 @@ export class InferenceGateway {
    */
   private relay(upstream: IncomingMessage, response: ServerResponse, held: Held): Promise<GatewayOutcome> {
     const status = upstream.statusCode ?? 502;
-    response.writeHead(status, {
-      ...forwardedResponseHeaders(upstream.headers),
-      'x-hive-worker': held.entry.worker.workerId,
-      'x-hive-id': held.entry.hiveId,
-      ...(held.prefixBlocks === undefined || status >= 300 ? {} : { 'x-hive-prefix-blocks': String(held.prefixBlocks) }),
-    });
+    const headers = forwardedResponseHeaders(upstream.headers);
+    headers['x-hive-worker'] = held.entry.worker.workerId;
+    headers['x-hive-id'] = held.entry.hiveId;
+    if (held.prefixBlocks !== undefined && status < 300) headers['x-hive-prefix-blocks'] = String(held.prefixBlocks);
+    response.writeHead(status, headers);
     const timeoutMs = this.options.responseTimeoutMs;
     return new Promise((resolve) => {
       let settled = false;

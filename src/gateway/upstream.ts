@@ -1,6 +1,8 @@
-import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type RequestOptions } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
+import { urlToHttpOptions } from 'node:url';
+import type { CancelSignal } from './cancel.js';
 import { UpstreamAllowList } from './upstream-allow.js';
 
 /**
@@ -43,7 +45,8 @@ const HOP_BY_HOP = new Set([
  */
 export function forwardedRequestHeaders(headers: IncomingHttpHeaders, bodyLength: number): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(headers)) {
+  for (const name in headers) {
+    const value = headers[name];
     if (value === undefined || HOP_BY_HOP.has(name) || name === 'authorization' || name === 'cookie') continue;
     out[name] = value;
   }
@@ -54,11 +57,17 @@ export function forwardedRequestHeaders(headers: IncomingHttpHeaders, bodyLength
 /** A worker's response headers as sent on to the client: without hop-by-hop headers. */
 export function forwardedResponseHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(headers)) {
+  for (const name in headers) {
+    const value = headers[name];
     if (value === undefined || (HOP_BY_HOP.has(name) && name !== 'content-length')) continue;
     out[name] = value;
   }
   return out;
+}
+
+/** A URL's path and query, as http.request takes them. */
+function pathOf(url: URL): string {
+  return `${url.pathname}${url.search}`;
 }
 
 /** `worker URL + path`: the worker's URL path without its trailing slash, then the request's path and query. */
@@ -71,6 +80,20 @@ export function upstreamUrl(workerUrl: string, pathAndQuery: string): URL {
   base.search = mark < 0 ? '' : pathAndQuery.slice(mark);
   return base;
 }
+
+/** A worker URL as requests to it need it, worked out once: parsing a URL costs more than the rest of a send. */
+interface Target {
+  readonly secure: boolean;
+  /** http.request's options for the worker's URL, without the path. */
+  readonly options: RequestOptions;
+  /** The URL's path without its trailing slash: a request's path goes after it. */
+  readonly prefix: string;
+  /** Set when the host is an IP address outside the allow list: nothing may be sent. */
+  readonly refused?: string;
+}
+
+/** Worker URLs remembered: a fleet's worth; past it the cache starts over (parsing again is only slower). */
+const MAX_TARGETS = 4_096;
 
 function reasonOf(error: NodeJS.ErrnoException): FailureReason {
   if (error.code === 'ECONNREFUSED') return 'refused';
@@ -86,6 +109,7 @@ function reasonOf(error: NodeJS.ErrnoException): FailureReason {
 export class UpstreamPool {
   private readonly http = new HttpAgent({ keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo' });
   private readonly https = new HttpsAgent({ keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo' });
+  private readonly targets = new Map<string, Target | undefined>();
 
   constructor(
     private readonly timeouts: UpstreamTimeouts,
@@ -97,16 +121,18 @@ export class UpstreamPool {
    * connection that the worker had already closed (reset before anything was sent back) is retried once on a new
    * connection: that is the pool's race, not the worker's failure.
    */
-  async send(workerUrl: string, pathAndQuery: string, headers: OutgoingHttpHeaders, body: Buffer, signal: AbortSignal): Promise<Attempt> {
-    let url: URL;
-    try {
-      url = upstreamUrl(workerUrl, pathAndQuery);
-    } catch {
+  async send(workerUrl: string, pathAndQuery: string, headers: OutgoingHttpHeaders, body: Buffer, signal: CancelSignal): Promise<Attempt> {
+    const target = this.targetOf(workerUrl);
+    if (target === undefined) {
       // The registry checks worker URLs; this only keeps a slot from leaking should one ever get through.
       return { kind: 'failed', reason: 'error', detail: `the worker URL ${JSON.stringify(workerUrl)} cannot be used` };
     }
-    const first = await this.sendOnce(url, headers, body, signal);
-    if (first.kind === 'failed' && 'reused' in first) return this.sendOnce(url, headers, body, signal);
+    if (signal.aborted) return { kind: 'aborted' };
+    if (target.refused !== undefined) return { kind: 'failed', reason: 'not_allowed', detail: target.refused };
+    // A query is rare on these paths: it goes through URL's encoding, as the worker URL did.
+    const path = pathAndQuery.includes('?') ? pathOf(upstreamUrl(workerUrl, pathAndQuery)) : `${target.prefix}${pathAndQuery}`;
+    const first = await this.sendOnce(target, path, headers, body, signal);
+    if (first.kind === 'failed' && 'reused' in first) return this.sendOnce(target, path, headers, body, signal);
     return first;
   }
 
@@ -115,30 +141,50 @@ export class UpstreamPool {
     this.https.destroy();
   }
 
+  /** The worker URL worked out (cached); undefined when it cannot be parsed. */
+  private targetOf(workerUrl: string): Target | undefined {
+    if (this.targets.has(workerUrl)) return this.targets.get(workerUrl);
+    let target: Target | undefined;
+    try {
+      const url = new URL(workerUrl);
+      const secure = url.protocol === 'https:';
+      const literal = url.hostname.replace(/^\[|\]$/g, '');
+      const refused = isIP(literal) !== 0 && !this.allow.allows(literal);
+      // Host, port, protocol and credentials as http.request reads them from a URL; the path is each request's.
+      const { path: _path, ...place } = urlToHttpOptions(url);
+      target = {
+        secure,
+        options: {
+          ...place,
+          method: 'POST',
+          agent: secure ? this.https : this.http,
+          ...(this.allow.open ? {} : { lookup: this.allow.lookup() }),
+        },
+        prefix: url.pathname.replace(/\/+$/, ''),
+        ...(refused ? { refused: `${literal} is outside --gateway-allow-upstream ${this.allow.text}` } : {}),
+      };
+    } catch {
+      target = undefined;
+    }
+    if (this.targets.size >= MAX_TARGETS) this.targets.clear();
+    this.targets.set(workerUrl, target);
+    return target;
+  }
+
   private sendOnce(
-    url: URL,
+    target: Target,
+    path: string,
     headers: OutgoingHttpHeaders,
     body: Buffer,
-    signal: AbortSignal,
+    signal: CancelSignal,
   ): Promise<Attempt | { kind: 'failed'; reason: FailureReason; detail: string; reused: true }> {
     return new Promise((resolve) => {
       if (signal.aborted) {
         resolve({ kind: 'aborted' });
         return;
       }
-      const literal = url.hostname.replace(/^\[|\]$/g, '');
-      if (isIP(literal) !== 0 && !this.allow.allows(literal)) {
-        resolve({ kind: 'failed', reason: 'not_allowed', detail: `${literal} is outside --gateway-allow-upstream ${this.allow.text}` });
-        return;
-      }
-      const secure = url.protocol === 'https:';
-      const options = {
-        method: 'POST',
-        headers,
-        agent: secure ? this.https : this.http,
-        ...(this.allow.open ? {} : { lookup: this.allow.lookup() }),
-      };
-      const request = secure ? httpsRequest(url, options) : httpRequest(url, options);
+      const options = { ...target.options, path, headers };
+      const request = target.secure ? httpsRequest(options) : httpRequest(options);
       let settled = false;
       const finish = (attempt: Attempt | { kind: 'failed'; reason: FailureReason; detail: string; reused: true }): void => {
         if (settled) return;
