@@ -30,7 +30,7 @@ export class Cancel implements CancelSignal {
     for (const listener of listeners) listener();
   }
 
-  addEventListener(_type: 'abort', listener: () => void): void {
+  addEventListener(_type: 'abort', listener: () => void, _options?: { readonly once?: boolean }): void {
     if (!this.done) this.listeners.push(listener);
   }
 

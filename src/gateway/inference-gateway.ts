@@ -7,7 +7,7 @@ import { PrefixAffinity, type PromptKind } from './prefix-affinity.js';
 import type { PrefixAffinityOptions } from './prefix-affinity-options.js';
 import { SlotQueue, type GatewayScheduler, type Held } from './slot-queue.js';
 import type { UpstreamAllowList } from './upstream-allow.js';
-import { forwardedRequestHeaders, forwardedResponseHeaders, UpstreamPool, type FailureReason } from './upstream.js';
+import { forwardedRequestHeaders, forwardedResponseHeaders, UpstreamPool, type Attempt, type FailureReason } from './upstream.js';
 
 export interface GatewayOptions {
   /** How long a request waits for a free slot of a worker with its model before 503. */
@@ -55,6 +55,8 @@ export interface GatewayObserver {
 /** The endpoints whose requests have a prompt text, for prefix affinity (embeddings go by load alone). */
 const PROMPT_KINDS: Readonly<Partial<Record<Endpoint, PromptKind>>> = { chat_completions: 'chat', completions: 'completions' };
 const NO_KEYS: readonly number[] = [];
+
+type UpstreamResponse = Extract<Attempt, { kind: 'response' }>;
 
 /** Attempts per request: the first worker and one other, only before any byte went to the client. */
 const ATTEMPTS = 2;
@@ -235,14 +237,14 @@ export class InferenceGateway {
           return 'upstream_error';
         }
         this.observer?.upstreamResponded(endpoint, (this.now() - sentAt) / 1000);
-        const status = result.response.statusCode ?? 502;
+        const status = result.status;
         if (status >= 500 && attempt < ATTEMPTS) {
-          result.response.resume();
+          result.body.resume();
           this.failed(held, `answered ${status}`);
           this.observer?.retried('status_5xx');
           continue;
         }
-        return await this.relay(result.response, response, held);
+        return await this.relay(result, response, held);
       }
     } finally {
       response.off('close', onClose);
@@ -254,9 +256,9 @@ export class InferenceGateway {
    * the slot with the outcome. Whoever breaks off first decides it: the client going away is not the worker's
    * failure; the worker dying, or going silent for the response timeout, is.
    */
-  private relay(upstream: IncomingMessage, response: ServerResponse, held: Held): Promise<GatewayOutcome> {
-    const status = upstream.statusCode ?? 502;
-    const headers = forwardedResponseHeaders(upstream.headers);
+  private relay(answer: UpstreamResponse, response: ServerResponse, held: Held): Promise<GatewayOutcome> {
+    const { status, body: upstream } = answer;
+    const headers = forwardedResponseHeaders(answer.headers);
     headers['x-hive-worker'] = held.entry.worker.workerId;
     headers['x-hive-id'] = held.entry.hiveId;
     if (held.prefixBlocks !== undefined && status < 300) headers['x-hive-prefix-blocks'] = String(held.prefixBlocks);
@@ -286,7 +288,6 @@ export class InferenceGateway {
         response.destroy();
         settle('upstream_error');
       };
-      upstream.on('aborted', () => workerBroke());
       upstream.on('error', workerBroke);
       response.on('finish', () => {
         if (settled) return;
@@ -296,7 +297,7 @@ export class InferenceGateway {
       });
       response.on('close', () => {
         if (settled || response.writableFinished) return;
-        // Settled first: destroying the worker's answer makes it emit 'aborted' at once.
+        // Settled first: destroying the worker's answer cancels the request to the worker.
         settle('client_closed');
         this.release(held, false);
         upstream.destroy();
