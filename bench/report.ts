@@ -151,7 +151,7 @@ function scenarioTable(report: BenchReport, scenario: (typeof SCENARIOS)[number]
 function domainSection(report: BenchReport): string[] {
   const lines = ['## 3. Domain in-process (absolute figures, no baseline)', ''];
   lines.push(
-    `The registry and scheduler in one process, no gRPC, driven by a manual clock: ${int(report.domainSpec.hives)} ` +
+    `The registry and scheduler (and the gateway's prefix affinity) in one process, no gRPC, driven by a manual clock: ${int(report.domainSpec.hives)} ` +
       `hives x 8 workers, each hive's snapshot encoded, decoded and converted by the server's own adapter ` +
       `(\`payloadToHeartbeat\`) before \`applyHeartbeat\`, so the registry holds what the server would hold. Heap ` +
       `figures are \`heapUsed\` differences after forced gc (\`--expose-gc\`). Times are the median over batches ` +
