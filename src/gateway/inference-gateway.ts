@@ -7,7 +7,8 @@ import { PrefixAffinity, type PromptKind } from './prefix-affinity.js';
 import type { PrefixAffinityOptions } from './prefix-affinity-options.js';
 import { SlotQueue, type GatewayScheduler, type Held } from './slot-queue.js';
 import type { UpstreamAllowList } from './upstream-allow.js';
-import { forwardedRequestHeaders, forwardedResponseHeaders, UpstreamPool, type Attempt, type FailureReason } from './upstream.js';
+import { relay, type RelayContext } from './relay.js';
+import { forwardedRequestHeaders, UpstreamPool, type FailureReason } from './upstream.js';
 
 export interface GatewayOptions {
   /** How long a request waits for a free slot of a worker with its model before 503. */
@@ -56,8 +57,6 @@ export interface GatewayObserver {
 const PROMPT_KINDS: Readonly<Partial<Record<Endpoint, PromptKind>>> = { chat_completions: 'chat', completions: 'completions' };
 const NO_KEYS: readonly number[] = [];
 
-type UpstreamResponse = Extract<Attempt, { kind: 'response' }>;
-
 /** Attempts per request: the first worker and one other, only before any byte went to the client. */
 const ATTEMPTS = 2;
 /** Retry-After of a 503: capacity comes back as requests end, typically within a second or two. */
@@ -91,6 +90,7 @@ export class InferenceGateway {
   private readonly affinity: PrefixAffinity | undefined;
   private readonly stopAffinity: () => void = () => undefined;
   private active = 0;
+  private readonly relayContext: RelayContext;
 
   constructor(
     private readonly scheduler: GatewayScheduler,
@@ -106,6 +106,12 @@ export class InferenceGateway {
     }
     this.queue = new SlotQueue(scheduler, options.reservationTtlMs, now, this.affinity);
     this.pool = new UpstreamPool({ connectMs: options.connectTimeoutMs, responseMs: options.responseTimeoutMs }, options.allowUpstream);
+    this.relayContext = {
+      now,
+      idleTimeoutMs: options.responseTimeoutMs,
+      release: (held, success) => this.release(held, success),
+      failed: (held, what) => this.failed(held, what),
+    };
   }
 
   /** Requests being served (waiting for a slot included). */
@@ -244,66 +250,11 @@ export class InferenceGateway {
           this.observer?.retried('status_5xx');
           continue;
         }
-        return await this.relay(result, response, held);
+        return await relay(result, response, held, this.relayContext);
       }
     } finally {
       response.off('close', onClose);
     }
-  }
-
-  /**
-   * Passes the worker's answer through as it comes (pipe: the client's pace holds the worker back), then releases
-   * the slot with the outcome. Whoever breaks off first decides it: the client going away is not the worker's
-   * failure; the worker dying, or going silent for the response timeout, is.
-   */
-  private relay(answer: UpstreamResponse, response: ServerResponse, held: Held): Promise<GatewayOutcome> {
-    const { status, body: upstream } = answer;
-    const headers = forwardedResponseHeaders(answer.headers);
-    headers['x-hive-worker'] = held.entry.worker.workerId;
-    headers['x-hive-id'] = held.entry.hiveId;
-    if (held.prefixBlocks !== undefined && status < 300) headers['x-hive-prefix-blocks'] = String(held.prefixBlocks);
-    response.writeHead(status, headers);
-    const timeoutMs = this.options.responseTimeoutMs;
-    return new Promise((resolve) => {
-      let settled = false;
-      let lastData = this.now();
-      const settle = (outcome: GatewayOutcome): void => {
-        settled = true;
-        clearTimeout(idle);
-        resolve(outcome);
-      };
-      // One timer for the whole answer, moved on lazily: a timer per chunk would cost more than the chunk.
-      const watch = (): void => {
-        const quietMs = this.now() - lastData;
-        if (quietMs < timeoutMs) idle = setTimeout(watch, timeoutMs - quietMs);
-        else upstream.destroy(new Error(`no data for ${timeoutMs} ms`));
-      };
-      let idle = setTimeout(watch, timeoutMs);
-      upstream.on('data', () => {
-        lastData = this.now();
-      });
-      const workerBroke = (error?: Error): void => {
-        if (settled) return;
-        this.failed(held, `failed in the middle of its answer (${error?.message ?? 'connection lost'})`);
-        response.destroy();
-        settle('upstream_error');
-      };
-      upstream.on('error', workerBroke);
-      response.on('finish', () => {
-        if (settled) return;
-        if (status < 500) this.release(held, true);
-        else this.failed(held, `answered ${status}`);
-        settle(status >= 500 ? 'upstream_error' : status >= 400 ? 'client_error' : 'ok');
-      });
-      response.on('close', () => {
-        if (settled || response.writableFinished) return;
-        // Settled first: destroying the worker's answer cancels the request to the worker.
-        settle('client_closed');
-        this.release(held, false);
-        upstream.destroy();
-      });
-      upstream.pipe(response);
-    });
   }
 
   /** Ends a reservation; a successful one clears the worker's failure record. Waiting requests get the slot. */
