@@ -75,7 +75,7 @@ export function forwardedResponseHeaders(headers: IncomingHttpHeaders): Outgoing
   return out;
 }
 
-/** A URL's path and query, as http.request takes them. */
+/** A URL's path and query, as a request line takes them. */
 function pathOf(url: URL): string {
   return `${url.pathname}${url.search}`;
 }
@@ -97,7 +97,7 @@ interface Target {
   readonly origin: string;
   /** The URL's path without its trailing slash: a request's path goes after it. */
   readonly prefix: string;
-  /** `Basic` credentials from the URL's user and password, when it has them (as http.request would send). */
+  /** `Basic` credentials from the URL's user and password, when it has them (as Node's http client would send them). */
   readonly authorization?: string;
   /** Set when the host is an IP address outside the allow list: nothing may be sent. */
   readonly refused?: string;
