@@ -13,6 +13,7 @@ import { payloadToHeartbeat } from '../src/server/payload-to-heartbeat.js';
 import { DEVICES_PER_HIVE, SCHEDULED_MODEL, WORKERS_PER_HIVE, hiveId, snapshotPayload } from './fleet.js';
 import { ManualClock } from '../src/common/manual-clock.js';
 import type { DomainFigure, DomainSpec } from './protocol.js';
+import { prefixLookupFigure } from './domain-prefix.js';
 import { timePerOp } from './stats.js';
 
 /** The production defaults (see src/cli/config.ts). */
@@ -230,6 +231,7 @@ export function runDomainBench(spec: DomainSpec): DomainFigure[] {
   figures.push(...storedVariant(spec, 'as the server stores it', (i) => adapterHeartbeat(i, 1n)));
 
   figures.push(...reservingPickFigures(maxMsPerTiming));
+  figures.push(prefixLookupFigure(maxMsPerTiming));
 
   // ---- time per heartbeat ------------------------------------------------------------------------------------
   const { registry, streams } = fill(hives, (i) => adapterHeartbeat(i, 1n));

@@ -18,6 +18,11 @@ export interface GatewayLoadSpec {
    * from their first byte (simulated workers answer a prompt they saw begin sooner: a prefix-cache hit).
    */
   readonly body: string;
+  /**
+   * The first request's number (default 0): runs against the same workers start far apart, so no prompt of one run
+   * is in a worker's prefix cache from an earlier one.
+   */
+  readonly firstNumber?: number;
   readonly warmupMs: number;
   readonly measureMs: number;
 }
@@ -39,6 +44,7 @@ async function run(spec: GatewayLoadSpec): Promise<LoadResult> {
   let failures = 0;
   let firstFailure: string | undefined;
   let messageBytes = 0;
+  const first = spec.firstNumber ?? 0;
   let next = 0;
   let outstanding = 0;
   let allDone: () => void = () => undefined;
@@ -48,7 +54,7 @@ async function run(spec: GatewayLoadSpec): Promise<LoadResult> {
     firstFailure ??= why;
   };
   const issue = (): void => {
-    const body = bodyOf(next);
+    const body = bodyOf(first + next);
     const target = spec.targets[next++ % spec.targets.length] ?? '';
     const sentAt = nowMs();
     outstanding++;

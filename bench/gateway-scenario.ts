@@ -1,7 +1,8 @@
-// The gateway scenario: what the inference gateway adds to a request, against calling the worker directly, with the
-// same load generator in the same run. A queen (with its HTTP listener) and one simulated hive run as child
-// processes; the hive's workers answer OpenAI requests themselves. For each worker delay, the load generator keeps
-// `inFlight` chat completions outstanding, first straight at the workers' URLs (in turn), then at the gateway.
+// The gateway scenario: what the inference gateway adds to a request, against calling the worker directly and
+// against a bare forwarding proxy (its baseline), with the same load generator in the same run. A queen (with its
+// HTTP listener), one simulated hive and the bare proxy run as child processes; the hive's workers answer OpenAI
+// requests themselves. For each worker delay, the load generator keeps `inFlight` chat completions outstanding,
+// first straight at the workers' URLs (in turn), then at the bare proxy, then at the gateway.
 import { BenchChild } from './bench-child.js';
 import type { LoadResult, ServerStats } from './protocol.js';
 import type { GatewayLoadSpec } from './gateway-load-main.js';
@@ -24,9 +25,13 @@ export interface GatewaySettings {
 export interface GatewayRow {
   readonly responseDelayMs: number;
   readonly direct: LoadResult;
+  /** Through the bare forwarding proxy (bare-proxy-main.ts): the gateway's baseline. */
+  readonly bare: LoadResult;
   readonly gateway: LoadResult;
   /** The queen's CPU time per request answered through the gateway, in microseconds. */
   readonly queenCpuUsPerRequest: number;
+  /** The bare proxy's CPU time per request it answered, in microseconds. */
+  readonly bareCpuUsPerRequest: number;
 }
 
 export interface GatewayComparison {
@@ -38,10 +43,31 @@ const MODEL = 'bench/gateway-model';
 const HIVE = 'gateway-bench';
 const START_TIMEOUT_MS = 20_000;
 const STATS_TIMEOUT_MS = 5_000;
+/** Prompt numbers per load run: far more than one run sends, so the runs' prompts never meet. */
+const RUN_NUMBERS = 100_000_000;
 
-async function queenStats(queen: BenchChild): Promise<ServerStats> {
-  queen.send('stats');
-  return (await queen.next('stats', STATS_TIMEOUT_MS))['stats'] as ServerStats;
+async function stats(child: BenchChild): Promise<ServerStats> {
+  child.send('stats');
+  return (await child.next('stats', STATS_TIMEOUT_MS))['stats'] as ServerStats;
+}
+
+/**
+ * A proxy's CPU time per request over one load run (`before` and `after` its stats around it). Requests answered
+ * over the whole run (warm-up included) are not counted by the load generator; the window's count scaled by the
+ * run's length is close enough for a per-request figure.
+ */
+function cpuUsPerRequest(before: ServerStats, after: ServerStats, result: LoadResult, settings: GatewaySettings): number {
+  const cpuUs = after.cpuUserUs + after.cpuSystemUs - (before.cpuUserUs + before.cpuSystemUs);
+  const requests = (result.ops * (settings.warmupMs + settings.measureMs)) / result.elapsedMs;
+  return requests > 0 ? cpuUs / requests : Number.NaN;
+}
+
+/** Load through one proxy child, with the proxy's CPU per request over the run. */
+async function through(proxy: BenchChild, spec: GatewayLoadSpec, settings: GatewaySettings): Promise<{ result: LoadResult; cpuUsPerRequest: number }> {
+  const before = await stats(proxy);
+  const result = await load(spec);
+  const after = await stats(proxy);
+  return { result, cpuUsPerRequest: cpuUsPerRequest(before, after, result, settings) };
 }
 
 async function load(spec: GatewayLoadSpec): Promise<LoadResult> {
@@ -56,6 +82,7 @@ async function load(spec: GatewayLoadSpec): Promise<LoadResult> {
 async function row(settings: GatewaySettings, responseDelayMs: number): Promise<GatewayRow> {
   const queen = new BenchChild('queen', 'server-main.js', ['queen', ':memory:', '127.0.0.1:0']);
   let hive: BenchChild | undefined;
+  let bare: BenchChild | undefined;
   try {
     const ready = await queen.next('ready', START_TIMEOUT_MS);
     const address = `127.0.0.1:${String(ready['port'])}`;
@@ -70,19 +97,26 @@ async function row(settings: GatewaySettings, responseDelayMs: number): Promise<
       chunkDelayMs: 0,
     });
     const urls = (await reportedWorkers(address, settings.workers)).map((w) => w.url);
-    // Numbered prompts: each one new to its worker's simulated prefix cache, so every answer waits the whole delay.
+    // Numbered prompts, each run its own numbers: each prompt new to its worker's simulated prefix cache, so every
+    // answer waits the whole delay.
     const body = JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'Question {n}: how far is the next hive?' }], max_tokens: settings.maxTokens });
     const common = { inFlight: settings.inFlight, body, warmupMs: settings.warmupMs, measureMs: settings.measureMs };
-    const direct = await load({ ...common, targets: urls.map((url) => `${url}/v1/chat/completions`) });
-    const before = await queenStats(queen);
-    const gateway = await load({ ...common, targets: [`http://127.0.0.1:${httpPort}/v1/chat/completions`] });
-    const after = await queenStats(queen);
-    const cpuUs = after.cpuUserUs + after.cpuSystemUs - (before.cpuUserUs + before.cpuSystemUs);
-    // Requests answered over the whole run (warm-up included) are not counted by the load generator; the
-    // window's count scaled by the run's length is close enough for a per-request figure.
-    const requests = (gateway.ops * (settings.warmupMs + settings.measureMs)) / gateway.elapsedMs;
-    return { responseDelayMs, direct, gateway, queenCpuUsPerRequest: requests > 0 ? cpuUs / requests : Number.NaN };
+    const direct = await load({ ...common, firstNumber: 0, targets: urls.map((url) => `${url}/v1/chat/completions`) });
+    bare = new BenchChild('bare-proxy', 'bare-proxy-main.js', [JSON.stringify(urls)]);
+    const barePort = Number((await bare.next('ready', START_TIMEOUT_MS))['port']);
+    const viaBare = await through(bare, { ...common, firstNumber: RUN_NUMBERS, targets: [`http://127.0.0.1:${barePort}/v1/chat/completions`] }, settings);
+    await bare.stop();
+    const viaGateway = await through(queen, { ...common, firstNumber: 2 * RUN_NUMBERS, targets: [`http://127.0.0.1:${httpPort}/v1/chat/completions`] }, settings);
+    return {
+      responseDelayMs,
+      direct,
+      bare: viaBare.result,
+      gateway: viaGateway.result,
+      queenCpuUsPerRequest: viaGateway.cpuUsPerRequest,
+      bareCpuUsPerRequest: viaBare.cpuUsPerRequest,
+    };
   } finally {
+    await bare?.stop();
     await hive?.stop();
     await queen.stop();
   }

@@ -54,8 +54,9 @@ const HOW_TO_READ = (rounds: number): string =>
   `with its catalog in memory and in a file, so its ratio is file / memory; section 5 compares it with itself ` +
   `without and with watchers (ratio with / without), and section 6 with itself without and with dashboard pages ` +
   `open in a browser (its latencies are on the machine's wall clock, the browser's and the bench's). Section 7 ` +
-  `compares calling simulated workers through the inference gateway with calling them directly, same load ` +
-  `generator and run: the difference is what the gateway adds. Section 8 gives absolute figures for one agent ` +
+  `compares calling simulated workers through the inference gateway with calling them directly and through a bare ` +
+  `forwarding proxy (the gateway's baseline), same load generator and run: the differences are what the gateway ` +
+  `adds, and what any proxy adds. Section 8 gives absolute figures for one agent ` +
   `polling inference engines: its own CPU and memory, and how long an engine's change takes to reach the queen's ` +
   `view, against the goal of one poll interval plus 100 ms. Section 9 runs three queens over one etcd and ` +
   `compares each with one queen alone holding the same fleet in the same run (ratio federated / single), and ` +
@@ -68,7 +69,7 @@ const HOW_TO_READ = (rounds: number): string =>
 function domainSection(report: BenchReport): string[] {
   const lines = ['## 3. Domain in-process (absolute figures, no baseline)', ''];
   lines.push(
-    `The registry and scheduler in one process, no gRPC, driven by a manual clock: ${int(report.domainSpec.hives)} ` +
+    `The registry and scheduler (and the gateway's prefix affinity) in one process, no gRPC, driven by a manual clock: ${int(report.domainSpec.hives)} ` +
       `hives x 8 workers, each hive's snapshot encoded, decoded and converted by the server's own adapter ` +
       `(\`payloadToHeartbeat\`) before \`applyHeartbeat\`, so the registry holds what the server would hold. Heap ` +
       `figures are \`heapUsed\` differences after forced gc (\`--expose-gc\`). Times are the median over batches ` +

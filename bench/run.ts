@@ -11,10 +11,11 @@
 // it is; --only catalog runs the catalog scenario alone (about 35 s) and prints its section of the report and its summary
 // line on stdout, leaving BENCHMARKS.md as it is; --only watch does the same for the watch scenario (100 watchers
 // while 1,000 hives heartbeat once a second, about a minute); --only domain prints the in-process figures (heap,
-// applyHeartbeat, picks and reserving picks up to 100,000 workers); --only dashboard the dashboard scenario (a
-// worker's state change on 1 and 5 chromium pages while 100 hives heartbeat once a second, about a minute;
-// skipped, saying so, without /usr/bin/chromium); --only gateway the inference gateway against direct calls to the
-// workers (64 requests in flight, about a minute); --only engines one agent polling 16 fake vLLM servers once a
+// applyHeartbeat, picks and reserving picks up to 100,000 workers, the gateway's prefix affinity per request);
+// --only dashboard the dashboard scenario (a worker's state change on 1 and 5 chromium pages while 100 hives
+// heartbeat once a second, about a minute; skipped, saying so, without /usr/bin/chromium); --only gateway the
+// inference gateway against direct calls to the workers and against a bare forwarding proxy (64 requests in
+// flight, about a minute); --only engines one agent polling 16 fake vLLM servers once a
 // second (its CPU and memory, and the time from an engine's change to the queen's Watch event; under a minute);
 // --only federation three queens over one real etcd holding 1,000 hives (etcd writes, a change's way to the other
 // queens, each queen's CPU and memory against one queen alone, and the hives' move when a queen is SIGKILLed;
@@ -113,8 +114,8 @@ const DASHBOARD_SETTINGS: DashboardSettings = {
 };
 
 /**
- * The gateway scenario: 64 chat completions in flight over a hive of 16 simulated workers (8 slots each, so neither
- * path queues), straight at the workers then through the gateway; once with workers that answer at once (the
+ * The gateway scenario: 64 chat completions in flight over a hive of 16 simulated workers (8 slots each, so no
+ * path queues), straight at the workers, then through a bare forwarding proxy, then through the gateway; once with workers that answer at once (the
  * gateway's whole cost shows) and once with a 50 ms answer (closer to inference).
  */
 const GATEWAY_SETTINGS: GatewaySettings = {
@@ -301,7 +302,7 @@ async function dashboardFigures(): Promise<DashboardOutcome> {
 
 async function gatewayFigures(): Promise<GatewayComparison> {
   const s = GATEWAY_SETTINGS;
-  log(`gateway: ${s.inFlight} chat completions in flight over ${s.workers} simulated workers, direct then through the gateway`);
+  log(`gateway: ${s.inFlight} chat completions in flight over ${s.workers} simulated workers, direct, then through a bare proxy, then through the gateway`);
   return gatewayRun(s);
 }
 

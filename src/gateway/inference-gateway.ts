@@ -1,12 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { GATEWAY_ENDPOINTS, parseInferenceRequest, readBody, type Endpoint, type ForwardedPath } from './gateway-request.js';
+import { Cancel } from './cancel.js';
 import { openAiError, type OpenAiError } from './openai-errors.js';
 import { PrefixAffinity, type PromptKind } from './prefix-affinity.js';
 import type { PrefixAffinityOptions } from './prefix-affinity-options.js';
 import { SlotQueue, type GatewayScheduler, type Held } from './slot-queue.js';
 import type { UpstreamAllowList } from './upstream-allow.js';
-import { forwardedRequestHeaders, forwardedResponseHeaders, UpstreamPool, type FailureReason } from './upstream.js';
+import { relay, type RelayContext } from './relay.js';
+import { forwardedRequestHeaders, UpstreamPool, type FailureReason } from './upstream.js';
 
 export interface GatewayOptions {
   /** How long a request waits for a free slot of a worker with its model before 503. */
@@ -88,6 +90,7 @@ export class InferenceGateway {
   private readonly affinity: PrefixAffinity | undefined;
   private readonly stopAffinity: () => void = () => undefined;
   private active = 0;
+  private readonly relayContext: RelayContext;
 
   constructor(
     private readonly scheduler: GatewayScheduler,
@@ -103,6 +106,12 @@ export class InferenceGateway {
     }
     this.queue = new SlotQueue(scheduler, options.reservationTtlMs, now, this.affinity);
     this.pool = new UpstreamPool({ connectMs: options.connectTimeoutMs, responseMs: options.responseTimeoutMs }, options.allowUpstream);
+    this.relayContext = {
+      now,
+      idleTimeoutMs: options.responseTimeoutMs,
+      release: (held, success) => this.release(held, success),
+      failed: (held, what) => this.failed(held, what),
+    };
   }
 
   /** Requests being served (waiting for a slot included). */
@@ -174,7 +183,7 @@ export class InferenceGateway {
   }
 
   private async forward(request: IncomingMessage, response: ServerResponse, endpoint: Endpoint, pathAndQuery: string): Promise<GatewayOutcome> {
-    const abort = new AbortController();
+    const abort = new Cancel();
     const onClose = (): void => {
       if (!response.writableFinished) abort.abort();
     };
@@ -201,7 +210,7 @@ export class InferenceGateway {
       const kind = PROMPT_KINDS[endpoint];
       const keys = this.affinity === undefined || kind === undefined ? NO_KEYS : this.affinity.keysOf(kind, model, parsed.json, body.length);
       for (let attempt = 1; ; attempt++) {
-        const acquired = await this.queue.acquire(model, this.options.queueTimeoutMs, abort.signal, keys);
+        const acquired = await this.queue.acquire(model, this.options.queueTimeoutMs, abort, keys);
         if (acquired.kind === 'aborted') return 'client_closed';
         if (acquired.kind === 'not_loaded') {
           this.send(response, openAiError(404, 'invalid_request_error', 'model_not_found', `model ${JSON.stringify(model)} is not loaded on any online worker; GET /v1/models lists those that are`, { param: 'model' }));
@@ -219,7 +228,7 @@ export class InferenceGateway {
         const held = acquired.held;
         if (held.prefixBlocks !== undefined) this.observer?.prefixLookup(held.prefixBlocks > 0);
         const sentAt = this.now();
-        const result = await this.pool.send(held.entry.worker.url, pathAndQuery, headers, body, abort.signal);
+        const result = await this.pool.send(held.entry.worker.url, pathAndQuery, headers, body, abort);
         if (result.kind === 'aborted') {
           this.release(held, false);
           return 'client_closed';
@@ -234,75 +243,18 @@ export class InferenceGateway {
           return 'upstream_error';
         }
         this.observer?.upstreamResponded(endpoint, (this.now() - sentAt) / 1000);
-        const status = result.response.statusCode ?? 502;
+        const status = result.status;
         if (status >= 500 && attempt < ATTEMPTS) {
-          result.response.resume();
+          result.body.resume();
           this.failed(held, `answered ${status}`);
           this.observer?.retried('status_5xx');
           continue;
         }
-        return await this.relay(result.response, response, held);
+        return await relay(result, response, held, this.relayContext);
       }
     } finally {
       response.off('close', onClose);
     }
-  }
-
-  /**
-   * Passes the worker's answer through as it comes (pipe: the client's pace holds the worker back), then releases
-   * the slot with the outcome. Whoever breaks off first decides it: the client going away is not the worker's
-   * failure; the worker dying, or going silent for the response timeout, is.
-   */
-  private relay(upstream: IncomingMessage, response: ServerResponse, held: Held): Promise<GatewayOutcome> {
-    const status = upstream.statusCode ?? 502;
-    response.writeHead(status, {
-      ...forwardedResponseHeaders(upstream.headers),
-      'x-hive-worker': held.entry.worker.workerId,
-      'x-hive-id': held.entry.hiveId,
-      ...(held.prefixBlocks === undefined || status >= 300 ? {} : { 'x-hive-prefix-blocks': String(held.prefixBlocks) }),
-    });
-    const timeoutMs = this.options.responseTimeoutMs;
-    return new Promise((resolve) => {
-      let settled = false;
-      let lastData = this.now();
-      const settle = (outcome: GatewayOutcome): void => {
-        settled = true;
-        clearTimeout(idle);
-        resolve(outcome);
-      };
-      // One timer for the whole answer, moved on lazily: a timer per chunk would cost more than the chunk.
-      const watch = (): void => {
-        const quietMs = this.now() - lastData;
-        if (quietMs < timeoutMs) idle = setTimeout(watch, timeoutMs - quietMs);
-        else upstream.destroy(new Error(`no data for ${timeoutMs} ms`));
-      };
-      let idle = setTimeout(watch, timeoutMs);
-      upstream.on('data', () => {
-        lastData = this.now();
-      });
-      const workerBroke = (error?: Error): void => {
-        if (settled) return;
-        this.failed(held, `failed in the middle of its answer (${error?.message ?? 'connection lost'})`);
-        response.destroy();
-        settle('upstream_error');
-      };
-      upstream.on('aborted', () => workerBroke());
-      upstream.on('error', workerBroke);
-      response.on('finish', () => {
-        if (settled) return;
-        if (status < 500) this.release(held, true);
-        else this.failed(held, `answered ${status}`);
-        settle(status >= 500 ? 'upstream_error' : status >= 400 ? 'client_error' : 'ok');
-      });
-      response.on('close', () => {
-        if (settled || response.writableFinished) return;
-        // Settled first: destroying the worker's answer makes it emit 'aborted' at once.
-        settle('client_closed');
-        this.release(held, false);
-        upstream.destroy();
-      });
-      upstream.pipe(response);
-    });
   }
 
   /** Ends a reservation; a successful one clears the worker's failure record. Waiting requests get the slot. */

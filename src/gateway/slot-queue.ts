@@ -2,6 +2,7 @@ import type { WorkerEntry } from '../common/worker.js';
 import type { RegistryEvent } from '../registry/types.js';
 import type { Pick } from '../scheduler/pick-worker.js';
 import type { WorkerLoad } from '../scheduler/scheduling-index.js';
+import type { CancelSignal } from './cancel.js';
 import type { PrefixAffinity } from './prefix-affinity.js';
 
 /** What the gateway asks of the scheduler (the queen's SchedulingIndex and registry, in-process). */
@@ -90,7 +91,7 @@ export class SlotQueue {
    * when no slot is free and no online worker has the model at all. `keys`: the prompt's prefix keys, for the
    * affinity (when the queue has one).
    */
-  acquire(model: string, timeoutMs: number, signal?: AbortSignal, keys: readonly number[] = []): Promise<Acquired> {
+  acquire(model: string, timeoutMs: number, signal?: CancelSignal, keys: readonly number[] = []): Promise<Acquired> {
     const since = this.now();
     if (this.closed) return Promise.resolve({ kind: 'closed' });
     if (signal?.aborted === true) return Promise.resolve({ kind: 'aborted' });

@@ -46,9 +46,9 @@ export class UpstreamAllowList {
   }
 
   /**
-   * A `lookup` for http.request that resolves host names as usual and keeps only allowed addresses; none left fails
-   * the connection with code ERR_UPSTREAM_NOT_ALLOWED. (An IP address in the URL is not looked up: check it with
-   * `allows` first.)
+   * A `lookup` for the connections to workers (net.connect's option) that resolves host names as usual and keeps
+   * only allowed addresses; none left fails the connection with code ERR_UPSTREAM_NOT_ALLOWED. (An IP address in
+   * the URL is not looked up: check it with `allows` first.)
    */
   lookup(): typeof dnsLookup {
     const guarded = (

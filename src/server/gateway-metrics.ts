@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Endpoint } from '../gateway/gateway-request.js';
 import type { GatewayObserver, GatewayOutcome } from '../gateway/inference-gateway.js';
+import type { FailureReason } from '../gateway/upstream.js';
 
 /** The gateway's live counts, read at scrape time. */
 export interface GatewayMetricsSources {
@@ -8,9 +9,22 @@ export interface GatewayMetricsSources {
   gatewayWaiting(): number;
 }
 
-const ENDPOINTS: readonly Endpoint[] = ['chat_completions', 'completions', 'embeddings', 'models'];
-const OUTCOMES: readonly GatewayOutcome[] = ['ok', 'client_error', 'upstream_error', 'no_capacity', 'model_not_found', 'bad_request', 'client_closed'];
-const RETRY_REASONS = ['refused', 'reset', 'timeout', 'not_allowed', 'error', 'status_5xx'] as const;
+/** Every value of a closed union, as label values: the compiler checks none is missing. */
+function every<T extends string>(values: Record<T, true>): readonly T[] {
+  return Object.keys(values) as T[];
+}
+
+const ENDPOINTS = every<Endpoint>({ chat_completions: true, completions: true, embeddings: true, models: true });
+const OUTCOMES = every<GatewayOutcome>({
+  ok: true,
+  client_error: true,
+  upstream_error: true,
+  no_capacity: true,
+  model_not_found: true,
+  bad_request: true,
+  client_closed: true,
+});
+const RETRY_REASONS = every<FailureReason | 'status_5xx'>({ refused: true, reset: true, timeout: true, not_allowed: true, error: true, status_5xx: true });
 /** Inference takes from milliseconds (embeddings, a cached prompt) to minutes (a long answer). */
 const LATENCY_BUCKETS_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
@@ -79,18 +93,21 @@ export function gatewayMetrics(registry: Registry, sources: GatewayMetricsSource
       this.set(sources.gatewayWaiting());
     },
   });
-  for (const endpoint of ENDPOINTS) for (const outcome of OUTCOMES) requests.inc({ endpoint, outcome }, 0);
-  for (const reason of RETRY_REASONS) retries.inc({ reason }, 0);
-  // Children bound once: every gateway request goes through them, and a label lookup per observation adds up.
+  // Children bound once (every series exists from the start, at 0): every gateway request goes through them, and
+  // a label lookup per observation (prom-client hashes the label object each time) adds up.
+  const requestsOf = new Map(ENDPOINTS.map((endpoint) => [endpoint, new Map(OUTCOMES.map((outcome) => [outcome, requests.labels({ endpoint, outcome })]))]));
+  const retriesOf = new Map(RETRY_REASONS.map((reason) => [reason, retries.labels({ reason })]));
+  for (const outcomes of requestsOf.values()) for (const child of outcomes.values()) child.inc(0);
+  for (const child of retriesOf.values()) child.inc(0);
   const durationOf = new Map(ENDPOINTS.map((endpoint) => [endpoint, duration.labels({ endpoint })]));
   const upstreamOf = new Map(ENDPOINTS.map((endpoint) => [endpoint, upstream.labels({ endpoint })]));
   return {
     requestEnded: (endpoint, outcome, seconds) => {
-      requests.inc({ endpoint, outcome });
+      requestsOf.get(endpoint)?.get(outcome)?.inc();
       if (endpoint !== 'models') durationOf.get(endpoint)?.observe(seconds);
     },
     upstreamResponded: (endpoint, seconds) => upstreamOf.get(endpoint)?.observe(seconds),
-    retried: (reason) => retries.inc({ reason }),
+    retried: (reason) => retriesOf.get(reason)?.inc(),
     queued: (seconds) => queueWait.observe(seconds),
     prefixLookup: (hit) => (hit ? prefixHits : prefixMisses).inc(),
   };

@@ -32,7 +32,7 @@ test("upstream URL: the worker's URL path without its trailing slash, then the r
   expect(upstreamUrl('http://h/base?ignored=1', '/v1/completions').href).toBe('http://h/base/v1/completions');
 });
 
-test("forwarded request headers: the client's credentials and hop-by-hop headers stay behind; the length is the body's", () => {
+test("forwarded request headers: the client's credentials, hop-by-hop headers and Expect stay behind; the length is the body's", () => {
   const headers = forwardedRequestHeaders(
     {
       authorization: 'Bearer gateway-token',
@@ -41,6 +41,7 @@ test("forwarded request headers: the client's credentials and hop-by-hop headers
       'keep-alive': 'timeout=5',
       'transfer-encoding': 'chunked',
       host: 'queen:9090',
+      expect: '100-continue',
       'content-length': '999',
       'content-type': 'application/json',
       accept: 'text/event-stream',
@@ -48,7 +49,7 @@ test("forwarded request headers: the client's credentials and hop-by-hop headers
     },
     42,
   );
-  expect(headers).toEqual({ 'content-type': 'application/json', accept: 'text/event-stream', 'x-stainless-lang': 'js', 'content-length': 42 });
+  expect(headers).toEqual({ 'content-type': 'application/json', accept: 'text/event-stream', 'x-stainless-lang': 'js', 'content-length': '42' });
 });
 
 test('forwarded response headers: hop-by-hop headers stay behind, the rest (content-length included) go through', () => {

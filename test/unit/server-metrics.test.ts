@@ -260,6 +260,68 @@ describe('QueenMetrics', () => {
     });
   });
 
+  test('gateway requests, retries and latencies: every series from the start at 0, each observation counted once', async () => {
+    const metrics = new QueenMetrics(sources);
+    const before = parsePrometheusText(await metrics.exposition());
+    expect({
+      endpoints: before.labelValues('hive_registry_gateway_requests_total', 'endpoint'),
+      outcomes: before.labelValues('hive_registry_gateway_requests_total', 'outcome'),
+      reasons: before.labelValues('hive_registry_gateway_retries_total', 'reason'),
+      sum: before.families.get('hive_registry_gateway_requests_total')?.samples.reduce((total, sample) => total + sample.value, 0),
+    }).toEqual({
+      endpoints: ['chat_completions', 'completions', 'embeddings', 'models'],
+      outcomes: ['bad_request', 'client_closed', 'client_error', 'model_not_found', 'no_capacity', 'ok', 'upstream_error'],
+      reasons: ['error', 'not_allowed', 'refused', 'reset', 'status_5xx', 'timeout'],
+      sum: 0,
+    });
+    const gateway = metrics.gateway;
+    gateway.requestEnded('chat_completions', 'ok', 0.02);
+    gateway.requestEnded('chat_completions', 'ok', 0.3);
+    gateway.requestEnded('embeddings', 'client_closed', 0.004);
+    gateway.requestEnded('models', 'ok', 0);
+    gateway.upstreamResponded('chat_completions', 0.015);
+    gateway.retried('reset');
+    gateway.retried('status_5xx');
+    gateway.retried('reset');
+    gateway.queued(0);
+    gateway.queued(0.2);
+    const parsed = parsePrometheusText(await metrics.exposition());
+    expect({
+      chatOk: parsed.value('hive_registry_gateway_requests_total', { endpoint: 'chat_completions', outcome: 'ok' }),
+      embeddingsClosed: parsed.value('hive_registry_gateway_requests_total', { endpoint: 'embeddings', outcome: 'client_closed' }),
+      modelsOk: parsed.value('hive_registry_gateway_requests_total', { endpoint: 'models', outcome: 'ok' }),
+      requests: parsed.families.get('hive_registry_gateway_requests_total')?.samples.reduce((total, sample) => total + sample.value, 0),
+      chatDurations: parsed.value('hive_registry_gateway_request_duration_seconds_count', { endpoint: 'chat_completions' }),
+      chatFast: parsed.value('hive_registry_gateway_request_duration_seconds_bucket', { endpoint: 'chat_completions', le: '0.025' }),
+      chatSeconds: parsed.value('hive_registry_gateway_request_duration_seconds_sum', { endpoint: 'chat_completions' }),
+      embeddingsDurations: parsed.value('hive_registry_gateway_request_duration_seconds_count', { endpoint: 'embeddings' }),
+      // /v1/models is counted, but not timed (no series): it never waits for a worker.
+      modelsDurations: parsed.value('hive_registry_gateway_request_duration_seconds_count', { endpoint: 'models' }),
+      upstream: parsed.value('hive_registry_gateway_upstream_latency_seconds_count', { endpoint: 'chat_completions' }),
+      resets: parsed.value('hive_registry_gateway_retries_total', { reason: 'reset' }),
+      status5xx: parsed.value('hive_registry_gateway_retries_total', { reason: 'status_5xx' }),
+      refused: parsed.value('hive_registry_gateway_retries_total', { reason: 'refused' }),
+      queued: parsed.value('hive_registry_gateway_queue_wait_seconds_count'),
+      queuedAtOnce: parsed.value('hive_registry_gateway_queue_wait_seconds_bucket', { le: '0' }),
+    }).toEqual({
+      chatOk: 2,
+      embeddingsClosed: 1,
+      modelsOk: 1,
+      requests: 4,
+      chatDurations: 2,
+      chatFast: 1,
+      chatSeconds: 0.32,
+      embeddingsDurations: 1,
+      modelsDurations: undefined,
+      upstream: 1,
+      resets: 2,
+      status5xx: 1,
+      refused: 0,
+      queued: 2,
+      queuedAtOnce: 1,
+    });
+  });
+
   test('two instances keep separate counts (no global registry)', async () => {
     const first = new QueenMetrics(sources);
     const second = new QueenMetrics(sources);
