@@ -10,6 +10,8 @@ import type { DashboardOutcome } from './dashboard-scenario.js';
 import { routingSection, routingSummary } from './routing-report.js';
 import type { RoutingOutcome } from './routing-scenario.js';
 import type { Machine } from './machine.js';
+import { memorySection, memorySummary } from './memory-report.js';
+import type { MemoryOutcome } from './memory-scenario.js';
 import type { Measurement, NetworkSettings, Pair } from './network-scenarios.js';
 import type { DomainFigure, DomainSpec } from './protocol.js';
 import { fixed, int, mib, ms, pct, usec } from './report-format.js';
@@ -32,6 +34,7 @@ export interface BenchReport {
   readonly engines: EnginesOutcome;
   readonly federation: FederationOutcome;
   readonly routing: RoutingOutcome;
+  readonly memory: MemoryOutcome;
   readonly durationMs: number;
 }
 
@@ -106,7 +109,8 @@ const HOW_TO_READ = (rounds: number): string =>
   `one seeded workload of streamed chat completions to simulated workers that model a prefix cache, round robin ` +
   `and through the gateway without and with prefix affinity, each on a fresh queen and hive in the same run, and ` +
   `gives each policy's prefix-hit rate, time to first token, throughput and in flight per worker against the ` +
-  `goals for affinity. Speed is checked here, never by timed assertions in tests.`;
+  `goals for affinity. Section 11 gives the queen's resident memory per connected hive, absolute, against its ` +
+  `goal. Speed is checked here, never by timed assertions in tests.`;
 
 function networkSection(report: BenchReport): string[] {
   const s = report.settings;
@@ -275,6 +279,7 @@ export function markdown(report: BenchReport): string {
     ...enginesSection(report.engines, 8, m.cores),
     ...federationSection(report.federation, 9),
     ...routingSection(report.routing, 10),
+    ...memorySection(report.memory, 11),
   ];
   return `${lines.join('\n').trimEnd()}\n`;
 }
@@ -305,6 +310,7 @@ export function summary(report: BenchReport): string {
     enginesSummary(report.engines),
     federationSummary(report.federation),
     routingSummary(report.routing),
+    memorySummary(report.memory),
   ];
   return [...rows, '', ...scenarios].join('\n');
 }

@@ -1,11 +1,11 @@
 // The benchmark suite: `npm run bench` (builds, then runs `node dist/bench/run.js`).
 //   node dist/bench/run.js [--rounds N] [--measure-seconds S]
-//     [--only catalog|watch|domain|dashboard|gateway|engines|federation|routing]
+//     [--only catalog|watch|domain|dashboard|gateway|engines|federation|routing|memory]
 // Runs every scenario against the queen and against a bare grpc-js baseline in the same run, each server and
 // each load generator in its own child process on 127.0.0.1, then the in-process domain benchmark, then the
 // catalog checkpoint scenario (the queen with its catalog in memory, then in a file in a temporary folder; once
-// per run), then the watch, dashboard, gateway, engines, federation and routing scenarios (once per run each);
-// writes BENCHMARKS.md at the repository root and prints a summary. Every child is killed on any way out.
+// per run), then the watch, dashboard, gateway, engines, federation, routing and memory scenarios (once per run
+// each); writes BENCHMARKS.md at the repository root and prints a summary. Every child is killed on any way out.
 // --only catalog runs the catalog scenario alone (about 35 s) and prints its section of the report and its summary
 // line on stdout, leaving BENCHMARKS.md as it is; --only watch does the same for the watch scenario (100 watchers
 // while 1,000 hives heartbeat once a second, about a minute); --only domain prints the in-process figures (heap,
@@ -18,7 +18,9 @@
 // queens, each queen's CPU and memory against one queen alone, and the hives' move when a queen is SIGKILLed;
 // about 90 s); --only routing 2,000 streamed chat completions over 16 simulated workers with a prefix cache, round
 // robin, then through the gateway without and with prefix affinity, each on a fresh queen and hive (hit rate, TTFT,
-// requests/s and in flight per worker; under a minute).
+// requests/s and in flight per worker; under a minute); --only memory the queen's resident memory with no hive, then
+// with 10,000 hives online, each on its own TCP connection, over 4 filler processes (per hive, against the 30 KiB
+// goal; about 2 minutes).
 // Build first: `npm run -s build && npx tsc -p tsconfig.bench.json`.
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -39,6 +41,8 @@ import { federationSection, federationSummary } from './federation-report.js';
 import { federationRun, type FederationOutcome, type FederationSettings } from './federation-scenario.js';
 import { gatewaySection, gatewaySummary } from './gateway-report.js';
 import { gatewayRun, type GatewayComparison, type GatewaySettings } from './gateway-scenario.js';
+import { memorySection, memorySummary } from './memory-report.js';
+import { memoryRun, type MemoryOutcome, type MemorySettings } from './memory-scenario.js';
 import { routingSection, routingSummary } from './routing-report.js';
 import { routingRun, type RoutingOutcome, type RoutingSettings } from './routing-scenario.js';
 import { describeMachine } from './machine.js';
@@ -59,7 +63,17 @@ import { nowMs } from './stats.js';
 const OUTPUT = join(__dirname, '..', '..', 'BENCHMARKS.md');
 const DOMAIN_TIMEOUT_MS = 90_000;
 /** What `--only` may name. */
-const ONLY = ['catalog', 'watch', 'domain', 'dashboard', 'gateway', 'engines', 'federation', 'routing'] as const;
+const ONLY = [
+  'catalog',
+  'watch',
+  'domain',
+  'dashboard',
+  'gateway',
+  'engines',
+  'federation',
+  'routing',
+  'memory',
+] as const;
 /** The catalog scenario: 1,000 hives, a tick per hive per second, 20 streams per connection. */
 const CATALOG_SETTINGS: CatalogSettings = {
   hives: 1_000,
@@ -188,6 +202,21 @@ const ROUTING_SETTINGS: RoutingSettings = {
   inFlightSpreadGoalFactor: 1.5,
 };
 
+/**
+ * The memory scenario: 10,000 hives, each on its own TCP connection, over 4 fillers of 2,500 (ulimit -n is
+ * 20,000 on the bench machine: the queen holds 10,000 sockets, each filler 2,500), a tick per hive every 5 s (the
+ * agent's default); goal: at most 30 KiB of queen RSS per connected hive.
+ */
+const MEMORY_SETTINGS: MemorySettings = {
+  hives: 10_000,
+  generators: 4,
+  tickEveryMs: 5_000,
+  idleMs: 3_000,
+  stepSettleMs: 5_000,
+  settleMs: 20_000,
+  goalBytesPerHive: 30 * 1_024,
+};
+
 function option(name: string, fallback: number, min: number, max: number): number {
   const index = process.argv.indexOf(`--${name}`);
   if (index < 0) return fallback;
@@ -299,9 +328,24 @@ async function routingFigures(): Promise<RoutingOutcome> {
   return routingRun(s, log);
 }
 
+async function memoryFigures(): Promise<MemoryOutcome> {
+  const s = MEMORY_SETTINGS;
+  log(
+    `memory: the queen with no hive, then ${s.hives} hives on their own connections over ${s.generators} fillers, ` +
+      `ticking every ${s.tickEveryMs} ms`,
+  );
+  return memoryRun(s, log);
+}
+
 async function main(): Promise<void> {
   const started = nowMs();
   const only = onlyOption();
+  if (only === 'memory') {
+    const memory = await memoryFigures();
+    process.stdout.write(`${memorySection(memory, 11).join('\n')}\n${memorySummary(memory)}\n`);
+    log(`took ${Math.round((nowMs() - started) / 1_000)} s; BENCHMARKS.md left as it was`);
+    return;
+  }
   if (only === 'routing') {
     const routing = await routingFigures();
     process.stdout.write(`${routingSection(routing, 10).join('\n')}\n${routingSummary(routing)}\n`);
@@ -394,6 +438,7 @@ async function main(): Promise<void> {
   const engines = await enginesFigures();
   const federation = await federationFigures();
   const routing = await routingFigures();
+  const memory = await memoryFigures();
 
   const report: BenchReport = {
     machine,
@@ -409,6 +454,7 @@ async function main(): Promise<void> {
     engines,
     federation,
     routing,
+    memory,
     durationMs: nowMs() - started,
   };
   writeFileSync(OUTPUT, markdown(report));
