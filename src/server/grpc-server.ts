@@ -79,6 +79,11 @@ export function buildGrpcServer(
     // Ping idle connections so a hive whose machine vanished (no FIN) loses its stream, not just its liveness.
     'grpc.keepalive_time_ms': options.keepaliveTimeMs,
     'grpc.keepalive_timeout_ms': options.keepaliveTimeoutMs,
+    // No channelz: we serve no channelz service and read none of its figures, yet with it on grpc-js keeps, for
+    // every connection, a registered socket entry with its tracker, counters, a trace line and eight per-call
+    // closures, and takes the channelz path for every call: about 1 KiB per connected hive (BENCHMARKS.md, section
+    // 11).
+    'grpc.enable_channelz': 0,
   });
   const rpcLogger = logger.child({ component: 'rpc' });
   const authLogger = logger.child({ component: 'auth' });
