@@ -1,33 +1,33 @@
-import type { MemoryOutcome } from './memory-scenario.js';
+import type { MemoryOutcome, MemoryRun } from './memory-scenario.js';
 import type { ServerMemory } from './protocol.js';
 import { fixed, int, mib } from './report-format.js';
 
 const KIB = 1_024;
 const kib = (bytes: number): string => `${fixed(1)(bytes / KIB)} KiB`;
 
-/** The per-hive figures: each difference between the last reading and the first, over the hives. */
-export function perHive(o: MemoryOutcome): {
-  rss: number;
-  heapUsed: number;
-  heapTotal: number;
-  outsideHeap: number;
-  external: number;
-} {
-  const { before, after } = o;
-  const hives = o.settings.hives;
-  const per = (pick: (m: ServerMemory) => number): number => (pick(after) - pick(before)) / hives;
+/** A run's per-hive figures: each difference between its last reading and its first, over the hives. */
+export interface PerHive {
+  readonly rss: number;
+  readonly heapUsed: number;
+  readonly heapTotal: number;
+  /** What RSS holds beyond the pages V8 reserved for its heap: nghttp2, libuv, sockets, malloc. */
+  readonly outsideHeap: number;
+  readonly external: number;
+}
+
+export function perHive(run: MemoryRun, hives: number): PerHive {
+  const per = (pick: (m: ServerMemory) => number): number => (pick(run.after) - pick(run.before)) / hives;
   return {
     rss: per((m) => m.rssBytes),
     heapUsed: per((m) => m.heapUsedBytes),
     heapTotal: per((m) => m.heapTotalBytes),
-    // What RSS holds beyond the pages V8 reserved for its heap: nghttp2, libuv, sockets, malloc.
     outsideHeap: per((m) => m.rssBytes - m.heapTotalBytes),
     external: per((m) => m.externalBytes),
   };
 }
 
 function verdict(o: MemoryOutcome): string {
-  return perHive(o).rss <= o.settings.goalBytesPerHive ? 'met' : 'not met';
+  return perHive(o.queen, o.settings.hives).rss <= o.settings.goalBytesPerHive ? 'met' : 'not met';
 }
 
 function title(o: MemoryOutcome): string {
@@ -37,7 +37,8 @@ function title(o: MemoryOutcome): string {
 /** Section `number` of BENCHMARKS.md (also what `run.js --only memory` prints). */
 export function memorySection(o: MemoryOutcome, number: number): string[] {
   const s = o.settings;
-  const p = perHive(o);
+  const queen = perHive(o.queen, s.hives);
+  const bare = perHive(o.bare, s.hives);
   const lines = [`## ${number}. ${title(o)}`, ''];
   lines.push(
     `One queen (production defaults, catalog in memory, its per-address stream limit raised: every hive connects ` +
@@ -47,32 +48,41 @@ export function memorySection(o: MemoryOutcome, number: number): string[] {
       `scenarios: one full snapshot, then a liveness tick every ${s.tickEveryMs / 1_000} s, spread evenly. The ` +
       `queen is read ${s.stepSettleMs / 1_000} s after each filler's hives are online, then every ` +
       `${s.tickEveryMs / 1_000} s for ${s.settleMs / 1_000} s; the last reading is the steady one. Every reading ` +
-      `follows a full gc (the queen runs with \`--expose-gc\`): RSS, then \`process.memoryUsage()\`. Per hive = ` +
-      `(steady - no hive) / ${int(s.hives)}. At the end the queen held ${int(o.after.onlineHives ?? 0)} hives ` +
-      `online over ${int(o.connections)} established TCP connections (\`/proc/net/tcp\`), and the fillers had ` +
-      `${int(o.acks)} heartbeats acked, none refused; the bench fails otherwise.`,
+      `follows a full gc (the server runs with \`--expose-gc\`): RSS, then \`process.memoryUsage()\`. Per hive = ` +
+      `(steady - no hive) / ${int(s.hives)}. At the end the queen held ${int(o.queen.after.onlineHives ?? 0)} hives ` +
+      `online over ${int(o.queen.connections)} established TCP connections (\`/proc/net/tcp\`), and the fillers had ` +
+      `${int(o.queen.acks)} heartbeats acked, none refused; the bench fails otherwise. Then the same fleet against ` +
+      `the baseline of sections 1-2, a bare grpc-js server (stock options) whose handler acks every payload and ` +
+      `keeps the stream open (${int(o.bare.connections)} connections at the end): what the transport, grpc-js over ` +
+      `Node's HTTP/2, costs by itself.`,
     '',
-    '| hives online | RSS | heap total | heap used | external | RSS outside the JS heap |',
+    '| queen: hives online | RSS | heap total | heap used | external | RSS outside the JS heap |',
     '|---:|---:|---:|---:|---:|---:|',
   );
-  for (const point of o.points) {
+  for (const point of o.queen.points) {
     const m = point.memory;
     lines.push(
       `| ${int(point.hives)} | ${mib(m.rssBytes)} | ${mib(m.heapTotalBytes)} | ${mib(m.heapUsedBytes)} | ` +
         `${mib(m.externalBytes)} | ${mib(m.rssBytes - m.heapTotalBytes)} |`,
     );
   }
+  const row = (figure: string, pick: (p: PerHive) => number): string =>
+    `| ${figure} | ${kib(pick(bare))} | ${kib(pick(queen))} | ${kib(pick(queen) - pick(bare))} |`;
   lines.push(
     '',
-    '| per connected hive | value |',
-    '|---|---:|',
-    `| **RSS** (goal: at most ${kib(s.goalBytesPerHive)}: ${verdict(o)}) | **${kib(p.rss)}** |`,
-    `| JS heap used | ${kib(p.heapUsed)} |`,
-    `| JS heap total (pages V8 holds) | ${kib(p.heapTotal)} |`,
-    `| RSS outside the JS heap (native: HTTP/2 sessions, sockets, buffers) | ${kib(p.outsideHeap)} |`,
-    `| external (Buffers and other C++ memory V8 knows of) | ${kib(p.external)} |`,
+    '| per connected hive | baseline (bare grpc-js) | hive-registry | difference |',
+    '|---|---:|---:|---:|',
+    `| **RSS** (goal: at most ${kib(s.goalBytesPerHive)}: ${verdict(o)}) | ${kib(bare.rss)} | ` +
+      `**${kib(queen.rss)}** | ${kib(queen.rss - bare.rss)} |`,
+    row('JS heap used', (p) => p.heapUsed),
+    row('JS heap total (pages V8 holds)', (p) => p.heapTotal),
+    row('RSS outside the JS heap (native: HTTP/2 sessions, sockets, buffers)', (p) => p.outsideHeap),
+    row('external (Buffers and other C++ memory V8 knows of)', (p) => p.external),
+    `| server RSS with no hive, then with ${int(s.hives)} | ${mib(o.bare.before.rssBytes)}, ` +
+      `${mib(o.bare.after.rssBytes)} | ${mib(o.queen.before.rssBytes)}, ${mib(o.queen.after.rssBytes)} | |`,
     `| time to bring each filler's ${int(s.hives / s.generators)} hives online | ` +
-      `${o.fillMs.map((v) => `${fixed(1)(v / 1_000)} s`).join(', ')} |`,
+      `${o.bare.fillMs.map((v) => `${fixed(1)(v / 1_000)} s`).join(', ')} | ` +
+      `${o.queen.fillMs.map((v) => `${fixed(1)(v / 1_000)} s`).join(', ')} | |`,
     '',
   );
   return lines;
@@ -80,10 +90,12 @@ export function memorySection(o: MemoryOutcome, number: number): string[] {
 
 /** The memory scenario in one line, for the printed summary. */
 export function memorySummary(o: MemoryOutcome): string {
-  const p = perHive(o);
+  const queen = perHive(o.queen, o.settings.hives);
+  const bare = perHive(o.bare, o.settings.hives);
   return (
-    `${title(o)}: RSS ${kib(p.rss)} per hive (goal ${kib(o.settings.goalBytesPerHive)}: ${verdict(o)}), JS heap ` +
-    `used ${kib(p.heapUsed)}, outside the JS heap ${kib(p.outsideHeap)}; queen RSS ${mib(o.before.rssBytes)} with ` +
-    `no hive, ${mib(o.after.rssBytes)} with ${int(o.after.onlineHives ?? 0)} online`
+    `${title(o)}: queen RSS ${kib(queen.rss)} per hive (goal ${kib(o.settings.goalBytesPerHive)}: ${verdict(o)}; ` +
+    `JS heap used ${kib(queen.heapUsed)}, outside the JS heap ${kib(queen.outsideHeap)}), bare grpc-js ` +
+    `${kib(bare.rss)}; queen RSS ${mib(o.queen.before.rssBytes)} with no hive, ${mib(o.queen.after.rssBytes)} with ` +
+    `${int(o.queen.after.onlineHives ?? 0)} online`
   );
 }

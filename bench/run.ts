@@ -20,7 +20,7 @@
 // robin, then through the gateway without and with prefix affinity, each on a fresh queen and hive (hit rate, TTFT,
 // requests/s and in flight per worker; under a minute); --only memory the queen's resident memory with no hive, then
 // with 10,000 hives online, each on its own TCP connection, over 4 filler processes (per hive, against the 30 KiB
-// goal; about 2 minutes).
+// goal), then the same for the bare grpc-js server (about 3 minutes).
 // Build first: `npm run -s build && npx tsc -p tsconfig.bench.json`.
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -332,7 +332,7 @@ async function memoryFigures(): Promise<MemoryOutcome> {
   const s = MEMORY_SETTINGS;
   log(
     `memory: the queen with no hive, then ${s.hives} hives on their own connections over ${s.generators} fillers, ` +
-      `ticking every ${s.tickEveryMs} ms`,
+      `ticking every ${s.tickEveryMs} ms; then the same for the bare grpc-js server`,
   );
   return memoryRun(s, log);
 }
