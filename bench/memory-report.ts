@@ -3,7 +3,8 @@ import type { ServerMemory } from './protocol.js';
 import { fixed, int, mib } from './report-format.js';
 
 const KIB = 1_024;
-const kib = (bytes: number): string => `${fixed(1)(bytes / KIB)} KiB`;
+/** KiB with one decimal; a difference that rounds to nothing shows as 0.0, not -0.0. */
+const kib = (bytes: number): string => `${fixed(1)(Math.abs(bytes) < KIB / 20 ? 0 : bytes / KIB)} KiB`;
 
 /** A run's per-hive figures: each difference between its last reading and its first, over the hives. */
 export interface PerHive {
