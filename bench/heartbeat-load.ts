@@ -9,6 +9,7 @@ import {
 } from '../gen/hive/v1/registry_pb.js';
 import { snapshotPayload, tickPayload, wireDevices, wireWorkers } from './fleet.js';
 import type { HeartbeatLoadSpec, LoadEvent, LoadResult } from './protocol.js';
+import { hiveMetadata, readAccess } from './bench-access.js';
 import { openClient, openHeartbeat } from './registry-client.js';
 import { loadResult, measureWindow, nowMs, Samples, sleep } from './stats.js';
 
@@ -46,6 +47,7 @@ export async function runHeartbeatLoad(spec: HeartbeatLoadSpec, say: (event: Loa
     firstFailure ??= why;
   };
 
+  const access = readAccess(spec.access);
   const clients: Client[] = [];
   const streams: HiveStream[] = [];
   const payload = (s: HiveStream): HiveHeartbeatPayload => {
@@ -66,7 +68,7 @@ export async function runHeartbeatLoad(spec: HeartbeatLoadSpec, say: (event: Loa
     const index = spec.firstHive + k;
     const s: HiveStream = {
       index,
-      call: openHeartbeat(client),
+      call: openHeartbeat(client, hiveMetadata(access, index)),
       workers: wireWorkers(index),
       devices: wireDevices(),
       nextSequence: 1n,

@@ -2,6 +2,7 @@ import type { Client, ClientDuplexStream } from '@grpc/grpc-js';
 import type { HeartbeatAck, HiveHeartbeatPayload } from '../gen/hive/v1/registry_pb.js';
 import { WORKERS_PER_HIVE, snapshotPayload, tickPayload } from './fleet.js';
 import { monotonicMs, type FillSpec, type LoadEvent } from './protocol.js';
+import { hiveMetadata, readAccess } from './bench-access.js';
 import { openClient, openHeartbeat } from './registry-client.js';
 import { nowMs, sleep } from './stats.js';
 
@@ -30,6 +31,7 @@ export async function runFiller(
   onCommand: (listener: (command: string) => void) => void = () => undefined,
 ): Promise<void> {
   const started = nowMs();
+  const access = readAccess(spec.access);
   const clients: Client[] = [];
   const streams: FillStream[] = [];
   let acked = 0;
@@ -44,7 +46,7 @@ export async function runFiller(
     if (k % spec.streamsPerConnection === 0) clients.push(openClient(spec.address, true));
     const client = clients[clients.length - 1];
     if (client === undefined) throw new Error('no client');
-    const s: FillStream = { index: i, call: openHeartbeat(client), nextSequence: 1n };
+    const s: FillStream = { index: i, call: openHeartbeat(client, hiveMetadata(access, i)), nextSequence: 1n };
     s.call.on('data', (ack: HeartbeatAck) => {
       acked++;
       if (!ack.accepted) {

@@ -2,6 +2,7 @@
 //   node dist/bench/load-main.js '<LoadSpec as JSON>'
 // Writes LoadEvent lines on stdout; exits when done, on SIGTERM, or when its stdin closes (the parent is gone).
 // The filler also reads commands from stdin, one a line (see FillSpec).
+import { openWatcher, readAccess } from './bench-access.js';
 import { childLifecycle } from './child-lifecycle.js';
 import { runHeartbeatLoad } from './heartbeat-load.js';
 import { runFiller } from './hive-filler.js';
@@ -18,6 +19,9 @@ async function main(): Promise<void> {
     spec.mode === 'fill' ? Math.max(MAX_LIFETIME_MS, spec.maxLifetimeMs + FILLER_LIFETIME_MARGIN_MS) : MAX_LIFETIME_MS;
   const { stopped, onCommand } = childLifecycle('load-main', lifetimeMs);
 
+  // Against the production queen, a Watch client reads every change while the load runs.
+  const access = spec.mode === 'fill' ? undefined : readAccess(spec.access);
+  const watcher = access === undefined ? undefined : await openWatcher(spec.address, access);
   switch (spec.mode) {
     case 'heartbeat':
       emit({ event: 'result', result: await runHeartbeatLoad(spec, emit) });
@@ -29,6 +33,7 @@ async function main(): Promise<void> {
       await runFiller(spec, emit, stopped, onCommand);
       break;
   }
+  watcher?.close();
 }
 
 main().then(

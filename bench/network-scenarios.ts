@@ -28,12 +28,16 @@ export interface Measurement {
   readonly serverRssBytes: number;
 }
 
-/** A baseline and a queen measurement of the same scenario in the same round. */
+/**
+ * The baseline's and the queen's measurements of the same scenario in the same round: the queen on its defaults
+ * (`queen`) and as in production (`production`: HTTP listener with metrics, authentication, a Watch client).
+ */
 export interface Pair {
   readonly scenario: string;
   readonly round: number;
   readonly bare: Measurement;
   readonly queen: Measurement;
+  readonly production: Measurement;
 }
 
 const START_TIMEOUT_MS = 10_000;
@@ -57,6 +61,8 @@ export interface RunningServer {
   readonly address: string;
   /** The queen's HTTP listener port, when it was started with one. */
   readonly httpPort?: number;
+  /** The production queen's access file: load generators send its tokens. */
+  readonly access?: string;
 }
 
 /**
@@ -70,13 +76,23 @@ export async function startServer(kind: ServerKind, db?: string, httpListen?: st
   const child = new BenchChild(`${kind} server`, 'server-main.js', args);
   const ready = await child.next('ready', START_TIMEOUT_MS);
   const address = `127.0.0.1:${String(ready['port'])}`;
-  return typeof ready['httpPort'] === 'number' ? { child, address, httpPort: ready['httpPort'] } : { child, address };
+  return {
+    child,
+    address,
+    ...(typeof ready['httpPort'] === 'number' ? { httpPort: ready['httpPort'] } : {}),
+    ...(typeof ready['access'] === 'string' ? { access: ready['access'] } : {}),
+  };
 }
 
 export async function serverStats(server: RunningServer): Promise<ServerStats> {
   server.child.send('stats');
   const event = await server.child.next('stats', STATS_TIMEOUT_MS);
   return event['stats'] as ServerStats;
+}
+
+/** The spec field that makes a load generator use the production queen's tokens (and open its watcher). */
+function accessOf(server: RunningServer): { access?: string } {
+  return server.access === undefined ? {} : { access: server.access };
 }
 
 /** Runs one load generator child against `server` and reads the server's CPU at the window's two ends. */
@@ -122,6 +138,7 @@ export async function heartbeatRun(
   const server = await startServer(kind);
   try {
     return await measure(server, {
+      ...accessOf(server),
       mode: 'heartbeat',
       address: server.address,
       variant,
@@ -148,6 +165,7 @@ export async function unaryRuns(kind: ServerKind, settings: NetworkSettings): Pr
   const server = await startServer(kind);
   const filler = new BenchChild(`${kind} fleet filler`, 'load-main.js', [
     JSON.stringify({
+      ...accessOf(server),
       mode: 'fill',
       address: server.address,
       hives: settings.fleetHives,
@@ -163,6 +181,7 @@ export async function unaryRuns(kind: ServerKind, settings: NetworkSettings): Pr
       results.set(
         method,
         await measure(server, {
+          ...accessOf(server),
           mode: 'unary',
           address: server.address,
           method,

@@ -4,7 +4,7 @@
  */
 
 /** Which server a scenario runs against. */
-export type ServerKind = 'queen' | 'bare';
+export type ServerKind = 'queen' | 'production' | 'bare';
 
 /** CPU and memory of a process at one instant (process.cpuUsage(), process.memoryUsage()). */
 export interface ProcessStats {
@@ -55,6 +55,8 @@ export interface HeartbeatLoadSpec {
   readonly streamsPerConnection: number;
   readonly warmupMs: number;
   readonly measureMs: number;
+  /** The production queen's access file (bench-access.ts): calls then carry its tokens. */
+  readonly access?: string;
 }
 
 /** Unary load: `inFlight` calls of one method outstanding at all times. */
@@ -67,6 +69,8 @@ export interface UnaryLoadSpec {
   readonly inFlight: number;
   readonly warmupMs: number;
   readonly measureMs: number;
+  /** The production queen's access file (bench-access.ts): calls then carry its tokens. */
+  readonly access?: string;
 }
 
 /**
@@ -84,6 +88,8 @@ export interface FillSpec {
   readonly tickEveryMs: number;
   /** The filler exits on its own after this long, even if nobody stops it. */
   readonly maxLifetimeMs: number;
+  /** The production queen's access file (bench-access.ts): calls then carry its tokens. */
+  readonly access?: string;
 }
 
 export type LoadSpec = HeartbeatLoadSpec | UnaryLoadSpec | FillSpec;

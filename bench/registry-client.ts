@@ -22,8 +22,8 @@ const RegistryClient = makeGenericClientConstructor(grpcServiceDefinition(HiveRe
 
 export type UnaryCallback = (error: ServiceError | null, response?: unknown) => void;
 type RawUnary = (request: unknown, metadata: Metadata, options: CallOptions, callback: UnaryCallback) => unknown;
-type RawBidi = () => ClientDuplexStream<HiveHeartbeatPayload, HeartbeatAck>;
-type RawServerStream = (request: WatchRequest) => ClientReadableStream<WatchEvent>;
+type RawBidi = (metadata?: Metadata) => ClientDuplexStream<HiveHeartbeatPayload, HeartbeatAck>;
+type RawServerStream = (request: WatchRequest, metadata?: Metadata) => ClientReadableStream<WatchEvent>;
 
 /**
  * Opens a channel to `address`. `ownConnection` gives it its own subchannel (its own TCP connection) instead of
@@ -37,28 +37,29 @@ export function openClient(address: string, ownConnection: boolean): Client {
   );
 }
 
-/** Opens one Heartbeat stream on `client`. */
-export function openHeartbeat(client: Client): ClientDuplexStream<HiveHeartbeatPayload, HeartbeatAck> {
+/** Opens one Heartbeat stream on `client` (with `metadata`: a hive token against the production queen). */
+export function openHeartbeat(client: Client, metadata = new Metadata()): ClientDuplexStream<HiveHeartbeatPayload, HeartbeatAck> {
   const method = (client as unknown as Record<string, RawBidi | undefined>)['heartbeat'];
   if (method === undefined) throw new Error('generic client has no heartbeat method');
-  return method.call(client);
+  return method.call(client, metadata);
 }
 
 /** Opens one Watch call on `client`. */
-export function openWatch(client: Client, request: WatchRequest): ClientReadableStream<WatchEvent> {
+export function openWatch(client: Client, request: WatchRequest, metadata = new Metadata()): ClientReadableStream<WatchEvent> {
   const method = (client as unknown as Record<string, RawServerStream | undefined>)['watch'];
   if (method === undefined) throw new Error('generic client has no watch method');
-  return method.call(client, request);
+  return method.call(client, request, metadata);
 }
 
-/** A bound unary method of `client`, by lowerCamel name. */
+/** A bound unary method of `client`, by lowerCamel name, each call with a copy of `metadata`. */
 export function unaryMethod(
   client: Client,
   name: string,
+  metadata = new Metadata(),
 ): (request: unknown, deadlineMs: number, callback: UnaryCallback) => void {
   const method = (client as unknown as Record<string, RawUnary | undefined>)[name];
   if (method === undefined) throw new Error(`generic client has no method ${name}`);
   return (request, deadlineMs, callback) => {
-    method.call(client, request, new Metadata(), { deadline: Date.now() + deadlineMs }, callback);
+    method.call(client, request, metadata.clone(), { deadline: Date.now() + deadlineMs }, callback);
   };
 }

@@ -12,10 +12,10 @@ import type { RoutingOutcome } from './routing-scenario.js';
 import type { Machine } from './machine.js';
 import { memorySection, memorySummary } from './memory-report.js';
 import type { MemoryOutcome } from './memory-scenario.js';
-import type { Measurement, NetworkSettings, Pair } from './network-scenarios.js';
+import { columns, networkSection, networkSummaryRows } from './network-report.js';
+import type { NetworkSettings, Pair } from './network-scenarios.js';
 import type { DomainFigure, DomainSpec } from './protocol.js';
-import { fixed, int, mib, ms, pct, usec } from './report-format.js';
-import { median } from './stats.js';
+import { fixed, int, mib, pct, usec } from './report-format.js';
 import type { WatchComparison } from './watch-scenario.js';
 import { watchSection, watchSummary } from './watch-report.js';
 
@@ -38,49 +38,6 @@ export interface BenchReport {
   readonly durationMs: number;
 }
 
-/** The network scenarios, in report order. */
-export const SCENARIOS: readonly { key: string; title: string; op: string }[] = [
-  { key: 'heartbeat-snapshot', title: 'Heartbeat, full snapshots', op: 'ack' },
-  { key: 'heartbeat-tick', title: 'Heartbeat, liveness ticks', op: 'ack' },
-  { key: 'unary-findBestWorkerForModel', title: 'FindBestWorkerForModel', op: 'call' },
-  { key: 'unary-getHiveState', title: 'GetHiveState', op: 'call' },
-];
-
-interface Row {
-  readonly figure: string;
-  readonly bare: number;
-  readonly queen: number;
-  /** queen / bare, one per round. */
-  readonly ratios: readonly number[];
-  readonly format: (value: number) => string;
-}
-
-function rowsOf(pairs: readonly Pair[], op: string, cores: number): Row[] {
-  const row = (figure: string, pick: (m: Measurement) => number, format: (v: number) => string): Row => ({
-    figure,
-    bare: median(pairs.map((p) => pick(p.bare))),
-    queen: median(pairs.map((p) => pick(p.queen))),
-    ratios: pairs.map((p) => pick(p.queen) / pick(p.bare)),
-    format,
-  });
-  return [
-    row(`${op}s/s`, (m) => m.opsPerSecond, int),
-    row('latency p50', (m) => m.result.p50Ms, ms),
-    row('latency p99', (m) => m.result.p99Ms, ms),
-    row(`server CPU per ${op}`, (m) => m.serverCpuUsPerOp, usec),
-    row('server CPU, % of one core', (m) => m.serverCpuPercent, pct),
-    row('load generator CPU, % of one core', (m) => m.clientCpuPercent, pct),
-    row(`machine CPU busy, % of ${cores} cores`, (m) => m.machineBusyPercent, pct),
-    row(`${op === 'ack' ? 'request' : 'response'} size`, (m) => m.result.messageBytes, (v) => `${int(v)} B`),
-  ];
-}
-
-function ratioText(ratios: readonly number[]): string {
-  const mid = fixed(2)(median(ratios));
-  if (ratios.length < 2) return mid;
-  return `${mid} (${fixed(2)(Math.min(...ratios))}–${fixed(2)(Math.max(...ratios))})`;
-}
-
 const HOW_TO_READ = (rounds: number): string =>
   `**How to read this.** This machine is shared and small, so absolute throughput says as much about the ` +
   `machine's mood as about the code. Each network figure is therefore given next to a **baseline measured in the ` +
@@ -93,8 +50,8 @@ const HOW_TO_READ = (rounds: number): string =>
   `scheduling. For throughput a ratio below 1 means slower; for latency and CPU a ratio above 1 means costlier. ` +
   `Server and load generator run in separate processes on 127.0.0.1. The load generator usually saturates its own ` +
   `core before a fast server does, so throughput ratios understate the server's own cost: **server CPU per ` +
-  `operation** (from the server's \`process.cpuUsage()\`) is the sharper figure. Each pair ran ${rounds} time(s), ` +
-  `baseline and queen in alternating order; values are medians over the rounds, ratios the median of per-round ` +
+  `operation** (from the server's \`process.cpuUsage()\`) is the sharper figure. Each group ran ${rounds} time(s), ` +
+  `baseline and queens in alternating order; values are medians over the rounds, ratios the median of per-round ` +
   `ratios with their range in parentheses. The in-process figures of section 3 are absolute (there is no network ` +
   `and no baseline): compare them only with runs on similar hardware. Section 4 compares the queen with itself, ` +
   `with its catalog in memory and in a file, so its ratio is file / memory; section 5 compares it with itself ` +
@@ -109,47 +66,9 @@ const HOW_TO_READ = (rounds: number): string =>
   `one seeded workload of streamed chat completions to simulated workers that model a prefix cache, round robin ` +
   `and through the gateway without and with prefix affinity, each on a fresh queen and hive in the same run, and ` +
   `gives each policy's prefix-hit rate, time to first token, throughput and in flight per worker against the ` +
-  `goals for affinity. Section 11 gives the queen's resident memory per connected hive, absolute, against its ` +
-  `goal. Speed is checked here, never by timed assertions in tests.`;
-
-function networkSection(report: BenchReport): string[] {
-  const s = report.settings;
-  const lines: string[] = [];
-  lines.push('## 1. Heartbeat throughput', '');
-  lines.push(
-    `${s.heartbeatHives} hives, each on its own stream and TCP connection, send payloads as fast as acks come back, ` +
-      `with at most ${s.heartbeatWindow} unacked per stream. Full snapshots carry 8 workers (URL, model, backend, ` +
-      `GPU, VRAM, RAM, CPU and GPU load, health, last-heartbeat time) and 4 devices; the tick variant sends one ` +
-      `snapshot per stream, then \`unchanged: true\` ticks. Every ack must say accepted. Warm-up ` +
-      `${s.warmupMs / 1000} s, then ${s.measureMs / 1000} s measured; a fresh server process for every run.`,
-    '',
-  );
-  for (const scenario of SCENARIOS.slice(0, 2)) lines.push(...scenarioTable(report, scenario));
-  lines.push('## 2. Unary RPCs', '');
-  lines.push(
-    `The real server (production defaults, but its catalog in memory: section 4 measures the file) holds ` +
-      `${int(s.fleetHives)} hives x 8 workers = ` +
-      `${int(s.fleetHives * 8)} workers, streamed by a separate filler process that keeps them online (one ` +
-      `snapshot each, then a tick per hive every 5 s); the baseline gets the same filler. One channel keeps ` +
-      `${s.unaryInFlight} calls in flight. FindBestWorkerForModel asks for the model loaded on about 1/12 of the ` +
-      `workers; GetHiveState cycles over all hives. Warm-up ${s.warmupMs / 1000} s, then ${s.measureMs / 1000} s ` +
-      `measured per method.`,
-    '',
-  );
-  for (const scenario of SCENARIOS.slice(2)) lines.push(...scenarioTable(report, scenario));
-  return lines;
-}
-
-function scenarioTable(report: BenchReport, scenario: (typeof SCENARIOS)[number]): string[] {
-  const pairs = report.pairs.filter((p) => p.scenario === scenario.key);
-  if (pairs.length === 0) return [];
-  const lines = [`### ${scenario.title}`, '', '| figure | baseline (bare grpc-js) | hive-registry | ratio |', '|---|---:|---:|---:|'];
-  for (const row of rowsOf(pairs, scenario.op, report.machine.cores)) {
-    lines.push(`| ${row.figure} | ${row.format(row.bare)} | ${row.format(row.queen)} | ${ratioText(row.ratios)} |`);
-  }
-  lines.push('');
-  return lines;
-}
+  `goals for affinity. Section 11 gives the queen's resident memory per connected hive against its goal, next to ` +
+  `the bare grpc-js server's holding the same connections. Speed is checked here, never by timed assertions in ` +
+  `tests.`;
 
 function domainSection(report: BenchReport): string[] {
   const lines = ['## 3. Domain in-process (absolute figures, no baseline)', ''];
@@ -270,7 +189,7 @@ export function markdown(report: BenchReport): string {
     `| load average at start (1 min) | ${m.loadAverage.toFixed(2)} |`,
     `| run took | ${Math.round(report.durationMs / 1000)} s |`,
     '',
-    ...networkSection(report),
+    ...networkSection(report.settings, report.pairs, m.cores),
     ...domainSection(report),
     ...catalogSection(report.catalog, m.cores),
     ...watchSection(report.watch, m.cores),
@@ -286,22 +205,15 @@ export function markdown(report: BenchReport): string {
 
 /** A plain-text summary for stdout. */
 export function summary(report: BenchReport): string {
-  const table: string[][] = [['scenario', 'figure', 'baseline', 'hive-registry', 'ratio']];
-  for (const scenario of SCENARIOS) {
-    const pairs = report.pairs.filter((p) => p.scenario === scenario.key);
-    if (pairs.length === 0) continue;
-    for (const row of rowsOf(pairs, scenario.op, report.machine.cores).slice(0, 4)) {
-      table.push([scenario.title, row.figure, row.format(row.bare), row.format(row.queen), ratioText(row.ratios)]);
-    }
-  }
+  const table: string[][] = [
+    ['scenario', 'figure', 'baseline', 'defaults', 'ratio', 'production', 'ratio'],
+    ...networkSummaryRows(report.pairs, report.machine.cores),
+  ];
   for (const f of report.domain) {
     const value = domainValue(f, fixed(2));
     table.push(['domain (absolute)', f.name, '', value, '']);
   }
-  const widths = [0, 1, 2, 3, 4].map((c) => Math.max(...table.map((r) => (r[c] ?? '').length)));
-  const rows = table.map((r) =>
-    r.map((cell, c) => (c >= 2 ? cell.padStart(widths[c] ?? 0) : cell.padEnd(widths[c] ?? 0))).join('  '),
-  );
+  const rows = columns(table);
   const scenarios = [
     catalogSummary(report.catalog),
     watchSummary(report.watch),

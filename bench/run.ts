@@ -1,12 +1,14 @@
 // The benchmark suite: `npm run bench` (builds, then runs `node dist/bench/run.js`).
 //   node dist/bench/run.js [--rounds N] [--measure-seconds S]
-//     [--only catalog|watch|domain|dashboard|gateway|engines|federation|routing|memory]
+//     [--only hot|catalog|watch|domain|dashboard|gateway|engines|federation|routing|memory]
 // Runs every scenario against the queen and against a bare grpc-js baseline in the same run, each server and
 // each load generator in its own child process on 127.0.0.1, then the in-process domain benchmark, then the
 // catalog checkpoint scenario (the queen with its catalog in memory, then in a file in a temporary folder; once
 // per run), then the watch, dashboard, gateway, engines, federation, routing and memory scenarios (once per run
 // each); writes BENCHMARKS.md at the repository root and prints a summary. Every child is killed on any way out.
-// --only catalog runs the catalog scenario alone (about 35 s) and prints its section of the report and its summary
+// --only hot runs the heartbeat and unary scenarios alone (the hot paths against the bare baseline, the queen on its
+// defaults and as in production; about 3 minutes with 2 rounds) and prints sections 1 and 2, leaving BENCHMARKS.md as
+// it is; --only catalog runs the catalog scenario alone (about 35 s) and prints its section of the report and its summary
 // line on stdout, leaving BENCHMARKS.md as it is; --only watch does the same for the watch scenario (100 watchers
 // while 1,000 hives heartbeat once a second, about a minute); --only domain prints the in-process figures (heap,
 // applyHeartbeat, picks and reserving picks up to 100,000 workers); --only dashboard the dashboard scenario (a
@@ -57,6 +59,7 @@ import {
   type Pair,
 } from './network-scenarios.js';
 import type { DomainFigure, DomainSpec, ServerKind } from './protocol.js';
+import { columns, networkSection, networkSummaryRows } from './network-report.js';
 import { catalogSection, catalogSummary, markdown, summary, type BenchReport } from './report.js';
 import { nowMs } from './stats.js';
 
@@ -64,6 +67,7 @@ const OUTPUT = join(__dirname, '..', '..', 'BENCHMARKS.md');
 const DOMAIN_TIMEOUT_MS = 90_000;
 /** What `--only` may name. */
 const ONLY = [
+  'hot',
   'catalog',
   'watch',
   'domain',
@@ -240,17 +244,47 @@ function log(text: string): void {
   process.stderr.write(`bench: ${text}\n`);
 }
 
-/** Runs `bare` and `queen` in the given order and pairs the results. */
+/** Runs `bare`, `queen` and `production` in the given order and groups the results. */
 async function pairUp(
   order: readonly ServerKind[],
   run: (kind: ServerKind) => Promise<Measurement>,
-): Promise<{ bare: Measurement; queen: Measurement }> {
+): Promise<{ bare: Measurement; queen: Measurement; production: Measurement }> {
   const results = new Map<ServerKind, Measurement>();
   for (const kind of order) results.set(kind, await run(kind));
   const bare = results.get('bare');
   const queen = results.get('queen');
-  if (bare === undefined || queen === undefined) throw new Error('a pair needs both servers');
-  return { bare, queen };
+  const production = results.get('production');
+  if (bare === undefined || queen === undefined || production === undefined) throw new Error('a pair needs every server');
+  return { bare, queen, production };
+}
+
+/**
+ * The network scenarios, `rounds` times: heartbeats (snapshots, ticks) and the unary methods, each against the bare
+ * baseline, the queen on its defaults and the production queen, in an order that alternates between rounds so a
+ * drift in the machine's load favours none.
+ */
+async function networkPairs(rounds: number, settings: NetworkSettings): Promise<Pair[]> {
+  const pairs: Pair[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const order: ServerKind[] = round % 2 === 0 ? ['bare', 'queen', 'production'] : ['production', 'queen', 'bare'];
+    for (const variant of ['snapshot', 'tick'] as const) {
+      log(`round ${round + 1}: heartbeat ${variant} (${order.join(', then ')})`);
+      const pair = await pairUp(order, (kind) => heartbeatRun(kind, variant, settings));
+      pairs.push({ scenario: `heartbeat-${variant}`, round, ...pair });
+    }
+    log(`round ${round + 1}: unary with ${settings.fleetHives} hives online (${order.join(', then ')})`);
+    const unary = new Map<ServerKind, Map<string, Measurement>>();
+    for (const kind of order) unary.set(kind, await unaryRuns(kind, settings));
+    for (const method of UNARY_METHODS) {
+      const of = (kind: ServerKind): Measurement => {
+        const measured = unary.get(kind)?.get(method);
+        if (measured === undefined) throw new Error(`missing unary result for ${method} on ${kind}`);
+        return measured;
+      };
+      pairs.push({ scenario: `unary-${method}`, round, bare: of('bare'), queen: of('queen'), production: of('production') });
+    }
+  }
+  return pairs;
 }
 
 async function domainFigures(spec: DomainSpec): Promise<DomainFigure[]> {
@@ -346,6 +380,22 @@ async function main(): Promise<void> {
     log(`took ${Math.round((nowMs() - started) / 1_000)} s; BENCHMARKS.md left as it was`);
     return;
   }
+  const rounds = option('rounds', 2, 1, 5);
+  const measureMs = option('measure-seconds', 4, 1, 10) * 1_000;
+  const settings: NetworkSettings = {
+    warmupMs: 1_000,
+    measureMs,
+    heartbeatHives: 64,
+    heartbeatWindow: 8,
+    fleetHives: 1_000,
+    unaryInFlight: 64,
+  };
+  if (only === 'hot') {
+    const pairs = await networkPairs(rounds, settings);
+    process.stdout.write(`${networkSection(settings, pairs, cpus().length).join('\n')}\n${columns(networkSummaryRows(pairs, cpus().length)).join('\n')}\n`);
+    log(`took ${Math.round((nowMs() - started) / 1_000)} s; BENCHMARKS.md left as it was`);
+    return;
+  }
   if (only === 'routing') {
     const routing = await routingFigures();
     process.stdout.write(`${routingSection(routing, 10).join('\n')}\n${routingSummary(routing)}\n`);
@@ -396,39 +446,11 @@ async function main(): Promise<void> {
     log(`took ${Math.round((nowMs() - started) / 1_000)} s; BENCHMARKS.md left as it was`);
     return;
   }
-  const rounds = option('rounds', 2, 1, 5);
-  const measureMs = option('measure-seconds', 4, 1, 10) * 1_000;
-  const settings: NetworkSettings = {
-    warmupMs: 1_000,
-    measureMs,
-    heartbeatHives: 64,
-    heartbeatWindow: 8,
-    fleetHives: 1_000,
-    unaryInFlight: 64,
-  };
   const domainSpec: DomainSpec = { hives: 10_000, maxMsPerTiming: 1_500 };
   const machine = describeMachine();
   log(`${machine.cpuModel} x ${machine.cores}, node ${machine.node}, commit ${machine.commit}; ${rounds} round(s)`);
 
-  const pairs: Pair[] = [];
-  for (let round = 0; round < rounds; round++) {
-    // Alternate which server goes first, so a drift in the machine's load does not favour one side.
-    const order: ServerKind[] = round % 2 === 0 ? ['bare', 'queen'] : ['queen', 'bare'];
-    for (const variant of ['snapshot', 'tick'] as const) {
-      log(`round ${round + 1}: heartbeat ${variant} (${order.join(', then ')})`);
-      const pair = await pairUp(order, (kind) => heartbeatRun(kind, variant, settings));
-      pairs.push({ scenario: `heartbeat-${variant}`, round, ...pair });
-    }
-    log(`round ${round + 1}: unary with ${settings.fleetHives} hives online (${order.join(', then ')})`);
-    const unary = new Map<ServerKind, Map<string, Measurement>>();
-    for (const kind of order) unary.set(kind, await unaryRuns(kind, settings));
-    for (const method of UNARY_METHODS) {
-      const bare = unary.get('bare')?.get(method);
-      const queen = unary.get('queen')?.get(method);
-      if (bare === undefined || queen === undefined) throw new Error(`missing unary result for ${method}`);
-      pairs.push({ scenario: `unary-${method}`, round, bare, queen });
-    }
-  }
+  const pairs = await networkPairs(rounds, settings);
   log(`domain in-process (${domainSpec.hives} hives)`);
   const domain = await domainFigures(domainSpec);
   const catalog = await catalogFigures();

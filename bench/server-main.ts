@@ -1,8 +1,11 @@
 // Child process: one server under test, on 127.0.0.1 with a free port.
-//   node dist/bench/server-main.js queen [DB [HTTP]] [--max-streams-per-address N] [--lifetime-ms N] | bare
+//   node dist/bench/server-main.js queen [DB [HTTP]] | production | bare [--max-streams-per-address N] [--lifetime-ms N]
 // DB is the queen's catalog (its `db` setting): ':memory:' unless given, so a benchmark never writes the
 // developer's ./data catalog; a scenario that measures the file catalog passes a path in a temporary folder.
 // HTTP is the queen's `httpListen` (off unless given): the dashboard scenario opens pages on it.
+// `production` is the queen as run in production: its HTTP listener on (so metrics count every call) and
+// authentication on, with a `read` caller and a token for each of the scenarios' hives, written to a file named by
+// "access" in the ready event (see bench-access.ts).
 // Prints {"event":"ready","port":N} (with "httpPort" when HTTP is on); answers each "stats" line on stdin with its
 // CPU and memory (and the queen's catalog write transactions), each "memory" line with all of its memory figures
 // (after a full gc when run with --expose-gc; the queen adds its online hives and open streams), and each
@@ -11,10 +14,15 @@
 // --max-streams-per-address replaces the queen's bench value (10,000) for a scenario with more hives than that.
 import { ServerCredentials } from '@grpc/grpc-js';
 import pino from 'pino';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { writeHeapSnapshot } from 'node:v8';
 import { buildServeConfig } from '../src/cli/config.js';
+import { parseAuthFile } from '../src/server/callers.js';
 import { QueenServer } from '../src/server/queen-server.js';
+import { issueAccess, writeAuthFile } from './bench-access.js';
 import { bareServer } from './bare-server.js';
 import { emit, monotonicMs, processStats, type ServerMemory, type ServerStats } from './protocol.js';
 
@@ -79,17 +87,22 @@ async function main(): Promise<void> {
   let memory: () => ServerMemory = memoryNow;
   let port: number;
   let httpPort: number | undefined;
-  if (kind === 'queen') {
+  let access: string | undefined;
+  if (kind === 'queen' || kind === 'production') {
     // The production defaults (as `hive-registry serve` with no flags) but for the catalog, on a free loopback
     // port, logging nothing; every simulated hive connects from 127.0.0.1, so one address holds them all, and the
     // heartbeat scenarios drive each stream as fast as its acks come back (far above any real hive), so the rate
     // limit is raised: they measure the heartbeat path, not the throttle.
+    const production = kind === 'production';
+    const folder = production ? mkdtempSync(join(tmpdir(), 'hive-bench-auth-')) : undefined;
+    const auth = folder === undefined ? undefined : writeAuthFile(folder);
     const db = positional[1] ?? DEFAULT_DB;
-    const httpListen = positional[2];
+    const httpListen = production ? LISTEN : positional[2];
     const parsed = buildServeConfig(
       {
         listen: LISTEN,
         ...(httpListen === undefined ? {} : { httpListen }),
+        ...(auth === undefined ? {} : { authFilePath: auth.path }),
         drainTimeoutMs: '1s',
         db,
         maxStreamsPerAddress: String(countOption(named, 'max-streams-per-address', MAX_STREAMS_PER_ADDRESS)),
@@ -98,10 +111,15 @@ async function main(): Promise<void> {
       {},
     );
     if (!parsed.ok) throw new Error(parsed.problems.join('; '));
-    const queen = await QueenServer.start(parsed.config, pino({ level: 'silent' }));
+    const callers = auth === undefined ? undefined : parseAuthFile(readFileSync(auth.path, 'utf8'), auth.path);
+    const queen = await QueenServer.start({ ...parsed.config, ...(callers === undefined ? {} : { callers }) }, pino({ level: 'silent' }));
+    if (auth !== undefined && folder !== undefined) access = await issueAccess(queen.catalog, auth.callerToken, folder);
     port = queen.port;
     httpPort = queen.httpPort;
-    stop = () => queen.stop();
+    stop = async () => {
+      await queen.stop();
+      if (folder !== undefined) rmSync(folder, { recursive: true, force: true });
+    };
     stats = () => ({ ...processStats(), catalogWrites: queen.catalog.writeTransactions });
     memory = () => ({
       ...memoryNow(),
@@ -118,8 +136,8 @@ async function main(): Promise<void> {
     stop = async () => server.forceShutdown();
   } else {
     throw new Error(
-      `usage: server-main.js queen [DB [HTTP]] [--max-streams-per-address N] [--lifetime-ms N] | bare ` +
-        `(got ${JSON.stringify(kind)})`,
+      `usage: server-main.js queen [DB [HTTP]] | production | bare [--max-streams-per-address N] ` +
+        `[--lifetime-ms N] (got ${JSON.stringify(kind)})`,
     );
   }
 
@@ -144,7 +162,7 @@ async function main(): Promise<void> {
     }
   });
   commands.on('close', exit);
-  emit(httpPort === undefined ? { event: 'ready', port } : { event: 'ready', port, httpPort });
+  emit({ event: 'ready', port, ...(httpPort === undefined ? {} : { httpPort }), ...(access === undefined ? {} : { access }) });
 }
 
 main().catch((error: unknown) => {

@@ -8,6 +8,7 @@ import {
 } from '../gen/hive/v1/registry_pb.js';
 import { SCHEDULED_MODEL, hiveId } from './fleet.js';
 import type { LoadEvent, LoadResult, UnaryLoadSpec } from './protocol.js';
+import { bearer, readAccess } from './bench-access.js';
 import { openClient, unaryMethod } from './registry-client.js';
 import { loadResult, measureWindow, nowMs, Samples, sleep } from './stats.js';
 
@@ -23,7 +24,7 @@ type Phase = 'warmup' | 'measure' | 'stopping';
  */
 export async function runUnaryLoad(spec: UnaryLoadSpec, say: (event: LoadEvent) => void): Promise<LoadResult> {
   const client = openClient(spec.address, false);
-  const call = unaryMethod(client, spec.method);
+  const call = unaryMethod(client, spec.method, bearer(readAccess(spec.access)?.callerToken));
   const responseSchema: DescMessage =
     spec.method === 'getHiveState' ? GetHiveStateResponseSchema : FindBestWorkerForModelResponseSchema;
   // Requests are built up front: the load generator's own cost per call stays the same for every server.

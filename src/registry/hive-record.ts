@@ -58,11 +58,20 @@ const byDeviceId = (a: Device, b: Device): number => a.deviceId - b.deviceId;
  */
 export function takeSnapshot(hive: HiveRecord, heartbeat: Heartbeat): readonly Worker[] {
   const previous = hive.workers;
-  hive.workers = [...heartbeat.workers].sort(byWorkerId);
-  hive.devices = [...heartbeat.devices].sort(byDeviceId);
+  hive.workers = sortedCopy(heartbeat.workers, byWorkerId);
+  hive.devices = sortedCopy(heartbeat.devices, byDeviceId);
   hive.ramTotalBytes = heartbeat.ramTotalBytes;
   hive.claimedMeanwhile = undefined;
   return previous;
+}
+
+/** A sorted copy of `items`; one pass when they come sorted already (a hive that keeps its order, as most do). */
+function sortedCopy<T>(items: readonly T[], order: (a: T, b: T) => number): T[] {
+  const copy = items.slice();
+  for (let i = 1; i < copy.length; i++) {
+    if (order(copy[i - 1] as T, copy[i] as T) > 0) return copy.sort(order);
+  }
+  return copy;
 }
 
 /** A read-only snapshot of the hive, `online` as decided by the registry. */

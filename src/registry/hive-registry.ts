@@ -15,6 +15,7 @@ import type {
   StreamId,
 } from './types.js';
 import { workerEvents } from './worker-diff.js';
+import type { OnlineCheck } from './worker-holders.js';
 
 /**
  * The queen's in-memory registry of hives and their workers, fed only by heartbeats.
@@ -93,14 +94,14 @@ export class HiveRegistry extends RegistryReads {
     if (streamRecord === undefined) {
       throw new DomainError('failed_precondition', `heartbeat stream ${stream} is not open`);
     }
-    const isOnline = this.onlineCheck();
-    const claimed = this.hives.get(heartbeat.hiveId)?.claimedMeanwhile;
-    const rejection = heartbeatRejection(streamRecord, heartbeat, claimed, (workerId) =>
-      this.workerHolders.onlineHolderOtherThan(workerId, heartbeat.hiveId, isOnline),
+    let hive = this.hives.get(heartbeat.hiveId);
+    // Only a snapshot's workers need the holders' liveness (a tick, the most common payload, reads no clock here).
+    let isOnline: OnlineCheck | undefined;
+    const rejection = heartbeatRejection(streamRecord, heartbeat, hive?.claimedMeanwhile, (workerId) =>
+      this.workerHolders.onlineHolderOtherThan(workerId, heartbeat.hiveId, (isOnline ??= this.onlineCheck())),
     );
     if (rejection !== undefined) return { accepted: false, ...rejection };
 
-    let hive = this.hives.get(heartbeat.hiveId);
     const maxHives = this.options.maxHives ?? Number.POSITIVE_INFINITY;
     if (hive === undefined && this.hives.size >= maxHives) {
       return {

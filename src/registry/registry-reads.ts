@@ -8,6 +8,7 @@ import type {
   EngineCounts,
   FleetCounts,
   HiveView,
+  KnownSnapshot,
   PublishedHive,
   RegistryEvent,
   RegistryOptions,
@@ -149,6 +150,11 @@ export abstract class RegistryReads {
   getHive(hiveId: string): HiveView | undefined {
     const hive = this.hives.get(hiveId);
     return hive === undefined ? undefined : hiveView(hive, this.isOnline(hive, this.leases.now()));
+  }
+
+  /** The hive's last accepted workers and devices (sorted by id, never mutated), or undefined for an unknown hive. */
+  knownSnapshot(hiveId: string): KnownSnapshot | undefined {
+    return this.hives.get(hiveId);
   }
 
   /**

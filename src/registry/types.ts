@@ -44,6 +44,12 @@ export interface Heartbeat {
   readonly ramTotalBytes?: number;
 }
 
+/** A hive's last accepted snapshot (each sorted by id), as a new payload's conversion may reuse it. */
+export interface KnownSnapshot {
+  readonly workers: readonly Worker[];
+  readonly devices: readonly Device[];
+}
+
 /** A registry-issued handle for one open heartbeat stream. */
 export type StreamId = number;
 

@@ -18,6 +18,8 @@ import { compareIds } from './ids.js';
  * worker sent again with any difference makes an event.
  */
 export function workerChange(before: Worker, after: Worker): { readonly loadDelta?: number } | undefined {
+  // A worker sent again unchanged is the same object (the heartbeat conversion reuses it).
+  if (before === after) return undefined;
   // Written out field by field: this runs for every worker of every full snapshot, and static property reads are
   // several times faster than a loop over keys. COMPARED below makes a new Worker field a compile error until it is
   // added here.

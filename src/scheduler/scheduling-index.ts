@@ -12,7 +12,6 @@ import {
   type Pick,
   type PickRequest,
   type ScheduledWorker,
-  type Selector,
   type Standing,
 } from './pick-worker.js';
 import { Reservations, slotKey, type Reservation } from './reservations.js';
@@ -143,9 +142,8 @@ export class SchedulingIndex {
       this.hives.set(hiveId, hive);
     }
     hive.freeVram = freeVramOf(workers, devices);
-    const seen = new Set<string>();
+    let kept = 0;
     for (const worker of workers) {
-      seen.add(worker.workerId);
       let slot = hive.slots.get(worker.workerId);
       if (slot === undefined) {
         const key = slotKey(hiveId, worker.workerId);
@@ -167,12 +165,23 @@ export class SchedulingIndex {
         hive.slots.set(worker.workerId, slot);
         this.slotsByWorker.add(worker.workerId, slot);
       } else {
+        kept += 1;
+        // The same object: the worker is as it was (its standing changes only with reservations, exclusions and
+        // policies, each of which places it anew when it changes).
+        if (slot.worker === worker) {
+          if (worker.health === 'healthy') this.clearEndedFailure(worker.workerId, now);
+          continue;
+        }
         slot.worker = worker;
       }
       // A worker reported HEALTHY once its exclusion is over starts afresh.
       if (worker.health === 'healthy') this.clearEndedFailure(worker.workerId, now);
       this.place(slot, hive, now);
     }
+    // Worker ids are unique in a snapshot: when every slot was kept, none is to drop.
+    if (kept === hive.slots.size) return;
+    const seen = new Set<string>();
+    for (const worker of workers) seen.add(worker.workerId);
     for (const [workerId, slot] of hive.slots) if (!seen.has(workerId)) this.dropSlot(slot, hive);
   }
 

@@ -5,20 +5,17 @@ import {
   Backend as ProtoBackend,
   DeviceSchema,
   HealthStatus as ProtoHealth,
-  HiveStateSchema,
   QueenInfoSchema,
   ResourcesSchema,
   WorkerEntrySchema,
   WorkerStateSchema,
   WorkerStatus as ProtoWorkerStatus,
   type Device as ProtoDevice,
-  type HiveState,
   type QueenInfo,
   type Resources as ProtoResources,
   type WorkerEntry as ProtoWorkerEntry,
   type WorkerState,
 } from '../../gen/hive/v1/registry_pb.js';
-import type { HiveView } from '../registry/types.js';
 import type { Resources } from '../registry/resources.js';
 import type { QueenIdentity } from './queen-identity.js';
 
@@ -118,22 +115,6 @@ export function resourcesToProto(r: Resources): ProtoResources {
     vramTotalBytes: uint64(r.vramTotalBytes),
     vramFreeBytes: uint64(r.vramFreeBytes),
     ramTotalBytes: uint64(r.ramTotalBytes),
-  });
-}
-
-/** `queenId`: the answering queen, the owner of the hive unless the view names another. */
-export function hiveToProto(hive: HiveView, queenId: string): HiveState {
-  return create(HiveStateSchema, {
-    hiveId: hive.hiveId,
-    workers: hive.workers.map(workerToProto),
-    workerCount: uint32(hive.workers.length),
-    online: hive.online,
-    lastHeartbeat: wallMsToProto(hive.lastHeartbeatWallMs),
-    senderTimestamp: hive.senderTime === undefined ? undefined : wallTimeToProto(hive.senderTime),
-    sequence: hive.sequence,
-    resources: resourcesToProto(hive.resources),
-    devices: hive.devices.map(deviceToProto),
-    queenId: hive.owner ?? queenId,
   });
 }
 

@@ -1,21 +1,15 @@
-import { create } from '@bufbuild/protobuf';
-import { durationFromMs } from '@bufbuild/protobuf/wkt';
 import { status, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { AdmissionRefusal } from '../catalog/types.js';
 import type { Clock } from '../common/clock.js';
 import { DomainError } from '../common/domain-error.js';
-import {
-  HeartbeatAckSchema,
-  type HeartbeatAck,
-  type HiveHeartbeatPayload,
-} from '../../gen/hive/v1/registry_pb.js';
+import type { HeartbeatAck, HiveHeartbeatPayload } from '../../gen/hive/v1/registry_pb.js';
 import type { HiveRegistry } from '../registry/hive-registry.js';
 import type { Heartbeat, HeartbeatRejectionReason, StreamId } from '../registry/types.js';
 import { quote } from '../registry/ids.js';
 import type { Principal } from './access.js';
 import type { HeartbeatObserver, HeartbeatRejectionClass } from './heartbeat-outcomes.js';
-import { wallMsToProto } from './domain-to-proto.js';
+import { AckEncoder, type AckDraft } from './ack-encoding.js';
 import { AddressCounts, peerAddress, RateAllowance, UnboundStreams } from './stream-limits.js';
 import { payloadToHeartbeat, type PayloadLimits } from './payload-to-heartbeat.js';
 import { serviceError, statusOf, type CallStatus } from './status-map.js';
@@ -93,6 +87,7 @@ export class HeartbeatStreams {
   private readonly perAddress = new AddressCounts();
   /** Streams with no accepted payload yet, and when they opened (monotonic ms), in opening order. */
   private readonly unbound = new UnboundStreams();
+  private readonly acks: AckEncoder;
   private draining = false;
 
   constructor(
@@ -102,7 +97,9 @@ export class HeartbeatStreams {
     private readonly options: HeartbeatStreamsOptions,
     private readonly admission?: HeartbeatAdmission,
     private readonly observer?: HeartbeatObserver,
-  ) {}
+  ) {
+    this.acks = new AckEncoder(options.heartbeatIntervalMs);
+  }
 
   /** Open heartbeat streams. */
   get size(): number {
@@ -248,11 +245,7 @@ export class HeartbeatStreams {
   private onPayload(stream: StreamId, session: Session, payload: HiveHeartbeatPayload): void {
     if (session.ended) return;
     const receivedWallMs = this.clock.wallNow();
-    const ack = create(HeartbeatAckSchema, {
-      sequence: payload.sequence,
-      heartbeatInterval: durationFromMs(this.options.heartbeatIntervalMs),
-      receivedAt: wallMsToProto(receivedWallMs),
-    });
+    const ack: AckDraft = { sequence: payload.sequence, accepted: false, error: '' };
     if (!session.allowance.take(this.clock.now())) {
       ack.error = `throttled: this stream sent more than ${this.options.rateLimit} payloads in one heartbeat interval (${this.options.heartbeatIntervalMs} ms); this one was dropped and changed nothing`;
       if (!session.throttled) {
@@ -260,13 +253,15 @@ export class HeartbeatStreams {
         this.logger.warn({ hiveId: session.hiveId, peer: session.peer, rateLimit: this.options.rateLimit }, 'heartbeat stream throttled');
       }
       this.observer?.rejected('throttled');
-      this.reply(session, ack);
+      this.reply(session, ack, receivedWallMs);
       return;
     }
     let refused: CallStatus | undefined;
     let rejection: HeartbeatRejectionClass | undefined;
     try {
-      const heartbeat = payloadToHeartbeat(payload, this.options.limits);
+      // A bound stream's hive sends mostly what it sent before: its last snapshot spares unchanged workers the checks.
+      const known = session.hiveId === payload.hiveId ? this.registry.knownSnapshot(session.hiveId) : undefined;
+      const heartbeat = payloadToHeartbeat(payload, this.options.limits, known);
       // Admission is asked only before the stream binds: a bound stream's hive was admitted (deregistering it
       // ends the stream), and a payload naming another hive is the registry's to reject.
       const refusal: Refusal | undefined =
@@ -303,7 +298,7 @@ export class HeartbeatStreams {
     if (!ack.accepted) {
       this.logger.debug({ stream, hiveId: session.hiveId ?? payload.hiveId.slice(0, 128), error: ack.error }, 'heartbeat rejected');
     }
-    this.reply(session, ack);
+    this.reply(session, ack, receivedWallMs);
     if (refused !== undefined) {
       this.logger.info(
         { hiveId: payload.hiveId.slice(0, 128), tokenHive: session.token?.hiveId, peer: session.peer },
@@ -314,8 +309,9 @@ export class HeartbeatStreams {
   }
 
   /** Writes an ack. Backpressure: a hive that does not read its acks stops being read, instead of growing our buffers. */
-  private reply(session: Session, ack: HeartbeatAck): void {
-    if (!session.call.write(ack)) {
+  private reply(session: Session, ack: AckDraft, receivedWallMs: number): void {
+    // The call's serializer sends bytes as they are (grpc-service.ts).
+    if (!session.call.write(this.acks.encode(ack, receivedWallMs) as unknown as HeartbeatAck)) {
       session.call.pause();
       session.call.once('drain', () => session.call.resume());
     }
@@ -328,7 +324,7 @@ export class HeartbeatStreams {
     session: Session,
     heartbeat: Heartbeat,
     receivedWallMs: number,
-    ack: HeartbeatAck,
+    ack: AckDraft,
   ): HeartbeatRejectionReason | undefined {
     const outcome = this.registry.applyHeartbeat(stream, heartbeat);
     if (!outcome.accepted) {

@@ -1,17 +1,18 @@
 import type { Duration, Timestamp } from '@bufbuild/protobuf/wkt';
 import { DomainError } from '../common/domain-error.js';
-import { MAX_CONCURRENCY, type Backend, type Device, type Health, type WallTime, type Worker, type WorkerStatus } from '../common/worker.js';
+import { MAX_CONCURRENCY, type Device, type WallTime, type Worker } from '../common/worker.js';
 import {
-  Backend as ProtoBackend,
-  HealthStatus as ProtoHealth,
-  WorkerStatus as ProtoWorkerStatus,
   type Device as ProtoDevice,
   type HiveHeartbeatPayload,
   type WorkerState,
 } from '../../gen/hive/v1/registry_pb.js';
-import type { Heartbeat } from '../registry/types.js';
+import type { Heartbeat, KnownSnapshot } from '../registry/types.js';
 import { checkId, checkModelId, codePoints, quote } from '../registry/ids.js';
 import { checkEngineFields, type ProblemSink } from './engine-fields.js';
+import { knownDevice, knownWorker, sameDevice, sameWorker } from './known-snapshot.js';
+import { BACKEND_FROM_PROTO, HEALTH_FROM_PROTO, MAX_BYTES, WORKER_STATUS_FROM_PROTO } from './payload-enums.js';
+
+export { BACKEND_FROM_PROTO, HEALTH_FROM_PROTO, MAX_BYTES, WORKER_STATUS_FROM_PROTO };
 
 /** Limits on what one heartbeat payload may carry. */
 export interface PayloadLimits {
@@ -25,37 +26,12 @@ export interface PayloadLimits {
 export const MAX_URL_LENGTH = 2048;
 /** Longest device name, in characters. */
 export const MAX_DEVICE_NAME_LENGTH = 256;
-/** Byte figures must be exact in a JavaScript number: 2^53 - 1 bytes (8 PiB) is far above any real device. */
-export const MAX_BYTES = BigInt(Number.MAX_SAFE_INTEGER);
 /** How many problems one rejection lists before it stops counting. */
 const MAX_PROBLEMS = 8;
 
 // google.protobuf.Timestamp's valid range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
 const MIN_TIMESTAMP_SECONDS = -62_135_596_800n;
 const MAX_TIMESTAMP_SECONDS = 253_402_300_799n;
-
-export const WORKER_STATUS_FROM_PROTO: Readonly<Record<ProtoWorkerStatus, WorkerStatus>> = {
-  [ProtoWorkerStatus.UNSPECIFIED]: 'unspecified',
-  [ProtoWorkerStatus.IDLE]: 'idle',
-  [ProtoWorkerStatus.BUSY]: 'busy',
-  [ProtoWorkerStatus.LOADING]: 'loading',
-  [ProtoWorkerStatus.ERROR]: 'error',
-  [ProtoWorkerStatus.STOPPING]: 'stopping',
-};
-
-export const BACKEND_FROM_PROTO: Readonly<Record<ProtoBackend, Backend>> = {
-  [ProtoBackend.UNSPECIFIED]: 'unspecified',
-  [ProtoBackend.CPU]: 'cpu',
-  [ProtoBackend.CUDA]: 'cuda',
-  [ProtoBackend.METAL]: 'metal',
-  [ProtoBackend.ROCM]: 'rocm',
-};
-
-export const HEALTH_FROM_PROTO: Readonly<Record<ProtoHealth, Health>> = {
-  [ProtoHealth.UNSPECIFIED]: 'unspecified',
-  [ProtoHealth.HEALTHY]: 'healthy',
-  [ProtoHealth.DEGRADED]: 'degraded',
-};
 
 /** Collects field problems so one rejection can name several, in field order. */
 class Problems implements ProblemSink {
@@ -192,9 +168,11 @@ function device(field: string, d: ProtoDevice, problems: Problems): Device {
 /**
  * Converts and validates one heartbeat payload. Throws DomainError('invalid_argument') naming every problem
  * found (up to a few), field by field: `workers[3].url: must be an absolute http(s) URL, got "localhost:9300"`.
- * Semantic checks that need the registry (sequence, ownership, duplicates) are the registry's.
+ * Semantic checks that need the registry (sequence, ownership, duplicates) are the registry's. `known` is the
+ * payload's hive's last accepted snapshot, when the caller has it: a worker or device sent again unchanged is
+ * taken from it as it is (see known-snapshot.ts), so the result is the same, only cheaper.
  */
-export function payloadToHeartbeat(payload: HiveHeartbeatPayload, limits: PayloadLimits): Heartbeat {
+export function payloadToHeartbeat(payload: HiveHeartbeatPayload, limits: PayloadLimits, known?: KnownSnapshot): Heartbeat {
   const problems = new Problems();
   problems.add(checkId('hive_id', payload.hiveId));
   const senderTime = wallTime('timestamp', payload.timestamp, problems);
@@ -208,14 +186,18 @@ export function payloadToHeartbeat(payload: HiveHeartbeatPayload, limits: Payloa
   const workers: Worker[] = [];
   const devices: Device[] = [];
   if (!problems.full && payload.workers.length <= limits.maxWorkersPerHive) {
-    for (const [i, w] of payload.workers.entries()) {
-      workers.push(worker(`workers[${i}]`, w, problems));
+    for (let i = 0; i < payload.workers.length; i++) {
+      const w = payload.workers[i] as WorkerState;
+      const same = known === undefined ? undefined : knownWorker(known, i, w.workerId);
+      workers.push(same !== undefined && sameWorker(same, w) ? same : worker(`workers[${i}]`, w, problems));
       if (problems.full) break;
     }
   }
   if (!problems.full && payload.devices.length <= limits.maxDevicesPerHive) {
-    for (const [i, d] of payload.devices.entries()) {
-      devices.push(device(`devices[${i}]`, d, problems));
+    for (let i = 0; i < payload.devices.length; i++) {
+      const d = payload.devices[i] as ProtoDevice;
+      const same = known === undefined ? undefined : knownDevice(known, i, d.deviceId);
+      devices.push(same !== undefined && sameDevice(same, d) ? same : device(`devices[${i}]`, d, problems));
       if (problems.full) break;
     }
   }

@@ -5,12 +5,10 @@ import { DomainError } from '../common/domain-error.js';
 import type { Backend, WorkerEntry } from '../common/worker.js';
 import {
   Backend as ProtoBackend,
-  FindBestWorkerForModelResponseSchema,
   FindIdleWorkersResponseSchema,
   FindWorkersByBackendResponseSchema,
   FindWorkersByModelResponseSchema,
   GetAvailableResourcesResponseSchema,
-  GetHiveStateResponseSchema,
   GetWorkerCountResponseSchema,
   GetWorkerResponseSchema,
   GetWorkersOnHiveResponseSchema,
@@ -50,7 +48,6 @@ import type { PickRequest } from '../scheduler/pick-worker.js';
 import type { SchedulingIndex } from '../scheduler/scheduling-index.js';
 import {
   entryToProto,
-  hiveToProto,
   queenToProto,
   resourcesToProto,
   uint32,
@@ -63,7 +60,8 @@ import { BACKEND_FROM_PROTO, durationMs, positiveDurationMs } from './payload-to
 import { noPick } from './pick-outcome.js';
 import type { QueenRecord } from '../federation/queen-directory.js';
 import type { QueenIdentity } from './queen-identity.js';
-import { requireId, requireModelId, requireValid, unary } from './unary.js';
+import { requireId, requireModelId, requireValid, unary, unaryEncoded } from './unary.js';
+import { findBestResponseBytes, getHiveStateResponseBytes } from './wire-splice.js';
 
 /** The federation as the registry's RPCs see it: its live queens, and removal of another queen's hive. */
 export interface FleetMembership {
@@ -150,9 +148,9 @@ export function registryService(
     heartbeat: streams.handle,
     watch: watches.handle,
 
-    getHiveState: unary('GetHiveState', logger, GetHiveStateResponseSchema, (req: GetHiveStateRequest) => ({
-      hive: hiveToProto(hiveOrNotFound(req.hiveId), self().queenId),
-    })),
+    getHiveState: unaryEncoded('GetHiveState', logger, (req: GetHiveStateRequest) =>
+      getHiveStateResponseBytes(hiveOrNotFound(req.hiveId), self().queenId),
+    ),
 
     listActiveHives: unary('ListActiveHives', logger, ListActiveHivesResponseSchema, (req: ListActiveHivesRequest) => ({
       hiveIds: registry.activeHiveIds(maxAgeMs(req.maxAge)),
@@ -235,22 +233,18 @@ export function registryService(
       },
     ),
 
-    findBestWorkerForModel: unary(
-      'FindBestWorkerForModel',
-      logger,
-      FindBestWorkerForModelResponseSchema,
-      (req: FindBestWorkerForModelRequest) => {
-        const request = pickRequestOf(req);
-        const pick = scheduling.pick(request, registry.onlineCheck());
-        if (pick.kind !== 'picked') throw noPick(pick, request);
-        return {
-          // The scheduler's entry names no queen: the hive's owner, another queen's in a federation, else this one.
-          entry: entryToProto(pick.entry, registry.ownerOf(pick.entry.hiveId) ?? self().queenId),
-          modelLoaded: pick.modelLoaded,
-          reservationId: pick.reservation?.reservationId ?? '',
-        };
-      },
-    ),
+    findBestWorkerForModel: unaryEncoded('FindBestWorkerForModel', logger, (req: FindBestWorkerForModelRequest) => {
+      const request = pickRequestOf(req);
+      const pick = scheduling.pick(request, registry.onlineCheck());
+      if (pick.kind !== 'picked') throw noPick(pick, request);
+      return findBestResponseBytes(
+        pick.entry,
+        // The scheduler's entry names no queen: the hive's owner, another queen's in a federation, else this one.
+        registry.ownerOf(pick.entry.hiveId) ?? self().queenId,
+        pick.modelLoaded,
+        pick.reservation?.reservationId ?? '',
+      );
+    }),
 
     releaseWorker: unary('ReleaseWorker', logger, ReleaseWorkerResponseSchema, (req: ReleaseWorkerRequest) => {
       if (!RESERVATION_ID.test(req.reservationId)) {

@@ -42,6 +42,28 @@ export function unary<I extends Message, O extends DescMessage>(
   };
 }
 
+/**
+ * As `unary`, for a synchronous handler that answers with the response already encoded (wire-splice.ts): the
+ * service's serializer sends bytes as they are (grpc-service.ts).
+ */
+export function unaryEncoded<I extends Message, O extends DescMessage>(
+  rpc: string,
+  logger: Logger,
+  handler: (request: I) => Uint8Array,
+): handleUnaryCall<I, MessageShape<O>> {
+  return (call, callback) => {
+    let response: Uint8Array;
+    try {
+      response = handler(call.request);
+    } catch (error) {
+      fail(rpc, logger, callback, error);
+      return;
+    }
+    // The typed callback wants the message; its serializer takes the bytes as they are.
+    callback(null, response as unknown as MessageShape<O>);
+  };
+}
+
 /** Answers a call with the status its error maps to (no closure made per call: lookups are a hot path). */
 function fail(rpc: string, logger: Logger, callback: (error: Partial<ServiceError>) => void, error: unknown): void {
   const callStatus = statusOf(error, logger, rpc);

@@ -2,7 +2,7 @@ import { create, toBinary } from '@bufbuild/protobuf';
 import type { Worker } from '../common/worker.js';
 import { WatchEventSchema, WatchEventType, WorkerStateSchema, type WatchEvent } from '../../gen/hive/v1/registry_pb.js';
 import type { RegistryEvent, RegistryEventType } from '../registry/types.js';
-import { workerToProto } from './domain-to-proto.js';
+import { encodedWorker } from './wire-splice.js';
 
 /**
  * WatchEvents encoded once, however many watchers get them. A live event goes to every watcher as the same bytes
@@ -23,17 +23,7 @@ export const EVENT_TYPE: Readonly<Record<RegistryEventType, WatchEventType>> = {
 /** Tag of WatchEvent.worker: field 6, wire type 2 (length-delimited). */
 const WORKER_TAG = (6 << 3) | 2;
 
-const workerBytes = new WeakMap<Worker, Uint8Array>();
 const eventBytes = new WeakMap<RegistryEvent, Buffer>();
-
-function encodedWorker(worker: Worker): Uint8Array {
-  let bytes = workerBytes.get(worker);
-  if (bytes === undefined) {
-    bytes = toBinary(WorkerStateSchema, workerToProto(worker));
-    workerBytes.set(worker, bytes);
-  }
-  return bytes;
-}
 
 function varint(value: number): number[] {
   const out: number[] = [];

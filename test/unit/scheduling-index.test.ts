@@ -16,6 +16,16 @@ function pickOf<T>(random: () => number, items: readonly T[]): T {
   return items[Math.floor(random() * items.length)] as T;
 }
 
+/**
+ * A full snapshot that mostly repeats the last one, as hives send them: each worker the very same object (as the
+ * heartbeat conversion reuses it), a fresh random one, or dropped.
+ */
+function resent(random: () => number, previous: readonly Worker[], hive: number): Worker[] {
+  const fresh = randomWorkers(random, hive);
+  const kept = previous.filter(() => random() < 0.8).map((worker) => (random() < 0.7 ? worker : (fresh.find((w) => w.workerId === worker.workerId) ?? worker)));
+  return [...kept, ...fresh.filter((w) => !kept.some((k) => k.workerId === w.workerId) && random() < 0.3)];
+}
+
 function randomWorkers(random: () => number, hive: number): Worker[] {
   const count = Math.floor(random() * 5);
   return Array.from({ length: count }, (_, i) =>
@@ -229,6 +239,7 @@ describe('SchedulingIndex', () => {
           if (roll < 0.1) fleet.remove(`hive-${h}`);
           else if (roll < 0.3) fleet.tick(`hive-${h}`);
           else if (roll < 0.6) fleet.set(`hive-${h}`, randomWorkers(random, h), random() < 0.85, randomDevices(random));
+          else if (roll < 0.7) fleet.set(`hive-${h}`, resent(random, fleet.hives.get(`hive-${h}`)?.workers ?? [], h), random() < 0.85, randomDevices(random));
           if (random() < 0.2) {
             fleet.policy(`hive-${h}`, pickOf<Selector>(random, [{}, { zone: 'a' }, { zone: 'b' }, { zone: 'a', gpu: 'h100' }]), random() < 0.15);
           }
