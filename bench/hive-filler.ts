@@ -19,10 +19,10 @@ interface FillStream {
 
 /**
  * Keeps a fleet online in the background (while unary load runs, or while the catalog scenario measures): hives
- * 0..spec.hives-1 each send one full snapshot, then a liveness tick every `spec.tickEveryMs` (spread evenly, as a
- * real fleet's are), until `stopped()` says so or the lifetime runs out. Throws if a snapshot is rejected or the
- * fill takes too long. Commands handed to the listener given to `onCommand` ('acks') are answered with an 'acks'
- * event, so a coordinator can count the heartbeats acked over a window of its choosing.
+ * firstHive..firstHive+hives-1 each send one full snapshot, then a liveness tick every `spec.tickEveryMs` (spread
+ * evenly, as a real fleet's are), until `stopped()` says so or the lifetime runs out. Throws if a snapshot is
+ * rejected or the fill takes too long. Commands handed to the listener given to `onCommand` ('acks') are answered
+ * with an 'acks' event, so a coordinator can count the heartbeats acked over a window of its choosing.
  */
 export async function runFiller(
   spec: FillSpec,
@@ -40,8 +40,10 @@ export async function runFiller(
   onCommand((command) => {
     if (command.trim() === 'acks') say({ event: 'acks', acks: acked, rejected, atMs: monotonicMs() });
   });
-  for (let i = 0; i < spec.hives; i++) {
-    if (i % spec.streamsPerConnection === 0) clients.push(openClient(spec.address, true));
+  const firstHive = spec.firstHive ?? 0;
+  for (let k = 0; k < spec.hives; k++) {
+    const i = firstHive + k;
+    if (k % spec.streamsPerConnection === 0) clients.push(openClient(spec.address, true));
     const client = clients[clients.length - 1];
     if (client === undefined) throw new Error('no client');
     const s: FillStream = { index: i, call: openHeartbeat(client, hiveMetadata(access, i)), nextSequence: 1n };

@@ -9,12 +9,15 @@ import { runFiller } from './hive-filler.js';
 import { emit, type LoadSpec } from './protocol.js';
 import { runUnaryLoad } from './unary-load.js';
 
-/** Exits whatever happens after this long (the filler's own lifetime is shorter). */
+/** Exits whatever happens after this long (a filler: its own lifetime and this margin, if that is longer). */
 const MAX_LIFETIME_MS = 120_000;
+const FILLER_LIFETIME_MARGIN_MS = 10_000;
 
 async function main(): Promise<void> {
-  const { stopped, onCommand } = childLifecycle('load-main', MAX_LIFETIME_MS);
   const spec = JSON.parse(process.argv[2] ?? '') as LoadSpec;
+  const lifetimeMs =
+    spec.mode === 'fill' ? Math.max(MAX_LIFETIME_MS, spec.maxLifetimeMs + FILLER_LIFETIME_MARGIN_MS) : MAX_LIFETIME_MS;
+  const { stopped, onCommand } = childLifecycle('load-main', lifetimeMs);
 
   // Against the production queen, a Watch client reads every change while the load runs.
   const access = spec.mode === 'fill' ? undefined : readAccess(spec.access);

@@ -22,6 +22,25 @@ export interface ServerStats extends ProcessStats {
   readonly catalogWrites?: number;
 }
 
+/**
+ * What the server child answers to a 'memory' command: all of process.memoryUsage(), read after a full garbage
+ * collection when the child runs with --expose-gc, plus the queen's online hives and open heartbeat streams.
+ */
+export interface ServerMemory {
+  readonly atMs: number;
+  readonly rssBytes: number;
+  readonly heapTotalBytes: number;
+  readonly heapUsedBytes: number;
+  /** Memory of C++ objects bound to JS objects (Buffers included). */
+  readonly externalBytes: number;
+  readonly arrayBuffersBytes: number;
+  /** Whether a full gc ran first (the child was started with --expose-gc). */
+  readonly afterGc: boolean;
+  /** Queen only: hives online in its registry, and heartbeat streams open. */
+  readonly onlineHives?: number;
+  readonly heartbeatStreams?: number;
+}
+
 /** Heartbeat load: `hives` streams, each with at most `window` payloads unacked. */
 export interface HeartbeatLoadSpec {
   readonly mode: 'heartbeat';
@@ -62,6 +81,9 @@ export interface FillSpec {
   readonly mode: 'fill';
   readonly address: string;
   readonly hives: number;
+  /** Hive ids start here (0 if absent), so several fillers against one server never share a hive. */
+  readonly firstHive?: number;
+  /** Streams sharing one connection (1: each hive its own TCP connection, as real hives). */
   readonly streamsPerConnection: number;
   readonly tickEveryMs: number;
   /** The filler exits on its own after this long, even if nobody stops it. */
@@ -125,7 +147,9 @@ export type LoadEvent =
 /** Lines the server child writes on stdout. */
 export type ServerEvent =
   | { readonly event: 'ready'; readonly port: number; readonly httpPort?: number }
-  | { readonly event: 'stats'; readonly stats: ServerStats };
+  | { readonly event: 'stats'; readonly stats: ServerStats }
+  | { readonly event: 'memory'; readonly memory: ServerMemory }
+  | { readonly event: 'heap-snapshot'; readonly path: string };
 
 /** process.hrtime in milliseconds: CLOCK_MONOTONIC on Linux, so comparable across the benchmark's processes. */
 export function monotonicMs(): number {

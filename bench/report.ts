@@ -10,6 +10,8 @@ import type { DashboardOutcome } from './dashboard-scenario.js';
 import { routingSection, routingSummary } from './routing-report.js';
 import type { RoutingOutcome } from './routing-scenario.js';
 import type { Machine } from './machine.js';
+import { memorySection, memorySummary } from './memory-report.js';
+import type { MemoryOutcome } from './memory-scenario.js';
 import { columns, networkSection, networkSummaryRows } from './network-report.js';
 import type { NetworkSettings, Pair } from './network-scenarios.js';
 import type { DomainFigure, DomainSpec } from './protocol.js';
@@ -32,6 +34,7 @@ export interface BenchReport {
   readonly engines: EnginesOutcome;
   readonly federation: FederationOutcome;
   readonly routing: RoutingOutcome;
+  readonly memory: MemoryOutcome;
   readonly durationMs: number;
 }
 
@@ -64,7 +67,9 @@ const HOW_TO_READ = (rounds: number): string =>
   `one seeded workload of streamed chat completions to simulated workers that model a prefix cache, round robin ` +
   `and through the gateway without and with prefix affinity, each on a fresh queen and hive in the same run, and ` +
   `gives each policy's prefix-hit rate, time to first token, throughput and in flight per worker against the ` +
-  `goals for affinity. Speed is checked here, never by timed assertions in tests.`;
+  `goals for affinity. Section 11 gives the queen's resident memory per connected hive against its goal, next to ` +
+  `the bare grpc-js server's holding the same connections. Speed is checked here, never by timed assertions in ` +
+  `tests.`;
 
 function domainSection(report: BenchReport): string[] {
   const lines = ['## 3. Domain in-process (absolute figures, no baseline)', ''];
@@ -194,6 +199,7 @@ export function markdown(report: BenchReport): string {
     ...enginesSection(report.engines, 8, m.cores),
     ...federationSection(report.federation, 9),
     ...routingSection(report.routing, 10),
+    ...memorySection(report.memory, 11),
   ];
   return `${lines.join('\n').trimEnd()}\n`;
 }
@@ -217,6 +223,7 @@ export function summary(report: BenchReport): string {
     enginesSummary(report.engines),
     federationSummary(report.federation),
     routingSummary(report.routing),
+    memorySummary(report.memory),
   ];
   return [...rows, '', ...scenarios].join('\n');
 }

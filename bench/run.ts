@@ -1,11 +1,11 @@
 // The benchmark suite: `npm run bench` (builds, then runs `node dist/bench/run.js`).
 //   node dist/bench/run.js [--rounds N] [--measure-seconds S]
-//     [--only hot|catalog|watch|domain|dashboard|gateway|engines|federation|routing]
+//     [--only hot|catalog|watch|domain|dashboard|gateway|engines|federation|routing|memory]
 // Runs every scenario against the queen and against a bare grpc-js baseline in the same run, each server and
 // each load generator in its own child process on 127.0.0.1, then the in-process domain benchmark, then the
 // catalog checkpoint scenario (the queen with its catalog in memory, then in a file in a temporary folder; once
-// per run), then the watch, dashboard, gateway, engines, federation and routing scenarios (once per run each);
-// writes BENCHMARKS.md at the repository root and prints a summary. Every child is killed on any way out.
+// per run), then the watch, dashboard, gateway, engines, federation, routing and memory scenarios (once per run
+// each); writes BENCHMARKS.md at the repository root and prints a summary. Every child is killed on any way out.
 // --only hot runs the heartbeat and unary scenarios alone (the hot paths against the bare baseline, the queen on its
 // defaults and as in production; about 3 minutes with 2 rounds) and prints sections 1 and 2, leaving BENCHMARKS.md as
 // it is; --only catalog runs the catalog scenario alone (about 35 s) and prints its section of the report and its summary
@@ -21,7 +21,9 @@
 // queens, each queen's CPU and memory against one queen alone, and the hives' move when a queen is SIGKILLed;
 // about 90 s); --only routing 2,000 streamed chat completions over 16 simulated workers with a prefix cache, round
 // robin, then through the gateway without and with prefix affinity, each on a fresh queen and hive (hit rate, TTFT,
-// requests/s and in flight per worker; under a minute).
+// requests/s and in flight per worker; under a minute); --only memory the queen's resident memory with no hive, then
+// with 10,000 hives online, each on its own TCP connection, over 4 filler processes (per hive, against the 30 KiB
+// goal), then the same for the bare grpc-js server (about 3 minutes).
 // Build first: `npm run -s build && npx tsc -p tsconfig.bench.json`.
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -42,6 +44,8 @@ import { federationSection, federationSummary } from './federation-report.js';
 import { federationRun, type FederationOutcome, type FederationSettings } from './federation-scenario.js';
 import { gatewaySection, gatewaySummary } from './gateway-report.js';
 import { gatewayRun, type GatewayComparison, type GatewaySettings } from './gateway-scenario.js';
+import { memorySection, memorySummary } from './memory-report.js';
+import { memoryRun, type MemoryOutcome, type MemorySettings } from './memory-scenario.js';
 import { routingSection, routingSummary } from './routing-report.js';
 import { routingRun, type RoutingOutcome, type RoutingSettings } from './routing-scenario.js';
 import { describeMachine } from './machine.js';
@@ -63,7 +67,18 @@ import { nowMs } from './stats.js';
 const OUTPUT = join(__dirname, '..', '..', 'BENCHMARKS.md');
 const DOMAIN_TIMEOUT_MS = 90_000;
 /** What `--only` may name. */
-const ONLY = ['hot', 'catalog', 'watch', 'domain', 'dashboard', 'gateway', 'engines', 'federation', 'routing'] as const;
+const ONLY = [
+  'hot',
+  'catalog',
+  'watch',
+  'domain',
+  'dashboard',
+  'gateway',
+  'engines',
+  'federation',
+  'routing',
+  'memory',
+] as const;
 /** The catalog scenario: 1,000 hives, a tick per hive per second, 20 streams per connection. */
 const CATALOG_SETTINGS: CatalogSettings = {
   hives: 1_000,
@@ -190,6 +205,21 @@ const ROUTING_SETTINGS: RoutingSettings = {
   hitRateGoal: 0.9,
   ttftP50GoalFactor: 0.5,
   inFlightSpreadGoalFactor: 1.5,
+};
+
+/**
+ * The memory scenario: 10,000 hives, each on its own TCP connection, over 4 fillers of 2,500 (ulimit -n is
+ * 20,000 on the bench machine: the queen holds 10,000 sockets, each filler 2,500), a tick per hive every 5 s (the
+ * agent's default); goal: at most 30 KiB of queen RSS per connected hive.
+ */
+const MEMORY_SETTINGS: MemorySettings = {
+  hives: 10_000,
+  generators: 4,
+  tickEveryMs: 5_000,
+  idleMs: 3_000,
+  stepSettleMs: 5_000,
+  settleMs: 20_000,
+  goalBytesPerHive: 30 * 1_024,
 };
 
 function option(name: string, fallback: number, min: number, max: number): number {
@@ -333,9 +363,24 @@ async function routingFigures(): Promise<RoutingOutcome> {
   return routingRun(s, log);
 }
 
+async function memoryFigures(): Promise<MemoryOutcome> {
+  const s = MEMORY_SETTINGS;
+  log(
+    `memory: the queen with no hive, then ${s.hives} hives on their own connections over ${s.generators} fillers, ` +
+      `ticking every ${s.tickEveryMs} ms; then the same for the bare grpc-js server`,
+  );
+  return memoryRun(s, log);
+}
+
 async function main(): Promise<void> {
   const started = nowMs();
   const only = onlyOption();
+  if (only === 'memory') {
+    const memory = await memoryFigures();
+    process.stdout.write(`${memorySection(memory, 11).join('\n')}\n${memorySummary(memory)}\n`);
+    log(`took ${Math.round((nowMs() - started) / 1_000)} s; BENCHMARKS.md left as it was`);
+    return;
+  }
   const rounds = option('rounds', 2, 1, 5);
   const measureMs = option('measure-seconds', 4, 1, 10) * 1_000;
   const settings: NetworkSettings = {
@@ -416,6 +461,7 @@ async function main(): Promise<void> {
   const engines = await enginesFigures();
   const federation = await federationFigures();
   const routing = await routingFigures();
+  const memory = await memoryFigures();
 
   const report: BenchReport = {
     machine,
@@ -431,6 +477,7 @@ async function main(): Promise<void> {
     engines,
     federation,
     routing,
+    memory,
     durationMs: nowMs() - started,
   };
   writeFileSync(OUTPUT, markdown(report));

@@ -1,3 +1,4 @@
+import { CompactMultimap } from '../common/compact-multimap.js';
 import type { Worker } from '../common/worker.js';
 
 /** Tells whether a hive is online, at an instant fixed by whoever made it. */
@@ -15,7 +16,7 @@ export interface Claim {
  * lookups find a single holder and walk nothing. Liveness is not kept here: callers pass an `OnlineCheck`.
  */
 export class WorkerHolders {
-  private readonly holders = new Map<string, Set<string>>();
+  private readonly holders = new CompactMultimap<string, string>();
 
   /**
    * Moves `hiveId`'s holdings from its `previous` snapshot to its `next` one (both sorted by worker id). `claimed`
@@ -44,9 +45,10 @@ export class WorkerHolders {
       } else {
         // Kept, but another (offline) hive may have claimed it since: this full snapshot takes it back, so that
         // hive's snapshot is no longer the truth either (else a tick could bring it back online holding the id too).
-        const holders = this.holders.get(added);
-        if (holders !== undefined && holders.size > 1) {
-          for (const other of holders) if (other !== hiveId) claimed(other, { workerId: added, byHive: hiveId });
+        if (this.holders.count(added) > 1) {
+          for (const other of this.holders.values(added)) {
+            if (other !== hiveId) claimed(other, { workerId: added, byHive: hiveId });
+          }
         }
         i++;
         j++;
@@ -61,11 +63,11 @@ export class WorkerHolders {
 
   /** The lowest hive id other than `hiveId` that holds `workerId` and is online, or undefined. */
   onlineHolderOtherThan(workerId: string, hiveId: string, isOnline: OnlineCheck): string | undefined {
-    const holders = this.holders.get(workerId);
+    const count = this.holders.count(workerId);
     // The common case, a hive reporting its own workers again, needs no walk.
-    if (holders === undefined || (holders.size === 1 && holders.has(hiveId))) return undefined;
+    if (count === 0 || (count === 1 && this.holders.has(workerId, hiveId))) return undefined;
     let found: string | undefined;
-    for (const holder of holders) {
+    for (const holder of this.holders.values(workerId)) {
       if (holder !== hiveId && isOnline(holder) && (found === undefined || holder < found)) found = holder;
     }
     return found;
@@ -76,10 +78,8 @@ export class WorkerHolders {
    * hive holds it.
    */
   holderOf(workerId: string, isOnline: OnlineCheck): { readonly hiveId: string; readonly online: boolean } | undefined {
-    const holders = this.holders.get(workerId);
-    if (holders === undefined) return undefined;
     let best: { hiveId: string; online: boolean } | undefined;
-    for (const hiveId of holders) {
+    for (const hiveId of this.holders.values(workerId)) {
       const online = isOnline(hiveId);
       if (
         best === undefined ||
@@ -93,20 +93,12 @@ export class WorkerHolders {
   }
 
   private add(workerId: string, hiveId: string, claimed: (holderHiveId: string, claim: Claim) => void): void {
-    let holders = this.holders.get(workerId);
-    if (holders === undefined) {
-      holders = new Set();
-      this.holders.set(workerId, holders);
-    }
     // Every other holder is offline (an online one would have got this payload rejected): it must resnapshot.
-    for (const other of holders) claimed(other, { workerId, byHive: hiveId });
-    holders.add(hiveId);
+    for (const other of this.holders.values(workerId)) claimed(other, { workerId, byHive: hiveId });
+    this.holders.add(workerId, hiveId);
   }
 
   private remove(workerId: string, hiveId: string): void {
-    const holders = this.holders.get(workerId);
-    if (holders === undefined) return;
-    holders.delete(hiveId);
-    if (holders.size === 0) this.holders.delete(workerId);
+    this.holders.delete(workerId, hiveId);
   }
 }

@@ -1,3 +1,4 @@
+import { CompactMultimap } from '../common/compact-multimap.js';
 import type { Device, Worker } from '../common/worker.js';
 import { Exclusions, type FailureRecord } from './exclusions.js';
 import { CandidateHeaps, type HeapPlaces } from './candidate-heaps.js';
@@ -110,7 +111,7 @@ export interface WorkerHold {
  */
 export class SchedulingIndex {
   private readonly hives = new Map<string, HiveEntry>();
-  private readonly slotsByWorker = new Map<string, Set<Slot>>();
+  private readonly slotsByWorker = new CompactMultimap<string, Slot>();
   private readonly candidates = new CandidateHeaps<Slot>(SLOT_ORDERS);
   private readonly policies = new HivePolicies();
   private readonly reservations: Reservations;
@@ -162,9 +163,7 @@ export class SchedulingIndex {
           anySpreadIndex: -1,
         };
         hive.slots.set(worker.workerId, slot);
-        let same = this.slotsByWorker.get(worker.workerId);
-        if (same === undefined) this.slotsByWorker.set(worker.workerId, (same = new Set()));
-        same.add(slot);
+        this.slotsByWorker.add(worker.workerId, slot);
       } else {
         kept += 1;
         // The same object: the worker is as it was (its standing changes only with reservations, exclusions and
@@ -369,7 +368,7 @@ export class SchedulingIndex {
 
   /** Re-ranks every slot of a worker id (its exclusion changed). */
   private replaceWorker(workerId: string, now: number): void {
-    for (const slot of this.slotsByWorker.get(workerId) ?? []) {
+    for (const slot of this.slotsByWorker.values(workerId)) {
       const hive = this.hives.get(slot.hiveId);
       if (hive !== undefined) this.place(slot, hive, now);
     }
@@ -409,9 +408,7 @@ export class SchedulingIndex {
     this.count(hive, slot.standing, -1);
     slot.standing = 'none';
     hive.slots.delete(slot.worker.workerId);
-    const same = this.slotsByWorker.get(slot.worker.workerId);
-    same?.delete(slot);
-    if (same?.size === 0) this.slotsByWorker.delete(slot.worker.workerId);
+    this.slotsByWorker.delete(slot.worker.workerId, slot);
   }
 
   private freeVram(slot: Slot): number | undefined {

@@ -79,6 +79,15 @@ export function buildGrpcServer(
     // Ping idle connections so a hive whose machine vanished (no FIN) loses its stream, not just its liveness.
     'grpc.keepalive_time_ms': options.keepaliveTimeMs,
     'grpc.keepalive_timeout_ms': options.keepaliveTimeoutMs,
+    // No channelz: we serve no channelz service and read none of its figures, yet with it on grpc-js keeps, for
+    // every connection, a registered socket entry with its tracker, counters, a trace line and eight per-call
+    // closures, and takes the channelz path for every call: about 1 KiB per connected hive (BENCHMARKS.md, section
+    // 11).
+    'grpc.enable_channelz': 0,
+    // Left unset on purpose: 'grpc-node.max_session_memory' and 'grpc.max_concurrent_streams', the only HTTP/2
+    // settings grpc-js 1.14 passes to Node, are limits, not allocations (no change at rest), and a low session
+    // memory limit refuses streams under load. The per-connection floor is nghttp2's own state (its 16 KiB
+    // outbound frame buffer comes with every session), which no option reaches.
   });
   const rpcLogger = logger.child({ component: 'rpc' });
   const authLogger = logger.child({ component: 'auth' });
