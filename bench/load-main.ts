@@ -1,12 +1,13 @@
 // Child process: the load generator (or the background fleet filler), in its own process.
 //   node dist/bench/load-main.js '<LoadSpec as JSON>'
 // Writes LoadEvent lines on stdout; exits when done, on SIGTERM, or when its stdin closes (the parent is gone).
-// The filler also reads commands from stdin, one a line (see FillSpec).
+// The filler also reads commands from stdin, one a line (see FillSpec); the watcher holds its Watch until stopped.
 import { openWatcher, readAccess } from './bench-access.js';
 import { childLifecycle } from './child-lifecycle.js';
 import { runHeartbeatLoad } from './heartbeat-load.js';
 import { runFiller } from './hive-filler.js';
 import { emit, type LoadSpec } from './protocol.js';
+import { sleep } from './stats.js';
 import { runUnaryLoad } from './unary-load.js';
 
 /** Exits whatever happens after this long (a filler: its own lifetime and this margin, if that is longer). */
@@ -19,9 +20,6 @@ async function main(): Promise<void> {
     spec.mode === 'fill' ? Math.max(MAX_LIFETIME_MS, spec.maxLifetimeMs + FILLER_LIFETIME_MARGIN_MS) : MAX_LIFETIME_MS;
   const { stopped, onCommand } = childLifecycle('load-main', lifetimeMs);
 
-  // Against the production queen, a Watch client reads every change while the load runs.
-  const access = spec.mode === 'fill' ? undefined : readAccess(spec.access);
-  const watcher = access === undefined ? undefined : await openWatcher(spec.address, access);
   switch (spec.mode) {
     case 'heartbeat':
       emit({ event: 'result', result: await runHeartbeatLoad(spec, emit) });
@@ -32,8 +30,16 @@ async function main(): Promise<void> {
     case 'fill':
       await runFiller(spec, emit, stopped, onCommand);
       break;
+    case 'watch': {
+      const access = readAccess(spec.access);
+      if (access === undefined) throw new Error('watch: no access file');
+      const watcher = await openWatcher(spec.address, access);
+      emit({ event: 'synced' });
+      while (!stopped()) await sleep(50);
+      watcher.close();
+      break;
+    }
   }
-  watcher?.close();
 }
 
 main().then(

@@ -53,7 +53,7 @@ const VARIANTS =
   'Two queens are measured against the same baseline: **defaults** is `hive-registry serve` with no flags (no HTTP ' +
   'listener, so no metrics; no authentication); **production** adds `--http-listen` (so every call and heartbeat ' +
   'is counted in the Prometheus metrics) and `--auth-file`, with every hive presenting its own catalog-issued ' +
-  'token and every unary call a `read` caller token, and one Watch client on the whole fleet for the whole run.';
+  'token and every unary call a `read` caller token, and one Watch client on the whole fleet (its own process, synced before the load starts) for the whole run.';
 
 /** Sections 1 and 2 of BENCHMARKS.md (also what `run.js --only hot` prints). */
 export function networkSection(s: NetworkSettings, pairs: readonly Pair[], cores: number): string[] {

@@ -1,6 +1,6 @@
 import { cpus } from 'node:os';
 import { BenchChild } from './bench-child.js';
-import type { LoadResult, LoadSpec, ServerKind, ServerStats, UnaryLoadSpec } from './protocol.js';
+import type { HeartbeatLoadSpec, LoadResult, LoadSpec, ServerKind, ServerStats, UnaryLoadSpec } from './protocol.js';
 
 /** Knobs of the network scenarios (see run.ts for the values used). */
 export interface NetworkSettings {
@@ -90,13 +90,28 @@ export async function serverStats(server: RunningServer): Promise<ServerStats> {
   return event['stats'] as ServerStats;
 }
 
-/** The spec field that makes a load generator use the production queen's tokens (and open its watcher). */
+/** The spec field that makes a load generator use the production queen's tokens. */
 function accessOf(server: RunningServer): { access?: string } {
   return server.access === undefined ? {} : { access: server.access };
 }
 
+/** The production queen's Watch client (its own process), synced before it returns; none for the other servers. */
+async function startWatcher(server: RunningServer): Promise<BenchChild | undefined> {
+  if (server.access === undefined) return undefined;
+  const watcher = new BenchChild('watcher', 'load-main.js', [
+    JSON.stringify({ mode: 'watch', address: server.address, access: server.access } satisfies LoadSpec),
+  ]);
+  try {
+    await watcher.next('synced', FILL_TIMEOUT_MS);
+  } catch (error) {
+    await watcher.stop();
+    throw error;
+  }
+  return watcher;
+}
+
 /** Runs one load generator child against `server` and reads the server's CPU at the window's two ends. */
-async function measure(server: RunningServer, spec: Exclude<LoadSpec, { mode: 'fill' }>): Promise<Measurement> {
+async function measure(server: RunningServer, spec: HeartbeatLoadSpec | UnaryLoadSpec): Promise<Measurement> {
   const load = new BenchChild(`${spec.mode} load`, 'load-main.js', [JSON.stringify(spec)]);
   try {
     const budgetMs = spec.warmupMs + spec.measureMs + 20_000;
@@ -136,7 +151,9 @@ export async function heartbeatRun(
   settings: NetworkSettings,
 ): Promise<Measurement> {
   const server = await startServer(kind);
+  let watcher: BenchChild | undefined;
   try {
+    watcher = await startWatcher(server);
     return await measure(server, {
       ...accessOf(server),
       mode: 'heartbeat',
@@ -150,6 +167,7 @@ export async function heartbeatRun(
       measureMs: settings.measureMs,
     });
   } finally {
+    await watcher?.stop();
     await server.child.stop();
   }
 }
@@ -174,8 +192,10 @@ export async function unaryRuns(kind: ServerKind, settings: NetworkSettings): Pr
       maxLifetimeMs: 60_000,
     } satisfies LoadSpec),
   ]);
+  let watcher: BenchChild | undefined;
   try {
     await filler.next('filled', FILL_TIMEOUT_MS);
+    watcher = await startWatcher(server);
     const results = new Map<string, Measurement>();
     for (const method of UNARY_METHODS) {
       results.set(
@@ -194,6 +214,7 @@ export async function unaryRuns(kind: ServerKind, settings: NetworkSettings): Pr
     }
     return results;
   } finally {
+    await watcher?.stop();
     await filler.stop();
     await server.child.stop();
   }

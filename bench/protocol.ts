@@ -92,7 +92,18 @@ export interface FillSpec {
   readonly access?: string;
 }
 
-export type LoadSpec = HeartbeatLoadSpec | UnaryLoadSpec | FillSpec;
+/**
+ * The production variant's Watch client, in its own process as a separate client application would be: it opens
+ * one Watch on the whole fleet with the access file's caller token, says 'synced' once the fleet's snapshot has
+ * arrived, and reads every event until stopped.
+ */
+export interface WatchHoldSpec {
+  readonly mode: 'watch';
+  readonly address: string;
+  readonly access: string;
+}
+
+export type LoadSpec = HeartbeatLoadSpec | UnaryLoadSpec | FillSpec | WatchHoldSpec;
 
 /** One figure of the in-process (no gRPC) benchmark: absolute, there is no baseline to divide by. */
 export interface DomainFigure {
@@ -133,6 +144,7 @@ export type LoadEvent =
   | { readonly event: 'measure-end' }
   | { readonly event: 'filled'; readonly hives: number; readonly workers: number; readonly elapsedMs: number }
   | { readonly event: 'result'; readonly result: LoadResult }
+  | { readonly event: 'synced' }
   | {
       readonly event: 'acks';
       /** Acks the filler has received so far (the initial snapshots' included), and how many said not accepted. */
