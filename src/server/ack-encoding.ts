@@ -1,6 +1,7 @@
 import { create, toBinary } from '@bufbuild/protobuf';
 import { DurationSchema, durationFromMs, timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { HeartbeatAckSchema } from '../../gen/hive/v1/registry_pb.js';
+import { varintLength, writeVarint } from './varint.js';
 
 /**
  * HeartbeatAck, written straight into bytes: every payload of every hive gets one, so the ack path makes no message
@@ -90,24 +91,6 @@ export class AckEncoder {
     );
     return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
-}
-
-function varintLength(value: number): number {
-  let length = 1;
-  for (let v = value; v > 0x7f; v = Math.floor(v / 128)) length += 1;
-  return length;
-}
-
-/** A non-negative safe integer as a varint. */
-function writeVarint(out: Buffer, at: number, value: number): number {
-  let v = value;
-  let i = at;
-  while (v > 0x7f) {
-    out[i++] = (v % 128) | 0x80;
-    v = Math.floor(v / 128);
-  }
-  out[i++] = v;
-  return i;
 }
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);

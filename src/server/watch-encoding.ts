@@ -2,7 +2,7 @@ import { create, toBinary } from '@bufbuild/protobuf';
 import type { Worker } from '../common/worker.js';
 import { WatchEventSchema, WatchEventType, WorkerStateSchema, type WatchEvent } from '../../gen/hive/v1/registry_pb.js';
 import type { RegistryEvent, RegistryEventType } from '../registry/types.js';
-import { encodedWorker } from './wire-splice.js';
+import { encodedWorker, Splice } from './wire-splice.js';
 
 /**
  * WatchEvents encoded once, however many watchers get them. A live event goes to every watcher as the same bytes
@@ -20,21 +20,10 @@ export const EVENT_TYPE: Readonly<Record<RegistryEventType, WatchEventType>> = {
   worker_removed: WatchEventType.WORKER_REMOVED,
 };
 
-/** Tag of WatchEvent.worker: field 6, wire type 2 (length-delimited). */
-const WORKER_TAG = (6 << 3) | 2;
+/** WatchEvent.worker's field number. */
+const WORKER_FIELD = 6;
 
 const eventBytes = new WeakMap<RegistryEvent, Buffer>();
-
-function varint(value: number): number[] {
-  const out: number[] = [];
-  let v = value;
-  while (v > 0x7f) {
-    out.push((v & 0x7f) | 0x80);
-    v = Math.floor(v / 128);
-  }
-  out.push(v);
-  return out;
-}
 
 /** The fields of a WatchEvent but its worker. */
 export interface WatchHeader {
@@ -60,7 +49,7 @@ export function headerMessage(header: WatchHeader): WatchEvent {
 function encode(header: WatchHeader, worker?: Uint8Array): Buffer {
   const head = toBinary(WatchEventSchema, headerMessage(header));
   if (worker === undefined) return Buffer.from(head.buffer, head.byteOffset, head.byteLength);
-  return Buffer.concat([head, Uint8Array.from([WORKER_TAG, ...varint(worker.byteLength)]), worker]);
+  return new Splice().add(head).add(worker, WORKER_FIELD).bytes();
 }
 
 /** A live event, encoded once for every watcher. */

@@ -8,6 +8,7 @@ import {
   WorkerStateSchema,
 } from '../../gen/hive/v1/registry_pb.js';
 import type { HiveView } from '../registry/types.js';
+import { varintLength, writeVarint } from './varint.js';
 import { BACKEND_TO_PROTO, resourcesToProto, uint32, wallMsToProto, wallTimeToProto, workerToProto } from './domain-to-proto.js';
 
 /**
@@ -54,25 +55,8 @@ function tag(field: number): number {
   return (field << 3) | 2;
 }
 
-function varintLength(value: number): number {
-  let length = 1;
-  for (let v = value; v > 0x7f; v = Math.floor(v / 128)) length += 1;
-  return length;
-}
-
-function writeVarint(out: Uint8Array, at: number, value: number): number {
-  let v = value;
-  let i = at;
-  while (v > 0x7f) {
-    out[i++] = (v & 0x7f) | 0x80;
-    v = Math.floor(v / 128);
-  }
-  out[i++] = v;
-  return i;
-}
-
 /** Bytes to write one after another: plain runs, or length-delimited fields (field number, then bytes). */
-class Splice {
+export class Splice {
   private readonly fields: number[] = [];
   private readonly parts: Uint8Array[] = [];
   private length = 0;
