@@ -1,4 +1,4 @@
-import { createHash, hash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import type { CatalogStore, TokenUse } from './catalog-store.js';
 import type { HiveTokenRecord } from './types.js';
 
@@ -19,12 +19,10 @@ const TOKEN_BYTES = 32;
 
 /**
  * The SHA-256 of a token's UTF-8 bytes: what the catalog keeps and compares. Every call with auth on hashes its
- * token, so the one-shot `crypto.hash` (Node 20.12+, half the cost) is used where the runtime has it.
+ * token: the one-shot `crypto.hash` costs half of a Hash object.
  */
 export function tokenSha256(token: string): Buffer {
-  // Undefined on Node before 20.12 (`engines` says >= 20), whatever the type declarations say.
-  if (typeof hash === 'function') return hash('sha256', token, 'buffer');
-  return createHash('sha256').update(token, 'utf8').digest();
+  return hash('sha256', token, 'buffer');
 }
 
 /** A new token (the secret, shown once), its id (16 hex digits) and its SHA-256: the one token format of every store. */
