@@ -9,7 +9,7 @@ import {
 } from '../../gen/hive/v1/registry_pb.js';
 import type { HiveView } from '../registry/types.js';
 import { varintLength, writeVarint } from './varint.js';
-import { BACKEND_TO_PROTO, resourcesToProto, uint32, wallMsToProto, wallTimeToProto, workerToProto } from './domain-to-proto.js';
+import { deviceToProto, resourcesToProto, uint32, wallMsToProto, wallTimeToProto, workerToProto } from './domain-to-proto.js';
 
 /**
  * Responses spliced from bytes encoded once. Workers and devices are immutable and shared by every snapshot until
@@ -36,15 +36,7 @@ export function encodedWorker(worker: Worker): Uint8Array {
 function encodedDevice(device: Device): Uint8Array {
   let bytes = deviceBytes.get(device);
   if (bytes === undefined) {
-    bytes = toBinary(
-      DeviceSchema,
-      create(DeviceSchema, {
-        deviceId: device.deviceId,
-        backend: BACKEND_TO_PROTO[device.backend],
-        name: device.name,
-        vramTotalBytes: BigInt(device.vramTotalBytes),
-      }),
-    );
+    bytes = toBinary(DeviceSchema, deviceToProto(device));
     deviceBytes.set(device, bytes);
   }
   return bytes;
