@@ -164,19 +164,17 @@ export class SchedulingIndex {
         };
         hive.slots.set(worker.workerId, slot);
         this.slotsByWorker.add(worker.workerId, slot);
-      } else {
-        kept += 1;
-        // The same object: the worker is as it was (its standing changes only with reservations, exclusions and
-        // policies, each of which places it anew when it changes).
-        if (slot.worker === worker) {
-          if (worker.health === 'healthy') this.clearEndedFailure(worker.workerId, now);
-          continue;
-        }
-        slot.worker = worker;
+        this.placeAfresh(slot, hive, now);
+        continue;
       }
-      // A worker reported HEALTHY once its exclusion is over starts afresh.
-      if (worker.health === 'healthy') this.clearEndedFailure(worker.workerId, now);
-      this.place(slot, hive, now);
+      kept += 1;
+      // The same object: the worker is as it was, and its standing changes only with reservations, exclusions and
+      // policies, each of which places it anew when it changes (a HEALTHY one's ended exclusion is cleared all the same).
+      if (slot.worker === worker) this.clearIfHealthy(worker, now);
+      else {
+        slot.worker = worker;
+        this.placeAfresh(slot, hive, now);
+      }
     }
     // Worker ids are unique in a snapshot: when every slot was kept, none is to drop.
     if (kept === hive.slots.size) return;
@@ -380,6 +378,17 @@ export class SchedulingIndex {
     if (record === undefined || record.excludedUntil > now) return;
     this.exclusions.clear(workerId);
     this.replaceWorker(workerId, now);
+  }
+
+  /** A worker reported HEALTHY once its exclusion is over starts afresh. */
+  private clearIfHealthy(worker: Worker, now: number): void {
+    if (worker.health === 'healthy') this.clearEndedFailure(worker.workerId, now);
+  }
+
+  /** A slot whose worker is new or changed: its ended exclusion cleared if it is HEALTHY, then placed. */
+  private placeAfresh(slot: Slot, hive: HiveEntry, now: number): void {
+    this.clearIfHealthy(slot.worker, now);
+    this.place(slot, hive, now);
   }
 
   /** Puts a slot where it belongs now: its standing, its hive's counts, and its place in the heaps. */
