@@ -13,7 +13,7 @@ import type {
 } from '../../gen/hive/v1/registry_pb.js';
 import type { Resources } from '../registry/resources.js';
 import type { HiveView } from '../registry/types.js';
-import { BACKEND_FROM_PROTO, HEALTH_FROM_PROTO, WORKER_STATUS_FROM_PROTO } from '../server/payload-to-heartbeat.js';
+import { BACKEND_FROM_PROTO, HEALTH_FROM_PROTO, WORKER_STATUS_FROM_PROTO } from '../server/payload-enums.js';
 
 /**
  * Responses from the queen as the domain's plain types. Lenient where the server is trusted: an enum value this

@@ -12,8 +12,6 @@ import { checkEngineFields, type ProblemSink } from './engine-fields.js';
 import { knownDevice, knownWorker, sameDevice, sameWorker } from './known-snapshot.js';
 import { BACKEND_FROM_PROTO, HEALTH_FROM_PROTO, MAX_BYTES, WORKER_STATUS_FROM_PROTO } from './payload-enums.js';
 
-export { BACKEND_FROM_PROTO, HEALTH_FROM_PROTO, MAX_BYTES, WORKER_STATUS_FROM_PROTO };
-
 /** Limits on what one heartbeat payload may carry. */
 export interface PayloadLimits {
   /** Most workers one payload may list. */

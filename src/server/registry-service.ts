@@ -56,7 +56,8 @@ import {
 } from './domain-to-proto.js';
 import type { HeartbeatStreams } from './heartbeat-streams.js';
 import type { WatchStreams } from './watch-streams.js';
-import { BACKEND_FROM_PROTO, durationMs, positiveDurationMs } from './payload-to-heartbeat.js';
+import { BACKEND_FROM_PROTO } from './payload-enums.js';
+import { durationMs, positiveDurationMs } from './payload-to-heartbeat.js';
 import { noPick } from './pick-outcome.js';
 import type { QueenRecord } from '../federation/queen-directory.js';
 import type { QueenIdentity } from './queen-identity.js';
