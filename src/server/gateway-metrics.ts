@@ -93,21 +93,19 @@ export function gatewayMetrics(registry: Registry, sources: GatewayMetricsSource
       this.set(sources.gatewayWaiting());
     },
   });
-  // Children bound once (every series exists from the start, at 0): every gateway request goes through them, and
-  // a label lookup per observation (prom-client hashes the label object each time) adds up.
-  const requestsOf = new Map(ENDPOINTS.map((endpoint) => [endpoint, new Map(OUTCOMES.map((outcome) => [outcome, requests.labels({ endpoint, outcome })]))]));
-  const retriesOf = new Map(RETRY_REASONS.map((reason) => [reason, retries.labels({ reason })]));
-  for (const outcomes of requestsOf.values()) for (const child of outcomes.values()) child.inc(0);
-  for (const child of retriesOf.values()) child.inc(0);
+  // Every series from the start, at 0. (prom-client's labelled children hash their labels on every call too, so
+  // binding them saves nothing measurable: about 1 µs per observation either way.)
+  for (const endpoint of ENDPOINTS) for (const outcome of OUTCOMES) requests.inc({ endpoint, outcome }, 0);
+  for (const reason of RETRY_REASONS) retries.inc({ reason }, 0);
   const durationOf = new Map(ENDPOINTS.map((endpoint) => [endpoint, duration.labels({ endpoint })]));
   const upstreamOf = new Map(ENDPOINTS.map((endpoint) => [endpoint, upstream.labels({ endpoint })]));
   return {
     requestEnded: (endpoint, outcome, seconds) => {
-      requestsOf.get(endpoint)?.get(outcome)?.inc();
+      requests.inc({ endpoint, outcome });
       if (endpoint !== 'models') durationOf.get(endpoint)?.observe(seconds);
     },
     upstreamResponded: (endpoint, seconds) => upstreamOf.get(endpoint)?.observe(seconds),
-    retried: (reason) => retriesOf.get(reason)?.inc(),
+    retried: (reason) => retries.inc({ reason }),
     queued: (seconds) => queueWait.observe(seconds),
     prefixLookup: (hit) => (hit ? prefixHits : prefixMisses).inc(),
   };
