@@ -75,6 +75,11 @@ export function forwardedResponseHeaders(headers: IncomingHttpHeaders): Outgoing
   return out;
 }
 
+/** A worker URL's path without its trailing slash: a request's path goes after it. */
+function pathPrefix(url: URL): string {
+  return url.pathname.replace(/\/+$/, '');
+}
+
 /** A URL's path and query, as a request line takes them. */
 function pathOf(url: URL): string {
   return `${url.pathname}${url.search}`;
@@ -83,7 +88,7 @@ function pathOf(url: URL): string {
 /** `worker URL + path`: the worker's URL path without its trailing slash, then the request's path and query. */
 export function upstreamUrl(workerUrl: string, pathAndQuery: string): URL {
   const base = new URL(workerUrl);
-  const prefix = base.pathname.replace(/\/+$/, '');
+  const prefix = pathPrefix(base);
   const mark = pathAndQuery.indexOf('?');
   const path = mark < 0 ? pathAndQuery : pathAndQuery.slice(0, mark);
   base.pathname = `${prefix}${path}`;
@@ -168,7 +173,7 @@ export class UpstreamPool {
       const credentials = url.username === '' && url.password === '' ? undefined : `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
       target = {
         origin: url.origin,
-        prefix: url.pathname.replace(/\/+$/, ''),
+        prefix: pathPrefix(url),
         ...(credentials === undefined ? {} : { authorization: `Basic ${Buffer.from(credentials).toString('base64')}` }),
         ...(refused ? { refused: `${literal} is outside --gateway-allow-upstream ${this.allow.text}` } : {}),
       };
